@@ -1,0 +1,263 @@
+"""Command line: ``python -m uqviz {train,evaluate,metrics,conformal} …`` (``--help`` on each).
+
+Bad input exits with code 2 and one line on stderr saying what is wrong and where; never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+def _tqdm_progress(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, desc=desc, unit="‰", leave=False, file=sys.stderr,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.n = int(1000 * min(max(fraction, 0.0), 1.0))
+        bar.set_postfix_str(message[:60], refresh=True)
+        if fraction >= 1.0 and message == "done":
+            bar.close()
+
+    return progress
+
+
+def _method_config(args: argparse.Namespace):
+    from uqviz.methods import MethodConfig
+    from uqviz.training import TrainConfig
+
+    return MethodConfig(train=TrainConfig(epochs=args.epochs), seed=args.seed,
+                        members=args.members, mc_samples=args.mc_samples,
+                        prior_beta=args.prior_beta, bootstrap=args.bootstrap)
+
+
+def _plan(args: argparse.Namespace):
+    from uqviz.runs import EvalPlan
+
+    corruptions = tuple(c.strip() for c in args.corruptions.split(",") if c.strip())
+    plan = EvalPlan(corruptions=corruptions, seed=args.seed)
+    plan.corruption_names()  # validates
+    return plan
+
+
+def _clean(value):
+    """JSON-ready: NaN and inf become None."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from uqviz.data import get_dataset
+    from uqviz.device import default_device
+    from uqviz.methods import get_method, parse_method_list
+
+    spec = get_dataset(args.dataset, args.data_dir)
+    methods = parse_method_list(args.methods)
+    data = spec.load(args.data_seed)
+    device = default_device()
+    config = _method_config(args)
+    for method_id in methods:
+        get_method(method_id, config).fit(spec, data, device, _tqdm_progress(method_id),
+                                          args.data_seed)
+        print(f"{method_id}: trained (cached)", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from uqviz.exchange import write_predictions
+    from uqviz.metrics.summary import method_summary
+    from uqviz.methods import parse_method_list
+    from uqviz.runs import RunTimer, run_evaluation
+
+    methods = parse_method_list(args.methods)
+    timer = RunTimer()
+    results = run_evaluation(args.dataset, methods, config=_method_config(args), plan=_plan(args),
+                             progress=_tqdm_progress("evaluate"), data_seed=args.data_seed,
+                             data_dir=args.data_dir, timer=timer)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_predictions(results, out / "predictions.parquet")
+    summary = {"dataset": args.dataset,
+               "methods": {m: method_summary(p) for m, p in results.items()},
+               "seconds": timer.seconds}
+    from uqviz.cache import atomic_write
+
+    atomic_write(out / "metrics.json",
+                 lambda tmp: tmp.write_text(json.dumps(_clean(summary), indent=2)))
+    _print_table(summary["methods"])
+    print(f"wrote {out / 'predictions.parquet'} and {out / 'metrics.json'}", file=sys.stderr)
+    return 0
+
+
+def _print_table(methods: dict[str, dict]) -> None:
+    cols = ["n", "samples", "accuracy", "nll", "brier", "ece", "adaptive_ece", "mce", "aurc",
+            "eaurc"]
+    width = max(10, *(len(m) for m in methods))
+    print(f"{'method':<{width}} " + " ".join(f"{c:>12}" for c in cols))
+    for name, row in methods.items():
+        cells = []
+        for c in cols:
+            v = row[c]
+            cells.append(f"{v:>12d}" if isinstance(v, int) else f"{v:>12.4f}")
+        print(f"{name:<{width}} " + " ".join(cells))
+        for score, ood in row.get("ood", {}).items():
+            print(f"{'':<{width}}   OOD by {score}: AUROC {ood['auroc']:.4f}  "
+                  f"AUPR-in {ood['aupr_in']:.4f}  AUPR-out {ood['aupr_out']:.4f}  "
+                  f"FPR95 {ood['fpr95']:.4f}")
+
+
+def _read(args: argparse.Namespace):
+    from uqviz.exchange import read_predictions
+
+    loaded = read_predictions(args.file, drop_invalid=args.drop_invalid,
+                              logits_to_probs=args.softmax)
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return loaded
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from uqviz.metrics.summary import method_summary
+
+    loaded = _read(args)
+    methods = {}
+    for name, p in loaded.by_method.items():
+        if not (p.labelled_in_distribution().n):
+            raise CliError(f"{args.file}: method {name!r} has no labelled in-distribution rows "
+                           "to score")
+        methods[name] = method_summary(p)
+    if args.json:
+        print(json.dumps(_clean({"methods": methods})))
+    else:
+        _print_table(methods)
+    return 0
+
+
+def cmd_conformal(args: argparse.Namespace) -> int:
+    from uqviz.conformal import conformal_summary
+
+    if not 0 < args.alpha < 1:
+        raise CliError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    if not 0 < args.cal_fraction < 1:
+        raise CliError(f"--cal-fraction must be between 0 and 1, got {args.cal_fraction}")
+    loaded = _read(args)
+    methods = {name: conformal_summary(p, alpha=args.alpha, score=args.score,
+                                       cal_fraction=args.cal_fraction, seed=args.seed,
+                                       randomized=not args.non_randomized, lam=args.lam,
+                                       k_reg=args.k_reg)
+               for name, p in loaded.by_method.items()}
+    if args.json:
+        print(json.dumps(_clean({"methods": methods})))
+    else:
+        for name, row in methods.items():
+            print(f"{name}: qhat {row['qhat']:.4f}  coverage {row['coverage']:.4f} "
+                  f"(target {1 - args.alpha:.2f})  mean set size {row['mean_set_size']:.3f}  "
+                  f"n_cal {row['n_cal']}  n_test {row['n_test']}")
+    return 0
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="digits",
+                   help="digits, mnist5k, mnist, fashion_mnist, cifar10, svhn or folder:PATH")
+    p.add_argument("--methods", default="all",
+                   help="comma-separated: softmax,temperature,mc_dropout,deep_ensemble,"
+                        "prior_ensemble (or all)")
+    p.add_argument("--data-dir", default=None, help="where torchvision datasets live")
+    p.add_argument("--seed", type=int, default=0, help="seed of the networks and shifts")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the train/val/test split")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: auto)")
+    p.add_argument("--members", type=int, default=5, help="ensemble size K")
+    p.add_argument("--mc-samples", type=int, default=30, help="MC-dropout passes T")
+    p.add_argument("--prior-beta", type=float, default=1.0, help="prior scale β")
+    p.add_argument("--bootstrap", action="store_true",
+                   help="bootstrap the training set per prior-ensemble member")
+
+
+def _add_file_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="predictions file: CSV, Parquet or NPZ (exchange format)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--drop-invalid", action="store_true",
+                   help="drop rows with NaN/inf values (counted in a warning)")
+    p.add_argument("--softmax", action="store_true",
+                   help="the p_* columns hold logits: apply a softmax")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m uqviz",
+                                     description="uqviz: see when an image classifier does not "
+                                                 "know. Headless commands.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train (and cache) methods on a dataset")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="train what is not cached, predict on test, corrupted "
+                                        "and OOD sets, write predictions.parquet and metrics.json")
+    _add_run_options(p)
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--corruptions", default="all",
+                   help="comma-separated corruption names, or all (default)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("metrics", help="metrics of a predictions file")
+    _add_file_options(p)
+    p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("conformal", help="split conformal prediction sets on a predictions file")
+    _add_file_options(p)
+    p.add_argument("--alpha", type=float, default=0.1, help="miscoverage level α")
+    p.add_argument("--score", choices=["lac", "aps", "raps"], default="lac")
+    p.add_argument("--cal-fraction", type=float, default=0.5,
+                   help="share of labelled rows used for calibration")
+    p.add_argument("--seed", type=int, default=0, help="seed of the calibration split")
+    p.add_argument("--non-randomized", action="store_true",
+                   help="APS/RAPS without the randomized tie-break")
+    p.add_argument("--lam", type=float, default=0.01, help="RAPS λ")
+    p.add_argument("--k-reg", type=int, default=5, help="RAPS k_reg")
+    p.set_defaults(func=cmd_conformal)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from uqviz.device import configure_threads
+
+    try:
+        configure_threads()
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # every user error ends as one line, never a traceback
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _one_line(err: Exception) -> str:
+    text = str(err).strip() or type(err).__name__
+    if isinstance(err, FileNotFoundError) and err.filename:
+        text = f"{err.filename}: no such file"
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

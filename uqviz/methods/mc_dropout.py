@@ -1,0 +1,29 @@
+"""MC dropout: T stochastic passes through the baseline network with only dropout active."""
+
+from __future__ import annotations
+
+import torch
+
+from uqviz.inference import mc_dropout_logits, network_logits, softmax
+from uqviz.methods.base import MethodOutput
+from uqviz.methods.softmax import SoftmaxMethod
+
+
+class MCDropoutMethod(SoftmaxMethod):
+    """Average of T dropout samples of one network (default T = 30).
+
+    References: Gal & Ghahramani, "Dropout as a Bayesian Approximation: Representing Model
+    Uncertainty in Deep Learning", ICML 2016.
+    """
+
+    id = "mc_dropout"
+    label = "MC dropout"
+    description = "One network sampled T times with dropout left on at test time."
+    stochastic = True
+
+    def predict(self, x: torch.Tensor, device: torch.device) -> MethodOutput:
+        self._check_fitted()
+        logits = mc_dropout_logits(self.net, x, device, samples=self.config.mc_samples,
+                                   seed=self.config.seed, batched=self.config.use_batched(device))
+        _, feats = network_logits(self.net, x, device)
+        return MethodOutput(softmax(logits), feats)

@@ -1,0 +1,37 @@
+"""Softmax baseline: one network; its uncertainty is read off the softmax output."""
+
+from __future__ import annotations
+
+import torch
+
+from uqviz.data.base import DataSplits, DatasetSpec
+from uqviz.inference import network_logits, softmax
+from uqviz.methods.base import Method, MethodOutput
+from uqviz.training import Progress, no_progress, trained_network
+
+
+class SoftmaxMethod(Method):
+    """Maximum softmax probability of a single network (Hendrycks & Gimpel 2017).
+
+    References: Hendrycks & Gimpel, "A Baseline for Detecting Misclassified and
+    Out-of-Distribution Examples in Neural Networks", ICLR 2017.
+    """
+
+    id = "softmax"
+    label = "Softmax"
+    description = "One network; confidence is its largest softmax probability."
+
+    def fit(self, spec: DatasetSpec, data: DataSplits, device: torch.device,
+            progress: Progress = no_progress, data_seed: int = 0) -> SoftmaxMethod:
+        self.net = trained_network(spec, data, self.config.base_recipe(), device, progress,
+                                   data_seed)
+        self._fitted = True
+        return self
+
+    def logits(self, x: torch.Tensor, device: torch.device):
+        self._check_fitted()
+        return network_logits(self.net, x, device)
+
+    def predict(self, x: torch.Tensor, device: torch.device) -> MethodOutput:
+        logits, feats = self.logits(x, device)
+        return MethodOutput(softmax(logits)[None], feats)

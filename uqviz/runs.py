@@ -1,0 +1,169 @@
+"""Runs: train the chosen methods on a dataset and predict on its test, corrupted and OOD sets.
+
+Everything a page shows is computed from the ``Predictions`` this module returns. Predictions
+are cached on disk (``.npz``) under a key of dataset, split seed, method configuration, the
+evaluation plan and the cache version, so a second visit reads them back in milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+import numpy as np
+import torch
+
+from uqviz.cache import cache_key, cache_root, load_npz, save_npz
+from uqviz.data import get_dataset
+from uqviz.data.base import DataSplits, DatasetSpec
+from uqviz.data.ood import load_ood
+from uqviz.methods import MethodConfig, get_method
+from uqviz.predictions import TEST_GROUP, Predictions, concatenate, ood_group, shift_group
+from uqviz.shifts import CORRUPTIONS, corrupt
+from uqviz.training import Progress, no_progress
+
+SEVERITIES = (1, 2, 3, 4, 5)
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """Which rows a run predicts on besides the clean test split.
+
+    Attributes:
+        corruptions: corruption names applied to the test split (``all`` = every registered
+            corruption); each at every severity in ``severities``.
+        severities: severities 1–5 to apply.
+        ood_sets: out-of-distribution set names; None = every set that applies to the dataset.
+        ood_size: rows per OOD set; None = as many as the test split.
+        seed: seeds the corruptions and the OOD sets.
+    """
+
+    corruptions: tuple[str, ...] = ("gaussian_noise",)
+    severities: tuple[int, ...] = SEVERITIES
+    ood_sets: tuple[str, ...] | None = None
+    ood_size: int | None = None
+    seed: int = 0
+
+    def corruption_names(self) -> tuple[str, ...]:
+        names = tuple(CORRUPTIONS) if self.corruptions == ("all",) else self.corruptions
+        for name in names:
+            if name not in CORRUPTIONS:
+                raise ValueError(f"unknown corruption {name!r}; valid: {', '.join(CORRUPTIONS)}")
+        return names
+
+
+FULL_PLAN = EvalPlan(corruptions=("all",))
+
+
+@dataclass(frozen=True)
+class EvalInput:
+    """One block of rows to predict on: its group name, images and labels (-1 = unknown)."""
+
+    group: str
+    images: torch.Tensor
+    labels: np.ndarray
+
+
+def evaluation_inputs(spec: DatasetSpec, data: DataSplits, plan: EvalPlan) -> list[EvalInput]:
+    """The clean test split, each corruption × severity of it, and each OOD set."""
+    test_y = data.test_y.numpy()
+    blocks = [EvalInput(TEST_GROUP, data.test_x, test_y)]
+    for name in plan.corruption_names():
+        for severity in plan.severities:
+            x = corrupt(data.test_x, name, severity, seed=plan.seed + severity)
+            blocks.append(EvalInput(shift_group(name, severity), x, test_y))
+    ood_names = spec.ood_sets if plan.ood_sets is None else plan.ood_sets
+    n_ood = plan.ood_size or len(test_y)
+    for name in ood_names:
+        x = load_ood(name, spec, n_ood, plan.seed)
+        blocks.append(EvalInput(ood_group(name), x, np.full(len(x), -1, dtype=np.int64)))
+    return blocks
+
+
+def _to_arrays(p: Predictions) -> dict[str, np.ndarray]:
+    arrays = {"probs": p.probs, "labels": p.labels, "group": p.group.astype(str),
+              "is_ood": p.is_ood}
+    if p.features is not None:
+        arrays["features"] = p.features
+    return arrays
+
+
+def _from_arrays(arrays: dict[str, np.ndarray], method: str,
+                 class_names: tuple[str, ...]) -> Predictions:
+    return Predictions(probs=arrays["probs"], labels=arrays["labels"],
+                       group=arrays["group"].astype(object), is_ood=arrays["is_ood"],
+                       features=arrays.get("features"), method=method,
+                       class_names=class_names)
+
+
+@dataclass
+class RunTimer:
+    """Wall-clock seconds spent per method (training and prediction)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def predictions_path(spec: DatasetSpec, data_seed: int, method_id: str, config: MethodConfig,
+                     plan: EvalPlan):
+    """Where one method's predictions for this dataset, split, config and plan are cached."""
+    key = cache_key(spec.name, data_seed, method_id, config, plan)
+    return cache_root() / "predictions" / f"{key}.npz"
+
+
+def method_predictions(spec: DatasetSpec, data: DataSplits, method_id: str,
+                       config: MethodConfig, plan: EvalPlan, device: torch.device,
+                       progress: Progress = no_progress, data_seed: int = 0,
+                       inputs: list[EvalInput] | None = None) -> Predictions:
+    """Predictions of one method on every evaluation block, from the disk cache when present."""
+    path = predictions_path(spec, data_seed, method_id, config, plan)
+    cached = load_npz(path)
+    if cached is not None:
+        progress(1.0, f"{method_id}: loaded from cache")
+        return _from_arrays(cached, method_id, spec.class_names)
+    method = get_method(method_id, config)
+    method.fit(spec, data, device, lambda f, m: progress(0.8 * f, f"{method_id}: {m}"), data_seed)
+    blocks = inputs if inputs is not None else evaluation_inputs(spec, data, plan)
+    parts = []
+    for i, block in enumerate(blocks):
+        out = method.predict(block.images, device)
+        parts.append(Predictions(out.probs, block.labels, np.full(len(block.labels), block.group,
+                                 dtype=object), features=out.features, method=method_id,
+                                 class_names=spec.class_names))
+        progress(0.8 + 0.2 * (i + 1) / len(blocks), f"{method_id}: predicted {block.group}")
+    result = concatenate(parts)
+    save_npz(path, **_to_arrays(result))
+    return result
+
+
+def run_evaluation(dataset: str | DatasetSpec, methods: list[str], *,
+                   config: MethodConfig | None = None, plan: EvalPlan | None = None,
+                   device: torch.device | None = None, progress: Progress = no_progress,
+                   data_seed: int = 0, data_dir: str | None = None,
+                   timer: RunTimer | None = None) -> dict[str, Predictions]:
+    """Train (or load) each method and predict on test, corrupted and OOD rows.
+
+    Returns predictions keyed by method id, in the order given.
+    """
+    from uqviz.device import default_device
+
+    spec = get_dataset(dataset, data_dir) if isinstance(dataset, str) else dataset
+    config = config or MethodConfig()
+    plan = plan or EvalPlan()
+    device = device or default_device()
+    data = spec.load(data_seed)
+    inputs: list[EvalInput] | None = None
+    results: dict[str, Predictions] = {}
+    for k, method_id in enumerate(methods):
+        def method_progress(f: float, msg: str, k: int = k) -> None:
+            progress((k + f) / len(methods), msg)
+
+        cached = predictions_path(spec, data_seed, method_id, config, plan).exists()
+        if inputs is None and not cached:
+            inputs = evaluation_inputs(spec, data, plan)
+        start = time.perf_counter()
+        results[method_id] = method_predictions(spec, data, method_id, config, plan, device,
+                                                method_progress, data_seed, inputs)
+        if timer is not None:
+            timer.seconds[method_id] = time.perf_counter() - start
+    progress(1.0, "done")
+    return results
+

@@ -1,0 +1,155 @@
+"""Training one network, cached on disk, and running networks on a device.
+
+Methods compose networks trained here: the softmax baseline, temperature scaling and MC dropout
+share one network; a deep ensemble is K networks with different initialisations (member 0 is
+the baseline network); a prior ensemble is K ``PriorNet``s.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from uqviz.cache import cache_key, cache_root, load_state_dict, save_state_dict
+from uqviz.data.base import DataSplits, DatasetSpec
+from uqviz.device import autocast
+from uqviz.models import PriorNet, build_model
+
+Progress = Callable[[float, str], None]
+"""Progress callback: fraction done in [0, 1] and a short message."""
+
+
+def no_progress(fraction: float, message: str) -> None:
+    """A progress callback that ignores its calls."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a network is trained.
+
+    Attributes:
+        arch: ``auto``, ``small_cnn`` or ``resnet18`` (see ``uqviz.models``).
+        epochs: passes over the training set; None picks enough for about 600 optimizer steps
+            (between 4 and 40 epochs).
+        batch_size: training batch size.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        dropout: dropout probability of the network (MC dropout samples it).
+    """
+
+    arch: str = "auto"
+    epochs: int | None = None
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    dropout: float = 0.25
+
+    def epochs_for(self, n_train: int) -> int:
+        if self.epochs is not None:
+            return self.epochs
+        steps_per_epoch = max(1, math.ceil(n_train / self.batch_size))
+        return int(min(40, max(4, math.ceil(600 / steps_per_epoch))))
+
+
+@dataclass(frozen=True)
+class NetworkRecipe:
+    """One network to train: the training config, its seed, and an optional randomized prior.
+
+    Attributes:
+        train: the training configuration.
+        seed: seeds the initialisation, the batch order and dropout during training.
+        prior_beta: scale of a fixed random prior network added to the output (0 = none).
+        bootstrap: train on a bootstrap resample of the training set (seeded by ``seed``).
+    """
+
+    train: TrainConfig
+    seed: int
+    prior_beta: float = 0.0
+    bootstrap: bool = False
+
+
+def build_network(spec: DatasetSpec, recipe: NetworkRecipe) -> nn.Module:
+    """A freshly initialised network for ``recipe`` (deterministic in its seed)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        net = build_model(recipe.train.arch, spec.input_shape, spec.num_classes,
+                          recipe.train.dropout)
+        if recipe.prior_beta > 0:
+            torch.manual_seed(recipe.seed + 1_000_003)
+            prior = build_model(recipe.train.arch, spec.input_shape, spec.num_classes,
+                                recipe.train.dropout)
+            net = PriorNet(net, prior, recipe.prior_beta)
+    return net
+
+
+def fit_network(net: nn.Module, data: DataSplits, recipe: NetworkRecipe, device: torch.device,
+                progress: Progress = no_progress) -> nn.Module:
+    """Train ``net`` with Adam and cross-entropy on the training split; returns it in eval mode."""
+    cfg = recipe.train
+    x, y = data.train_x, data.train_y
+    rng = np.random.default_rng(recipe.seed)
+    if recipe.bootstrap:
+        idx = torch.from_numpy(rng.integers(0, len(y), size=len(y)))
+        x, y = x[idx], y[idx]
+    net = net.to(device)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    epochs = cfg.epochs_for(len(y))
+    steps_per_epoch = max(1, math.ceil(len(y) / cfg.batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch)
+    loss_fn = nn.CrossEntropyLoss()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(recipe.seed)
+        net.train()
+        for epoch in range(epochs):
+            order = torch.from_numpy(rng.permutation(len(y)))
+            for start in range(0, len(y), cfg.batch_size):
+                batch = order[start:start + cfg.batch_size]
+                xb = x[batch].to(device, non_blocking=True)
+                yb = y[batch].to(device, non_blocking=True)
+                with autocast(device):
+                    loss = loss_fn(net(xb), yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+            progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs}")
+    net.eval()
+    return net
+
+
+def trained_network(spec: DatasetSpec, data: DataSplits, recipe: NetworkRecipe,
+                    device: torch.device, progress: Progress = no_progress,
+                    data_seed: int = 0) -> nn.Module:
+    """The network for ``recipe``: read from the cache when present, else trained and cached.
+
+    The cache key covers the dataset, its split seed, the recipe and the cache version.
+    """
+    path = cache_root() / "weights" / f"{cache_key(spec.name, data_seed, recipe)}.pt"
+    net = build_network(spec, recipe)
+    state = load_state_dict(path)
+    if state is not None:
+        try:
+            net.load_state_dict(state)
+            progress(1.0, "loaded from cache")
+            return net.to(device).eval()
+        except (RuntimeError, KeyError):
+            pass  # a stale entry: retrain and overwrite
+    net = fit_network(net, data, recipe, device, progress)
+    save_state_dict(path, {k: v.detach().cpu() for k, v in net.state_dict().items()})
+    return net
+
+
+def member_recipes(base: NetworkRecipe, members: int) -> list[NetworkRecipe]:
+    """K recipes differing only in seed (member 0 keeps the base seed)."""
+    return [replace(base, seed=base.seed + 7919 * k) for k in range(members)]
+
+
+def iter_batches(x: torch.Tensor, batch_size: int):
+    for start in range(0, len(x), batch_size):
+        yield x[start:start + batch_size]
