@@ -1,0 +1,28 @@
+"""uqviz: the frame. Page config, navigation with sections, the global sidebar."""
+
+import streamlit as st
+
+from uqviz.device import configure_threads
+from uqviz.ui.state import render_sidebar
+
+configure_threads()
+st.set_page_config(page_title="uqviz: when does the model not know?", page_icon="🎯",
+                   layout="wide")
+
+PAGES = {
+    "Overview": [
+        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("pages/data_models.py", title="Data & models", icon="🧪"),
+    ],
+    "Analysis": [
+        st.Page("pages/compare.py", title="Compare methods", icon="📊"),
+        st.Page("pages/referral.py", title="Referral threshold", icon="🩺"),
+    ],
+    "Learn": [
+        st.Page("pages/glossary.py", title="Glossary", icon="📖"),
+    ],
+}
+
+page = st.navigation(PAGES)
+render_sidebar()
+page.run()

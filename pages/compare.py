@@ -1,0 +1,92 @@
+"""Compare methods: metric table with CIs, reliability, risk–coverage, scores, confusion."""
+
+import pandas as pd
+import streamlit as st
+
+from uqviz.metrics.calibration import reliability_bins
+from uqviz.metrics.classification import confusion_matrix
+from uqviz.metrics.scores import UNCERTAINTY_SCORES
+from uqviz.metrics.selective import risk_coverage_curve
+from uqviz.metrics.summary import METRIC_INFO
+from uqviz.plots import (
+    confusion_matrix_figure,
+    reliability_figure,
+    reliability_overlay_figure,
+    risk_coverage_figure,
+    score_histogram_figure,
+)
+from uqviz.ui.backend import comparison_table, ensure_predictions, evaluation_rows, uncertainty_scores
+from uqviz.ui.state import current_dataset, current_methods, method_label
+
+st.title("Compare methods")
+dataset, methods = current_dataset(), current_methods()
+preds = ensure_predictions(dataset, methods)
+if preds is None:
+    st.stop()
+st.caption(f"{dataset}: {evaluation_rows(dataset, methods[0]).n:,} clean test images. "
+           "95% intervals from 1,000 bootstrap resamples; ★ marks the best value per column.")
+
+table = comparison_table(dataset, tuple(methods))
+rows = []
+for i, m in enumerate(table.methods):
+    row = {"Method": method_label(m)}
+    for j, key in enumerate(table.metrics):
+        v, lo, hi = table.value[i, j], table.lower[i, j], table.upper[i, j]
+        star = " ★" if len(table.methods) > 1 and table.best(key) == m else ""
+        row[METRIC_INFO[key].label] = "–" if pd.isna(v) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]{star}"
+    rows.append(row)
+column_config = {METRIC_INFO[k].label: st.column_config.TextColumn(
+    METRIC_INFO[k].label, help=f"{METRIC_INFO[k].meaning} "
+    f"({'higher' if METRIC_INFO[k].higher_is_better else 'lower'} is better)")
+    for k in table.metrics}
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config=column_config)
+
+st.subheader("Reliability: does 80% confident mean 80% right?")
+st.caption("Bars show the accuracy in each confidence bin; the diagonal is perfect calibration. "
+           "Bars below it mean overconfidence. The strip underneath counts images per bin.")
+bins = {m: reliability_bins(evaluation_rows(dataset, m).mean_probs,
+                            evaluation_rows(dataset, m).labels) for m in methods}
+if st.toggle("Overlay all methods on one diagram", key="compare_overlay"):
+    st.plotly_chart(reliability_overlay_figure(bins), key="reliability_overlay")
+else:
+    for start in range(0, len(methods), 3):
+        cols = st.columns(3)
+        for col, m in zip(cols, methods[start:start + 3], strict=False):
+            col.plotly_chart(reliability_figure(bins[m], method=m), key=f"reliability_{m}")
+
+st.subheader("Risk–coverage: how good is the uncertainty ranking?")
+st.caption("Keep the most confident share of images (coverage) and measure the error rate on "
+           "them (risk). Lower curves are better; AURC is the area under each curve.")
+score = st.selectbox("Uncertainty score", list(UNCERTAINTY_SCORES), key="compare_score",
+                     format_func=lambda k: UNCERTAINTY_SCORES[k].label,
+                     help=" ".join(f"{s.label}: {s.meaning}" for s in UNCERTAINTY_SCORES.values()))
+curves = {}
+for m in methods:
+    rows_m = evaluation_rows(dataset, m)
+    curves[m] = risk_coverage_curve(uncertainty_scores(dataset, m, score),
+                                    rows_m.predicted == rows_m.labels)
+st.plotly_chart(risk_coverage_figure(curves), key="risk_coverage")
+
+st.subheader("Uncertainty of right and wrong predictions")
+st.caption(f"{UNCERTAINTY_SCORES[score].label} for correctly and wrongly classified test "
+           "images. A useful score puts the wrong ones to the right.")
+for start in range(0, len(methods), 3):
+    cols = st.columns(3)
+    for col, m in zip(cols, methods[start:start + 3], strict=False):
+        rows_m = evaluation_rows(dataset, m)
+        correct = rows_m.predicted == rows_m.labels
+        u = uncertainty_scores(dataset, m, score)
+        col.plotly_chart(score_histogram_figure(u[correct], u[~correct],
+                                                score_label=UNCERTAINTY_SCORES[score].label,
+                                                method=m), key=f"hist_{m}")
+
+st.subheader("Confusion matrices")
+normalize = st.radio("Show", ["counts", "row-normalised"], horizontal=True,
+                     key="compare_confusion_mode") == "row-normalised"
+st.caption("Rows are the true class, columns the predicted one.")
+tabs = st.tabs([method_label(m) for m in methods])
+for tab, m in zip(tabs, methods, strict=True):
+    rows_m = evaluation_rows(dataset, m)
+    matrix = confusion_matrix(rows_m.predicted, rows_m.labels, rows_m.num_classes)
+    tab.plotly_chart(confusion_matrix_figure(matrix, rows_m.names, normalize=normalize,
+                                             title=method_label(m)), key=f"confusion_{m}")

@@ -1,0 +1,38 @@
+"""Home: what uqviz shows, what is selected, three ways in."""
+
+import streamlit as st
+
+from uqviz.ui.backend import dataset_spec, missing_methods
+from uqviz.ui.state import current_dataset, current_methods, method_label
+
+st.title("When does the model not know?")
+st.markdown(
+    "uqviz trains image classifiers with several **uncertainty methods** and shows, side by "
+    "side, how well each one knows its own limits. "
+    "It measures calibration, ranks cases from sure to unsure, and lets you set a **referral "
+    "threshold** above which cases go to a human expert. "
+    "Everything runs offline on a built-in dataset, on the GPU when there is one."
+)
+
+dataset, methods = current_dataset(), current_methods()
+spec = dataset_spec(dataset)
+left, right = st.columns(2)
+with left:
+    st.subheader("In use")
+    st.markdown(f"**Dataset:** {dataset} — {spec.description}")
+    st.markdown("**Methods:** " + (", ".join(method_label(m) for m in methods) or "none"))
+    todo = missing_methods(dataset, methods)
+    if todo:
+        st.caption(f"Not trained yet: {', '.join(method_label(m) for m in todo)} — the first "
+                   "analysis page you open trains them (about a minute on digits).")
+    else:
+        st.caption("All selected methods are trained and cached.")
+with right:
+    st.subheader("Start here")
+    st.page_link("pages/compare.py", label="Demo in 5 minutes: compare the methods",
+                 icon="📊")
+    st.caption("Accuracy, calibration and risk–coverage of every method, with 95% CIs.")
+    st.page_link("pages/referral.py", label="Tune a referral threshold", icon="🩺")
+    st.caption("Choose which cases a human sees: by budget, target accuracy or cost; export it.")
+    st.page_link("pages/glossary.py", label="Teach uncertainty", icon="📖")
+    st.caption("Aleatoric vs epistemic, calibration, why ensembles help — in two sentences each.")

@@ -1,0 +1,96 @@
+"""A real Streamlit server and Debian's chromium through Playwright, for the browser tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts" / "screenshots"
+
+
+def chromium_missing_reason() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -r requirements-dev.txt)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(timeout: float = 90.0):
+    """Run ``streamlit run app.py`` on a free local port; yield its URL."""
+    port = free_port()
+    env = dict(os.environ, UQVIZ_TORCH_THREADS="1")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+           "--server.port", str(port), "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    log = open(ROOT / "artifacts" / f"streamlit-{port}.log", "w") if _mk() else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError(f"streamlit did not answer on {url} within {timeout} s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _mk() -> bool:
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return True
+
+
+def settle(page, timeout: float = 180.0) -> None:
+    """Wait until Streamlit's running indicator has been gone for a moment."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+    t0, quiet = time.time(), 0
+    while time.time() - t0 < timeout:
+        running = page.locator('[data-testid="stStatusWidget"]').count()
+        quiet = quiet + 1 if running == 0 else 0
+        if quiet >= 4:
+            return
+        time.sleep(0.25)
+    raise TimeoutError("the page kept running")
+
+
+def exceptions(page) -> list[str]:
+    loc = page.locator('[data-testid="stException"]')
+    return [loc.nth(i).inner_text()[:300] for i in range(loc.count())]
+
+
+def have_chromium_binary() -> bool:
+    return shutil.which("chromium") is not None or Path(CHROMIUM).exists()

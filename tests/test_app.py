@@ -1,0 +1,116 @@
+"""Every page under streamlit's AppTest, on digits predictions cached by a fixture."""
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app_fixtures import pretrain_digits
+
+TIMEOUT = 120
+PAGES = {
+    "pages/home.py": {"plotly": 0},
+    "pages/data_models.py": {"plotly": 0, "dataframe": 1},
+    "pages/compare.py": {"plotly": 5 + 5 + 1 + 1, "dataframe": 1},
+    "pages/referral.py": {"plotly": 3},
+    "pages/glossary.py": {"plotly": 0},
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def trained():
+    pretrain_digits()
+
+
+def _app(page: str) -> AppTest:
+    at = AppTest.from_file("app.py", default_timeout=TIMEOUT)
+    at.run()
+    if page != "pages/home.py":
+        at.switch_page(page).run()
+    return at
+
+
+def _plotly_count(at: AppTest) -> int:
+    return len(at.get("plotly_chart"))
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_page_runs_without_exception(page):
+    at = _app(page)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    expected = PAGES[page]
+    assert _plotly_count(at) >= expected["plotly"]
+    if "dataframe" in expected:
+        assert len(at.dataframe) >= expected["dataframe"]
+
+
+def test_sidebar_has_dataset_methods_and_device():
+    at = _app("pages/home.py")
+    assert at.sidebar.selectbox(key="dataset").value == "digits"
+    assert len(at.sidebar.multiselect(key="methods").value) == 5
+    assert any("Device" in c.value for c in at.sidebar.caption)
+
+
+def test_compare_table_equals_the_core():
+    from uqviz.metrics.summary import method_summary
+    from uqviz.ui.backend import method_predictions
+
+    at = _app("pages/compare.py")
+    df = at.dataframe[0].value
+    row = df[df["Method"] == "Deep ensemble"].iloc[0]
+    core = method_summary(method_predictions("digits", "deep_ensemble"))
+    assert row["Accuracy"].startswith(f"{core['accuracy']:.3f}")
+    assert row["NLL"].startswith(f"{core['nll']:.3f}")
+    assert row["ECE"].startswith(f"{core['ece']:.3f}")
+    assert row["AURC"].startswith(f"{core['aurc']:.3f}")
+
+
+def test_compare_overlay_toggle_draws_one_diagram():
+    at = _app("pages/compare.py")
+    before = _plotly_count(at)
+    at.toggle(key="compare_overlay").set_value(True).run()
+    assert not at.exception
+    assert _plotly_count(at) == before - 4  # five diagrams become one
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_referral_budget_and_target_modes():
+    at = _app("pages/referral.py")
+    at.radio(key="ref_mode").set_value("budget").run()
+    at.slider(key="ref_budget").set_value(20.0).run()
+    assert not at.exception
+    referred = float(_metric(at, "Referred to a human").rstrip("%"))
+    assert 19.0 <= referred <= 21.5
+    at.radio(key="ref_mode").set_value("target").run()
+    at.slider(key="ref_target").set_value(99.5).run()
+    acc = float(_metric(at, "Accuracy, automated").rstrip("%"))
+    assert acc >= 99.5
+
+
+def test_referral_threshold_moves_the_numbers():
+    at = _app("pages/referral.py")
+    first = _metric(at, "Referred to a human")
+    slider = at.slider(key="ref_threshold")
+    slider.set_value(slider.min if hasattr(slider, "min") else 0.0).run()
+    assert _metric(at, "Referred to a human") != first
+
+
+def test_policy_document_contents():
+    from uqviz.metrics.selective import ReferralIndex
+    from uqviz.ui.referral import operating_point, policy_document
+    import numpy as np
+
+    u = np.array([0.1, 0.2, 0.3, 0.4])
+    index = ReferralIndex.from_scores(u, np.array([True, True, False, False]))
+    point = operating_point(index, "budget", 0.5)
+    doc = policy_document(dataset="d", method="m", score="entropy", mode="budget", point=point,
+                          when="2026-11-22")
+    text = json.dumps(doc)
+    assert doc["expected_referral_rate"] == 0.5
+    assert doc["expected_automated_accuracy"] == 1.0
+    assert doc["threshold"] == pytest.approx(0.2)
+    assert "NaN" not in text

@@ -1,0 +1,110 @@
+"""The real app in a real browser: every page, the referral slider, budget, target, export,
+a shared link. Screenshots go to artifacts/screenshots/."""
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.app_fixtures import pretrain_digits
+from tests.browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_missing_reason,
+                           exceptions, settle, streamlit_server)
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(chromium_missing_reason() is not None,
+                                 reason=chromium_missing_reason() or "")]
+
+PAGES = ["", "data_models", "compare", "referral", "glossary"]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    pretrain_digits()
+    with streamlit_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def _metric_value(page, label: str) -> str:
+    box = page.locator('[data-testid="stMetric"]', has_text=label).first
+    return box.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_renders(page, app_url, path):
+    page.goto(f"{app_url}/{path}")
+    settle(page)
+    assert exceptions(page) == []
+    if path == "compare":
+        page.wait_for_selector('[data-testid="stPlotlyChart"]')
+        assert page.locator('[data-testid="stPlotlyChart"]').count() >= 10
+        assert page.locator(".js-plotly-plot").count() >= 10
+    if path == "referral":
+        assert page.locator('[data-testid="stMetric"]').count() >= 4
+    page.screenshot(path=str(ARTIFACTS / f"{path or 'home'}.png"), full_page=True)
+
+
+def test_referral_slider_budget_target_export_and_link(page, app_url):
+    page.goto(f"{app_url}/referral")
+    settle(page)
+    before = _metric_value(page, "Referred to a human")
+    thumb = page.locator('[data-testid="stSlider"] [role="slider"]').first
+    thumb.focus()
+    for _ in range(40):
+        page.keyboard.press("ArrowLeft")
+    settle(page)
+    page.wait_for_timeout(500)
+    after = _metric_value(page, "Referred to a human")
+    assert after != before, "moving the slider did not change the share referred"
+
+    page.get_by_text("a referral budget").click()
+    settle(page)
+    thumb = page.locator('[data-testid="stSlider"] [role="slider"]').first
+    thumb.focus()
+    for _ in range(20):  # 10% + 20 × 0.5% = 20%
+        page.keyboard.press("ArrowRight")
+    settle(page)
+    page.wait_for_timeout(500)
+    referred = float(_metric_value(page, "Referred to a human").rstrip("%"))
+    assert 18.0 <= referred <= 22.0
+    assert "ref_budget=20" in page.url
+
+    with page.expect_download() as dl:
+        page.get_by_role("button", name=re.compile("Export policy")).click()
+    policy = json.loads(open(dl.value.path()).read())
+    assert policy["dataset"] == "digits" and policy["set_by"] == "budget"
+    assert policy["expected_referral_rate"] == pytest.approx(referred / 100, abs=0.001)
+    assert 0.9 < policy["expected_automated_accuracy"] <= 1.0
+    assert len(policy["expected_automated_accuracy_ci95"]) == 2
+
+    shared = page.url
+    accuracy = _metric_value(page, "Accuracy, automated")
+    page.goto(shared)
+    settle(page)
+    assert _metric_value(page, "Referred to a human") == f"{referred:.1f}%"
+    assert _metric_value(page, "Accuracy, automated") == accuracy
+
+    page.get_by_text("a target accuracy").click()
+    settle(page)
+    time.sleep(0.3)
+    acc = float(_metric_value(page, "Accuracy, automated").rstrip("%"))
+    assert acc >= 99.0
+    page.screenshot(path=str(ARTIFACTS / "referral-target.png"), full_page=True)

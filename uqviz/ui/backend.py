@@ -1,0 +1,119 @@
+"""The pages' only way into the backend: cached calls keyed by small ids.
+
+``st.cache_resource`` holds read-only objects (predictions, indexes); ``st.cache_data`` holds
+small derived arrays. Training runs only from ``ensure_predictions``, which shows a progress bar
+with the time left and then reads everything back from the disk cache.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+
+from uqviz.data import DatasetUnavailable, get_dataset
+from uqviz.data.base import DatasetSpec
+from uqviz.device import configure_threads, default_device
+from uqviz.methods import MethodConfig
+from uqviz.metrics.scores import uncertainty
+from uqviz.metrics.selective import ReferralIndex
+from uqviz.metrics.summary import MetricTable, metric_table
+from uqviz.predictions import Predictions
+from uqviz.runs import EvalPlan, predictions_path, run_evaluation
+
+APP_PLAN = EvalPlan(corruptions=("gaussian_noise",))
+APP_CONFIG = MethodConfig()
+DATA_SEED = 0
+
+
+@st.cache_resource(show_spinner=False)
+def dataset_spec(name: str) -> DatasetSpec:
+    return get_dataset(name)
+
+
+@st.cache_resource(show_spinner=False)
+def dataset_splits(name: str):
+    return dataset_spec(name).load(DATA_SEED)
+
+
+def missing_methods(dataset: str, methods: list[str]) -> list[str]:
+    """Methods whose predictions are not yet in the disk cache."""
+    spec = dataset_spec(dataset)
+    return [m for m in methods
+            if not predictions_path(spec, DATA_SEED, m, APP_CONFIG, APP_PLAN).exists()]
+
+
+def _progress_with_eta(bar, started: float):
+    def progress(fraction: float, message: str) -> None:
+        fraction = min(max(fraction, 0.0), 1.0)
+        elapsed = time.perf_counter() - started
+        eta = ""
+        if 0.02 < fraction < 1.0:
+            eta = f" · about {elapsed * (1 - fraction) / fraction:.0f} s left"
+        bar.progress(fraction, text=f"{message}{eta}")
+
+    return progress
+
+
+def train_missing(dataset: str, methods: list[str]) -> None:
+    """Train and predict the methods not yet cached, with a progress bar and time left."""
+    todo = missing_methods(dataset, methods)
+    if not todo:
+        return
+    configure_threads()
+    bar = st.progress(0.0, text=f"Training {', '.join(todo)} on {dataset}…")
+    run_evaluation(dataset_spec(dataset), todo, config=APP_CONFIG, plan=APP_PLAN,
+                   device=default_device(), data_seed=DATA_SEED,
+                   progress=_progress_with_eta(bar, time.perf_counter()))
+    bar.empty()
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def method_predictions(dataset: str, method: str) -> Predictions:
+    """One method's cached predictions (read-only; train first with ``train_missing``)."""
+    results = run_evaluation(dataset_spec(dataset), [method], config=APP_CONFIG, plan=APP_PLAN,
+                             device=default_device(), data_seed=DATA_SEED)
+    return results[method]
+
+
+def ensure_predictions(dataset: str, methods: list[str]) -> dict[str, Predictions] | None:
+    """Predictions of every method, training what is missing; None (after an st.error that
+    says what to do) when the dataset cannot be loaded."""
+    if not methods:
+        st.info("Choose at least one method in the sidebar.")
+        return None
+    try:
+        train_missing(dataset, methods)
+        return {m: method_predictions(dataset, m) for m in methods}
+    except DatasetUnavailable as err:
+        st.error(f"{err}\n\nChoose an offline dataset (digits or mnist5k) in the sidebar.")
+    except ValueError as err:
+        st.error(f"Could not prepare the predictions: {err}")
+    return None
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def comparison_table(dataset: str, methods: tuple[str, ...], n_resamples: int = 1000
+                     ) -> MetricTable:
+    preds = {m: method_predictions(dataset, m) for m in methods}
+    return metric_table(preds, n_resamples=n_resamples, seed=0)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def evaluation_rows(dataset: str, method: str) -> Predictions:
+    """The clean, labelled test rows of one method."""
+    return method_predictions(dataset, method).evaluation_rows()
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def uncertainty_scores(dataset: str, method: str, score: str) -> np.ndarray:
+    return uncertainty(evaluation_rows(dataset, method).probs, score)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def referral_index(dataset: str, method: str, score: str) -> ReferralIndex:
+    """Sorted scores and cumulative sums: every slider move is a binary search."""
+    rows = evaluation_rows(dataset, method)
+    correct = rows.predicted == rows.labels
+    return ReferralIndex.from_scores(uncertainty_scores(dataset, method, score), correct)
