@@ -1,0 +1,268 @@
+"""Accuracy, proper scoring rules, confusion matrix and confidence intervals for proportions.
+
+Inputs: ``probs`` (N, C) predictive probabilities (average the S samples first:
+``probs.mean(axis=0)``) and ``labels`` (N,) integer classes in ``0 … C-1`` (select the labelled
+rows first: unknown labels are -1 in ``Predictions``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import norm
+
+__all__ = [
+    "accuracy",
+    "accuracy_ci",
+    "brier_score",
+    "confusion_matrix",
+    "negative_log_likelihood",
+    "normal_ci",
+    "proportion_ci",
+    "wilson_ci",
+]
+
+
+# -- validation shared by the metrics package --------------------------------------------------
+def check_probs_labels(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate (N, C) probabilities and (N,) labels; return them as float64 / int64 arrays.
+
+    Raises:
+        ValueError: wrong dimensions, mismatched N, no rows, or labels outside ``0 … C-1``.
+    """
+    probs = np.asarray(probs)
+    labels = np.asarray(labels)
+    if probs.ndim == 3:
+        raise ValueError(
+            f"probs must be (N, C); got (S, N, C) shape {probs.shape}: "
+            "average the samples first (probs.mean(axis=0))"
+        )
+    if probs.ndim != 2:
+        raise ValueError(f"probs must be (N, C), got shape {probs.shape}")
+    if labels.ndim != 1 or labels.shape[0] != probs.shape[0]:
+        raise ValueError(
+            f"labels must have shape ({probs.shape[0]},) to match probs {probs.shape}, "
+            f"got {labels.shape}"
+        )
+    if probs.shape[0] == 0:
+        raise ValueError("empty input: probs has no rows")
+    if probs.shape[1] < 2:
+        raise ValueError(f"probs needs C >= 2 classes, got {probs.shape[1]}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= probs.shape[1]:
+        bad = lo if lo < 0 else hi
+        raise ValueError(
+            f"labels must be in 0..{probs.shape[1] - 1} (select labelled rows first), found {bad}"
+        )
+    return probs.astype(np.float64, copy=False), labels.astype(np.int64, copy=False)
+
+
+def check_scores_correct(
+    uncertainty: np.ndarray, correct: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate an (N,) finite uncertainty and an (N,) boolean/0-1 correctness vector."""
+    uncertainty = np.asarray(uncertainty, dtype=np.float64)
+    correct = np.asarray(correct)
+    if uncertainty.ndim != 1:
+        raise ValueError(f"uncertainty must be 1-D (N,), got shape {uncertainty.shape}")
+    if correct.shape != uncertainty.shape:
+        raise ValueError(
+            f"correct must have the shape of uncertainty {uncertainty.shape}, got {correct.shape}"
+        )
+    if uncertainty.size == 0:
+        raise ValueError("empty input: no rows")
+    if not np.isfinite(uncertainty).all():
+        raise ValueError("uncertainty contains NaN or inf")
+    if correct.dtype != bool:
+        if not np.isin(correct, (0, 1)).all():
+            raise ValueError("correct must be boolean or 0/1")
+        correct = correct.astype(bool)
+    return uncertainty, correct
+
+
+def _z(confidence: float) -> float:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return float(norm.ppf(0.5 + confidence / 2.0))
+
+
+# -- intervals for a proportion ----------------------------------------------------------------
+def wilson_ci(successes, n, confidence: float = 0.95):
+    """Wilson score interval for a binomial proportion ``k / n``.
+
+    ``(p̂ + z²/2n ± z·sqrt(p̂(1-p̂)/n + z²/4n²)) / (1 + z²/n)`` with ``z`` the
+    ``(1 + confidence)/2`` normal quantile. Vectorised: ``successes`` and ``n`` may be arrays.
+
+    Args:
+        successes: number of successes k, 0 <= k <= n.
+        n: number of trials; where n = 0 the interval is (NaN, NaN).
+        confidence: coverage of the interval in (0, 1).
+
+    Returns:
+        ``(lo, hi)``: floats for scalar input, arrays otherwise.
+
+    References:
+        Wilson, "Probable inference, the law of succession, and statistical inference",
+        JASA 22 (1927); Brown, Cai & DasGupta, Statistical Science 16 (2001).
+    """
+    z = _z(confidence)
+    k = np.asarray(successes, dtype=np.float64)
+    m = np.asarray(n, dtype=np.float64)
+    if np.any(k < 0) or np.any(k > m):
+        raise ValueError(f"successes must be in 0..n, got {successes} of {n}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / m
+        denom = 1.0 + z * z / m
+        centre = (p + z * z / (2.0 * m)) / denom
+        half = z / denom * np.sqrt(p * (1.0 - p) / m + z * z / (4.0 * m * m))
+        lo = np.clip(centre - half, 0.0, 1.0)
+        hi = np.clip(centre + half, 0.0, 1.0)
+    lo = np.where(m > 0, lo, np.nan)
+    hi = np.where(m > 0, hi, np.nan)
+    if lo.ndim == 0:
+        return float(lo), float(hi)
+    return lo, hi
+
+
+def normal_ci(successes, n, confidence: float = 0.95):
+    """Normal-approximation (Wald) interval ``p̂ ± z·sqrt(p̂(1-p̂)/n)``, clipped to [0, 1].
+
+    Vectorised like ``wilson_ci``; (NaN, NaN) where n = 0. Prefer Wilson for small n or p̂
+    near 0 or 1, where the Wald interval collapses.
+
+    References:
+        Brown, Cai & DasGupta, "Interval Estimation for a Binomial Proportion",
+        Statistical Science 16 (2001).
+    """
+    z = _z(confidence)
+    k = np.asarray(successes, dtype=np.float64)
+    m = np.asarray(n, dtype=np.float64)
+    if np.any(k < 0) or np.any(k > m):
+        raise ValueError(f"successes must be in 0..n, got {successes} of {n}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / m
+        half = z * np.sqrt(p * (1.0 - p) / m)
+        lo = np.where(m > 0, np.clip(p - half, 0.0, 1.0), np.nan)
+        hi = np.where(m > 0, np.clip(p + half, 0.0, 1.0), np.nan)
+    if lo.ndim == 0:
+        return float(lo), float(hi)
+    return lo, hi
+
+
+def proportion_ci(
+    successes: int, n: int, confidence: float = 0.95, method: str = "wilson"
+) -> tuple[float, float, float]:
+    """A proportion with its interval: ``(k / n, lo, hi)``; all NaN when n = 0.
+
+    Args:
+        successes: k.
+        n: trials.
+        confidence: coverage in (0, 1).
+        method: ``"wilson"`` (default) or ``"normal"``.
+    """
+    if method == "wilson":
+        lo, hi = wilson_ci(successes, n, confidence)
+    elif method == "normal":
+        lo, hi = normal_ci(successes, n, confidence)
+    else:
+        raise ValueError(f"method must be 'wilson' or 'normal', got {method!r}")
+    value = successes / n if n > 0 else math.nan
+    return float(value), float(lo), float(hi)
+
+
+def accuracy_ci(n_correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval ``(lo, hi)`` for an accuracy of ``n_correct / n``.
+
+    References:
+        Wilson, JASA 22 (1927).
+    """
+    lo, hi = wilson_ci(n_correct, n, confidence)
+    return float(lo), float(hi)
+
+
+# -- metrics -----------------------------------------------------------------------------------
+def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy ``mean_i 1[argmax_c p_ic = y_i]``.
+
+    Args:
+        probs: (N, C) probabilities (ties in argmax go to the lowest class index).
+        labels: (N,) ints in 0..C-1.
+
+    References:
+        scikit-learn ``accuracy_score``.
+    """
+    probs, labels = check_probs_labels(probs, labels)
+    return float(np.mean(probs.argmax(axis=1) == labels))
+
+
+def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray, eps: float = 1e-12) -> float:
+    """Mean negative log-likelihood ``mean_i -log max(p_{i,y_i}, eps)`` (nats).
+
+    Args:
+        probs: (N, C) probabilities.
+        labels: (N,) ints in 0..C-1.
+        eps: floor on the probability of the true class so a confident mistake costs
+            ``-log eps`` (27.6 nats for the default) instead of infinity.
+
+    References:
+        Gneiting & Raftery, "Strictly Proper Scoring Rules, Prediction, and Estimation",
+        JASA 102 (2007); scikit-learn ``log_loss``.
+    """
+    probs, labels = check_probs_labels(probs, labels)
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    p_true = probs[np.arange(labels.size), labels]
+    return float(-np.mean(np.log(np.maximum(p_true, eps))))
+
+
+def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Multiclass Brier score ``mean_i sum_c (p_ic - 1[y_i = c])²``, range 0–2.
+
+    Args:
+        probs: (N, C) probabilities.
+        labels: (N,) ints in 0..C-1.
+
+    References:
+        Brier, "Verification of forecasts expressed in terms of probability",
+        Monthly Weather Review 78 (1950); scikit-learn ``brier_score_loss`` (multiclass).
+    """
+    probs, labels = check_probs_labels(probs, labels)
+    p_true = probs[np.arange(labels.size), labels]
+    per_row = np.einsum("ij,ij->i", probs, probs) - 2.0 * p_true + 1.0
+    return float(np.mean(per_row))
+
+
+def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts ``M[t, p] = #{i : y_i = t, ŷ_i = p}``: rows true class, columns predicted.
+
+    Args:
+        predicted: (N,) predicted classes in 0..num_classes-1.
+        labels: (N,) true classes in 0..num_classes-1.
+        num_classes: C.
+
+    Returns:
+        (C, C) int64 counts.
+
+    References:
+        scikit-learn ``confusion_matrix`` (same orientation).
+    """
+    predicted = np.asarray(predicted)
+    labels = np.asarray(labels)
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if predicted.ndim != 1 or predicted.shape != labels.shape:
+        raise ValueError(
+            f"predicted and labels must be 1-D of equal length, got {predicted.shape} "
+            f"and {labels.shape}"
+        )
+    for name, values in (("predicted", predicted), ("labels", labels)):
+        if values.size and not np.issubdtype(values.dtype, np.integer):
+            raise ValueError(f"{name} must be integers, got dtype {values.dtype}")
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            bad = values[(values < 0) | (values >= num_classes)][0]
+            raise ValueError(f"{name} must be in 0..{num_classes - 1}, found {bad}")
+    flat = labels.astype(np.int64) * num_classes + predicted.astype(np.int64)
+    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)

@@ -1,0 +1,507 @@
+"""Selective prediction: risk–coverage curves, referral curves and the referral workbench.
+
+Inputs are an (N,) ``uncertainty`` (higher = more uncertain, e.g. ``uncertainty(probs, key)``)
+and an (N,) boolean ``correct`` (the model's prediction was right).
+
+* Risk–coverage: sort rows by uncertainty ascending (most confident first, stable sort); keeping
+  the first ``k`` gives coverage ``k/N`` and selective risk ``errors among them / k``.
+* Referral: cases with uncertainty ``> threshold`` go to a human; the rest are automated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from uqviz.metrics.classification import check_scores_correct, wilson_ci
+
+__all__ = [
+    "OneVsRestRates",
+    "OperatingPoint",
+    "ReferralCurve",
+    "ReferralIndex",
+    "RiskCoverageCurve",
+    "area_under_risk_coverage",
+    "coverage_at_risk",
+    "downsample_curve",
+    "excess_aurc",
+    "one_vs_rest_rates",
+    "oracle_aurc",
+    "referral_curve",
+    "risk_at_coverage",
+    "risk_coverage_curve",
+]
+
+
+# -- risk–coverage -----------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class RiskCoverageCurve:
+    """Selective risk at every coverage level k/N, k = 1..N.
+
+    Attributes:
+        coverage: (N,) ``k/N``.
+        risk: (N,) errors among the k most confident rows divided by k.
+        threshold: (N,) uncertainty of the k-th most confident row.
+        aurc: mean of ``risk``.
+        eaurc: ``aurc`` minus the AURC of an oracle ranking with the same errors.
+    """
+
+    coverage: np.ndarray
+    risk: np.ndarray
+    threshold: np.ndarray
+    aurc: float
+    eaurc: float
+
+
+def _sorted_errors(uncertainty, correct):
+    uncertainty, correct = check_scores_correct(uncertainty, correct)
+    order = np.argsort(uncertainty, kind="stable")
+    return uncertainty[order], ~correct[order]
+
+
+def _risk(errors_sorted: np.ndarray) -> np.ndarray:
+    return np.cumsum(errors_sorted) / np.arange(1, errors_sorted.size + 1)
+
+
+def oracle_aurc(n: int, n_errors: int) -> float:
+    """AURC of the oracle ranking (all correct rows before all errors).
+
+    ``(1/N) sum_{k > N-e} (k - (N-e))/k = (e - (N-e)(H_N - H_{N-e})) / N`` with ``H`` the
+    harmonic numbers.
+
+    References:
+        Geifman, Uziel & El-Yaniv, "Bias-Reduced Uncertainty Estimation for Deep Neural
+        Classifiers", ICLR 2019.
+    """
+    if n < 1 or not 0 <= n_errors <= n:
+        raise ValueError(f"need n >= 1 and 0 <= n_errors <= n, got n={n}, n_errors={n_errors}")
+    kept_correct = n - n_errors
+    k = np.arange(kept_correct + 1, n + 1, dtype=np.float64)
+    return float(np.sum((k - kept_correct) / k) / n)
+
+
+def risk_coverage_curve(uncertainty: np.ndarray, correct: np.ndarray) -> RiskCoverageCurve:
+    """Risk–coverage curve: keep the k least uncertain rows, k = 1..N.
+
+    Args:
+        uncertainty: (N,) higher = more uncertain.
+        correct: (N,) bool.
+
+    References:
+        El-Yaniv & Wiener, "On the Foundations of Noise-free Selective Classification", JMLR 11
+        (2010); Geifman & El-Yaniv, NeurIPS 2017.
+    """
+    sorted_u, errors = _sorted_errors(uncertainty, correct)
+    n = sorted_u.size
+    risk = _risk(errors)
+    aurc = float(risk.mean())
+    return RiskCoverageCurve(
+        coverage=np.arange(1, n + 1) / n,
+        risk=risk,
+        threshold=sorted_u,
+        aurc=aurc,
+        eaurc=aurc - oracle_aurc(n, int(errors.sum())),
+    )
+
+
+def area_under_risk_coverage(uncertainty: np.ndarray, correct: np.ndarray) -> float:
+    """AURC: mean selective risk over the N coverage levels, ``(1/N) sum_k E_k / k``.
+
+    ``E_k`` is the number of errors among the k least uncertain rows (stable sort). Range 0–1,
+    lower is better.
+
+    References:
+        Geifman, Uziel & El-Yaniv, ICLR 2019; torch-uncertainty ``AURC``.
+    """
+    _, errors = _sorted_errors(uncertainty, correct)
+    return float(_risk(errors).mean())
+
+
+def excess_aurc(uncertainty: np.ndarray, correct: np.ndarray) -> float:
+    """E-AURC: ``AURC - AURC(oracle)``, the oracle ranking every correct row before every error.
+
+    References:
+        Geifman, Uziel & El-Yaniv, "Bias-Reduced Uncertainty Estimation for Deep Neural
+        Classifiers", ICLR 2019.
+    """
+    _, errors = _sorted_errors(uncertainty, correct)
+    return float(_risk(errors).mean()) - oracle_aurc(errors.size, int(errors.sum()))
+
+
+def _check_fraction(name: str, value: float, *, allow_zero: bool) -> float:
+    value = float(value)
+    low_ok = value >= 0.0 if allow_zero else value > 0.0
+    if not (low_ok and value <= 1.0):
+        interval = "[0, 1]" if allow_zero else "(0, 1]"
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+    return value
+
+
+def _ceil_count(fraction: float, n: int) -> int:
+    """``ceil(fraction · n)`` robust to float noise (0.95 · 100 is 95, not 96)."""
+    return int(math.ceil(round(fraction * n, 9)))
+
+
+def risk_at_coverage(uncertainty: np.ndarray, correct: np.ndarray, coverage: float) -> float:
+    """Selective risk when keeping the ``ceil(coverage · N)`` least uncertain rows.
+
+    Args:
+        coverage: in (0, 1].
+
+    References:
+        Geifman & El-Yaniv, "Selective Classification for Deep Neural Networks", NeurIPS 2017.
+    """
+    coverage = _check_fraction("coverage", coverage, allow_zero=False)
+    _, errors = _sorted_errors(uncertainty, correct)
+    k = max(1, _ceil_count(coverage, errors.size))
+    return float(errors[:k].sum() / k)
+
+
+def coverage_at_risk(uncertainty: np.ndarray, correct: np.ndarray, risk: float) -> float:
+    """The largest coverage ``k/N`` whose selective risk is ``<= risk``; 0 when none is.
+
+    References:
+        Geifman & El-Yaniv, "Selective Classification for Deep Neural Networks", NeurIPS 2017.
+    """
+    risk = _check_fraction("risk", risk, allow_zero=True)
+    _, errors = _sorted_errors(uncertainty, correct)
+    ok = np.flatnonzero(_risk(errors) <= risk + 1e-12)
+    return float((ok[-1] + 1) / errors.size) if ok.size else 0.0
+
+
+def downsample_curve(
+    x: np.ndarray, y: np.ndarray, max_points: int = 2000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep at most ``max_points`` evenly spaced points of a curve, always the first and last.
+
+    Args:
+        x, y: (N,) curve coordinates.
+        max_points: >= 2.
+
+    Returns:
+        ``(x, y)`` of length ``min(N, max_points)`` (copies).
+    """
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be 1-D of equal length, got {x.shape} and {y.shape}")
+    if max_points < 2:
+        raise ValueError(f"max_points must be >= 2, got {max_points}")
+    if x.size <= max_points:
+        return x.copy(), y.copy()
+    index = np.unique(np.round(np.linspace(0, x.size - 1, max_points)).astype(np.int64))
+    return x[index], y[index]
+
+
+# -- referral curve ----------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class ReferralCurve:
+    """Accuracy on the automated cases as the most uncertain ones are referred.
+
+    Attributes:
+        referred_fraction: (P,) fraction referred, from 0 up to (N-1)/N.
+        accuracy_retained: (P,) accuracy on the cases not referred.
+        random_baseline: (P,) accuracy when referring at random: the overall accuracy.
+    """
+
+    referred_fraction: np.ndarray
+    accuracy_retained: np.ndarray
+    random_baseline: np.ndarray
+
+
+def referral_curve(
+    uncertainty: np.ndarray, correct: np.ndarray, max_points: int = 2000
+) -> ReferralCurve:
+    """Refer the j most uncertain cases (j = 0..N-1) and score the rest.
+
+    ``accuracy_retained(j/N) = 1 - risk at coverage (N-j)/N`` on the stable uncertainty order,
+    downsampled to ``max_points`` points (ends kept).
+
+    References:
+        Leibig et al., "Leveraging uncertainty information from deep neural networks for
+        disease detection", Scientific Reports 7, 17816 (2017).
+    """
+    _, errors = _sorted_errors(uncertainty, correct)
+    n = errors.size
+    accuracy_kept = 1.0 - _risk(errors)[::-1]  # kept = N, N-1, ..., 1
+    referred = np.arange(n) / n
+    referred, accuracy_kept = downsample_curve(referred, accuracy_kept, max_points)
+    overall = 1.0 - errors.mean()
+    return ReferralCurve(
+        referred_fraction=referred,
+        accuracy_retained=accuracy_kept,
+        random_baseline=np.full(referred.size, overall),
+    )
+
+
+# -- referral workbench ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OperatingPoint:
+    """One referral policy: refer every case with uncertainty ``> threshold``.
+
+    Attributes:
+        threshold: uncertainty threshold; cases above it are referred.
+        n: total cases.
+        n_referred: cases referred to a human.
+        referred_fraction: ``n_referred / n``.
+        automated_accuracy: model accuracy on the automated cases (NaN when none).
+        automated_accuracy_ci: 95% Wilson interval of it (NaN when none).
+        automated_error_rate: ``1 - automated_accuracy``.
+        referred_accuracy: model accuracy on the referred cases (NaN when none).
+        referred_accuracy_ci: 95% Wilson interval of it.
+        expected_cost: ``(automated errors · cost_error + n_referred · cost_review) / n``, the
+            human assumed right; NaN when no costs were given.
+        reached: False when the requested target could not be met.
+    """
+
+    threshold: float
+    n: int
+    n_referred: int
+    referred_fraction: float
+    automated_accuracy: float
+    automated_accuracy_ci: tuple[float, float]
+    automated_error_rate: float
+    referred_accuracy: float
+    referred_accuracy_ci: tuple[float, float]
+    expected_cost: float
+    reached: bool = True
+
+    @property
+    def n_automated(self) -> int:
+        return self.n - self.n_referred
+
+
+def _check_cost(name: str, value: float) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value >= 0.0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class ReferralIndex:
+    """Sorted scores and cumulative correct counts: each referral query is a binary search.
+
+    Build with ``ReferralIndex.from_scores(uncertainty, correct)``. Keeping the ``m`` least
+    uncertain cases is only possible where a threshold separates them from the rest, i.e. at
+    ``m = 0``, ``m = N`` or where ``sorted[m-1] < sorted[m]`` (the "cuts"); every query returns
+    such a point, so tied scores are never split.
+
+    Attributes:
+        sorted_uncertainty: (N,) float64 ascending.
+        cum_correct: (N+1,) int64, ``cum_correct[m]`` = correct among the m least uncertain.
+        cuts: (K,) int64 ascending valid kept-counts m.
+        cut_accuracy_suffix_max: (K,) ``max_{j >= i}`` automated accuracy at ``cuts[j]``
+            (NaN-free; -inf for m = 0), used by ``for_target_accuracy``.
+        confidence: coverage of the Wilson intervals.
+
+    References:
+        Leibig et al., Scientific Reports 7, 17816 (2017); Chow, "On optimum recognition error
+        and reject tradeoff", IEEE Trans. Inf. Theory 16 (1970) (cost-based rejection).
+    """
+
+    sorted_uncertainty: np.ndarray
+    cum_correct: np.ndarray
+    cuts: np.ndarray = field(repr=False)
+    cut_accuracy_suffix_max: np.ndarray = field(repr=False)
+    confidence: float = 0.95
+
+    @classmethod
+    def from_scores(
+        cls, uncertainty: np.ndarray, correct: np.ndarray, *, confidence: float = 0.95
+    ) -> ReferralIndex:
+        """Sort once (O(N log N)); later queries are O(log N)."""
+        uncertainty, correct = check_scores_correct(uncertainty, correct)
+        order = np.argsort(uncertainty, kind="stable")
+        sorted_u = uncertainty[order]
+        cum = np.concatenate([[0], np.cumsum(correct[order], dtype=np.int64)])
+        n = sorted_u.size
+        inner = np.flatnonzero(sorted_u[1:] > sorted_u[:-1]) + 1
+        cuts = np.concatenate([[0], inner, [n]]).astype(np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            acc = np.where(cuts > 0, cum[cuts] / np.maximum(cuts, 1), -np.inf)
+        suffix_max = np.maximum.accumulate(acc[::-1])[::-1]
+        return cls(sorted_u, cum, cuts, suffix_max, confidence)
+
+    @property
+    def n(self) -> int:
+        return int(self.sorted_uncertainty.size)
+
+    def _threshold_for_kept(self, m: int) -> float:
+        if m == 0:
+            return float(np.nextafter(self.sorted_uncertainty[0], -np.inf))
+        return float(self.sorted_uncertainty[m - 1])
+
+    def _point(self, m, threshold, cost_error, cost_review, reached=True) -> OperatingPoint:
+        n = self.n
+        m = int(m)
+        correct_auto = int(self.cum_correct[m])
+        correct_ref = int(self.cum_correct[n]) - correct_auto
+        n_ref = n - m
+        auto_acc = correct_auto / m if m else math.nan
+        ref_acc = correct_ref / n_ref if n_ref else math.nan
+        if cost_error is None and cost_review is None:
+            cost = math.nan
+        else:
+            if cost_error is None or cost_review is None:
+                raise ValueError("give both cost_error and cost_review, or neither")
+            ce = _check_cost("cost_error", cost_error)
+            cr = _check_cost("cost_review", cost_review)
+            cost = ((m - correct_auto) * ce + n_ref * cr) / n
+        return OperatingPoint(
+            threshold=float(threshold),
+            n=n,
+            n_referred=n_ref,
+            referred_fraction=n_ref / n,
+            automated_accuracy=auto_acc,
+            automated_accuracy_ci=tuple(wilson_ci(correct_auto, m, self.confidence)),
+            automated_error_rate=1.0 - auto_acc,
+            referred_accuracy=ref_acc,
+            referred_accuracy_ci=tuple(wilson_ci(correct_ref, n_ref, self.confidence)),
+            expected_cost=cost,
+            reached=bool(reached),
+        )
+
+    def at_threshold(
+        self, threshold: float, *, cost_error: float | None = None, cost_review: float | None = None
+    ) -> OperatingPoint:
+        """Refer every case with uncertainty ``> threshold``."""
+        threshold = float(threshold)
+        if math.isnan(threshold):
+            raise ValueError("threshold must be a number, got nan")
+        m = int(np.searchsorted(self.sorted_uncertainty, threshold, side="right"))
+        return self._point(m, threshold, cost_error, cost_review)
+
+    def at_budget(
+        self,
+        fraction_referred: float,
+        *,
+        cost_error: float | None = None,
+        cost_review: float | None = None,
+    ) -> OperatingPoint:
+        """Refer at most the ``ceil(fraction · N)`` most uncertain cases.
+
+        The budget is an upper bound: when scores tie across the cut, the tied cases all stay
+        automated (a threshold cannot split them), so ``n_referred`` may be smaller than the
+        budget; the point reports the actual count.
+        """
+        fraction = _check_fraction("fraction_referred", fraction_referred, allow_zero=True)
+        n = self.n
+        budget = min(n, _ceil_count(fraction, n))
+        if budget == n:
+            m = 0
+        else:
+            # keep at least n - budget rows: all ties of the (n - budget)-th smallest stay
+            last_kept = self.sorted_uncertainty[n - budget - 1]
+            m = int(np.searchsorted(self.sorted_uncertainty, last_kept, side="right"))
+        return self._point(m, self._threshold_for_kept(m), cost_error, cost_review)
+
+    def for_target_accuracy(
+        self, target: float, *, cost_error: float | None = None, cost_review: float | None = None
+    ) -> OperatingPoint:
+        """The smallest referral rate whose automated accuracy is ``>= target``.
+
+        When no threshold reaches the target, returns the refer-everything point with
+        ``reached=False`` (automated accuracy NaN).
+        """
+        target = _check_fraction("target", target, allow_zero=True)
+        # suffix max is non-increasing: find the last cut whose suffix max reaches the target;
+        # that cut itself reaches it, and no later (larger m, less referral) cut does.
+        reaching = int(np.searchsorted(-self.cut_accuracy_suffix_max, -(target - 1e-12),
+                                       side="right"))
+        if reaching == 0:
+            return self._point(0, self._threshold_for_kept(0), cost_error, cost_review, False)
+        m = int(self.cuts[reaching - 1])
+        return self._point(m, self._threshold_for_kept(m), cost_error, cost_review)
+
+    def for_costs(self, cost_error: float, cost_review: float) -> OperatingPoint:
+        """Minimise the expected cost per case over all thresholds (ties: fewer referrals).
+
+        ``cost(m) = ((m - correct among kept) · cost_error + (N - m) · cost_review) / N``,
+        assuming the human reviewer is always right. Vectorised over the distinct thresholds.
+
+        References:
+            Chow, IEEE Trans. Inf. Theory 16 (1970).
+        """
+        ce = _check_cost("cost_error", cost_error)
+        cr = _check_cost("cost_review", cost_review)
+        m = self.cuts
+        cost = ((m - self.cum_correct[m]) * ce + (self.n - m) * cr) / self.n
+        best = cost.min()
+        chosen = int(m[np.flatnonzero(cost <= best + 1e-12 * max(1.0, abs(best)))[-1]])
+        return self._point(chosen, self._threshold_for_kept(chosen), ce, cr)
+
+
+@dataclass(frozen=True)
+class OneVsRestRates:
+    """Sensitivity and specificity for one class treated as positive, with Wilson intervals.
+
+    Attributes:
+        positive: the positive class.
+        sensitivity: ``TP / (TP + FN)`` among retained rows whose label is ``positive``.
+        sensitivity_ci: 95% (or chosen) Wilson interval; NaN when no positives.
+        specificity: ``TN / (TN + FP)`` among retained rows whose label is not ``positive``.
+        specificity_ci: Wilson interval; NaN when no negatives.
+        n_positive: retained rows with label ``positive``.
+        n_negative: retained rows with another label.
+    """
+
+    positive: int
+    sensitivity: float
+    sensitivity_ci: tuple[float, float]
+    specificity: float
+    specificity_ci: tuple[float, float]
+    n_positive: int
+    n_negative: int
+
+
+def one_vs_rest_rates(
+    predicted: np.ndarray,
+    labels: np.ndarray,
+    positive: int,
+    keep_mask: np.ndarray | None = None,
+    *,
+    confidence: float = 0.95,
+) -> OneVsRestRates:
+    """One-vs-rest sensitivity and specificity on the retained (automated) cases.
+
+    Args:
+        predicted: (N,) predicted classes.
+        labels: (N,) true classes.
+        positive: the class treated as positive.
+        keep_mask: (N,) bool, rows kept (not referred); all rows when None.
+        confidence: coverage of the Wilson intervals.
+
+    References:
+        Altman & Bland, "Diagnostic tests 1: sensitivity and specificity", BMJ 308 (1994).
+    """
+    predicted = np.asarray(predicted)
+    labels = np.asarray(labels)
+    if predicted.ndim != 1 or predicted.shape != labels.shape:
+        raise ValueError(
+            f"predicted and labels must be 1-D of equal length, got {predicted.shape} "
+            f"and {labels.shape}"
+        )
+    if keep_mask is None:
+        keep = np.ones(labels.shape, dtype=bool)
+    else:
+        keep = np.asarray(keep_mask, dtype=bool)
+        if keep.shape != labels.shape:
+            raise ValueError(f"keep_mask must have shape {labels.shape}, got {keep.shape}")
+    is_pos = labels[keep] == positive
+    said_pos = predicted[keep] == positive
+    n_pos = int(is_pos.sum())
+    n_neg = int((~is_pos).sum())
+    tp = int((is_pos & said_pos).sum())
+    tn = int((~is_pos & ~said_pos).sum())
+    return OneVsRestRates(
+        positive=int(positive),
+        sensitivity=tp / n_pos if n_pos else math.nan,
+        sensitivity_ci=tuple(wilson_ci(tp, n_pos, confidence)),
+        specificity=tn / n_neg if n_neg else math.nan,
+        specificity_ci=tuple(wilson_ci(tn, n_neg, confidence)),
+        n_positive=n_pos,
+        n_negative=n_neg,
+    )
