@@ -5,8 +5,8 @@ Images are float32 tensors in [0, 1] shaped N×C×H×W; labels are int64 tensors
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -50,6 +50,8 @@ class DatasetSpec:
         load: ``load(seed) -> DataSplits``; raises DatasetUnavailable with a helpful message.
         ood_sets: names of out-of-distribution sets that apply (see ``uqviz.data.ood``).
         is_digits: digits-like grayscale data (enables the rotated-digit and canvas views).
+        warnings: problems met while building the spec that did not stop it (for example
+            unreadable files skipped in an image folder), one readable sentence each.
     """
 
     name: str
@@ -61,6 +63,7 @@ class DatasetSpec:
     load: Callable[[int], DataSplits]
     ood_sets: tuple[str, ...] = ()
     is_digits: bool = False
+    warnings: tuple[str, ...] = ()
 
 
 def stratified_split(
@@ -94,3 +97,23 @@ def splits_from_arrays(
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     return DataSplits(x[tr], y[tr], x[va], y[va], x[te], y[te])
+
+
+def stratified_holdout(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(kept, held_out)`` of a seeded stratified hold-out of ``fraction`` of each class.
+
+    Used to carve a validation set out of a fixed training split (torchvision datasets).
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be strictly between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(seed)
+    kept: list[np.ndarray] = []
+    held: list[np.ndarray] = []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_held = int(round(fraction * len(idx)))
+        held.append(idx[:n_held])
+        kept.append(idx[n_held:])
+    return rng.permutation(np.concatenate(kept)), rng.permutation(np.concatenate(held))
