@@ -407,7 +407,8 @@ def _read_csv(source: _Source) -> _Table:
         table = _csv_table(source, wanted, types, use_threads=True)
     except pa.ArrowInvalid as err:
         _explain_csv_error(source, wanted, str(err))
-        raise _error(source.name, f"cannot read as CSV: {err}") from err
+        hint = "; save the file as UTF-8" if "UTF8" in str(err) else ""
+        raise _error(source.name, f"cannot read as CSV: {err}{hint}") from err
     table = table.rename_columns([n.strip() for n in table.column_names])
     return _table_from_arrow(source.name, table, prefix, class_columns, optional, warnings)
 

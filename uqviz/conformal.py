@@ -1,0 +1,496 @@
+"""Split conformal prediction sets for classification.
+
+A nonconformity score ``s(x, y)`` says how unusual class ``y`` is for input ``x`` (larger is
+stranger). Split conformal prediction scores the true labels of a calibration set,
+``s_i = s(x_i, y_i)`` for ``i = 1..n``, takes ``qhat`` = the ``k``-th smallest of them with
+``k = ceil((n + 1)(1 - alpha))`` (``+inf`` when ``k > n``) and predicts, for a test input, the set
+``{y : s(x, y) <= qhat}``. When calibration and test rows are exchangeable,
+``1 - alpha <= P(y in set) <= 1 - alpha + 1/(n + 1)`` (the upper bound needs scores without
+ties). All scores here give sets that grow with ``qhat``, so sets are nested as ``alpha``
+shrinks.
+
+Scores, on (N, C) probabilities ``p``; ``p_(1) >= p_(2) >= ...`` the sorted probabilities, ``o(y)``
+the 1-based rank of class ``y`` in that order (ties broken by the lower class index),
+``cum(y) = sum_{j <= o(y)} p_(j)`` the mass down to and including ``y`` and ``u`` in [0, 1):
+
+* ``lac`` (also called THR): ``1 - p_y``.
+* ``aps``: ``cum(y) - u * p_y``; ``u ~ Uniform(0, 1)`` per row when randomized, else ``u = 0``.
+* ``raps``: ``cum(y) - u * p_y + lam * max(0, o(y) - k_reg)``.
+
+With a fixed ``u`` per row the APS and RAPS sets are prefixes of the sorted classes.
+
+This module imports numpy only.
+
+References:
+    Vovk, Gammerman & Shafer, "Algorithmic Learning in a Random World", 2005 (split conformal).
+    Sadinle, Lei & Wasserman, "Least Ambiguous Set-Valued Classifiers with Bounded Error
+    Levels", JASA 2019 (LAC).
+    Romano, Sesia & Candès, "Classification with Valid and Adaptive Coverage", NeurIPS 2020
+    (APS).
+    Angelopoulos, Bates, Malik & Jordan, "Uncertainty Sets for Image Classifiers using
+    Conformal Prediction", ICLR 2021 (RAPS).
+    Angelopoulos & Bates, "A Gentle Introduction to Conformal Prediction and Distribution-Free
+    Uncertainty Quantification", 2021 (coverage bounds).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from uqviz.predictions import Predictions
+
+__all__ = [
+    "SCORE_NAMES",
+    "ConformalCurve",
+    "ConformalResult",
+    "class_scores",
+    "conformal_quantile",
+    "conformal_summary",
+    "conformity_scores",
+    "coverage_vs_alpha",
+    "prediction_sets",
+    "split_calibration",
+    "split_conformal",
+    "tie_breaking_uniforms",
+    "wilson_interval",
+]
+
+SCORE_NAMES = ("lac", "aps", "raps")
+# ceil((n + 1)(1 - alpha)) is taken after subtracting this, so that 90.00000000000001 -> 90.
+_CEIL_TOLERANCE = 1e-9
+
+
+# -- validation --------------------------------------------------------------------------------
+def _check_probs(probs: np.ndarray) -> np.ndarray:
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] < 2:
+        raise ValueError(f"probs must be (N, C) with C >= 2, got shape {probs.shape}")
+    if not np.isfinite(probs).all():
+        raise ValueError("probs contains NaN or inf")
+    return probs
+
+
+def _check_labels(labels: np.ndarray, n: int, num_classes: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    labels = labels.astype(np.int64)
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        raise ValueError(
+            f"labels must be known classes 0..{num_classes - 1} (drop unlabelled rows first), "
+            f"found {labels[bad][0]}"
+        )
+    return labels
+
+
+def _check_score(score: str) -> str:
+    if score not in SCORE_NAMES:
+        raise ValueError(f"score must be one of {', '.join(SCORE_NAMES)}, got {score!r}")
+    return score
+
+
+def _check_alpha(alpha: float) -> float:
+    if not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    return float(alpha)
+
+
+def _check_raps(lam: float, k_reg: int) -> tuple[float, int]:
+    if not (np.isfinite(lam) and lam >= 0):
+        raise ValueError(f"lam must be a finite number >= 0, got {lam}")
+    if isinstance(k_reg, bool) or int(k_reg) != k_reg or k_reg < 0:
+        raise ValueError(f"k_reg must be an integer >= 0, got {k_reg}")
+    return float(lam), int(k_reg)
+
+
+# -- scores, quantile, sets --------------------------------------------------------------------
+def tie_breaking_uniforms(n: int, seed: int) -> np.ndarray:
+    """(n,) Uniform[0, 1) draws for randomized APS/RAPS, one per row, from ``seed``.
+
+    Drawn from ``np.random.default_rng([seed, 1])``, a stream independent of the calibration
+    split drawn from ``np.random.default_rng(seed)``.
+    """
+    return np.random.default_rng([int(seed), 1]).uniform(size=int(n))
+
+
+def class_scores(
+    probs: np.ndarray,
+    *,
+    score: str = "lac",
+    u: np.ndarray | None = None,
+    lam: float = 0.01,
+    k_reg: int = 5,
+) -> np.ndarray:
+    """Nonconformity score of every candidate class (see the module docstring).
+
+    Args:
+        probs: (N, C) class probabilities.
+        score: ``lac``, ``aps`` or ``raps``.
+        u: (N,) tie-breaking uniforms in [0, 1] for ``aps``/``raps``; None means ``u = 0``
+            (non-randomized). Ignored by ``lac``.
+        lam: RAPS penalty per class beyond rank ``k_reg``.
+        k_reg: RAPS number of classes without penalty.
+
+    Returns:
+        (N, C) float64 scores; the set at threshold ``q`` is ``scores <= q``.
+
+    References:
+        Sadinle et al. 2019 (LAC); Romano et al. 2020 (APS); Angelopoulos et al. 2021 (RAPS).
+    """
+    probs = _check_probs(probs)
+    score = _check_score(score)
+    if score == "lac":
+        return 1.0 - probs
+    n, num_classes = probs.shape
+    if u is None:
+        u = np.zeros(n)
+    u = np.asarray(u, dtype=np.float64)
+    if u.shape != (n,):
+        raise ValueError(f"u must have shape ({n},), got {u.shape}")
+    if ((u < 0) | (u > 1)).any():
+        raise ValueError(f"u must lie in [0, 1], found {u[(u < 0) | (u > 1)][0]}")
+    order = np.argsort(-probs, axis=1, kind="stable")
+    sorted_probs = np.take_along_axis(probs, order, axis=1)
+    sorted_scores = np.cumsum(sorted_probs, axis=1) - u[:, None] * sorted_probs
+    if score == "raps":
+        lam, k_reg = _check_raps(lam, k_reg)
+        rank = np.arange(1, num_classes + 1)
+        sorted_scores += lam * np.maximum(0, rank - k_reg)[None, :]
+    scores = np.empty_like(sorted_scores)
+    np.put_along_axis(scores, order, sorted_scores, axis=1)
+    return scores
+
+
+def conformity_scores(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    score: str = "lac",
+    u: np.ndarray | None = None,
+    lam: float = 0.01,
+    k_reg: int = 5,
+) -> np.ndarray:
+    """(N,) nonconformity score of the true label: ``class_scores(...)[i, labels[i]]``.
+
+    References:
+        Sadinle et al. 2019 (LAC); Romano et al. 2020 (APS); Angelopoulos et al. 2021 (RAPS).
+    """
+    all_scores = class_scores(probs, score=score, u=u, lam=lam, k_reg=k_reg)
+    labels = _check_labels(labels, *all_scores.shape)
+    return all_scores[np.arange(labels.size), labels]
+
+
+def conformal_quantile(scores: np.ndarray, alpha: float) -> float:
+    """Split-conformal threshold: the ``k``-th smallest score, ``k = ceil((n + 1)(1 - alpha))``.
+
+    This is the ``k/n`` empirical quantile taken without interpolation and never below the
+    ``k``-th order statistic (``np.quantile(scores, k / n, method="inverted_cdf")``, MAPIE's
+    ``method="lower"``). ``+inf`` when ``k > n`` (too few calibration rows for this alpha).
+
+    Args:
+        scores: (n,) calibration scores.
+        alpha: miscoverage level in (0, 1).
+
+    Returns:
+        The threshold ``qhat``.
+
+    References:
+        Angelopoulos & Bates 2021, section 1 (the ``ceil((n+1)(1-alpha))/n`` quantile).
+    """
+    alpha = _check_alpha(alpha)
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    n = scores.size
+    if n == 0:
+        raise ValueError("scores is empty: need at least one calibration score")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contains NaN or inf")
+    k = math.ceil((n + 1) * (1.0 - alpha) - _CEIL_TOLERANCE)
+    if k > n:
+        return math.inf
+    return float(np.partition(scores, k - 1)[k - 1])
+
+
+def prediction_sets(
+    probs: np.ndarray,
+    qhat: float,
+    *,
+    score: str = "lac",
+    u: np.ndarray | None = None,
+    lam: float = 0.01,
+    k_reg: int = 5,
+) -> np.ndarray:
+    """(N, C) bool prediction sets ``{y : s(x, y) <= qhat}``; all classes when qhat is inf.
+
+    References:
+        Sadinle et al. 2019 (LAC); Romano et al. 2020 (APS); Angelopoulos et al. 2021 (RAPS).
+    """
+    return class_scores(probs, score=score, u=u, lam=lam, k_reg=k_reg) <= qhat
+
+
+def split_calibration(n: int, cal_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random calibration/test split of ``n`` rows.
+
+    ``round(cal_fraction * n)`` rows go to calibration, drawn by
+    ``np.random.default_rng(seed).permutation(n)``.
+
+    Returns:
+        ``(cal_idx, test_idx)``: sorted int64 index arrays that partition ``0..n-1``.
+    """
+    if not 0.0 < float(cal_fraction) < 1.0:
+        raise ValueError(f"cal_fraction must be in (0, 1), got {cal_fraction}")
+    n_cal = int(round(float(cal_fraction) * n))
+    if n_cal < 1 or n_cal > n - 1:
+        raise ValueError(
+            f"cal_fraction={cal_fraction} of n={n} rows leaves {n_cal} calibration and "
+            f"{n - n_cal} test rows; both need at least one"
+        )
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[:n_cal]), np.sort(perm[n_cal:])
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion ``successes / n``.
+
+    References:
+        Wilson, "Probable inference, the law of succession, and statistical inference", JASA
+        1927.
+    """
+    if n <= 0:
+        return (math.nan, math.nan)
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in 0..{n}, got {successes}")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    denom = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+# -- results -----------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class ConformalResult:
+    """Split-conformal sets on the test part of one calibration/test split.
+
+    Attributes:
+        score: ``lac``, ``aps`` or ``raps``.
+        alpha: target miscoverage; the target coverage is ``1 - alpha``.
+        qhat: threshold on the score (``inf`` when calibration is too small for alpha).
+        sets: (n_test, C) bool prediction sets, rows in ``test_indices`` order.
+        set_sizes: (n_test,) int64 number of classes in each set.
+        coverage: fraction of test rows whose label is in the set.
+        coverage_ci: 95% Wilson interval of the coverage.
+        mean_set_size: mean of ``set_sizes``.
+        per_class_coverage: (C,) coverage among test rows of each true class (NaN when none).
+        n_cal: calibration rows.
+        n_test: test rows.
+        test_indices: (n_test,) rows of the input used as test rows.
+        cal_indices: (n_cal,) rows of the input used for calibration.
+        randomized: whether APS/RAPS used random tie-breaking ``u``.
+    """
+
+    score: str
+    alpha: float
+    qhat: float
+    sets: np.ndarray
+    set_sizes: np.ndarray
+    coverage: float
+    coverage_ci: tuple[float, float]
+    mean_set_size: float
+    per_class_coverage: np.ndarray
+    n_cal: int
+    n_test: int
+    test_indices: np.ndarray
+    cal_indices: np.ndarray
+    randomized: bool
+
+
+@dataclass(frozen=True, eq=False)
+class ConformalCurve:
+    """Coverage and mean set size as functions of alpha, on one fixed split (and fixed ``u``).
+
+    Attributes:
+        score: ``lac``, ``aps`` or ``raps``.
+        alpha: (K,) miscoverage levels, as given.
+        coverage: (K,) empirical test coverage.
+        coverage_low: (K,) lower end of the 95% Wilson interval.
+        coverage_high: (K,) upper end of the 95% Wilson interval.
+        mean_set_size: (K,) mean number of classes per set.
+        qhat: (K,) thresholds.
+        n_cal: calibration rows.
+        n_test: test rows.
+    """
+
+    score: str
+    alpha: np.ndarray
+    coverage: np.ndarray
+    coverage_low: np.ndarray
+    coverage_high: np.ndarray
+    mean_set_size: np.ndarray
+    qhat: np.ndarray
+    n_cal: int
+    n_test: int
+
+
+def _split_scores(probs, labels, score, cal_fraction, seed, randomized, lam, k_reg):
+    """Shared work: split, (N, C) class scores with fixed u, calibration scores."""
+    probs = _check_probs(probs)
+    labels = _check_labels(labels, *probs.shape)
+    score = _check_score(score)
+    cal_idx, test_idx = split_calibration(probs.shape[0], cal_fraction, seed)
+    u = tie_breaking_uniforms(probs.shape[0], seed) if randomized else None
+    all_scores = class_scores(probs, score=score, u=u, lam=lam, k_reg=k_reg)
+    cal_scores = all_scores[cal_idx, labels[cal_idx]]
+    return labels, cal_idx, test_idx, all_scores, cal_scores
+
+
+def split_conformal(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    alpha: float,
+    score: str = "lac",
+    cal_fraction: float = 0.5,
+    seed: int = 0,
+    randomized: bool = True,
+    lam: float = 0.01,
+    k_reg: int = 5,
+) -> ConformalResult:
+    """Split conformal prediction sets at level ``1 - alpha``.
+
+    The rows are split by ``split_calibration(N, cal_fraction, seed)``; randomized APS/RAPS use
+    ``tie_breaking_uniforms(N, seed)`` (one ``u`` per row). ``lac`` is never randomized.
+
+    Args:
+        probs: (N, C) class probabilities (average stochastic samples first).
+        labels: (N,) true classes 0..C-1.
+        alpha: miscoverage level in (0, 1).
+        score: ``lac``, ``aps`` or ``raps``.
+        cal_fraction: fraction of rows used for calibration.
+        seed: seed of the split and of the tie-breaking uniforms.
+        randomized: random tie-breaking for ``aps``/``raps`` (exact coverage); False uses
+            ``u = 0`` (the cumulative mass including the class).
+        lam: RAPS penalty.
+        k_reg: RAPS number of classes without penalty.
+
+    Returns:
+        A ``ConformalResult`` for the test rows.
+
+    References:
+        Romano et al. 2020 (APS); Angelopoulos et al. 2021 (RAPS); Angelopoulos & Bates 2021.
+    """
+    alpha = _check_alpha(alpha)
+    labels, cal_idx, test_idx, all_scores, cal_scores = _split_scores(
+        probs, labels, score, cal_fraction, seed, randomized, lam, k_reg
+    )
+    qhat = conformal_quantile(cal_scores, alpha)
+    sets = all_scores[test_idx] <= qhat
+    test_labels = labels[test_idx]
+    covered = sets[np.arange(test_idx.size), test_labels]
+    num_classes = sets.shape[1]
+    per_class_n = np.bincount(test_labels, minlength=num_classes)
+    per_class_hits = np.bincount(test_labels, weights=covered, minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(per_class_n > 0, per_class_hits / np.maximum(per_class_n, 1), np.nan)
+    set_sizes = sets.sum(axis=1).astype(np.int64)
+    hits = int(covered.sum())
+    return ConformalResult(
+        score=score,
+        alpha=alpha,
+        qhat=qhat,
+        sets=sets,
+        set_sizes=set_sizes,
+        coverage=hits / test_idx.size,
+        coverage_ci=wilson_interval(hits, int(test_idx.size)),
+        mean_set_size=float(set_sizes.mean()),
+        per_class_coverage=per_class,
+        n_cal=int(cal_idx.size),
+        n_test=int(test_idx.size),
+        test_indices=test_idx,
+        cal_indices=cal_idx,
+        randomized=bool(randomized) and score != "lac",
+    )
+
+
+def coverage_vs_alpha(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    alphas: np.ndarray,
+    score: str = "lac",
+    cal_fraction: float = 0.5,
+    seed: int = 0,
+    randomized: bool = True,
+    lam: float = 0.01,
+    k_reg: int = 5,
+) -> ConformalCurve:
+    """Coverage and mean set size for each alpha on one split (as ``split_conformal``).
+
+    The split and the tie-breaking uniforms are the same for every alpha, so the sets are
+    nested: a smaller alpha never removes a class.
+
+    References:
+        Angelopoulos & Bates 2021 (coverage of split conformal prediction).
+    """
+    alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    if alphas.size == 0:
+        raise ValueError("alphas is empty")
+    for a in alphas:
+        _check_alpha(a)
+    labels, _, test_idx, all_scores, cal_scores = _split_scores(
+        probs, labels, score, cal_fraction, seed, randomized, lam, k_reg
+    )
+    test_scores = all_scores[test_idx]
+    true_scores = test_scores[np.arange(test_idx.size), labels[test_idx]]
+    qhats = np.array([conformal_quantile(cal_scores, a) for a in alphas])
+    # Sets are {y : s <= qhat}; sizes and hits for every alpha via sorting, not K passes of (n, C).
+    sorted_class_scores = np.sort(test_scores.ravel())
+    sorted_true = np.sort(true_scores)
+    sizes_total = np.searchsorted(sorted_class_scores, qhats, side="right")
+    hits = np.searchsorted(sorted_true, qhats, side="right")
+    n_test = test_idx.size
+    ci = np.array([wilson_interval(int(h), n_test) for h in hits]).reshape(-1, 2)
+    return ConformalCurve(
+        score=score,
+        alpha=alphas,
+        coverage=hits / n_test,
+        coverage_low=ci[:, 0],
+        coverage_high=ci[:, 1],
+        mean_set_size=sizes_total / n_test,
+        qhat=qhats,
+        n_cal=int(cal_scores.size),
+        n_test=int(n_test),
+    )
+
+
+def conformal_summary(p: Predictions, *, alpha: float = 0.1, **kwargs) -> dict:
+    """Split conformal on the labelled in-distribution rows of ``p``, samples averaged.
+
+    Args:
+        p: predictions of one method.
+        alpha: miscoverage level.
+        **kwargs: passed to ``split_conformal`` (score, cal_fraction, seed, randomized, lam,
+            k_reg).
+
+    Returns:
+        JSON-ready dict with ``qhat`` (float, or None when infinite), ``coverage`` and
+        ``mean_set_size`` (floats), ``n_cal`` and ``n_test`` (ints).
+    """
+    rows = p.labelled_in_distribution()
+    result = split_conformal(rows.mean_probs, rows.labels, alpha=alpha, **kwargs)
+    return {
+        "qhat": float(result.qhat) if math.isfinite(result.qhat) else None,
+        "coverage": float(result.coverage),
+        "mean_set_size": float(result.mean_set_size),
+        "n_cal": int(result.n_cal),
+        "n_test": int(result.n_test),
+    }
