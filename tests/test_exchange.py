@@ -348,3 +348,11 @@ def test_write_rejects_bad_input(tmp_path):
     b = Predictions(np.full((2, 2), 0.5), np.array([1, 1]))
     with pytest.raises(ValueError, match="give the Predictions ids"):
         write_predictions({"a": a, "b": b}, tmp_path / "x.csv")
+
+
+def test_drop_invalid_reports_a_method_that_loses_every_row(tmp_path):
+    path = tmp_path / "gone.csv"
+    path.write_text("method,label,p_0,p_1\na,0,0.5,0.5\nb,1,nan,0.5\n")
+    loaded = read_predictions(path, drop_invalid=True)
+    assert list(loaded.by_method) == ["a"]
+    assert "method 'b' has no rows left after dropping invalid rows" in loaded.warnings

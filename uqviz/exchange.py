@@ -764,6 +764,7 @@ def _assemble(t: _Table, drop_invalid: bool, logits_to_probs: bool):
         blocks = {int(k % stride): order[s:e] for k, s, e in zip(keys, starts, ends, strict=True)
                   if k // stride == m}
         if not blocks:
+            warnings.append(f"method {name!r} has no rows left after dropping invalid rows")
             continue
         methods[name] = _method_arrays(columns, name, blocks, group_names)
     _check_labels_across_methods(columns, methods)
