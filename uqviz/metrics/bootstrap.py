@@ -11,7 +11,8 @@ The interval is the percentile interval: the ``(1 - confidence)/2`` and ``(1 + c
 quantiles (linear interpolation) of the resampled statistic, ignoring NaN resamples.
 
 The vectorised statistics work on resample COUNTS ``W`` (R, N) (``W[r, i]`` = times row i was
-drawn): means are ``W @ x / N``; binned calibration errors are per-bin sums ``W @ onehot``;
+drawn): means are ``W @ x / N``; binned calibration errors are per-bin sums from one
+``np.bincount`` with per-resample bin offsets (bin ``b`` of resample ``r`` is ``b + r·M``);
 equal-mass bins and the risk–coverage curve use cumulative counts along the sorted rows.
 
 References:
@@ -194,19 +195,15 @@ class _Prepared:
         p_true = probs[np.arange(self.n), labels]
         self.nll = -np.log(np.maximum(p_true, 1e-12))
         self.brier = np.einsum("ij,ij->i", probs, probs) - 2.0 * p_true + 1.0
-        bins = uniform_bin_index(self.confidence, n_bins)
-        onehot = np.zeros((self.n, n_bins))
-        onehot[np.arange(self.n), bins] = 1.0
-        # columns: counts | confidence sums | correct sums per bin
-        self.bin_design = np.hstack(
-            [onehot, onehot * self.confidence[:, None], onehot * self.correct[:, None]]
-        )
+        self.bins = uniform_bin_index(self.confidence, n_bins)
         self.conf_order = np.argsort(self.confidence, kind="stable")
-        sizes = equal_mass_bin_sizes(self.n, n_bins)
-        self.mass_ends = np.cumsum(sizes)
+        self.residual_conf_order = (self.correct - self.confidence)[self.conf_order]
+        self.mass_ends = np.cumsum(equal_mass_bin_sizes(self.n, n_bins))
         self.risk_order = np.argsort(1.0 - self.confidence, kind="stable")
-        self.errors_risk_order = 1.0 - self.correct[self.risk_order]
+        self.error_positions = np.flatnonzero(self.correct[self.risk_order] == 0.0)
+        # harmonic[k] = H_k = sum_{i<=k} 1/i; harmonic_prefix[k] = G_k = sum_{t<k} H_t
         self.harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, self.n + 1))])
+        self.harmonic_prefix = np.concatenate([[0.0], np.cumsum(self.harmonic[:-1])])
 
 
 def _weighted_prefix(counts_sorted: np.ndarray, values_sorted: np.ndarray, positions: np.ndarray):
@@ -237,38 +234,42 @@ def _metrics_from_counts(prep: _Prepared, counts: np.ndarray, metrics: Sequence[
     if "brier" in metrics:
         out["brier"] = counts @ prep.brier / n
     if "ece" in metrics or "mce" in metrics:
-        sums = counts @ prep.bin_design
-        bin_count, conf_sum, correct_sum = sums[:, :b], sums[:, b:2 * b], sums[:, 2 * b:]
-        residual = np.abs(correct_sum - conf_sum)
+        r = counts.shape[0]
+        # per-resample bins: bin b of resample r is b + r·B, one bincount for all resamples
+        flat_bins = (prep.bins[None, :] + (np.arange(r) * b)[:, None]).ravel()
+
+        def per_bin(weights):
+            return np.bincount(flat_bins, weights=weights.ravel(), minlength=r * b).reshape(r, b)
+
+        residual = np.abs(per_bin(counts * (prep.correct - prep.confidence)))
         if "ece" in metrics:
             out["ece"] = residual.sum(axis=1) / n
         if "mce" in metrics:
+            bin_count = per_bin(counts)
             with np.errstate(invalid="ignore", divide="ignore"):
                 gap = np.where(bin_count > 0, residual / bin_count, -np.inf)
             out["mce"] = gap.max(axis=1)
     if "adaptive_ece" in metrics:
-        sorted_counts = counts[:, prep.conf_order]
-        ends = prep.mass_ends.astype(np.float64)
-        conf_prefix = _weighted_prefix(sorted_counts, prep.confidence[prep.conf_order], ends)
-        corr_prefix = _weighted_prefix(sorted_counts, prep.correct[prep.conf_order], ends)
-        diff = np.diff(np.concatenate([np.zeros((counts.shape[0], 1)),
-                                       corr_prefix - conf_prefix], axis=1), axis=1)
-        out["adaptive_ece"] = np.abs(diff).sum(axis=1) / n
+        # |sum of (correct - conf)| per equal-mass bin = differences of the prefix sums of the
+        # residual at the bin ends, in each resample's confidence order
+        prefix = _weighted_prefix(counts[:, prep.conf_order], prep.residual_conf_order,
+                                  prep.mass_ends.astype(np.float64))
+        bin_sums = np.diff(prefix, axis=1, prepend=0.0)
+        out["adaptive_ece"] = np.abs(bin_sums).sum(axis=1) / n
     if "aurc" in metrics or "eaurc" in metrics:
+        # AURC = (1/N) sum_p E(p)/p = (1/N) sum over error items at position q of (H_N - H_{q-1});
+        # an error row j drawn w_j times at positions C_j - w_j + 1 .. C_j adds
+        # w_j H_N - (G[C_j] - G[C_j - w_j]) with G[k] = sum_{t<k} H_t.
         w = counts[:, prep.risk_order]
-        e = prep.errors_risk_order
-        cum = np.cumsum(w, axis=1)
-        before = cum - w
-        errors_before = np.cumsum(w * e, axis=1) - w * e
-        h = prep.harmonic
-        cum_i = cum.astype(np.int64)
-        before_i = before.astype(np.int64)
-        terms = (errors_before - e * before) * (h[cum_i] - h[before_i]) + e * w
-        aurc = terms.sum(axis=1) / n
+        cum = np.cumsum(w, axis=1)[:, prep.error_positions].astype(np.int64)
+        w_err = w[:, prep.error_positions]
+        before = cum - w_err.astype(np.int64)
+        h, g = prep.harmonic, prep.harmonic_prefix
+        aurc = (w_err * h[n] - (g[cum] - g[before])).sum(axis=1) / n
         if "aurc" in metrics:
             out["aurc"] = aurc
         if "eaurc" in metrics:
-            n_err = np.rint(w @ e).astype(np.int64)
+            n_err = np.rint(w_err.sum(axis=1)).astype(np.int64)
             oracle = (n_err - (n - n_err) * (h[n] - h[n - n_err])) / n
             out["eaurc"] = aurc - oracle
     return out
@@ -325,8 +326,8 @@ def bootstrap_ece_ci(
 ) -> tuple[float, float]:
     """Vectorised percentile bootstrap interval of ``expected_calibration_error``.
 
-    Per-bin sums of every resample come from one matrix product of the resample counts with the
-    rows' bin one-hot (no Python loop over resamples).
+    Per-bin sums of every resample come from one ``np.bincount`` with per-resample offsets
+    (no Python loop over resamples).
 
     References:
         Efron & Tibshirani, 1993; Guo et al., ICML 2017.

@@ -51,6 +51,8 @@ def check_probs_labels(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarra
         raise ValueError(f"probs needs C >= 2 classes, got {probs.shape[1]}")
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    if not np.isfinite(probs).all():
+        raise ValueError("probs contains NaN or inf")
     lo, hi = int(labels.min()), int(labels.max())
     if lo < 0 or hi >= probs.shape[1]:
         bad = lo if lo < 0 else hi

@@ -1,6 +1,6 @@
 """One dict per method (command line, exports) and one table over methods (dashboard).
 
-Both score ``p.labelled_in_distribution()`` (rows with a known label that are not OOD) with the
+Both score the rows ``p.labelled_in_distribution()`` selects (known label, not OOD) with the
 S samples averaged; selective metrics use ``1 - max prob`` as the uncertainty. OOD detection
 compares the OOD rows with those scored rows.
 """
