@@ -3,9 +3,9 @@
 * ``uniform_noise``: every pixel i.i.d. uniform on [0, 1].
 * ``gaussian_noise``: every pixel i.i.d. normal, mean 0.5, standard deviation 0.25, clipped to
   [0, 1] (the noise baselines of Hendrycks & Gimpel 2017 and Hendrycks et al. 2019).
-* ``natural_patches``: random square crops (32–160 px, randomly mirrored) of the photos that
-  ship with scikit-learn (``china.jpg``, ``flower.jpg``) and scikit-image (astronaut, coffee,
-  chelsea, camera, rocket, …), resized with antialiasing.
+* ``natural_patches``: random square crops (32–160 px, randomly mirrored, flat ones redrawn) of
+  the photos that ship with scikit-learn (``china.jpg``, ``flower.jpg``) and scikit-image
+  (astronaut, coffee, chelsea, camera, rocket, …), resized with antialiasing.
 * ``digits`` / ``mnist5k``: the other bundled digit set, resized, for the digit datasets
   (same classes, other writers, scanner and resolution: a dataset shift treated as OOD).
 
@@ -26,6 +26,8 @@ from uqviz.data.base import DatasetSpec
 
 LUMINANCE_WEIGHTS = (0.299, 0.587, 0.114)
 PATCH_SIDE_RANGE = (32, 160)
+FLAT_PATCH_STD = 0.03
+MAX_DRAWS = 20
 GAUSSIAN_MEAN = 0.5
 GAUSSIAN_STD = 0.25
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "camera", "rocket", "brick", "grass",
@@ -118,22 +120,30 @@ def photo_pool() -> tuple[torch.Tensor, ...]:
 
 
 def natural_patches(n: int, shape: tuple[int, int, int], seed: int) -> torch.Tensor:
-    """``n`` random square photo crops shaped (n, *shape), deterministic per seed."""
+    """``n`` random square photo crops shaped (n, *shape), deterministic per seed.
+
+    A crop that comes out flat (standard deviation under ``FLAT_PATCH_STD``: sky, black space)
+    is drawn again, up to ``MAX_DRAWS`` times.
+    """
     channels, height, width = shape
     rng = np.random.default_rng(seed)
     pool = photo_pool()
     out = torch.empty((n, channels, height, width), dtype=torch.float32)
     for i in range(n):
-        photo = pool[int(rng.integers(len(pool)))]
-        limit = min(photo.shape[1], photo.shape[2])
-        side = int(rng.integers(min(PATCH_SIDE_RANGE[0], limit),
-                                min(PATCH_SIDE_RANGE[1], limit) + 1))
-        top = int(rng.integers(photo.shape[1] - side + 1))
-        left = int(rng.integers(photo.shape[2] - side + 1))
-        patch = resize_images(photo[None, :, top:top + side, left:left + side], height, width)
-        if rng.random() < 0.5:
-            patch = patch.flip(-1)
-        out[i] = match_channels(patch, channels)[0]
+        for _ in range(MAX_DRAWS):
+            photo = pool[int(rng.integers(len(pool)))]
+            limit = min(photo.shape[1], photo.shape[2])
+            side = int(rng.integers(min(PATCH_SIDE_RANGE[0], limit),
+                                    min(PATCH_SIDE_RANGE[1], limit) + 1))
+            top = int(rng.integers(photo.shape[1] - side + 1))
+            left = int(rng.integers(photo.shape[2] - side + 1))
+            crop = photo[None, :, top:top + side, left:left + side]
+            patch = match_channels(resize_images(crop, height, width), channels)
+            if rng.random() < 0.5:
+                patch = patch.flip(-1)
+            if float(patch.std()) >= FLAT_PATCH_STD:
+                break
+        out[i] = patch[0]
     return out
 
 
