@@ -130,6 +130,8 @@ def test_severity_message_names_the_value():
 def test_bad_batch_shape_is_rejected():
     with pytest.raises(ValueError, match=r"\(N, C, H, W\), got shape \(8, 8\)"):
         corrupt(torch.zeros(8, 8), "contrast", 1)
+    with pytest.raises(ValueError, match="floats in \\[0, 1\\], got dtype torch.uint8"):
+        corrupt(torch.zeros((1, 1, 8, 8), dtype=torch.uint8), "contrast", 1)
 
 
 # ------------------------------------------------------------------ hand-worked definitions

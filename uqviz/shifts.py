@@ -113,6 +113,8 @@ def _check_batch(x: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"x must be a torch.Tensor (N, C, H, W), got {type(x).__name__}")
     if x.ndim != 4:
         raise ValueError(f"x must be shaped (N, C, H, W), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"x must hold floats in [0, 1], got dtype {x.dtype}")
     return x.float()
 
 
