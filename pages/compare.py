@@ -15,7 +15,12 @@ from uqviz.plots import (
     risk_coverage_figure,
     score_histogram_figure,
 )
-from uqviz.ui.backend import comparison_table, ensure_predictions, evaluation_rows, uncertainty_scores
+from uqviz.ui.backend import (
+    comparison_table,
+    ensure_predictions,
+    evaluation_rows,
+    uncertainty_scores,
+)
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
 st.title("Compare methods")
@@ -47,12 +52,13 @@ st.caption("Bars show the accuracy in each confidence bin; the diagonal is perfe
 bins = {m: reliability_bins(evaluation_rows(dataset, m).mean_probs,
                             evaluation_rows(dataset, m).labels) for m in methods}
 if st.toggle("Overlay all methods on one diagram", key="compare_overlay"):
-    st.plotly_chart(reliability_overlay_figure(bins), key="reliability_overlay")
+    st.plotly_chart(reliability_overlay_figure(bins), theme=None, key="reliability_overlay")
 else:
     for start in range(0, len(methods), 3):
         cols = st.columns(3)
         for col, m in zip(cols, methods[start:start + 3], strict=False):
-            col.plotly_chart(reliability_figure(bins[m], method=m), key=f"reliability_{m}")
+            col.plotly_chart(reliability_figure(bins[m], method=m), theme=None,
+                             key=f"reliability_{m}")
 
 st.subheader("Risk–coverage: how good is the uncertainty ranking?")
 st.caption("Keep the most confident share of images (coverage) and measure the error rate on "
@@ -65,7 +71,7 @@ for m in methods:
     rows_m = evaluation_rows(dataset, m)
     curves[m] = risk_coverage_curve(uncertainty_scores(dataset, m, score),
                                     rows_m.predicted == rows_m.labels)
-st.plotly_chart(risk_coverage_figure(curves), key="risk_coverage")
+st.plotly_chart(risk_coverage_figure(curves), theme=None, key="risk_coverage")
 
 st.subheader("Uncertainty of right and wrong predictions")
 st.caption(f"{UNCERTAINTY_SCORES[score].label} for correctly and wrongly classified test "
@@ -78,7 +84,7 @@ for start in range(0, len(methods), 3):
         u = uncertainty_scores(dataset, m, score)
         col.plotly_chart(score_histogram_figure(u[correct], u[~correct],
                                                 score_label=UNCERTAINTY_SCORES[score].label,
-                                                method=m), key=f"hist_{m}")
+                                                method=m), theme=None, key=f"hist_{m}")
 
 st.subheader("Confusion matrices")
 normalize = st.radio("Show", ["counts", "row-normalised"], horizontal=True,
@@ -89,4 +95,5 @@ for tab, m in zip(tabs, methods, strict=True):
     rows_m = evaluation_rows(dataset, m)
     matrix = confusion_matrix(rows_m.predicted, rows_m.labels, rows_m.num_classes)
     tab.plotly_chart(confusion_matrix_figure(matrix, rows_m.names, normalize=normalize,
-                                             title=method_label(m)), key=f"confusion_{m}")
+                                             title=method_label(m)), theme=None,
+                  key=f"confusion_{m}")

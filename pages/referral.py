@@ -9,9 +9,18 @@ import streamlit as st
 from uqviz.metrics.classification import confusion_matrix
 from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.metrics.selective import one_vs_rest_rates, referral_curve
-from uqviz.plots import confusion_matrix_figure, referral_curve_figure, sensitivity_specificity_figure
-from uqviz.ui.backend import (dataset_splits, ensure_predictions, evaluation_rows, referral_index,
-                              uncertainty_scores)
+from uqviz.plots import (
+    confusion_matrix_figure,
+    referral_curve_figure,
+    sensitivity_specificity_figure,
+)
+from uqviz.ui.backend import (
+    dataset_splits,
+    ensure_predictions,
+    evaluation_rows,
+    referral_index,
+    uncertainty_scores,
+)
 from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.referral import MODES, operating_point, policy_document
 from uqviz.ui.state import current_dataset, current_methods, method_label
@@ -87,13 +96,14 @@ def workbench() -> None:
 
     left, right = st.columns(2)
     left.plotly_chart(referral_curve_figure({method: curve}, operating_point=point),
-                      key="ref_curve")
+                      theme=None, key="ref_curve")
     left.caption("Accuracy on the cases the model keeps, as more uncertain cases are referred. "
                  "The dashed line is referring at random.")
     keep = u <= point.threshold
     matrix = confusion_matrix(rows.predicted[keep], rows.labels[keep], rows.num_classes)
     right.plotly_chart(confusion_matrix_figure(matrix, rows.names, normalize=False,
-                                               title="Automated cases"), key="ref_confusion")
+                                               title="Automated cases"), theme=None,
+                      key="ref_confusion")
 
     st.subheader("Cases at the border")
     order = np.argsort(u, kind="stable")
@@ -122,7 +132,7 @@ def workbench() -> None:
     spec_target = p3.number_input("Target specificity (%)", 0.0, 100.0, 80.0, key="ref_spec")
     rates = one_vs_rest_rates(rows.predicted, rows.labels, positive, keep)
     st.plotly_chart(sensitivity_specificity_figure(rates, sens_target / 100, spec_target / 100),
-                    key="ref_sens_spec")
+                    theme=None, key="ref_sens_spec")
     st.caption("Sensitivity and specificity on the automated cases, class "
                f"{rows.names[positive]} against the rest, with 95% intervals and your targets.")
 

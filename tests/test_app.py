@@ -100,9 +100,10 @@ def test_referral_threshold_moves_the_numbers():
 
 
 def test_policy_document_contents():
+    import numpy as np
+
     from uqviz.metrics.selective import ReferralIndex
     from uqviz.ui.referral import operating_point, policy_document
-    import numpy as np
 
     u = np.array([0.1, 0.2, 0.3, 0.4])
     index = ReferralIndex.from_scores(u, np.array([True, True, False, False]))

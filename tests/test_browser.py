@@ -8,8 +8,15 @@ import time
 import pytest
 
 from tests.app_fixtures import pretrain_digits
-from tests.browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_missing_reason,
-                           exceptions, settle, streamlit_server)
+from tests.browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    chromium_missing_reason,
+    exceptions,
+    settle,
+    streamlit_server,
+)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,

@@ -95,7 +95,7 @@ def test_mc_dropout_requires_dropout():
 def test_fit_temperature_matches_lbfgs():
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(500, 5)) * 4
-    labels = np.array([rng.choice(5, p=np.exp(l / 2.5) / np.exp(l / 2.5).sum()) for l in logits])
+    labels = np.array([rng.choice(5, p=np.exp(z / 2.5) / np.exp(z / 2.5).sum()) for z in logits])
     t = fit_temperature(logits, labels)
     log_t = torch.zeros(1, requires_grad=True, dtype=torch.float64)
     opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200)

@@ -82,8 +82,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from uqviz.exchange import write_predictions
-    from uqviz.metrics.summary import method_summary
     from uqviz.methods import parse_method_list
+    from uqviz.metrics.summary import method_summary
     from uqviz.runs import RunTimer, run_evaluation
 
     methods = parse_method_list(args.methods)
@@ -239,10 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import os
+
     from uqviz.device import configure_threads
 
     try:
-        configure_threads()
+        configure_threads(default=os.cpu_count() or 1)
         return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

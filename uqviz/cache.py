@@ -11,14 +11,15 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 CACHE_ENV = "UQVIZ_CACHE"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def cache_root() -> Path:

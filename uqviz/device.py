@@ -15,9 +15,10 @@ THREADS_ENV = "UQVIZ_TORCH_THREADS"
 DEVICE_ENV = "UQVIZ_DEVICE"
 
 
-def configure_threads() -> int:
-    """Set torch's intra-op threads from ``UQVIZ_TORCH_THREADS`` (default 1); return the count."""
-    raw = os.environ.get(THREADS_ENV, "1")
+def configure_threads(default: int = 1) -> int:
+    """Set torch's intra-op threads from ``UQVIZ_TORCH_THREADS`` (else ``default``: 1 for the
+    server and the tests, every core for the command line); return the count."""
+    raw = os.environ.get(THREADS_ENV, str(default))
     try:
         threads = max(1, int(raw))
     except ValueError as err:

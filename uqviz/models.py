@@ -20,24 +20,32 @@ class SmallCNN(nn.Module):
                  width: int = 32, hidden: int = 128, dropout: float = 0.25) -> None:
         super().__init__()
         pool = nn.MaxPool2d(2) if image_size >= 16 else nn.Identity()
-        self.body = nn.Sequential(
+        self.conv = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), pool,
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
             nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-            nn.Dropout(dropout),
-            nn.Linear(2 * width * 16, hidden), nn.ReLU(),
         )
+        self.dense = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * width * 16, hidden),
+                                   nn.ReLU())
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(hidden, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        return self.dense(self.conv(x))
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    def mc_trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The deterministic part before the first dropout layer (computed once for MC)."""
+        return self.conv(x)
+
+    def mc_tail(self, trunk: torch.Tensor) -> torch.Tensor:
+        """The stochastic rest: dropout and the dense layers, sampled T times."""
+        return self.head(self.dense(trunk))
 
 
 class BasicBlock(nn.Module):
@@ -85,6 +93,12 @@ class ResNet18(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    def mc_trunk(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def mc_tail(self, trunk: torch.Tensor) -> torch.Tensor:
+        return self.head(trunk)
 
 
 class PriorNet(nn.Module):

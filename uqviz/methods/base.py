@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from uqviz.data.base import DataSplits, DatasetSpec
+from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.device import prefers_batched
 from uqviz.training import NetworkRecipe, Progress, TrainConfig, no_progress
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from uqviz.data.base import DataSplits, DatasetSpec
+from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.inference import ensemble_logits, softmax
 from uqviz.methods.base import Method, MethodOutput
 from uqviz.training import NetworkRecipe, Progress, member_recipes, no_progress, trained_network
@@ -21,7 +21,8 @@ class DeepEnsembleMethod(Method):
 
     id = "deep_ensemble"
     label = "Deep ensemble"
-    description = "K networks trained from different random starts; their average is the prediction."
+    description = ("K networks trained from different random starts; their average is the "
+                   "prediction.")
     stochastic = True
 
     def member_base(self) -> NetworkRecipe:

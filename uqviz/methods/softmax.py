@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from uqviz.data.base import DataSplits, DatasetSpec
+from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.inference import network_logits, softmax
 from uqviz.methods.base import Method, MethodOutput
 from uqviz.training import Progress, no_progress, trained_network

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
-from uqviz.data.base import DataSplits, DatasetSpec
+from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.inference import softmax
 from uqviz.methods.base import MethodOutput
 from uqviz.methods.softmax import SoftmaxMethod

@@ -22,6 +22,7 @@ from uqviz.plots.figures import (
     reliability_overlay_figure,
     risk_coverage_figure,
     score_histogram_figure,
+    sensitivity_specificity_figure,
     set_size_histogram_figure,
 )
 from uqviz.plots.theme import (
@@ -66,5 +67,6 @@ __all__ = [
     "reliability_overlay_figure",
     "risk_coverage_figure",
     "score_histogram_figure",
+    "sensitivity_specificity_figure",
     "set_size_histogram_figure",
 ]

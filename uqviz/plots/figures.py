@@ -25,6 +25,7 @@ from plotly.subplots import make_subplots
 
 from uqviz.metrics.calibration import ReliabilityBins
 from uqviz.metrics.selective import (
+    OneVsRestRates,
     OperatingPoint,
     ReferralCurve,
     RiskCoverageCurve,
@@ -66,6 +67,7 @@ __all__ = [
     "reliability_overlay_figure",
     "risk_coverage_figure",
     "score_histogram_figure",
+    "sensitivity_specificity_figure",
     "set_size_histogram_figure",
 ]
 
@@ -930,3 +932,35 @@ def set_size_histogram_figure(
                      dtick=1 if largest <= 20 else None)
     fig.update_yaxes(title_text="Share of test rows", tickformat=".0%")
     return _finish(fig, title=title, height=height, showlegend=False)
+
+
+def sensitivity_specificity_figure(rates: OneVsRestRates, target_sensitivity: float,
+                                   target_specificity: float, *, title: str | None = None,
+                                   height: int = 300) -> go.Figure:
+    """Horizontal bars of sensitivity and specificity with their 95% intervals and a target
+    line for each (one-vs-rest, on the automated cases)."""
+    names = ["Sensitivity", "Specificity"]
+    values = [rates.sensitivity, rates.specificity]
+    cis = [rates.sensitivity_ci, rates.specificity_ci]
+    targets = [target_sensitivity, target_specificity]
+    colors = [CORRECT_COLOR if (not math.isnan(v) and v >= t) else WRONG_COLOR
+              for v, t in zip(values, targets, strict=True)]
+    fig = go.Figure(go.Bar(
+        y=names, x=values, orientation="h", marker_color=colors,
+        error_x=dict(type="data", symmetric=False,
+                     array=[max(0.0, hi - v) if not math.isnan(v) else 0
+                            for v, (_, hi) in zip(values, cis, strict=True)],
+                     arrayminus=[max(0.0, v - lo) if not math.isnan(v) else 0
+                                 for v, (lo, _) in zip(values, cis, strict=True)]),
+        customdata=[[n, lo, hi] for n, (lo, hi) in
+                    zip([rates.n_positive, rates.n_negative], cis, strict=True)],
+        hovertemplate="%{y}: %{x:.1%} (95% CI %{customdata[1]:.1%}–%{customdata[2]:.1%}, "
+                      "n=%{customdata[0]})<extra></extra>",
+        showlegend=False))
+    for i, target in enumerate(targets):
+        fig.add_shape(type="line", x0=target, x1=target, y0=i - 0.45, y1=i + 0.45,
+                      line=dict(color=TEXT_COLOR, dash="dash", width=2))
+        fig.add_annotation(x=target, y=i + 0.45, text=f"target {target:.0%}", showarrow=False,
+                           yanchor="bottom", font=dict(size=11))
+    fig.update_xaxes(range=[0, 1.02], tickformat=".0%", title="on the automated cases")
+    return _finish(fig, title=title, height=height)
