@@ -136,3 +136,19 @@ def test_build_model_picks_architecture():
     assert type(build_model("auto", (3, 32, 32), 10, 0.1)).__name__ == "ResNet18"
     with pytest.raises(ValueError, match="unknown architecture"):
         build_model("vgg", (1, 8, 8), 10, 0.1)
+
+
+def test_fit_temperature_keeps_one_when_scaling_does_not_help_held_out_folds():
+    from uqviz.methods.temperature import cross_validated_nll_gain, nll_optimal_temperature
+
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(60, 4)) * 3
+    # labels drawn from softmax(logits): the model is calibrated at T = 1 already
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = np.array([rng.choice(4, p=row) for row in p])
+    raw = nll_optimal_temperature(logits, labels)
+    assert raw != pytest.approx(1.0, abs=1e-3)  # the raw fit moves T on noise
+    if cross_validated_nll_gain(logits, labels) <= 0:
+        assert fit_temperature(logits, labels) == 1.0
+    else:
+        assert fit_temperature(logits, labels) == pytest.approx(raw)

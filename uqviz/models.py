@@ -10,11 +10,15 @@ import torch
 from torch import nn
 
 ARCHITECTURES = ("small_cnn", "resnet18")
+# channel dropout drops whole feature maps: a smaller rate regularises as much
+CHANNEL_DROPOUT_SHARE = 0.4
 
 
 class SmallCNN(nn.Module):
-    """Two 3×3 conv blocks, adaptive pooling to 4×4, a 128-unit layer; dropout before each
-    fully connected layer (so MC dropout has something to sample)."""
+    """Two 3×3 conv blocks, adaptive pooling to 4×4, a 128-unit layer; channel dropout
+    (``Dropout2d``) on the pooled feature map and dropout before the output layer, so MC dropout
+    has something to sample. Channel dropout draws 64 random numbers per image instead of
+    1,024, which makes MC sampling several times cheaper on a CPU."""
 
     def __init__(self, in_channels: int, num_classes: int, image_size: int,
                  width: int = 32, hidden: int = 128, dropout: float = 0.25) -> None:
@@ -23,10 +27,10 @@ class SmallCNN(nn.Module):
         self.conv = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), pool,
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.AdaptiveAvgPool2d(4),
         )
-        self.dense = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * width * 16, hidden),
-                                   nn.ReLU())
+        self.dense = nn.Sequential(nn.Dropout2d(dropout * CHANNEL_DROPOUT_SHARE), nn.Flatten(),
+                                   nn.Linear(2 * width * 16, hidden), nn.ReLU())
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(hidden, num_classes)
 
