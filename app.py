@@ -6,20 +6,20 @@ from uqviz.device import configure_threads
 from uqviz.ui.state import render_sidebar
 
 configure_threads()
-st.set_page_config(page_title="uqviz: when does the model not know?", page_icon="🎯",
+st.set_page_config(page_title="uqviz: when does the model not know?", page_icon=":material/visibility:",
                    layout="wide")
 
 PAGES = {
     "Overview": [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("pages/data_models.py", title="Data & models", icon="🧪"),
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/data_models.py", title="Data & models", icon=":material/model_training:"),
     ],
     "Analysis": [
-        st.Page("pages/compare.py", title="Compare methods", icon="📊"),
-        st.Page("pages/referral.py", title="Referral threshold", icon="🩺"),
+        st.Page("pages/compare.py", title="Compare methods", icon=":material/compare:"),
+        st.Page("pages/referral.py", title="Referral threshold", icon=":material/call_split:"),
     ],
     "Learn": [
-        st.Page("pages/glossary.py", title="Glossary", icon="📖"),
+        st.Page("pages/glossary.py", title="Glossary", icon=":material/menu_book:"),
     ],
 }
 

@@ -10,4 +10,4 @@ for term in GLOSSARY:
     with st.container(border=True):
         st.markdown(f"**{term.term}** — {term.text}")
         if term.page:
-            st.page_link(term.page, label="See it", icon="➡️")
+            st.page_link(term.page, label="See it", icon=":material/arrow_forward:")

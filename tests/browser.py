@@ -75,12 +75,17 @@ def _mk() -> bool:
 
 
 def settle(page, timeout: float = 180.0) -> None:
-    """Wait until Streamlit's running indicator has been gone for a moment."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+    """Wait until the page's title is drawn, the script run has finished
+    (``data-test-script-state``) and no element is still a loading skeleton, for a second."""
+    page.wait_for_selector('[data-testid="stMain"] [data-testid="stHeading"]',
+                           timeout=timeout * 1000)
     t0, quiet = time.time(), 0
     while time.time() - t0 < timeout:
-        running = page.locator('[data-testid="stStatusWidget"]').count()
-        quiet = quiet + 1 if running == 0 else 0
+        state = page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
+        busy = (state == "running"
+                or page.locator('[data-testid="stStatusWidget"]').count() > 0
+                or page.locator('[data-testid="stMain"] [data-testid^="stSkeleton"]').count() > 0)
+        quiet = 0 if busy else quiet + 1
         if quiet >= 4:
             return
         time.sleep(0.25)

@@ -23,7 +23,7 @@ def trained():
 
 
 def _app(page: str) -> AppTest:
-    at = AppTest.from_file("app.py", default_timeout=TIMEOUT)
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
     at.run()
     if page != "pages/home.py":
         at.switch_page(page).run()

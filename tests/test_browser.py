@@ -73,7 +73,7 @@ def test_referral_slider_budget_target_export_and_link(page, app_url):
     page.goto(f"{app_url}/referral")
     settle(page)
     before = _metric_value(page, "Referred to a human")
-    thumb = page.locator('[data-testid="stSlider"] [role="slider"]').first
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
     thumb.focus()
     for _ in range(40):
         page.keyboard.press("ArrowLeft")
@@ -84,7 +84,7 @@ def test_referral_slider_budget_target_export_and_link(page, app_url):
 
     page.get_by_text("a referral budget").click()
     settle(page)
-    thumb = page.locator('[data-testid="stSlider"] [role="slider"]').first
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
     thumb.focus()
     for _ in range(20):  # 10% + 20 × 0.5% = 20%
         page.keyboard.press("ArrowRight")
