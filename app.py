@@ -6,8 +6,8 @@ from uqviz.device import configure_threads
 from uqviz.ui.state import render_sidebar
 
 configure_threads()
-st.set_page_config(page_title="uqviz: when does the model not know?", page_icon=":material/visibility:",
-                   layout="wide")
+st.set_page_config(page_title="uqviz: when does the model not know?",
+                   page_icon=":material/visibility:", layout="wide")
 
 PAGES = {
     "Overview": [

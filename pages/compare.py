@@ -1,13 +1,11 @@
 """Compare methods: metric table with CIs, reliability, risk–coverage, scores, confusion."""
 
-import pandas as pd
 import streamlit as st
 
 from uqviz.metrics.calibration import reliability_bins
 from uqviz.metrics.classification import confusion_matrix
 from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.metrics.selective import risk_coverage_curve
-from uqviz.metrics.summary import METRIC_INFO
 from uqviz.plots import (
     confusion_matrix_figure,
     reliability_figure,
@@ -22,6 +20,7 @@ from uqviz.ui.backend import (
     uncertainty_scores,
 )
 from uqviz.ui.state import current_dataset, current_methods, method_label
+from uqviz.ui.tables import TABLE_PARTS, metric_column_config, metric_frame
 
 st.title("Compare methods")
 dataset, methods = current_dataset(), current_methods()
@@ -32,19 +31,11 @@ st.caption(f"{dataset}: {evaluation_rows(dataset, methods[0]).n:,} clean test im
            "95% intervals from 1,000 bootstrap resamples; ★ marks the best value per column.")
 
 table = comparison_table(dataset, tuple(methods))
-rows = []
-for i, m in enumerate(table.methods):
-    row = {"Method": method_label(m)}
-    for j, key in enumerate(table.metrics):
-        v, lo, hi = table.value[i, j], table.lower[i, j], table.upper[i, j]
-        star = " ★" if len(table.methods) > 1 and table.best(key) == m else ""
-        row[METRIC_INFO[key].label] = "–" if pd.isna(v) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]{star}"
-    rows.append(row)
-column_config = {METRIC_INFO[k].label: st.column_config.TextColumn(
-    METRIC_INFO[k].label, help=f"{METRIC_INFO[k].meaning} "
-    f"({'higher' if METRIC_INFO[k].higher_is_better else 'lower'} is better)")
-    for k in table.metrics}
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config=column_config)
+for heading, keys in TABLE_PARTS:
+    shown = [k for k in keys if k in table.metrics]
+    st.markdown(f"**{heading}** — hover a column name for its meaning")
+    st.dataframe(metric_frame(table, shown), hide_index=True, width="stretch",
+                 column_config=metric_column_config(shown))
 
 st.subheader("Reliability: does 80% confident mean 80% right?")
 st.caption("Bars show the accuracy in each confidence bin; the diagonal is perfect calibration. "

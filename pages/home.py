@@ -32,7 +32,8 @@ with right:
     st.page_link("pages/compare.py", label="Demo in 5 minutes: compare the methods",
                  icon=":material/compare:")
     st.caption("Accuracy, calibration and risk–coverage of every method, with 95% CIs.")
-    st.page_link("pages/referral.py", label="Tune a referral threshold", icon=":material/call_split:")
+    st.page_link("pages/referral.py", label="Tune a referral threshold",
+                 icon=":material/call_split:")
     st.caption("Choose which cases a human sees: by budget, target accuracy or cost; export it.")
     st.page_link("pages/glossary.py", label="Teach uncertainty", icon=":material/menu_book:")
     st.caption("Aleatoric vs epistemic, calibration, why ensembles help — in two sentences each.")

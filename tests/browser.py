@@ -92,6 +92,21 @@ def settle(page, timeout: float = 180.0) -> None:
     raise TimeoutError("the page kept running")
 
 
+def screenshot(page, name: str) -> Path:
+    """A PNG of the whole page: the viewport is stretched to the main area's scroll height
+    (Streamlit scrolls inside its own container, so a full-page shot alone stops at 1,000 px)."""
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+        " return m ? m.scrollHeight : document.body.scrollHeight; }")
+    size = page.viewport_size or {"width": 1400, "height": 1000}
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], int(height))})
+    page.wait_for_timeout(400)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+    return path
+
+
 def exceptions(page) -> list[str]:
     loc = page.locator('[data-testid="stException"]')
     return [loc.nth(i).inner_text()[:300] for i in range(loc.count())]

@@ -11,7 +11,7 @@ TIMEOUT = 120
 PAGES = {
     "pages/home.py": {"plotly": 0},
     "pages/data_models.py": {"plotly": 0, "dataframe": 1},
-    "pages/compare.py": {"plotly": 5 + 5 + 1 + 1, "dataframe": 1},
+    "pages/compare.py": {"plotly": 5 + 5 + 1 + 1, "dataframe": 2},
     "pages/referral.py": {"plotly": 3},
     "pages/glossary.py": {"plotly": 0},
 }
@@ -53,12 +53,14 @@ def test_sidebar_has_dataset_methods_and_device():
 
 
 def test_compare_table_equals_the_core():
+    import pandas as pd
+
     from uqviz.metrics.summary import method_summary
     from uqviz.ui.backend import method_predictions
 
     at = _app("pages/compare.py")
-    df = at.dataframe[0].value
-    row = df[df["Method"] == "Deep ensemble"].iloc[0]
+    df = pd.concat([d.value.set_index("Method") for d in at.dataframe], axis=1)
+    row = df.loc["Deep ensemble"]
     core = method_summary(method_predictions("digits", "deep_ensemble"))
     assert row["Accuracy"].startswith(f"{core['accuracy']:.3f}")
     assert row["NLL"].startswith(f"{core['nll']:.3f}")

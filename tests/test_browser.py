@@ -9,11 +9,11 @@ import pytest
 
 from tests.app_fixtures import pretrain_digits
 from tests.browser import (
-    ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
     chromium_missing_reason,
     exceptions,
+    screenshot,
     settle,
     streamlit_server,
 )
@@ -66,7 +66,7 @@ def test_every_page_renders(page, app_url, path):
         assert page.locator(".js-plotly-plot").count() >= 10
     if path == "referral":
         assert page.locator('[data-testid="stMetric"]').count() >= 4
-    page.screenshot(path=str(ARTIFACTS / f"{path or 'home'}.png"), full_page=True)
+    screenshot(page, path or "home")
 
 
 def test_referral_slider_budget_target_export_and_link(page, app_url):
@@ -114,4 +114,4 @@ def test_referral_slider_budget_target_export_and_link(page, app_url):
     time.sleep(0.3)
     acc = float(_metric_value(page, "Accuracy, automated").rstrip("%"))
     assert acc >= 99.0
-    page.screenshot(path=str(ARTIFACTS / "referral-target.png"), full_page=True)
+    screenshot(page, "referral-target")

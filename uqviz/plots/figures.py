@@ -75,6 +75,7 @@ MAX_CURVE_POINTS = 2000
 SCATTERGL_MIN_POINTS = 1000
 MIN_BAR_WIDTH = 0.006
 DIAGONAL_LINE = dict(color=DIAGONAL_COLOR, dash="dash", width=1.5)
+BELOW_LEGEND = dict(orientation="h", x=0.0, y=-0.2, xanchor="left", yanchor="top")
 TOP_LEFT_LEGEND = dict(x=0.01, y=0.99, xanchor="left", yanchor="top")
 BOTTOM_RIGHT_LEGEND = dict(x=0.99, y=0.02, xanchor="right", yanchor="bottom")
 ASSUMED_DISPLAY_WIDTH = 760  # px, to size image grids whose aspect ratio is fixed
@@ -136,7 +137,7 @@ def reliability_figure(
     Args:
         bins: from ``uqviz.metrics.reliability_bins``.
         method: method id, for the colour and the label.
-        title: title text; " · ECE 0.034" is appended. Default "Reliability: <method>".
+        title: title text; " · ECE 0.034" is appended. Default: the method's label.
         height: figure height in px.
     """
     label = method_label(method)
@@ -191,9 +192,9 @@ def reliability_figure(
     fig.update_xaxes(title_text="Confidence (probability of the predicted class)", row=2, col=1)
     fig.update_yaxes(title_text="Accuracy", range=[0.0, 1.02], row=1, col=1)
     fig.update_yaxes(title_text="Rows", rangemode="tozero", row=2, col=1)
-    base = title or f"Reliability: {label}"
+    base = title or label
     return _finish(fig, title=f"{base} · {_ece_name(bins)} {bins.ece:.3f}", height=height,
-                   barmode="overlay", legend=TOP_LEFT_LEGEND)
+                   barmode="overlay", legend=BELOW_LEGEND, margin=dict(b=110))
 
 
 def reliability_overlay_figure(
