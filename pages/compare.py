@@ -75,7 +75,8 @@ for start in range(0, len(methods), 3):
         u = uncertainty_scores(dataset, m, score)
         col.plotly_chart(score_histogram_figure(u[correct], u[~correct],
                                                 score_label=UNCERTAINTY_SCORES[score].label,
-                                                method=m), theme=None, key=f"hist_{m}")
+                                                method=m, title=method_label(m)),
+                         theme=None, key=f"hist_{m}")
 
 st.subheader("Confusion matrices")
 normalize = st.radio("Show", ["counts", "row-normalised"], horizontal=True,

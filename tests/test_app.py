@@ -62,10 +62,10 @@ def test_compare_table_equals_the_core():
     df = pd.concat([d.value.set_index("Method") for d in at.dataframe], axis=1)
     row = df.loc["Deep ensemble"]
     core = method_summary(method_predictions("digits", "deep_ensemble"))
-    assert row["Accuracy"].startswith(f"{core['accuracy']:.3f}")
-    assert row["NLL"].startswith(f"{core['nll']:.3f}")
-    assert row["ECE"].startswith(f"{core['ece']:.3f}")
-    assert row["AURC"].startswith(f"{core['aurc']:.3f}")
+    for column, key in [("Accuracy", "accuracy"), ("NLL", "nll"), ("ECE", "ece"),
+                        ("AURC", "aurc"), ("E-AURC", "eaurc"), ("Brier", "brier")]:
+        shown = float(row[column].split(" ")[0])
+        assert shown == pytest.approx(core[key], rel=5e-3, abs=1e-12), column
 
 
 def test_compare_overlay_toggle_draws_one_diagram():
@@ -117,3 +117,12 @@ def test_policy_document_contents():
     assert doc["expected_automated_accuracy"] == 1.0
     assert doc["threshold"] == pytest.approx(0.2)
     assert "NaN" not in text
+
+
+def test_table_cells_keep_three_significant_figures():
+    from uqviz.ui.tables import format_cell, significant
+
+    assert significant(0.000312) == "0.000312"
+    assert significant(0.98912) == "0.989"
+    assert format_cell(0.5, 0.4, 0.61, True) == "0.500 [0.400, 0.610] ★"
+    assert format_cell(float("nan"), 0, 0, False) == "–"

@@ -11,17 +11,30 @@ from uqviz.metrics.summary import METRIC_INFO, MetricTable
 from uqviz.ui.state import method_label
 
 TABLE_PARTS = (
-    ("Accuracy and calibration", ("accuracy", "nll", "brier", "ece", "adaptive_ece", "mce")),
-    ("Ranking cases by uncertainty, and spotting unfamiliar inputs",
-     ("aurc", "eaurc", "ood_auroc")),
+    ("Accuracy and calibration", ("accuracy", "nll", "brier", "ece", "adaptive_ece")),
+    ("Worst bin, ranking cases by uncertainty, and spotting unfamiliar inputs",
+     ("mce", "aurc", "eaurc", "ood_auroc")),
 )
 
 
 def format_cell(value: float, lower: float, upper: float, best: bool) -> str:
-    """``0.989 [0.980, 0.998] ★`` (the star when ``best``); ``–`` when there is no value."""
+    """``0.989 [0.980, 0.998] ★`` (the star when ``best``); ``–`` when there is no value.
+    Three significant figures, so small values such as AURC keep their information."""
     if math.isnan(value):
         return "–"
-    return f"{value:.3f} [{lower:.3f}, {upper:.3f}]" + (" ★" if best else "")
+    return f"{significant(value)} [{significant(lower)}, {significant(upper)}]" + (
+        " ★" if best else "")
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant figures, never in exponent notation
+    (0.989, 0.046, 0.000312, 1.27)."""
+    if math.isnan(value):
+        return "–"
+    if value == 0 or not math.isfinite(value):
+        return f"{value:.{digits}f}" if value == 0 else str(value)
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"
 
 
 def metric_frame(table: MetricTable, metrics: list[str]) -> pd.DataFrame:
