@@ -13,6 +13,7 @@ PAGES = {
     "Overview": [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/data_models.py", title="Data & models", icon=":material/model_training:"),
+        st.Page("pages/upload.py", title="Your predictions", icon=":material/upload_file:"),
     ],
     "Analysis": [
         st.Page("pages/compare.py", title="Compare methods", icon=":material/compare:"),

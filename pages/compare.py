@@ -14,11 +14,14 @@ from uqviz.plots import (
     score_histogram_figure,
 )
 from uqviz.ui.backend import (
+    bootstrap_resamples,
     comparison_table,
+    display_sample,
     ensure_predictions,
     evaluation_rows,
     uncertainty_scores,
 )
+from uqviz.ui.files import display_name
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.tables import TABLE_PARTS, metric_column_config, metric_frame
 
@@ -27,8 +30,10 @@ dataset, methods = current_dataset(), current_methods()
 preds = ensure_predictions(dataset, methods)
 if preds is None:
     st.stop()
-st.caption(f"{dataset}: {evaluation_rows(dataset, methods[0]).n:,} clean test images. "
-           "95% intervals from 1,000 bootstrap resamples; ★ marks the best value per column.")
+n_rows = evaluation_rows(dataset, methods[0]).n
+st.caption(f"{display_name(dataset)}: {n_rows:,} clean labelled test rows. 95% intervals from "
+           f"{bootstrap_resamples(n_rows):,} bootstrap resamples; ★ marks the best value per "
+           "column.")
 
 table = comparison_table(dataset, tuple(methods))
 for heading, keys in TABLE_PARTS:
@@ -71,8 +76,9 @@ for start in range(0, len(methods), 3):
     cols = st.columns(3)
     for col, m in zip(cols, methods[start:start + 3], strict=False):
         rows_m = evaluation_rows(dataset, m)
-        correct = rows_m.predicted == rows_m.labels
-        u = uncertainty_scores(dataset, m, score)
+        keep = display_sample(rows_m.n)
+        correct = (rows_m.predicted == rows_m.labels)[keep]
+        u = uncertainty_scores(dataset, m, score)[keep]
         col.plotly_chart(score_histogram_figure(u[correct], u[~correct],
                                                 score_label=UNCERTAINTY_SCORES[score].label,
                                                 method=m, title=method_label(m)),

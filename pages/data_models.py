@@ -7,6 +7,7 @@ import streamlit as st
 from uqviz.data import DatasetUnavailable
 from uqviz.methods import METHODS
 from uqviz.ui.backend import dataset_spec, dataset_splits, ensure_predictions, missing_methods
+from uqviz.ui.files import display_name, is_predictions_dataset
 from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
@@ -14,6 +15,10 @@ PER_CLASS = 10
 
 st.title("Data & models")
 dataset, methods = current_dataset(), current_methods()
+if is_predictions_dataset(dataset):
+    st.info(f"{display_name(dataset)} holds a model's predictions only, so there are no images "
+            "to show or models to train. The analysis pages work on it.")
+    st.stop()
 spec = dataset_spec(dataset)
 st.markdown(f"**{dataset}** — {spec.description}  \nSource: {spec.source}; input "
             f"{spec.input_shape[0]}×{spec.input_shape[1]}×{spec.input_shape[2]}, "

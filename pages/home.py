@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from uqviz.ui.backend import dataset_spec, missing_methods
+from uqviz.ui.backend import describe_dataset, missing_methods
+from uqviz.ui.files import display_name
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
 st.title("When does the model not know?")
@@ -15,11 +16,10 @@ st.markdown(
 )
 
 dataset, methods = current_dataset(), current_methods()
-spec = dataset_spec(dataset)
 left, right = st.columns(2)
 with left:
     st.subheader("In use")
-    st.markdown(f"**Dataset:** {dataset} — {spec.description}")
+    st.markdown(f"**Dataset:** {display_name(dataset)} — {describe_dataset(dataset)}")
     st.markdown("**Methods:** " + (", ".join(method_label(m) for m in methods) or "none"))
     todo = missing_methods(dataset, methods)
     if todo:

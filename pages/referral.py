@@ -15,6 +15,7 @@ from uqviz.plots import (
     sensitivity_specificity_figure,
 )
 from uqviz.ui.backend import (
+    NoImages,
     dataset_splits,
     ensure_predictions,
     evaluation_rows,
@@ -109,9 +110,13 @@ def workbench() -> None:
     order = np.argsort(u, kind="stable")
     cut = int(np.searchsorted(u[order], point.threshold, side="right"))
     below, above = order[max(0, cut - 8):cut][::-1], order[cut:cut + 8]
-    test_x = dataset_splits(dataset).test_x.numpy()
-    scale = upscale_for_display(test_x.shape[2])
-    for title, idx in [("Just below the threshold (automated)", below),
+    try:
+        test_x = dataset_splits(dataset).test_x.numpy()
+    except NoImages as err:
+        st.info(f"{err}: the cases at the border cannot be shown as images.")
+        test_x = None
+    scale = 1 if test_x is None else upscale_for_display(test_x.shape[2])
+    for title, idx in [] if test_x is None else [("Just below the threshold (automated)", below),
                        ("Just above the threshold (referred)", above)]:
         st.markdown(f"**{title}**")
         if len(idx) == 0:

@@ -21,14 +21,21 @@ from uqviz.metrics.selective import ReferralIndex
 from uqviz.metrics.summary import MetricTable, metric_table
 from uqviz.predictions import Predictions
 from uqviz.runs import EvalPlan, predictions_path, run_evaluation
+from uqviz.ui.files import display_name, is_predictions_dataset, loaded_file
 
 APP_PLAN = EvalPlan(corruptions=("gaussian_noise",))
 APP_CONFIG = MethodConfig()
 DATA_SEED = 0
 
 
+class NoImages(ValueError):
+    """The dataset is a predictions file: there are no images or models to show."""
+
+
 @st.cache_resource(show_spinner=False)
 def dataset_spec(name: str) -> DatasetSpec:
+    if is_predictions_dataset(name):
+        raise NoImages(f"{display_name(name)} holds predictions only: no images or model")
     return get_dataset(name)
 
 
@@ -37,8 +44,20 @@ def dataset_splits(name: str):
     return dataset_spec(name).load(DATA_SEED)
 
 
+def describe_dataset(name: str) -> str:
+    """One or two sentences about a dataset or a predictions file."""
+    if is_predictions_dataset(name):
+        loaded = loaded_file(name)
+        first = next(iter(loaded.by_method.values()))
+        return (f"your predictions file {loaded.source}: {loaded.num_rows:,} rows, "
+                f"{len(loaded.by_method)} method(s), {first.num_classes} classes.")
+    return dataset_spec(name).description
+
+
 def missing_methods(dataset: str, methods: list[str]) -> list[str]:
-    """Methods whose predictions are not yet in the disk cache."""
+    """Methods whose predictions are not yet in the disk cache (none for a file)."""
+    if is_predictions_dataset(dataset):
+        return []
     spec = dataset_spec(dataset)
     return [m for m in methods
             if not predictions_path(spec, DATA_SEED, m, APP_CONFIG, APP_PLAN).exists()]
@@ -72,6 +91,8 @@ def train_missing(dataset: str, methods: list[str]) -> None:
 @st.cache_resource(show_spinner=False, max_entries=32)
 def method_predictions(dataset: str, method: str) -> Predictions:
     """One method's cached predictions (read-only; train first with ``train_missing``)."""
+    if is_predictions_dataset(dataset):
+        return loaded_file(dataset).by_method[method]
     results = run_evaluation(dataset_spec(dataset), [method], config=APP_CONFIG, plan=APP_PLAN,
                              device=default_device(), data_seed=DATA_SEED)
     return results[method]
@@ -93,11 +114,29 @@ def ensure_predictions(dataset: str, methods: list[str]) -> dict[str, Prediction
     return None
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def comparison_table(dataset: str, methods: tuple[str, ...], n_resamples: int = 1000
-                     ) -> MetricTable:
+DISPLAY_LIMIT = 100_000
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def display_sample(n_rows: int, limit: int = DISPLAY_LIMIT, seed: int = 0) -> np.ndarray:
+    """Row indices to draw: all rows up to ``limit``, else a seeded random ``limit`` of them
+    (a histogram of 100,000 points looks the same and loads fast)."""
+    if n_rows <= limit:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=limit, replace=False))
+
+
+def bootstrap_resamples(n_rows: int) -> int:
+    """1,000 resamples up to 20,000 rows, fewer above (intervals are narrow there anyway and
+    the page must stay responsive): about 2·10⁷ resampled rows, at least 50."""
+    return 1000 if n_rows <= 20_000 else max(50, int(2e7 // n_rows))
+
+
+@st.cache_resource(show_spinner="Computing bootstrap intervals…", max_entries=16)
+def comparison_table(dataset: str, methods: tuple[str, ...]) -> MetricTable:
     preds = {m: method_predictions(dataset, m) for m in methods}
-    return metric_table(preds, n_resamples=n_resamples, seed=0)
+    n = max(evaluation_rows(dataset, m).n for m in methods)
+    return metric_table(preds, n_resamples=bootstrap_resamples(n), seed=0)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

@@ -10,11 +10,11 @@ import streamlit as st
 from uqviz.data import dataset_choices
 from uqviz.device import default_device, device_name
 from uqviz.methods import METHOD_IDS, METHODS
+from uqviz.ui.files import display_name, is_predictions_dataset, loaded_file, prediction_datasets
 
 DATASET_KEY = "dataset"
 METHODS_KEY = "methods"
 DEFAULT_DATASET = "digits"
-DEFAULT_METHODS: tuple[str, ...] = METHOD_IDS
 
 
 def current_dataset() -> str:
@@ -22,12 +22,29 @@ def current_dataset() -> str:
     return st.session_state.get(DATASET_KEY) or DEFAULT_DATASET
 
 
+def available_methods(dataset: str) -> list[str]:
+    """The registry's methods, or the methods in a predictions file."""
+    if is_predictions_dataset(dataset):
+        try:
+            return loaded_file(dataset).methods
+        except ValueError:
+            return []
+    return list(METHOD_IDS)
+
+
+def methods_key(dataset: str) -> str:
+    """One multiselect per predictions file (their methods differ); one for trained data."""
+    return f"{METHODS_KEY}:{dataset}" if is_predictions_dataset(dataset) else METHODS_KEY
+
+
 def current_methods() -> list[str]:
-    """The methods chosen in the sidebar, in registry order (all five by default)."""
-    chosen = st.session_state.get(METHODS_KEY)
+    """The methods chosen in the sidebar, in the dataset's order (all of them by default)."""
+    dataset = current_dataset()
+    options = available_methods(dataset)
+    chosen = st.session_state.get(methods_key(dataset))
     if chosen is None:
-        chosen = DEFAULT_METHODS
-    return [m for m in METHOD_IDS if m in chosen]
+        chosen = options
+    return [m for m in options if m in chosen]
 
 
 def method_label(method_id: str) -> str:
@@ -39,18 +56,28 @@ def _dataset_label(name: str) -> str:
     labels = {"digits": "digits (8×8, offline)", "mnist5k": "mnist5k (28×28, offline)",
               "mnist": "MNIST (download)", "fashion_mnist": "Fashion-MNIST (download)",
               "cifar10": "CIFAR-10 (download)", "svhn": "SVHN (download)"}
-    return labels.get(name, name)
+    return labels.get(name, display_name(name))
+
+
+def select_dataset(name: str) -> None:
+    """A callback that switches the sidebar to ``name`` (run before the next script run)."""
+    st.session_state[DATASET_KEY] = name
 
 
 def render_sidebar() -> None:
     """Dataset selector (offline built-ins first), methods multiselect, the device in use."""
     with st.sidebar:
-        st.selectbox("Dataset", dataset_choices(), key=DATASET_KEY, format_func=_dataset_label,
-                     help="The offline sets ship inside installed packages; the others are "
-                          "downloaded by torchvision when the network allows.",
-                     bind="query-params", persist_state="session")
-        st.multiselect("Methods", list(METHOD_IDS), default=list(DEFAULT_METHODS),
-                       key=METHODS_KEY, format_func=method_label,
-                       help="Uncertainty methods to train and compare.",
-                       persist_state="session")
+        choices = [*dataset_choices(), *prediction_datasets()]
+        if st.session_state.get(DATASET_KEY) not in (None, *choices):
+            del st.session_state[DATASET_KEY]  # e.g. a shared link to another session's upload
+        dataset = st.selectbox(
+            "Dataset", choices, key=DATASET_KEY, format_func=_dataset_label,
+            help="The offline sets ship inside installed packages; the torchvision ones are "
+                 "downloaded when the network allows; your predictions files come from the "
+                 "'Your predictions' page.", bind="query-params", persist_state="session")
+        options = available_methods(dataset)
+        st.multiselect("Methods", options, default=options, key=methods_key(dataset),
+                       format_func=method_label,
+                       help="Uncertainty methods to train and compare (for a predictions file: "
+                            "the methods in it).", persist_state="session")
         st.caption(f"Device: **{device_name(default_device())}**")
