@@ -143,6 +143,7 @@ def test_numbers_keep_three_significant_figures():
     assert significant(0.5) == "0.500"
     assert significant(1234.4) == "1234"
     assert significant(-0.01234) == "-0.0123"
+    assert significant(0.0) == "0"
     assert significant(float("nan")) == "–"
     assert format_percent(0.98912) == "98.9%"
     assert format_percent(1.0) == "100%"

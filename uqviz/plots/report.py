@@ -118,7 +118,8 @@ def significant(value: float, digits: int = 3) -> str:
     """``value`` with ``digits`` significant figures, never in exponent notation.
 
     ``0.000312 -> "0.000312"``, ``0.046 -> "0.0460"``, ``1.2734 -> "1.27"``, ``1234.5 -> "1234"``
-    (large values keep their integer digits), NaN -> ``"–"``, ±inf -> ``"∞"`` / ``"−∞"``.
+    (large values keep their integer digits), 0 -> ``"0"``, NaN -> ``"–"``,
+    ±inf -> ``"∞"`` / ``"−∞"``.
     """
     if digits < 1:
         raise ValueError(f"digits must be >= 1, got {digits}")
@@ -128,7 +129,7 @@ def significant(value: float, digits: int = 3) -> str:
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
     if value == 0.0:
-        return f"{0.0:.{digits - 1}f}"
+        return "0"
     decimals = max(digits - 1 - math.floor(math.log10(abs(value))), 0)
     rounded = round(value, decimals)
     if rounded != 0.0:  # 0.09996 rounds to 0.100: count the digits of the rounded value
@@ -240,8 +241,8 @@ def _e(text) -> str:
 
 
 def _swatch(method: str) -> str:
-    return (f'<span class="swatch" style="background:{method_color(method)}"></span>'
-            f"{_e(method_label(method))}")
+    return (f'<span class="who"><span class="swatch" style="background:{method_color(method)}">'
+            f"</span><span>{_e(method_label(method))}</span></span>")
 
 
 def _paragraphs(text: str) -> str:
@@ -512,7 +513,9 @@ th,td{{padding:8px 10px;border-bottom:1px solid {GRID_COLOR};text-align:left;
 vertical-align:top}}
 thead th{{background:#F8F9FA;font-weight:600;border-bottom:2px solid #DEE2E6;
 vertical-align:bottom}}
-table.metrics thead th{{white-space:nowrap}}
+table.metrics thead th{{min-width:120px}}
+thead .who{{display:inline-flex;align-items:baseline}}
+thead .who .swatch{{flex:none}}
 tbody tr:nth-child(even){{background:#FCFCFD}}
 th.num{{text-align:right}}
 td.num{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}}
@@ -523,7 +526,7 @@ table.metrics td.cell .v{{font-weight:600;font-size:15px}}
 table.metrics td.cell .ci{{display:block;font-size:12px;color:{MUTED_COLOR}}}
 table.metrics td.best{{background:#EDF2FF}}
 table.metrics .star{{color:{ACCENT}}}
-table.metrics td.meaning{{font-size:13px;color:#495057;min-width:260px}}
+table.metrics td.meaning{{font-size:13px;color:#495057;min-width:200px;width:38%}}
 tbody th{{white-space:nowrap}}
 table.fields{{max-width:820px}}
 table.fields th{{width:45%;font-weight:500;color:#495057;white-space:normal}}
