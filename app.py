@@ -3,6 +3,7 @@
 import streamlit as st
 
 from uqviz.device import configure_threads
+from uqviz.ui.frame import framed
 from uqviz.ui.state import render_sidebar
 
 configure_threads()
@@ -26,4 +27,5 @@ PAGES = {
 
 page = st.navigation(PAGES)
 render_sidebar()
-page.run()
+with framed():
+    page.run()

@@ -22,8 +22,11 @@ from uqviz.ui.backend import (
     uncertainty_scores,
 )
 from uqviz.ui.files import display_name
+from uqviz.ui.frame import require_frame
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.tables import TABLE_PARTS, metric_column_config, metric_frame
+
+require_frame()
 
 st.title("Compare methods")
 dataset, methods = current_dataset(), current_methods()

@@ -8,8 +8,11 @@ from uqviz.data import DatasetUnavailable
 from uqviz.methods import METHODS
 from uqviz.ui.backend import dataset_spec, dataset_splits, ensure_predictions, missing_methods
 from uqviz.ui.files import display_name, is_predictions_dataset
+from uqviz.ui.frame import require_frame
 from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.state import current_dataset, current_methods, method_label
+
+require_frame()
 
 PER_CLASS = 10
 

@@ -3,6 +3,9 @@
 import streamlit as st
 
 from uqviz.glossary import GLOSSARY
+from uqviz.ui.frame import require_frame
+
+require_frame()
 
 st.title("Glossary")
 st.caption("Every term the dashboard uses. The same texts appear as tooltips (the ⓘ icons).")

@@ -22,9 +22,12 @@ from uqviz.ui.backend import (
     referral_index,
     uncertainty_scores,
 )
+from uqviz.ui.frame import require_frame
 from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.referral import MODES, operating_point, policy_document
 from uqviz.ui.state import current_dataset, current_methods, method_label
+
+require_frame()
 
 st.title("Referral threshold")
 st.caption("Cases whose uncertainty is above the threshold go to a human expert; the model "

@@ -5,7 +5,10 @@ import streamlit as st
 
 from uqviz.exchange import PredictionsFileError, read_predictions_bytes
 from uqviz.ui.files import dataset_name_for, display_name, register_upload
+from uqviz.ui.frame import require_frame
 from uqviz.ui.state import select_dataset
+
+require_frame()
 
 st.title("Your predictions")
 st.markdown(

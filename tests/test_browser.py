@@ -115,3 +115,50 @@ def test_referral_slider_budget_target_export_and_link(page, app_url):
     acc = float(_metric_value(page, "Accuracy, automated").rstrip("%"))
     assert acc >= 99.0
     screenshot(page, "referral-target")
+
+
+def test_upload_predictions_then_analyse_and_refuse_bad_files(page, app_url, tmp_path):
+    from tests.malformed_corpus import write_malformed_corpus
+    from tests.test_app_files import synthetic_predictions
+    from uqviz.exchange import write_predictions
+
+    good = tmp_path / "my-model.csv"
+    write_predictions(synthetic_predictions(), good)
+    page.goto(f"{app_url}/upload")
+    settle(page)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+        str(good))
+    page.get_by_text("Read 1,800 rows").wait_for(timeout=60_000)
+    settle(page)
+    page.get_by_role("button", name=re.compile("Analyse")).click()
+    settle(page)
+    screenshot(page, "upload")
+    page.get_by_role("link", name=re.compile("Compare methods")).click()
+    settle(page)
+    assert exceptions(page) == []
+    page.wait_for_selector('[data-testid="stPlotlyChart"]')
+    assert page.get_by_text("my-model.csv (your predictions)").count() >= 1
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 7
+    screenshot(page, "compare-upload")
+    page.get_by_role("link", name=re.compile("Referral threshold")).click()
+    settle(page)
+    assert exceptions(page) == []
+    assert page.locator('[data-testid="stMetric"]').count() >= 4
+
+    corpus = write_malformed_corpus(tmp_path / "bad")
+    page.goto(f"{app_url}/upload")
+    settle(page)
+    tried = 0
+    for path, expected in corpus[:6]:
+        if path.suffix not in (".csv", ".parquet", ".npz"):
+            continue
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+            str(path))
+        settle(page)
+        page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=30_000)
+        message = page.locator('[data-testid="stAlertContentError"]').first.inner_text()
+        assert path.name in message and expected.lower() in message.lower(), message
+        assert exceptions(page) == []
+        tried += 1
+    assert tried >= 3
+    screenshot(page, "upload-error")
