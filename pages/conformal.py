@@ -112,6 +112,11 @@ if score != "lac":
 
 rows = evaluation_rows(dataset, method)
 probs, labels = rows.mean_probs, rows.labels
+if not 1 <= int(round(cal_share / 100 * rows.n)) <= rows.n - 1:
+    st.error(f"{rows.n} labelled test rows are too few to split {cal_share}% / "
+             f"{100 - cal_share}% into calibration and test: choose another share or a file "
+             "with more labelled rows.")
+    st.stop()
 
 
 def per_class_figure(result, labels: np.ndarray, names: tuple[str, ...]) -> go.Figure:
