@@ -19,6 +19,7 @@ PAGES = {
     "Analysis": [
         st.Page("pages/compare.py", title="Compare methods", icon=":material/compare:"),
         st.Page("pages/referral.py", title="Referral threshold", icon=":material/call_split:"),
+        st.Page("pages/conformal.py", title="Conformal prediction", icon=":material/checklist:"),
     ],
     "Learn": [
         st.Page("pages/glossary.py", title="Glossary", icon=":material/menu_book:"),

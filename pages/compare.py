@@ -1,5 +1,7 @@
 """Compare methods: metric table with CIs, reliability, risk–coverage, scores, confusion."""
 
+from datetime import date
+
 import streamlit as st
 
 from uqviz.metrics.calibration import reliability_bins
@@ -14,11 +16,13 @@ from uqviz.plots import (
     score_histogram_figure,
 )
 from uqviz.ui.backend import (
+    POLICY_KEY,
     bootstrap_resamples,
     comparison_table,
     display_sample,
     ensure_predictions,
     evaluation_rows,
+    report_html,
     uncertainty_scores,
 )
 from uqviz.ui.files import display_name
@@ -98,3 +102,13 @@ for tab, m in zip(tabs, methods, strict=True):
     tab.plotly_chart(confusion_matrix_figure(matrix, rows_m.names, normalize=normalize,
                                              title=method_label(m)), theme=None,
                   key=f"confusion_{m}")
+
+st.subheader("Share it")
+today = date.today().isoformat()
+st.download_button(
+    "Download the report (HTML)", key="compare_report", type="primary",
+    data=lambda: report_html(dataset, tuple(methods), st.session_state.get(POLICY_KEY), today),
+    file_name=f"uqviz-report-{today}.html", mime="text/html",
+    help="One self-contained file that opens offline: the metric table with intervals, the "
+         "reliability and risk–coverage charts, the referral policy last set on the Referral "
+         "page, and a conformal summary.")

@@ -21,6 +21,7 @@ from uqviz.plots import (
 from uqviz.plots.theme import MUTED_COLOR
 from uqviz.ui.backend import NoImages, dataset_splits, ensure_predictions, evaluation_rows
 from uqviz.ui.files import display_name
+from uqviz.ui.frame import require_frame
 from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
@@ -76,6 +77,7 @@ def example_images(dataset: str, n_rows: int) -> np.ndarray | None:
     return images if len(images) == n_rows else None
 
 
+require_frame()
 st.title("Conformal prediction")
 st.caption(f"{term_text('Conformal set')} A share of the test images calibrates the sets; the "
            "rest checks them. The guarantee holds on average over random splits: one split "

@@ -15,6 +15,7 @@ from uqviz.plots import (
     sensitivity_specificity_figure,
 )
 from uqviz.ui.backend import (
+    POLICY_KEY,
     NoImages,
     dataset_splits,
     ensure_predictions,
@@ -146,6 +147,7 @@ def workbench() -> None:
 
     doc = policy_document(dataset=dataset, method=method, score=score, mode=mode, point=point,
                           when=date.today().isoformat())
+    st.session_state[POLICY_KEY] = json.dumps(doc)  # the report on Compare includes it
     st.download_button("Export policy (JSON)", json.dumps(doc, indent=2),
                        file_name=f"referral-policy-{dataset}-{method}.json",
                        mime="application/json", key="ref_export")

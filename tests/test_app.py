@@ -14,6 +14,8 @@ PAGES = {
     "pages/compare.py": {"plotly": 5 + 5 + 1 + 1, "dataframe": 2},
     "pages/referral.py": {"plotly": 3},
     "pages/glossary.py": {"plotly": 0},
+    "pages/upload.py": {"plotly": 0},
+    "pages/conformal.py": {"plotly": 3},
 }
 
 

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,
                                  reason=chromium_missing_reason() or "")]
 
-PAGES = ["", "data_models", "compare", "referral", "glossary"]
+PAGES = ["", "data_models", "upload", "compare", "referral", "conformal", "glossary"]
 
 
 @pytest.fixture(scope="module")

@@ -134,7 +134,7 @@ def test_bad_arguments():
 # -- the coverage guarantee --------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("score", "randomized"),
-    [("lac", False), ("aps", False), ("aps", True), ("raps", True)],
+    [("lac", False), ("aps", True), ("raps", True)],
 )
 def test_mean_coverage_over_seeds_matches_the_finite_sample_value(score, randomized):
     """E[coverage] = k/(n+1) for continuous exchangeable scores, in [1-a, 1-a + 1/(n+1)]."""
@@ -156,6 +156,21 @@ def test_mean_coverage_over_seeds_matches_the_finite_sample_value(score, randomi
     # The (k+1)-th order statistic (numpy's method="higher" at level k/n) would over-cover by
     # 1/(n+1); the test can tell the two apart.
     assert 1 / (n_cal + 1) > 6 * monte_carlo_error
+
+
+@pytest.mark.parametrize("score", ["aps", "raps"])
+def test_non_randomized_sets_are_conservative_and_never_empty(score):
+    """Keeping the class that crosses q̂ over-covers: mean coverage >= 1 - alpha, no empty set."""
+    alpha, repeats = 0.1, 200
+    coverages = np.empty(repeats)
+    for seed in range(repeats):
+        probs, labels = _calibrated_data(np.random.default_rng(20_000 + seed), 250)
+        result = split_conformal(probs, labels, alpha=alpha, score=score, seed=seed,
+                                 cal_fraction=0.2, randomized=False, lam=0.05, k_reg=2)
+        assert result.set_sizes.min() >= 1
+        coverages[seed] = result.coverage
+    monte_carlo_error = coverages.std(ddof=1) / math.sqrt(repeats)
+    assert coverages.mean() >= 1 - alpha - 3 * monte_carlo_error
 
 
 # -- nesting -----------------------------------------------------------------------------------
@@ -272,14 +287,17 @@ def test_lac_sets_equal_mapie(mapie_data):
     np.testing.assert_array_equal(ours.sets, sets)
 
 
-def test_non_randomized_aps_equals_mapie_with_zero_uniforms(mapie_data):
+def test_non_randomized_aps_equals_mapie_include_last_label(mapie_data):
+    """Calibration on the inclusive cumulative mass (MAPIE with zero uniforms), test sets that
+    keep the class crossing q̂ (MAPIE's include_last_label=True): never empty."""
     probs, labels = mapie_data
     ours = split_conformal(probs, labels, alpha=ALPHA, score="aps", seed=SPLIT_SEED,
                            randomized=False)
     sets, qhat, _ = _mapie(probs, labels, ours.cal_indices, ours.test_indices, ALPHA, "aps",
-                           _ZeroUniform(MAPIE_SEED), "randomized")
+                           _ZeroUniform(MAPIE_SEED), True)
     assert ours.qhat == pytest.approx(qhat, abs=1e-12)
     np.testing.assert_array_equal(ours.sets, sets)
+    assert ours.set_sizes.min() >= 1
 
 
 def test_randomized_aps_equals_mapie_given_mapie_uniforms(mapie_data):

@@ -1,4 +1,4 @@
-"""Command line: ``python -m uqviz {train,evaluate,metrics,conformal} …`` (``--help`` on each).
+"""Command line: ``python -m uqviz {train,evaluate,metrics,conformal,report} …`` (``--help``).
 
 Bad input exits with code 2 and one line on stderr saying what is wrong and where; never a
 traceback.
@@ -173,6 +173,41 @@ def cmd_conformal(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from uqviz.conformal import conformal_summary
+    from uqviz.plots.report import build_report, write_report
+
+    if args.file:
+        by_method = _read(args).by_method
+        name, description = Path(args.file).name, f"Predictions read from {args.file}."
+    else:
+        from uqviz.data import get_dataset
+        from uqviz.runs import run_evaluation
+
+        spec = get_dataset(args.dataset, args.data_dir)
+        by_method = run_evaluation(spec, _method_list(args), config=_method_config(args),
+                                   plan=_plan(args), progress=_tqdm_progress("evaluate"),
+                                   data_seed=args.data_seed)
+        name, description = spec.name, spec.description
+    conformal = {"alpha": args.alpha, "score": args.score,
+                 "methods": {m: conformal_summary(p, alpha=args.alpha, score=args.score,
+                                                  cal_fraction=0.5, seed=args.seed)
+                             for m, p in by_method.items()}}
+    html = build_report(by_method, dataset_name=name, dataset_description=description,
+                        conformal=conformal, generated=date.today().isoformat())
+    write_report(args.out, html)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _method_list(args: argparse.Namespace) -> list[str]:
+    from uqviz.methods import parse_method_list
+
+    return parse_method_list(args.methods)
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits",
                    help="digits, mnist5k, mnist, fashion_mnist, cifar10, svhn or folder:PATH")
@@ -233,6 +268,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, default=0.01, help="RAPS λ")
     p.add_argument("--k-reg", type=int, default=5, help="RAPS k_reg")
     p.set_defaults(func=cmd_conformal)
+
+    p = sub.add_parser("report", help="one self-contained HTML report (opens offline) from a "
+                                      "dataset (trains what is not cached) or a predictions file")
+    p.add_argument("file", nargs="?", default=None,
+                   help="predictions file (CSV, Parquet, NPZ); omit to use --dataset")
+    _add_run_options(p)
+    p.add_argument("--out", required=True, help="the HTML file to write")
+    p.add_argument("--corruptions", default="gaussian_noise",
+                   help="corruptions to predict on when training (default gaussian_noise)")
+    p.add_argument("--alpha", type=float, default=0.1, help="conformal miscoverage α")
+    p.add_argument("--score", choices=["lac", "aps", "raps"], default="lac",
+                   help="conformal score")
+    p.add_argument("--drop-invalid", action="store_true", help="as for metrics")
+    p.add_argument("--softmax", action="store_true", help="as for metrics")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

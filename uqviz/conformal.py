@@ -14,7 +14,8 @@ the 1-based rank of class ``y`` in that order (ties broken by the lower class in
 ``cum(y) = sum_{j <= o(y)} p_(j)`` the mass down to and including ``y`` and ``u`` in [0, 1):
 
 * ``lac`` (also called THR): ``1 - p_y``.
-* ``aps``: ``cum(y) - u * p_y``; ``u ~ Uniform(0, 1)`` per row when randomized, else ``u = 0``.
+* ``aps``: ``cum(y) - u * p_y``; ``u ~ Uniform(0, 1)`` per row when randomized, else ``u = 0``
+  for calibration, and test sets keep the class that crosses q̂ (never empty).
 * ``raps``: ``cum(y) - u * p_y + lam * max(0, o(y) - k_reg)``.
 
 With a fixed ``u`` per row the APS and RAPS sets are prefixes of the sorted classes.
@@ -342,7 +343,14 @@ class ConformalCurve:
 
 
 def _split_scores(probs, labels, score, cal_fraction, seed, randomized, lam, k_reg):
-    """Shared work: split, (N, C) class scores with fixed u, calibration scores."""
+    """Shared work: split, calibration scores, and the (N, C) scores the sets compare with q̂.
+
+    Non-randomized APS/RAPS calibrate on the cumulative mass including the true class and
+    build test sets that keep every class whose higher-ranked mass is still below q̂ — the
+    class that crosses q̂ is included (Romano et al. 2020; MAPIE's ``include_last_label``),
+    so sets are never empty and coverage is at least 1 − α. The returned set scores are
+    shifted by one ulp so that ``set_scores <= qhat`` means ``mass above < qhat``.
+    """
     probs = _check_probs(probs)
     labels = _check_labels(labels, *probs.shape)
     score = _check_score(score)
@@ -350,6 +358,9 @@ def _split_scores(probs, labels, score, cal_fraction, seed, randomized, lam, k_r
     u = tie_breaking_uniforms(probs.shape[0], seed) if randomized else None
     all_scores = class_scores(probs, score=score, u=u, lam=lam, k_reg=k_reg)
     cal_scores = all_scores[cal_idx, labels[cal_idx]]
+    if score != "lac" and not randomized:
+        above = class_scores(probs, score=score, u=np.ones(probs.shape[0]), lam=lam, k_reg=k_reg)
+        all_scores = np.nextafter(above, np.inf)  # <= qhat  <=>  mass above < qhat
     return labels, cal_idx, test_idx, all_scores, cal_scores
 
 
@@ -377,8 +388,9 @@ def split_conformal(
         score: ``lac``, ``aps`` or ``raps``.
         cal_fraction: fraction of rows used for calibration.
         seed: seed of the split and of the tie-breaking uniforms.
-        randomized: random tie-breaking for ``aps``/``raps`` (exact coverage); False uses
-            ``u = 0`` (the cumulative mass including the class).
+        randomized: random tie-breaking for ``aps``/``raps`` (exact coverage); False
+            calibrates on the cumulative mass including the class and keeps, in each test
+            set, the class that crosses q̂ (never empty; coverage >= 1 − α).
         lam: RAPS penalty.
         k_reg: RAPS number of classes without penalty.
 

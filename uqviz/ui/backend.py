@@ -156,3 +156,29 @@ def referral_index(dataset: str, method: str, score: str) -> ReferralIndex:
     rows = evaluation_rows(dataset, method)
     correct = rows.predicted == rows.labels
     return ReferralIndex.from_scores(uncertainty_scores(dataset, method, score), correct)
+
+
+POLICY_KEY = "referral_policy"
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def report_html(dataset: str, methods: tuple[str, ...], policy_json: str | None,
+                generated: str) -> str:
+    """The stakeholder report (self-contained HTML) for the selected methods, with the last
+    referral policy set on the referral page and a split-conformal summary (α = 0.1, LAC)."""
+    import json
+
+    from uqviz.conformal import conformal_summary
+    from uqviz.plots.report import build_report
+    from uqviz.ui.files import display_name
+
+    preds = {m: method_predictions(dataset, m) for m in methods}
+    rows = max(evaluation_rows(dataset, m).n for m in methods)
+    conformal = {"alpha": 0.1, "score": "lac",
+                 "methods": {m: conformal_summary(p, alpha=0.1, score="lac", cal_fraction=0.5,
+                                                  seed=0) for m, p in preds.items()}}
+    return build_report(preds, dataset_name=display_name(dataset),
+                        dataset_description=describe_dataset(dataset),
+                        policy=json.loads(policy_json) if policy_json else None,
+                        conformal=conformal, n_resamples=bootstrap_resamples(rows),
+                        generated=generated)

@@ -1,0 +1,142 @@
+"""The command line, run as a user runs it: a subprocess, exit codes, stdout and stderr."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+
+from tests.app_fixtures import pretrain_digits
+from tests.malformed_corpus import write_malformed_corpus
+from tests.test_app_files import synthetic_predictions
+from uqviz.exchange import write_predictions
+
+
+def run_cli(*args, timeout=600):
+    env = dict(os.environ, UQVIZ_TORCH_THREADS=os.environ.get("UQVIZ_TORCH_THREADS", "1"))
+    return subprocess.run([sys.executable, "-m", "uqviz", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def predictions_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "preds.csv"
+    write_predictions(synthetic_predictions(), path)
+    return path
+
+
+def test_help_on_every_command():
+    for command in ["train", "evaluate", "metrics", "conformal", "report"]:
+        out = run_cli(command, "--help")
+        assert out.returncode == 0 and "usage" in out.stdout
+
+
+def test_metrics_json_agrees_with_scikit_learn(predictions_csv):
+    out = run_cli("metrics", predictions_csv, "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    preds = synthetic_predictions()
+    for name, p in preds.items():
+        got = doc["methods"][name]
+        rows = p.labelled_in_distribution()
+        probs = rows.mean_probs.astype(np.float64)
+        assert got["n"] == rows.n and got["samples"] == p.num_samples
+        assert got["accuracy"] == pytest.approx(accuracy_score(rows.labels, probs.argmax(1)))
+        assert got["nll"] == pytest.approx(log_loss(rows.labels, probs, labels=range(4)),
+                                           rel=1e-4)
+        lo, hi = got["accuracy_ci"]
+        assert lo < got["accuracy"] < hi
+        ent_in = -(probs * np.log(probs)).sum(1)
+        out_p = p.ood_rows().mean_probs.astype(np.float64)
+        ent_out = -(out_p * np.log(out_p)).sum(1)
+        y = np.r_[np.ones(len(ent_in)), np.zeros(len(ent_out))]
+        assert got["ood"]["entropy"]["auroc"] == pytest.approx(
+            roc_auc_score(y, -np.r_[ent_in, ent_out]), abs=1e-6)
+        assert ("mutual_information" in got["ood"]) == (p.num_samples > 1)
+
+
+def test_metrics_table_without_json(predictions_csv):
+    out = run_cli("metrics", predictions_csv)
+    assert out.returncode == 0 and "my_ensemble" in out.stdout and "accuracy" in out.stdout
+
+
+def test_conformal_json(predictions_csv):
+    out = run_cli("conformal", predictions_csv, "--alpha", "0.2", "--score", "aps",
+                  "--cal-fraction", "0.5", "--seed", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)["methods"]["my_model"]
+    assert set(doc) >= {"qhat", "coverage", "mean_set_size", "n_cal", "n_test"}
+    assert doc["n_cal"] + doc["n_test"] == 550
+    assert 0.6 < doc["coverage"] <= 1.0
+
+
+def test_every_malformed_file_exits_2_with_one_line(tmp_path):
+    corpus = write_malformed_corpus(tmp_path)
+    assert len(corpus) >= 15
+    for path, expected in corpus:
+        out = run_cli("metrics", path, "--json")
+        assert out.returncode == 2, (path.name, out.stdout, out.stderr)
+        lines = [line for line in out.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, (path.name, out.stderr)
+        assert "Traceback" not in out.stderr
+        assert expected.lower() in lines[0].lower(), (path.name, lines[0])
+
+
+def test_missing_file_and_unknown_dataset_are_one_line_errors(tmp_path):
+    out = run_cli("metrics", tmp_path / "nope.csv")
+    assert out.returncode == 2 and "nope.csv" in out.stderr and "Traceback" not in out.stderr
+    out = run_cli("evaluate", "--dataset", "imagenet", "--out", tmp_path)
+    assert out.returncode == 2 and "unknown dataset" in out.stderr
+    out = run_cli("evaluate", "--dataset", "digits", "--methods", "bayes", "--out", tmp_path)
+    assert out.returncode == 2 and "valid: softmax" in out.stderr
+
+
+def test_drop_invalid_counts_rows(tmp_path, predictions_csv):
+    df = pd.read_csv(predictions_csv)
+    df.loc[3, "p_1"] = np.nan
+    bad = tmp_path / "nan.csv"
+    df.to_csv(bad, index=False)
+    assert run_cli("metrics", bad).returncode == 2
+    out = run_cli("metrics", bad, "--drop-invalid", "--json")
+    assert out.returncode == 0 and "warning" in out.stderr.lower()
+
+
+@pytest.mark.slow
+def test_evaluate_on_digits_meets_the_bar(tmp_path):
+    """The core's done criterion: every method >= 93% test accuracy, the ensemble's NLL below
+    the softmax model's, temperature scaling not worse, MI separates noise with AUROC >= 0.9;
+    corrupted groups exported as <corruption>:<severity>; Gaussian noise hurts monotonically."""
+    pretrain_digits()  # the same configuration: weights come from the cache
+    out = run_cli("evaluate", "--dataset", "digits", "--out", tmp_path, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads((tmp_path / "metrics.json").read_text())["methods"]
+    for name, row in doc.items():
+        assert row["accuracy"] >= 0.93, name
+    assert doc["deep_ensemble"]["nll"] < doc["softmax"]["nll"]
+    assert doc["temperature"]["nll"] <= doc["softmax"]["nll"] + 1e-9
+    table = pd.read_parquet(tmp_path / "predictions.parquet")
+    groups = set(table["group"])
+    from uqviz.shifts import CORRUPTIONS
+
+    assert {f"{c}:{s}" for c in CORRUPTIONS for s in range(1, 6)} <= groups
+    assert {"test", "ood:gaussian_noise", "ood:uniform_noise"} <= groups
+    from uqviz.exchange import read_predictions
+    from uqviz.metrics.ood import ood_detection
+    from uqviz.metrics.scores import entropy, mutual_information
+
+    preds = read_predictions(tmp_path / "predictions.parquet").by_method
+    ens = preds["deep_ensemble"]
+    mi_in = mutual_information(ens.in_group("test").probs)
+    mi_noise = mutual_information(ens.in_group("ood:gaussian_noise").probs)
+    assert ood_detection(mi_in, mi_noise).auroc >= 0.9
+    for name, p in preds.items():
+        accs, ents = [], []
+        for s in (1, 5):
+            rows = p.in_group(f"gaussian_noise:{s}")
+            accs.append(float((rows.predicted == rows.labels).mean()))
+            ents.append(float(entropy(rows.probs).mean()))
+        assert accs[1] < accs[0] and ents[1] > ents[0], (name, accs, ents)
