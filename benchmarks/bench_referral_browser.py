@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import numpy as np
 
@@ -73,10 +74,15 @@ def main() -> int:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         t0 = time.perf_counter()
-        page.goto(f"{url}/referral?dataset=predictions:{path.name}%23env")
+        # selectboxes bind their label to the URL (as a copied link carries it)
+        label = quote_plus(f"{path.name} (your predictions)")
+        page.goto(f"{url}/referral?dataset={label}")
         settle(page, timeout=600)
         page.locator('[data-testid="stMetric"]').first.wait_for(timeout=600_000)
         first_view_s = time.perf_counter() - t0
+        chips = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
+        if "Softmax" in chips.inner_text() or "model" not in chips.inner_text():
+            raise RuntimeError(f"the link did not select {path.name}: {chips.inner_text()}")
         slider = page.locator('[data-testid="stSlider"] input[type="range"]').first
         slider.focus()
         for _ in range(args.moves):

@@ -21,6 +21,7 @@ from uqviz.ui.backend import (
     ensure_predictions,
     evaluation_rows,
     referral_index,
+    score_order,
     uncertainty_scores,
 )
 from uqviz.ui.frame import require_frame
@@ -111,7 +112,7 @@ def workbench() -> None:
                       key="ref_confusion")
 
     st.subheader("Cases at the border")
-    order = np.argsort(u, kind="stable")
+    order = score_order(dataset, method, score)
     cut = int(np.searchsorted(u[order], point.threshold, side="right"))
     below, above = order[max(0, cut - 8):cut][::-1], order[cut:cut + 8]
     try:
@@ -126,12 +127,11 @@ def workbench() -> None:
         if len(idx) == 0:
             st.caption("none")
             continue
-        cols = st.columns(8)
-        for col, i in zip(cols, idx, strict=False):
-            ok = "✓" if rows.predicted[i] == rows.labels[i] else "✗"
-            col.image(tile_images(test_x[i:i + 1], 1, scale=scale),
-                      caption=f"pred {rows.names[rows.predicted[i]]} {ok} · true "
-                              f"{rows.names[rows.labels[i]]} · u={u[i]:.3f}")
+        st.image([tile_images(test_x[i:i + 1], 1, scale=scale) for i in idx],
+                 caption=[f"pred {rows.names[rows.predicted[i]]} "
+                          f"{'✓' if rows.predicted[i] == rows.labels[i] else '✗'} · true "
+                          f"{rows.names[rows.labels[i]]} · u={u[i]:.3f}" for i in idx],
+                 width=120)
 
     st.subheader("One class as positive")
     p1, p2, p3 = st.columns(3)

@@ -151,6 +151,12 @@ def uncertainty_scores(dataset: str, method: str, score: str) -> np.ndarray:
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
+def score_order(dataset: str, method: str, score: str) -> np.ndarray:
+    """Row indices sorted by the score, least uncertain first (stable)."""
+    return np.argsort(uncertainty_scores(dataset, method, score), kind="stable")
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
 def referral_index(dataset: str, method: str, score: str) -> ReferralIndex:
     """Sorted scores and cumulative sums: every slider move is a binary search."""
     rows = evaluation_rows(dataset, method)

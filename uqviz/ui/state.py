@@ -74,7 +74,7 @@ def render_sidebar() -> None:
             "Dataset", choices, key=DATASET_KEY, format_func=_dataset_label,
             help="The offline sets ship inside installed packages; the torchvision ones are "
                  "downloaded when the network allows; your predictions files come from the "
-                 "'Your predictions' page.", bind="query-params", persist_state="session")
+                 "'Your predictions' page.", bind="query-params")
         options = available_methods(dataset)
         st.multiselect("Methods", options, default=options, key=methods_key(dataset),
                        format_func=method_label,
