@@ -289,12 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    import os
-
     from uqviz.device import configure_threads
 
     try:
-        configure_threads(default=os.cpu_count() or 1)
+        configure_threads()  # one thread unless UQVIZ_TORCH_THREADS says more (RESULTS.md)
         return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

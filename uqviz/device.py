@@ -16,8 +16,9 @@ DEVICE_ENV = "UQVIZ_DEVICE"
 
 
 def configure_threads(default: int = 1) -> int:
-    """Set torch's intra-op threads from ``UQVIZ_TORCH_THREADS`` (else ``default``: 1 for the
-    server and the tests, every core for the command line); return the count."""
+    """Set torch's intra-op threads from ``UQVIZ_TORCH_THREADS`` (else ``default``, 1: on a
+    small shared CPU one thread measured faster than two, see benchmarks/RESULTS.md); return
+    the count."""
     raw = os.environ.get(THREADS_ENV, str(default))
     try:
         threads = max(1, int(raw))
