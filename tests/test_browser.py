@@ -9,6 +9,7 @@ import pytest
 
 from tests.app_fixtures import pretrain_digits
 from tests.browser import (
+    ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
     chromium_missing_reason,
@@ -162,3 +163,40 @@ def test_upload_predictions_then_analyse_and_refuse_bad_files(page, app_url, tmp
         tried += 1
     assert tried >= 3
     screenshot(page, "upload-error")
+
+
+def test_report_downloads_from_compare_and_renders_offline(browser, page, app_url, tmp_path):
+    page.goto(f"{app_url}/referral")
+    settle(page)  # sets a referral policy that the report includes
+    page.goto(f"{app_url}/compare")
+    settle(page)
+    with page.expect_download(timeout=120_000) as dl:
+        page.get_by_role("button", name=re.compile("Download the report")).click()
+    path = tmp_path / "report.html"
+    dl.value.save_as(path)
+    html = path.read_text()
+    assert "<script src=" not in html and "Deep ensemble" in html
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    blocked = []
+
+    def route(r):
+        if r.request.url.startswith("file:"):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    report = context.new_page()
+    report.goto(path.as_uri(), wait_until="load")
+    report.wait_for_function(
+        "() => document.querySelectorAll('.plotly-graph-div').length > 0 && "
+        "[...document.querySelectorAll('.plotly-graph-div')]"
+        ".every(d => d.querySelector('.main-svg'))", timeout=30_000)
+    assert report.locator(".js-plotly-plot").count() == 1 + 5 + 1  # overlay, 5 methods, RC
+    assert blocked == []
+    height = report.evaluate("() => document.documentElement.scrollHeight")
+    report.set_viewport_size({"width": 1280, "height": int(height)})
+    report.screenshot(path=str(ARTIFACTS / "report-from-app.png"), full_page=True)
+    context.close()
