@@ -114,3 +114,19 @@ def exceptions(page) -> list[str]:
 
 def have_chromium_binary() -> bool:
     return shutil.which("chromium") is not None or Path(CHROMIUM).exists()
+
+
+def block_network(context) -> list[str]:
+    """Abort every request of a browser context except ``file:`` ones; returns the list the
+    aborted URLs are appended to (empty when the page loaded nothing from outside)."""
+    blocked: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith("file:"):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    return blocked

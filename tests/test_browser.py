@@ -12,6 +12,7 @@ from tests.browser import (
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
+    block_network,
     chromium_missing_reason,
     exceptions,
     screenshot,
@@ -178,16 +179,7 @@ def test_report_downloads_from_compare_and_renders_offline(browser, page, app_ur
     assert "<script src=" not in html and "Deep ensemble" in html
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    blocked = []
-
-    def route(r):
-        if r.request.url.startswith("file:"):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
+    blocked = block_network(context)
     report = context.new_page()
     report.goto(path.as_uri(), wait_until="load")
     report.wait_for_function(

@@ -14,7 +14,13 @@ import plotly.offline
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_missing_reason
+from tests.browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    block_network,
+    chromium_missing_reason,
+)
 from uqviz.conformal import conformal_summary
 from uqviz.metrics.scores import uncertainty
 from uqviz.metrics.selective import ReferralIndex
@@ -314,20 +320,11 @@ def test_report_renders_offline_in_chromium(report, tmp_path):
 
     path = write_report(tmp_path / "report.html", report)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    blocked: list[str] = []
-
-    def route(r):
-        if r.request.url.startswith("file:"):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.route("**/*", route)
+            blocked = block_network(context)
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))

@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from uqviz.metrics.classification import wilson_ci
 
 if TYPE_CHECKING:
     from uqviz.predictions import Predictions
@@ -259,22 +260,17 @@ def split_calibration(n: int, cal_fraction: float, seed: int) -> tuple[np.ndarra
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion ``successes / n``.
+    """Wilson score interval of ``successes / n`` (``uqviz.metrics.classification.wilson_ci``
+    for one proportion; NaN when n = 0).
 
     References:
         Wilson, "Probable inference, the law of succession, and statistical inference", JASA
         1927.
     """
-    if n <= 0:
-        return (math.nan, math.nan)
-    if not 0 <= successes <= n:
+    if n > 0 and not 0 <= successes <= n:
         raise ValueError(f"successes must be in 0..{n}, got {successes}")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = successes / n
-    denom = 1 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    low, high = wilson_ci(successes, n, confidence)
+    return (float(low), float(high))
 
 
 # -- results -----------------------------------------------------------------------------------
