@@ -1,0 +1,106 @@
+"""The dataset-shift page under AppTest, on digits networks trained once by a fixture."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app_fixtures import pretrain_digits
+
+TIMEOUT = 180
+PAGE = "../pages/shift.py"
+CURVE_KEYS = ("accuracy", "ece", "nll", "mean_uncertainty", "auroc_wrong_vs_right")
+
+
+@pytest.fixture(scope="module")
+def app() -> AppTest:
+    pretrain_digits()
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.run()
+    return at
+
+
+def _strip_captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption if c.value.startswith("**true ")]
+
+
+def test_page_renders_every_chart(app):
+    assert not app.exception, app.exception
+    assert not app.error
+    charts = app.get("plotly_chart")
+    # 5 curves, the box plot, the rotation chart and the rotated images
+    assert len(charts) == 8
+    assert len(_strip_captions(app)) == 8
+    ids = " ".join(c.proto.id for c in charts)
+    for key in ("shift_rotation", "shift_rotated_images", "shift_boxes",
+                *(f"shift_curve_{k}" for k in CURVE_KEYS)):
+        assert key in ids
+
+
+def test_severity_slider_changes_the_strip(app):
+    before = _strip_captions(app)
+    assert len(before) == 8 and all("u=" in c for c in before)
+    app.slider(key="shift_severity").set_value(5).run()
+    assert not app.exception, app.exception
+    after = _strip_captions(app)
+    assert len(after) == 8 and after != before
+    app.slider(key="shift_severity").set_value(0).run()
+    assert _strip_captions(app) != after
+
+
+def test_switch_corruption(app):
+    app.selectbox(key="shift_corruption").set_value("fog").run()
+    assert not app.exception, app.exception
+    assert any("Fog" in s.value for s in app.subheader)
+    app.selectbox(key="shift_corruption").set_value("gaussian_noise").run()
+
+
+def test_severity_table_matches_the_core_and_degrades(app):
+    from uqviz.methods import METHOD_IDS
+    from uqviz.metrics.calibration import expected_calibration_error
+    from uqviz.metrics.classification import accuracy, negative_log_likelihood
+    from uqviz.metrics.scores import uncertainty
+    from uqviz.runs import run_evaluation
+    from uqviz.ui.backend import APP_CONFIG, DATA_SEED
+    from uqviz.ui.shift_backend import SHIFT_PLAN, severity_table
+
+    table = severity_table("digits", tuple(METHOD_IDS), "gaussian_noise", "entropy")
+    assert list(table.severity[table.method == "softmax"]) == [0, 1, 2, 3, 4, 5]
+    for method in METHOD_IDS:
+        acc = table[table.method == method].set_index("severity").accuracy
+        assert acc[5] < acc[1], (method, acc.to_dict())
+
+    p = run_evaluation("digits", ["softmax"], config=APP_CONFIG, plan=SHIFT_PLAN,
+                       data_seed=DATA_SEED)["softmax"]
+    rows = table[table.method == "softmax"].set_index("severity")
+    for severity, group in [(0, "test"), (3, "gaussian_noise:3")]:
+        mask = p.group == group
+        probs, labels = p.probs[:, mask].mean(axis=0), p.labels[mask]
+        u = uncertainty(p.probs[:, mask], "entropy")
+        correct = probs.argmax(axis=1) == labels
+        # AUROC of wrong-vs-right by pair counting: P(u_wrong > u_right) + ties / 2
+        diff = u[~correct][:, None] - u[correct][None, :]
+        auroc = float(np.mean(diff > 0) + 0.5 * np.mean(diff == 0))
+        r = rows.loc[severity]
+        assert r.n == mask.sum()
+        assert r.accuracy == pytest.approx(float(correct.mean()))
+        assert r.accuracy == pytest.approx(accuracy(probs, labels))
+        assert r.ece == pytest.approx(expected_calibration_error(probs, labels))
+        assert r.nll == pytest.approx(negative_log_likelihood(probs, labels))
+        assert r.mean_uncertainty == pytest.approx(float(u.mean()))
+        assert r.auroc_wrong_vs_right == pytest.approx(auroc)
+
+
+def test_rotated_digit_predictions(app):
+    from uqviz.shifts import ROTATION_ANGLES
+    from uqviz.ui.shift_backend import rotated_images, rotated_predictions
+
+    assert rotated_images("digits", 0).shape[0] == len(ROTATION_ANGLES) == 13
+    frame = rotated_predictions("digits", "softmax", 0, "entropy")
+    assert list(frame.angle) == list(ROTATION_ANGLES)
+    assert (frame.uncertainty >= 0).all()
+    chart = next(c for c in app.get("plotly_chart") if "shift_rotation" in c.proto.id)
+    assert '"Rotation (degrees)"' in chart.proto.spec or "Rotation" in chart.proto.spec
+    app.number_input(key="shift_digit").set_value(5).run()
+    assert not app.exception, app.exception
