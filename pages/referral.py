@@ -98,7 +98,8 @@ def workbench() -> None:
                 help=f"95% CI {100 * r_lo:.1f}–{100 * r_hi:.1f}%: how often the model would "
                      "have been right on the cases it hands over")
     st.caption(f"95% Wilson intervals — automated accuracy {100 * acc_lo:.2f}–{100 * acc_hi:.2f}%"
-               f"; referred {point.n_referred:,} cases at threshold {point.threshold:.4f}.")
+               f"; referred {point.n_referred:,} case{'s' * (point.n_referred != 1)} at "
+               f"threshold {point.threshold:.4f}.")
 
     left, right = st.columns(2)
     left.plotly_chart(referral_curve_figure({method: curve}, operating_point=point),

@@ -292,7 +292,7 @@ def referral_curve_figure(
     method: str = "model",
     operating_method: str | None = None,
     max_points: int = MAX_CURVE_POINTS,
-    title: str | None = "Accuracy on the automated cases as uncertain cases are referred",
+    title: str | None = "Accuracy as uncertain cases are referred",
     height: int = 460,
 ) -> go.Figure:
     """Accuracy on the retained cases against the share referred, per method.
@@ -339,7 +339,7 @@ def referral_curve_figure(
         _mark_operating_point(fig, operating_point, operating_method)
     fig.update_xaxes(title_text="Share of cases referred to a human", range=[0.0, 1.0],
                      tickformat=".0%")
-    fig.update_yaxes(title_text="Accuracy on the automated cases", tickformat=".0%")
+    fig.update_yaxes(title_text="Accuracy on the automated cases", tickformat=".1%")
     return _finish(fig, title=title, height=height, legend=BOTTOM_RIGHT_LEGEND)
 
 
