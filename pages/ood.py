@@ -29,6 +29,7 @@ from uqviz.ui.tables import format_cell
 
 GALLERY_SIZE = 8
 IMAGE_WIDTH = 110
+PAD = 3  # px of white around each picture
 TABLE_HELP = {
     "AUROC [95% CI]": "Chance that a random in-distribution image gets a lower score than a "
                       "random OOD image (0.5 = chance, 1 = perfect; higher is better). 95% "
@@ -109,9 +110,11 @@ def show_images(images: np.ndarray, index: np.ndarray, captions: list[str]) -> N
     if len(index) == 0:
         st.caption("none")
         return
-    scale = max(1, IMAGE_WIDTH // images.shape[2])
+    scale = max(1, (IMAGE_WIDTH - 2 * PAD) // images.shape[2])
     pictures = [np.clip(images[i], 0, 1).transpose(1, 2, 0).repeat(scale, 0).repeat(scale, 1)
                 for i in index]
+    pictures = [np.pad(p, ((PAD, PAD), (PAD, PAD), (0, 0)), constant_values=1.0)
+                for p in pictures]  # a white frame keeps neighbouring tiles apart
     pictures = [p[..., 0] if p.shape[2] == 1 else p for p in pictures]
     st.image(pictures, caption=captions, width=IMAGE_WIDTH, clamp=True)
 
@@ -158,15 +161,20 @@ for start in range(0, len(methods), 3):
             continue
         u_in = uncertainty_scores(dataset, m, score)
         u_out = ood_scores(dataset, m, group, score)
-        col.plotly_chart(in_out_histogram_figure(
+        fig = in_out_histogram_figure(
             u_in[display_sample(u_in.size)], u_out[display_sample(u_out.size)],
             score_label=score_label, method=m, in_name="Clean test", out_name=ood_label(group),
-            title=method_label(m), height=320), theme=None, key=f"ood_hist_{m}")
+            title=method_label(m), height=360)
+        fig.update_layout(legend=dict(orientation="h", x=0.0, y=-0.3, xanchor="left",
+                                      yanchor="top"), margin=dict(b=90))
+        fig.update_yaxes(title_text="Share of its group")
+        col.plotly_chart(fig, theme=None, key=f"ood_hist_{m}")
 
 st.subheader("Detection quality")
 st.caption("Each row uses one score as an OOD detector (high score = flag as OOD). Hover a "
            "column name for its meaning; ★ marks the best AUROC.")
-st.dataframe(detection_table(dataset, tuple(methods), group), hide_index=True, width="stretch",
+table = detection_table(dataset, tuple(methods), group)
+st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3,
              key="ood_table", column_config={
                  "AUROC [95% CI]": st.column_config.TextColumn(help=TABLE_HELP["AUROC [95% CI]"]),
                  **{k: st.column_config.NumberColumn(help=v, format="%.3f")
@@ -220,7 +228,8 @@ for tab, m in zip(tabs, methods, strict=True):
         order = np.argsort(u, kind="stable")
         wrong = order[rows.predicted[order] != rows.labels[order]]
         for title, index in [("Most uncertain", order[::-1][:GALLERY_SIZE]),
-                             ("Confidently wrong", wrong[:GALLERY_SIZE])]:
+                             (f"Confidently wrong ({wrong.size:,} wrong of {rows.n:,}; least "
+                              "uncertain first)", wrong[:GALLERY_SIZE])]:
             st.markdown(f"**{title}**")
             show_images(test_x, index, [
                 f"pred {rows.names[rows.predicted[i]]} "
