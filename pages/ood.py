@@ -24,6 +24,7 @@ from uqviz.ui.backend import (
     uncertainty_scores,
 )
 from uqviz.ui.files import display_name
+from uqviz.ui.frame import require_frame
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.tables import format_cell
 
@@ -119,6 +120,7 @@ def show_images(images: np.ndarray, index: np.ndarray, captions: list[str]) -> N
     st.image(pictures, caption=captions, width=IMAGE_WIDTH, clamp=True)
 
 
+require_frame()
 st.title("Out-of-distribution inputs")
 st.caption("Images unlike anything in training (noise, photos, other digit sets) should get "
            "high uncertainty. Here: how well each score separates them from the clean test "

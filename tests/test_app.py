@@ -16,6 +16,7 @@ PAGES = {
     "pages/glossary.py": {"plotly": 0},
     "pages/upload.py": {"plotly": 0},
     "pages/conformal.py": {"plotly": 3},
+    "pages/ood.py": {"plotly": 5, "dataframe": 1},
 }
 
 

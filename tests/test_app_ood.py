@@ -20,10 +20,12 @@ def trained():
 
 
 def _page(**state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    """The page inside app.py's frame (sidebar state set before the first run)."""
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
     for key, value in state.items():
         at.session_state[key] = value
-    return at.run()
+    at.run()
+    return at.switch_page(PAGE.removeprefix("../")).run()
 
 
 def _table(at: AppTest):
