@@ -76,6 +76,12 @@ except NoImages:
     test_x = None
 
 
+def short_label(method: str) -> str:
+    """A method's label short enough for a narrow column ("Deep ensemble" -> "Deep")."""
+    label = method_label(method)
+    return label if len(label) <= 10 else label.split()[0]
+
+
 @st.fragment
 def example_strip() -> None:
     severity = st.slider("Severity (0 = clean)", 0, 5, 3, key="shift_severity",
@@ -92,12 +98,12 @@ def example_strip() -> None:
     for k, (col, i) in enumerate(zip(st.columns(STRIP_SIZE), picks, strict=True)):
         col.image(tile_images(images[k:k + 1], 1, scale=scale), width="stretch")
         lines = [f"**true {first.names[first.labels[i]]}**"]
-        lines += [f"{method_label(m)}: {r.names[r.predicted[i]]} "
-                  f"{'✓' if r.predicted[i] == r.labels[i] else '✗'} u={u[m][k]:.2f}"
+        lines += [f"{short_label(m)} {r.names[r.predicted[i]]}"
+                  f"{'✓' if r.predicted[i] == r.labels[i] else '✗'} {u[m][k]:.2f}"
                   for m, r in rows.items()]
         col.caption("  \n".join(lines))
     st.caption(f"Eight test images at severity {severity}; under each, every method's "
-               f"prediction (✓ right, ✗ wrong) and its {UNCERTAINTY_SCORES[score].label} (u).")
+               f"prediction (✓ right, ✗ wrong), then its {UNCERTAINTY_SCORES[score].label}.")
 
 
 example_strip()
@@ -105,15 +111,17 @@ example_strip()
 corruption_label = CORRUPTIONS[corruption].label if corruption in CORRUPTIONS else corruption
 st.subheader(f"Metrics against severity: {corruption_label}")
 table = severity_table(dataset, tuple(methods), corruption, score)
-cols = st.columns(len(CURVES))
+cols = [*st.columns(3), *st.columns(3)[:2]]
 for col, (column, (label, fmt, how)) in zip(cols, CURVES.items(), strict=True):
     values = {m: table.loc[table.method == m, column].to_numpy() for m in methods}
     x = table.loc[table.method == methods[0], "severity"].to_numpy()
     fig = metric_vs_severity_figure(x, values, metric_label=label, tickformat=fmt, title=label,
-                                    height=300)
-    fig.update_layout(showlegend=column == "accuracy", legend=dict(orientation="h", y=-0.35),
-                      margin=dict(l=40, r=10, t=40, b=40))
-    fig.update_xaxes(title_text="Severity")
+                                    height=300 if column != "accuracy" else 380)
+    fig.update_layout(showlegend=column == "accuracy", margin=dict(l=50, r=10, t=40, b=40),
+                      legend=dict(orientation="h", x=0.0, y=-0.3, xanchor="left",
+                                  yanchor="top"))
+    fig.update_xaxes(title_text="Severity (0 = clean)")
+    fig.update_yaxes(title_text=None)
     col.plotly_chart(fig, theme=None, key=f"shift_curve_{column}")
     col.caption(how)
 

@@ -40,7 +40,7 @@ def test_page_renders_every_chart(app):
 
 def test_severity_slider_changes_the_strip(app):
     before = _strip_captions(app)
-    assert len(before) == 8 and all("u=" in c for c in before)
+    assert len(before) == 8 and all(c.count("✓") + c.count("✗") == 5 for c in before)
     app.slider(key="shift_severity").set_value(5).run()
     assert not app.exception, app.exception
     after = _strip_captions(app)
