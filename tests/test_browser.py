@@ -146,12 +146,22 @@ def test_upload_predictions_then_analyse_and_refuse_bad_files(page, app_url, tmp
     settle(page)
     assert exceptions(page) == []
     assert page.locator('[data-testid="stMetric"]').count() >= 4
+    for link, charts in [("Conformal prediction", 3), ("Out-of-distribution", 1)]:
+        page.get_by_role("link", name=re.compile(link)).click()
+        settle(page)
+        assert exceptions(page) == [], link
+        assert page.locator('[data-testid="stAlertContentError"]').count() == 0, link
+        assert page.locator('[data-testid="stPlotlyChart"]').count() >= charts, link
+        assert page.get_by_text("holds predictions only").count() >= 1, link
+    screenshot(page, "ood-upload")
 
     corpus = write_malformed_corpus(tmp_path / "bad")
     page.goto(f"{app_url}/upload")
     settle(page)
     tried = 0
-    for path, expected in corpus[:6]:
+    for path, expected in corpus:
+        if tried >= 15:
+            break
         if path.suffix not in (".csv", ".parquet", ".npz"):
             continue
         page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
@@ -162,7 +172,7 @@ def test_upload_predictions_then_analyse_and_refuse_bad_files(page, app_url, tmp
         assert path.name in message and expected.lower() in message.lower(), message
         assert exceptions(page) == []
         tried += 1
-    assert tried >= 3
+    assert tried == 15
     screenshot(page, "upload-error")
 
 
