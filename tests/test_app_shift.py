@@ -104,3 +104,39 @@ def test_rotated_digit_predictions(app):
     assert '"Rotation (degrees)"' in chart.proto.spec or "Rotation" in chart.proto.spec
     app.number_input(key="shift_digit").set_value(5).run()
     assert not app.exception, app.exception
+
+
+def _file_predictions(with_shift_groups: bool):
+    from uqviz.predictions import Predictions
+
+    rng = np.random.default_rng(0)
+    blocks = [("test", 0.0)] + ([(f"gaussian_noise:{s}", 0.6 * s) for s in range(1, 6)]
+                                if with_shift_groups else [])
+    probs, labels, groups = [], [], []
+    for group, noise in blocks:
+        y = rng.integers(0, 3, 200)
+        logits = 4.0 * np.eye(3)[y] + (1.0 + noise) * rng.normal(size=(200, 3))
+        probs.append(np.exp(logits) / np.exp(logits).sum(1, keepdims=True))
+        labels.append(y)
+        groups += [group] * 200
+    return {"my_model": Predictions(np.concatenate(probs), np.concatenate(labels),
+                                    group=np.array(groups, dtype=object))}
+
+
+@pytest.mark.parametrize("with_shift_groups", [False, True])
+def test_predictions_file(monkeypatch, tmp_path, with_shift_groups):
+    from uqviz.exchange import write_predictions
+
+    path = tmp_path / f"shift{int(with_shift_groups)}.csv"
+    write_predictions(_file_predictions(with_shift_groups), path)
+    monkeypatch.setenv("UQVIZ_PREDICTIONS", str(path))
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["dataset"] = f"predictions:{path.name}#env"
+    at.run()
+    assert not at.exception, at.exception
+    if not with_shift_groups:
+        assert any("<corruption>:<severity>" in i.value for i in at.info)
+        assert len(at.get("plotly_chart")) == 0
+    else:
+        assert len(at.get("plotly_chart")) == 5 + 1  # curves and the summary boxes
+        assert _strip_captions(at) == []
