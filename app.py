@@ -20,6 +20,7 @@ PAGES = {
         st.Page("pages/compare.py", title="Compare methods", icon=":material/compare:"),
         st.Page("pages/referral.py", title="Referral threshold", icon=":material/call_split:"),
         st.Page("pages/conformal.py", title="Conformal prediction", icon=":material/checklist:"),
+        st.Page("pages/shift.py", title="Dataset shift", icon=":material/blur_on:"),
         st.Page("pages/ood.py", title="Out-of-distribution", icon=":material/travel_explore:"),
     ],
     "Learn": [

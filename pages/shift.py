@@ -14,6 +14,7 @@ from uqviz.plots import (
 )
 from uqviz.shifts import CORRUPTIONS, ROTATION_ANGLES
 from uqviz.ui.backend import NoImages, dataset_spec, dataset_splits
+from uqviz.ui.frame import require_frame
 from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.shift_backend import (
     SEVERITY_LEVELS,
@@ -40,6 +41,7 @@ CURVES = {  # column -> (label, tickformat, how to read it)
 }
 STRIP_SIZE = 8
 
+require_frame()
 st.title("Dataset shift")
 st.caption("Real inputs drift from the training data: noise, blur, bad lighting, a tilted "
            "scan. A trustworthy model loses accuracy gracefully and says so by growing more "

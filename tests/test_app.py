@@ -17,6 +17,7 @@ PAGES = {
     "pages/upload.py": {"plotly": 0},
     "pages/conformal.py": {"plotly": 3},
     "pages/ood.py": {"plotly": 5, "dataframe": 1},
+    "pages/shift.py": {"plotly": 8},
 }
 
 

@@ -9,14 +9,23 @@ from streamlit.testing.v1 import AppTest
 from tests.app_fixtures import pretrain_digits
 
 TIMEOUT = 180
-PAGE = "../pages/shift.py"
+PAGE = "pages/shift.py"
+
+
+def _framed(**state) -> AppTest:
+    """The page inside app.py's frame (sidebar state set before the first run)."""
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    return at.switch_page(PAGE)
 CURVE_KEYS = ("accuracy", "ece", "nll", "mean_uncertainty", "auroc_wrong_vs_right")
 
 
 @pytest.fixture(scope="module")
 def app() -> AppTest:
     pretrain_digits()
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at = _framed()
     at.run()
     return at
 
@@ -130,8 +139,7 @@ def test_predictions_file(monkeypatch, tmp_path, with_shift_groups):
     path = tmp_path / f"shift{int(with_shift_groups)}.csv"
     write_predictions(_file_predictions(with_shift_groups), path)
     monkeypatch.setenv("UQVIZ_PREDICTIONS", str(path))
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    at.session_state["dataset"] = f"predictions:{path.name}#env"
+    at = _framed(dataset=f"predictions:{path.name}#env")
     at.run()
     assert not at.exception, at.exception
     if not with_shift_groups:

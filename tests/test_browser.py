@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,
                                  reason=chromium_missing_reason() or "")]
 
-PAGES = ["", "data_models", "upload", "compare", "referral", "conformal", "ood", "glossary"]
+PAGES = ["", "data_models", "upload", "compare", "referral", "conformal", "shift", "ood", "glossary"]
 
 
 @pytest.fixture(scope="module")
