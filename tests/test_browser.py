@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,
                                  reason=chromium_missing_reason() or "")]
 
-PAGES = ["", "data_models", "upload", "compare", "referral", "conformal", "shift", "ood", "glossary"]
+PAGES = ["", "data_models", "upload", "compare", "referral", "conformal", "shift", "ood",
+         "glossary"]
 
 
 @pytest.fixture(scope="module")
