@@ -1,0 +1,141 @@
+"""Your images: classify pictures of your own (or a digit drawn here) with every method."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+from PIL import Image
+
+from uqviz.data import DatasetUnavailable
+from uqviz.data.user_images import (
+    MAX_UPLOAD_BYTES,
+    ImageRejected,
+    PreparedImage,
+    preprocess,
+    read_user_image,
+)
+from uqviz.device import default_device
+from uqviz.metrics.scores import entropy, max_prob, mutual_information
+from uqviz.plots import predictive_distribution_figure
+from uqviz.shifts import CORRUPTIONS, corrupt
+from uqviz.ui.backend import dataset_spec, ensure_predictions
+from uqviz.ui.files import display_name, is_predictions_dataset
+from uqviz.ui.images import to_uint8_hwc
+from uqviz.ui.shift_backend import fitted_method
+from uqviz.ui.state import current_dataset, current_methods, method_label
+
+UPLOAD_KEY = "your_images_upload"
+CANVAS_KEY = "your_images_canvas"
+CORRUPTION_KEY = "your_images_corruption"
+SEVERITY_KEY = "your_images_severity"
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"]
+SHOWN_SIDE = 140  # px of the image as the model sees it
+
+st.title("Your images")
+dataset, methods = current_dataset(), current_methods()
+if is_predictions_dataset(dataset):
+    st.info(f"{display_name(dataset)} holds predictions only, with no model to run. This page "
+            "needs a trained dataset: choose one (digits or mnist5k) in the sidebar.")
+    st.stop()
+try:
+    spec = dataset_spec(dataset)
+except DatasetUnavailable as err:
+    st.error(f"{err}\n\nChoose an offline dataset (digits or mnist5k) in the sidebar.")
+    st.stop()
+
+channels, height, width = spec.input_shape
+st.caption(f"Every method trained on **{display_name(dataset)}** ({width}×{height}, "
+           f"{'grey' if channels == 1 else 'colour'}; classes {', '.join(spec.class_names)}) "
+           "looks at your pictures. A picture unlike the training data should get a flat, "
+           "uncertain prediction — watch which methods notice.")
+
+uploads = st.file_uploader(
+    "Upload images", type=IMAGE_TYPES, accept_multiple_files=True, key=UPLOAD_KEY,
+    help=f"PNG, JPEG, BMP, TIFF or WebP, up to {MAX_UPLOAD_BYTES // 2**20} MiB each. They stay "
+         "in this session; nothing is stored.")
+prepared: dict[str, PreparedImage] = {}
+for upload in uploads or []:
+    try:
+        image = read_user_image(upload.getvalue(), upload.name)
+        prepared[upload.name] = preprocess(image, spec.input_shape)
+    except ImageRejected as err:
+        st.error(str(err))
+
+
+def drawn_digit() -> Image.Image | None:
+    """The digit drawn on the canvas, or None when it is empty or the canvas is missing."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+
+        st.markdown("**…or draw a digit** (white on black, as in the training data)")
+        result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
+                           height=280, width=280, drawing_mode="freedraw",
+                           return_image_data=True, key=CANVAS_KEY)
+        pixels = result.image_data
+    except Exception:  # noqa: BLE001 — an optional widget: any failure only hides it
+        st.caption("The drawing canvas is not available here; upload a picture instead.")
+        return None
+    if pixels is None or np.asarray(pixels)[..., :3].max() == 0:
+        return None
+    return Image.fromarray(np.asarray(pixels, dtype=np.uint8)[..., :4], "RGBA")
+
+
+if spec.is_digits:
+    drawing = drawn_digit()
+    if drawing is not None:
+        prepared["your drawing"] = preprocess(drawing, spec.input_shape)
+
+if not prepared:
+    st.info("Upload a picture" + (" or draw a digit" if spec.is_digits else "") + " to see "
+            "what each method predicts and how sure it is.")
+    st.stop()
+if not methods or ensure_predictions(dataset, methods) is None:
+    st.stop()
+
+c1, c2 = st.columns(2)
+corruption = c1.selectbox(
+    "Corrupt the images", list(CORRUPTIONS), key=CORRUPTION_KEY,
+    format_func=lambda c: CORRUPTIONS[c].label,
+    help=" ".join(f"{c.label}: {c.description}" for c in CORRUPTIONS.values()))
+severity = c2.slider("Severity (0 = as prepared)", 0, 5, 0, key=SEVERITY_KEY,
+                     help="Applied to the prepared images; every prediction below follows.")
+
+names = list(prepared)
+batch = torch.stack([prepared[n].tensor for n in names])
+batch = corrupt(batch, corruption, severity, seed=0)
+outputs = {m: fitted_method(dataset, m).predict(batch, default_device()).probs for m in methods}
+scale = max(1, SHOWN_SIDE // height)
+
+for i, name in enumerate(names):
+    st.subheader(name)
+    left, right = st.columns([1, 3])
+    left.image(to_uint8_hwc(batch[i].numpy(), scale), width=scale * width)
+    steps = list(prepared[name].steps)
+    if severity:
+        steps.append(f"{CORRUPTIONS[corruption].label}, severity {severity}")
+    left.caption("As the model sees it: " + "; ".join(steps) + ".")
+    rows = []
+    for m in methods:
+        probs = outputs[m][:, i:i + 1]
+        mean = probs.mean(axis=0)[0]
+        rows.append({"method": method_label(m), "prediction": spec.class_names[mean.argmax()],
+                     "max probability": float(max_prob(probs)[0]),
+                     "entropy (nats)": float(entropy(probs)[0]),
+                     "mutual information (nats)": (float(mutual_information(probs)[0])
+                                                   if probs.shape[0] > 1 else None)})
+    right.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                    column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                   for c in ("max probability", "entropy (nats)",
+                                             "mutual information (nats)")})
+    right.caption("Max probability: how sure the averaged prediction is. Entropy: total "
+                  "uncertainty (0 = certain, ln C = uniform). Mutual information: how much the "
+                  "samples disagree (epistemic; empty for single-sample methods).")
+    for start in range(0, len(methods), 3):
+        cols = st.columns(3)
+        for col, m in zip(cols, methods[start:start + 3], strict=False):
+            col.plotly_chart(predictive_distribution_figure(outputs[m][:, i], spec.class_names,
+                                                            method=m, height=280),
+                             theme=None, key=f"your_images_dist_{i}_{m}")
+    st.caption("Bars: the probability each method gives every class, averaged over its "
+               "samples; error bars: the spread (standard deviation) across samples. A tall "
+               "bar is a confident prediction; long error bars mean the samples disagree.")
