@@ -119,22 +119,23 @@ for i, name in enumerate(names):
         probs = outputs[m][:, i:i + 1]
         mean = probs.mean(axis=0)[0]
         rows.append({"method": method_label(m), "prediction": spec.class_names[mean.argmax()],
-                     "max probability": float(max_prob(probs)[0]),
-                     "entropy (nats)": float(entropy(probs)[0]),
-                     "mutual information (nats)": (float(mutual_information(probs)[0])
+                     "max prob.": float(max_prob(probs)[0]),
+                     "entropy": float(entropy(probs)[0]),
+                     "mutual info.": (float(mutual_information(probs)[0])
                                                    if probs.shape[0] > 1 else None)})
     right.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                     column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                   for c in ("max probability", "entropy (nats)",
-                                             "mutual information (nats)")})
-    right.caption("Max probability: how sure the averaged prediction is. Entropy: total "
-                  "uncertainty (0 = certain, ln C = uniform). Mutual information: how much the "
+                                   for c in ("max prob.", "entropy",
+                                             "mutual info.")})
+    right.caption("Max prob.: how sure the averaged prediction is. Entropy (nats): total "
+                  "uncertainty (0 = certain, ln C = uniform). Mutual info. (nats): how much the "
                   "samples disagree (epistemic; empty for single-sample methods).")
     for start in range(0, len(methods), 3):
         cols = st.columns(3)
         for col, m in zip(cols, methods[start:start + 3], strict=False):
             col.plotly_chart(predictive_distribution_figure(outputs[m][:, i], spec.class_names,
-                                                            method=m, height=280),
+                                                            method=m, title=method_label(m),
+                                                            height=280),
                              theme=None, key=f"your_images_dist_{i}_{m}")
     st.caption("Bars: the probability each method gives every class, averaged over its "
                "samples; error bars: the spread (standard deviation) across samples. A tall "

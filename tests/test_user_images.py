@@ -146,3 +146,11 @@ def test_jpeg_reads_and_prepares():
     _dark_stroke_on_white().convert("RGB").save(buffer, format="JPEG")
     image = read_user_image(buffer.getvalue(), "one.jpg")
     assert preprocess(image, (1, 28, 28)).tensor.shape == (1, 28, 28)
+
+
+def test_thin_stroke_reduced_to_8x8_still_reaches_white():
+    image = Image.new("L", (300, 300), 255)
+    ImageDraw.Draw(image).line([(80, 60), (220, 60), (140, 260)], fill=20, width=10)
+    prepared = preprocess(image, (1, 8, 8))
+    assert float(prepared.tensor.max()) == pytest.approx(1.0)
+    assert any("brightest pixel" in s for s in prepared.steps)

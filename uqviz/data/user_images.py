@@ -174,9 +174,15 @@ def _prepare_grey(grey: np.ndarray, height: int, width: int, margin: float,
     crop = stretched[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     steps.append(f"cropped to the ink ({crop.shape[1]}×{crop.shape[0]} px)")
     square = _centred_square(crop, margin)
-    steps.append(f"padded to a square with a {margin:.0%} margin, centred by centre of mass")
+    room = f"a {margin:.0%} margin" if margin else "no margin (small digits fill their frame)"
+    steps.append(f"padded to a square with {room}, centred by centre of mass")
     steps.append(f"resized to {width}×{height} with antialiasing")
-    return _resize(square[None], height, width)
+    resized = _resize(square[None], height, width)
+    peak = float(resized.max())
+    if 0.0 < peak < 1.0:
+        resized = resized / peak
+        steps.append("brightest pixel set to white again")
+    return resized
 
 
 def _prepare_colour(image: Image.Image, height: int, width: int,
