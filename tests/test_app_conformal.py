@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app_fixtures import pretrain_digits
+from uqviz.ui.files import env_dataset_name
 
 TIMEOUT = 120
 PAGE = "pages/conformal.py"
@@ -139,7 +140,7 @@ def test_predictions_file_has_no_images_but_works(monkeypatch, tmp_path):
     path = tmp_path / "mine.csv"
     write_predictions({"my_model": Predictions(probs[None], labels)}, path)
     monkeypatch.setenv("UQVIZ_PREDICTIONS", str(path))
-    at = _page(dataset="predictions:mine.csv#env")
+    at = _page(dataset=env_dataset_name(path))
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert not at.get("image")

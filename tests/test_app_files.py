@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from uqviz.exchange import write_predictions
 from uqviz.predictions import Predictions
+from uqviz.ui.files import env_dataset_name
 
 TIMEOUT = 120
 
@@ -37,7 +38,7 @@ def test_pages_work_on_a_predictions_file(monkeypatch, predictions_file, page):
     monkeypatch.setenv("UQVIZ_PREDICTIONS", str(predictions_file))
     # AppTest reruns a page of pages/ without the entrypoint once a widget changes, so the
     # sidebar's choice is made in session state before the first run (as the sidebar does).
-    dataset = "predictions:mine.csv#env"
+    dataset = env_dataset_name(predictions_file)
     at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
     at.session_state["dataset"] = dataset
     at.run()

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app_fixtures import pretrain_digits
+from uqviz.ui.files import env_dataset_name
 
 TIMEOUT = 180
 PAGE = "../pages/ood.py"
@@ -153,7 +154,7 @@ def test_predictions_file_shows_table_and_no_images(monkeypatch, tmp_path):
     path = tmp_path / "mine.csv"
     write_predictions({"my_model": Predictions(probs[None], labels, group=group)}, path)
     monkeypatch.setenv("UQVIZ_PREDICTIONS", str(path))
-    at = _page(dataset="predictions:mine.csv#env")
+    at = _page(dataset=env_dataset_name(path))
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert not at.get("image")
@@ -176,7 +177,7 @@ def test_predictions_file_without_ood_rows_says_so(monkeypatch, tmp_path):
     path = tmp_path / "plain.csv"
     write_predictions({"m": Predictions(probs[None], labels)}, path)
     monkeypatch.setenv("UQVIZ_PREDICTIONS", str(path))
-    at = _page(dataset="predictions:plain.csv#env")
+    at = _page(dataset=env_dataset_name(path))
     assert not at.exception, at.exception
     assert any("no out-of-distribution rows (is_ood=1" in i.value for i in at.info)
     assert not at.dataframe and not at.get("plotly_chart")

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app_fixtures import pretrain_digits
+from uqviz.ui.files import env_dataset_name
 
 TIMEOUT = 180
 PAGE = "pages/shift.py"
@@ -139,7 +140,7 @@ def test_predictions_file(monkeypatch, tmp_path, with_shift_groups):
     path = tmp_path / f"shift{int(with_shift_groups)}.csv"
     write_predictions(_file_predictions(with_shift_groups), path)
     monkeypatch.setenv("UQVIZ_PREDICTIONS", str(path))
-    at = _framed(dataset=f"predictions:{path.name}#env")
+    at = _framed(dataset=env_dataset_name(path))
     at.run()
     assert not at.exception, at.exception
     if not with_shift_groups:

@@ -40,9 +40,19 @@ def _read_env_file(path: str, mtime: float) -> LoadedPredictions:
     return read_predictions(path)
 
 
+def env_dataset_name(path: str | Path) -> str:
+    """``predictions:<file name>#<fingerprint>`` for a file named by UQVIZ_PREDICTIONS; the
+    fingerprint (path, size, modification time) changes when the file does, so nothing cached
+    for an older version is shown."""
+    path = Path(path)
+    stat = path.stat()
+    token = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+    return f"{PREDICTIONS_PREFIX}{path.name}#{hashlib.sha256(token).hexdigest()[:8]}"
+
+
 def env_datasets() -> dict[str, Path]:
     """Dataset names of the files named by UQVIZ_PREDICTIONS that exist."""
-    return {f"{PREDICTIONS_PREFIX}{p.name}#env": p for p in _env_paths() if p.exists()}
+    return {env_dataset_name(p): p for p in _env_paths() if p.exists()}
 
 
 def session_files() -> dict[str, LoadedPredictions]:
