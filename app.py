@@ -22,6 +22,7 @@ PAGES = {
         st.Page("pages/conformal.py", title="Conformal prediction", icon=":material/checklist:"),
         st.Page("pages/shift.py", title="Dataset shift", icon=":material/blur_on:"),
         st.Page("pages/ood.py", title="Out-of-distribution", icon=":material/travel_explore:"),
+        st.Page("pages/your_images.py", title="Your images", icon=":material/image:"),
     ],
     "Learn": [
         st.Page("pages/glossary.py", title="Glossary", icon=":material/menu_book:"),

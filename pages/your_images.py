@@ -20,6 +20,7 @@ from uqviz.plots import predictive_distribution_figure
 from uqviz.shifts import CORRUPTIONS, corrupt
 from uqviz.ui.backend import dataset_spec, ensure_predictions
 from uqviz.ui.files import display_name, is_predictions_dataset
+from uqviz.ui.frame import require_frame
 from uqviz.ui.images import to_uint8_hwc
 from uqviz.ui.shift_backend import fitted_method
 from uqviz.ui.state import current_dataset, current_methods, method_label
@@ -31,6 +32,7 @@ SEVERITY_KEY = "your_images_severity"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"]
 SHOWN_SIDE = 140  # px of the image as the model sees it
 
+require_frame()
 st.title("Your images")
 dataset, methods = current_dataset(), current_methods()
 if is_predictions_dataset(dataset):

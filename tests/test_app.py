@@ -18,6 +18,7 @@ PAGES = {
     "pages/conformal.py": {"plotly": 3},
     "pages/ood.py": {"plotly": 5, "dataframe": 1},
     "pages/shift.py": {"plotly": 8},
+    "pages/your_images.py": {"plotly": 0},
 }
 
 

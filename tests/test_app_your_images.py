@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from tests.app_fixtures import pretrain_digits
+from uqviz.ui.files import env_dataset_name
 
 TIMEOUT = 180
 PAGE = "pages/your_images.py"
@@ -47,7 +48,7 @@ def test_predictions_file_dataset_says_it_needs_a_trained_dataset(monkeypatch, t
     path = tmp_path / "mine.csv"
     write_predictions({"my_model": Predictions(probs, rng.integers(0, 3, 50))}, path)
     monkeypatch.setenv("UQVIZ_PREDICTIONS", str(path))
-    at = _page(dataset=f"predictions:{path.name}#env")
+    at = _page(dataset=env_dataset_name(path))
     assert not at.exception, at.exception
     assert any("needs a trained dataset" in i.value for i in at.info)
     assert len(at.get("file_uploader")) == 0

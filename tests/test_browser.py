@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.browser,
                                  reason=chromium_missing_reason() or "")]
 
 PAGES = ["", "data_models", "upload", "compare", "referral", "conformal", "shift", "ood",
+         "your_images",
          "glossary"]
 
 
@@ -203,3 +204,26 @@ def test_report_downloads_from_compare_and_renders_offline(browser, page, app_ur
     report.set_viewport_size({"width": 1280, "height": int(height)})
     report.screenshot(path=str(ARTIFACTS / "report-from-app.png"), full_page=True)
     context.close()
+
+
+def test_your_images_classifies_a_png_and_refuses_a_non_image(page, app_url, tmp_path):
+    from PIL import Image, ImageDraw
+
+    seven = tmp_path / "seven.png"
+    picture = Image.new("L", (120, 120), 255)
+    ImageDraw.Draw(picture).line([(25, 25), (95, 25), (50, 100)], fill=0, width=12)
+    picture.save(seven)
+    notes = tmp_path / "notes.png"
+    notes.write_bytes(b"these are not pixels")
+    page.goto(f"{app_url}/your_images")
+    settle(page)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+        [str(seven), str(notes)])
+    page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=120_000)
+    settle(page)
+    error = page.locator('[data-testid="stAlertContentError"]').first.inner_text()
+    assert "notes.png" in error and "not an image" in error
+    assert exceptions(page) == []
+    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=120_000)
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 5  # one per method
+    screenshot(page, "your-images")
