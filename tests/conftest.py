@@ -15,7 +15,7 @@ os.environ.setdefault("UQVIZ_OFFLINE", "1")
 def _session_cache(tmp_path_factory):
     """Every test session writes its cache in a fresh directory unless UQVIZ_CACHE is set
     by CI (then trained weights are reused between test modules of one run)."""
-    if "UQVIZ_CACHE" not in os.environ:
+    if not os.environ.get("UQVIZ_CACHE"):
         os.environ["UQVIZ_CACHE"] = str(tmp_path_factory.mktemp("uqviz-cache"))
     from uqviz.device import configure_threads
 
