@@ -10,3 +10,16 @@ def pretrain_digits() -> None:
 
     run_evaluation("digits", list(METHOD_IDS), config=APP_CONFIG, plan=APP_PLAN,
                    data_seed=DATA_SEED)
+
+
+def framed_page(page: str, timeout: float = 180, **state):
+    """An AppTest of ``page`` (e.g. ``pages/ood.py``) run inside app.py's frame: the sidebar
+    choices in ``state`` are set in session state before the first run, then the page is
+    switched to and run."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file("../app.py", default_timeout=timeout)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    return at.switch_page(page).run()

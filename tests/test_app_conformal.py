@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app_fixtures import pretrain_digits
+from tests.app_fixtures import framed_page, pretrain_digits
 from uqviz.ui.files import env_dataset_name
 
 TIMEOUT = 120
 PAGE = "pages/conformal.py"
-# Through app.py's frame once app.py lists the page; until then the page runs alone.
-REGISTERED = PAGE in (Path(__file__).resolve().parents[1] / "app.py").read_text()
 CHARTS = 3  # set sizes, coverage per class, coverage and size against alpha
 
 
@@ -24,11 +20,7 @@ def trained():
 
 
 def _page(**state) -> AppTest:
-    at = AppTest.from_file("../app.py" if REGISTERED else f"../{PAGE}", default_timeout=TIMEOUT)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    return at.switch_page(PAGE).run() if REGISTERED else at
+    return framed_page(PAGE, TIMEOUT, **state)
 
 
 def _metric(at: AppTest, label: str) -> str:

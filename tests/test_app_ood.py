@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app_fixtures import pretrain_digits
+from tests.app_fixtures import framed_page, pretrain_digits
 from uqviz.ui.files import env_dataset_name
 
 TIMEOUT = 180
@@ -21,12 +21,7 @@ def trained():
 
 
 def _page(**state) -> AppTest:
-    """The page inside app.py's frame (sidebar state set before the first run)."""
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    return at.switch_page(PAGE.removeprefix("../")).run()
+    return framed_page(PAGE.removeprefix("../"), TIMEOUT, **state)
 
 
 def _table(at: AppTest):
