@@ -8,7 +8,7 @@ import streamlit as st
 
 from uqviz.metrics.classification import confusion_matrix
 from uqviz.metrics.scores import UNCERTAINTY_SCORES
-from uqviz.metrics.selective import one_vs_rest_rates, referral_curve
+from uqviz.metrics.selective import one_vs_rest_rates
 from uqviz.plots import (
     confusion_matrix_figure,
     referral_curve_figure,
@@ -20,6 +20,7 @@ from uqviz.ui.backend import (
     dataset_splits,
     ensure_predictions,
     evaluation_rows,
+    referral_curve_of,
     referral_index,
     score_order,
     uncertainty_scores,
@@ -52,7 +53,7 @@ mode = c3.radio("Set the operating point by", list(MODES), key="ref_mode", horiz
 rows = evaluation_rows(dataset, method)
 index = referral_index(dataset, method, score)
 u = uncertainty_scores(dataset, method, score)
-curve = referral_curve(u, rows.predicted == rows.labels)
+curve = referral_curve_of(dataset, method, score)
 
 
 @st.fragment

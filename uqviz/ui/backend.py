@@ -17,7 +17,7 @@ from uqviz.data.base import DatasetSpec
 from uqviz.device import configure_threads, default_device
 from uqviz.methods import MethodConfig
 from uqviz.metrics.scores import uncertainty
-from uqviz.metrics.selective import ReferralIndex
+from uqviz.metrics.selective import ReferralCurve, ReferralIndex, referral_curve
 from uqviz.metrics.summary import MetricTable, metric_table
 from uqviz.predictions import Predictions
 from uqviz.runs import EvalPlan, predictions_path, run_evaluation
@@ -148,6 +148,14 @@ def evaluation_rows(dataset: str, method: str) -> Predictions:
 @st.cache_resource(show_spinner=False, max_entries=64)
 def uncertainty_scores(dataset: str, method: str, score: str) -> np.ndarray:
     return uncertainty(evaluation_rows(dataset, method).probs, score)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def referral_curve_of(dataset: str, method: str, score: str) -> ReferralCurve:
+    """The referral curve (downsampled), computed once per method and score, not per rerun."""
+    rows = evaluation_rows(dataset, method)
+    return referral_curve(uncertainty_scores(dataset, method, score),
+                          rows.predicted == rows.labels)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
