@@ -23,8 +23,16 @@ PAGES = {
         st.Page("pages/shift.py", title="Dataset shift", icon=":material/blur_on:"),
         st.Page("pages/ood.py", title="Out-of-distribution", icon=":material/travel_explore:"),
         st.Page("pages/your_images.py", title="Your images", icon=":material/image:"),
+        st.Page("pages/embedding.py", title="Embedding map", icon=":material/scatter_plot:"),
+        st.Page("pages/intervals.py", title="Confidence intervals", icon=":material/straighten:"),
     ],
     "Learn": [
+        st.Page("pages/learn_regression.py", title="Ensembles in 1-D",
+                icon=":material/show_chart:"),
+        st.Page("pages/learn_moons.py", title="Two moons", icon=":material/dark_mode:"),
+        st.Page("pages/learn_aleatoric.py", title="Aleatoric vs epistemic",
+                icon=":material/call_merge:"),
+        st.Page("pages/learn_active.py", title="Active learning", icon=":material/school:"),
         st.Page("pages/glossary.py", title="Glossary", icon=":material/menu_book:"),
     ],
 }

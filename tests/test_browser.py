@@ -7,17 +7,13 @@ import time
 
 import pytest
 
-from tests.app_fixtures import pretrain_digits
 from tests.browser import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     block_network,
     chromium_missing_reason,
     exceptions,
     screenshot,
     settle,
-    streamlit_server,
 )
 
 pytestmark = [pytest.mark.browser,
@@ -27,31 +23,6 @@ pytestmark = [pytest.mark.browser,
 PAGES = ["", "data_models", "upload", "compare", "referral", "conformal", "shift", "ood",
          "your_images",
          "glossary"]
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    pretrain_digits()
-    with streamlit_server() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    pg = context.new_page()
-    yield pg
-    context.close()
 
 
 def _metric_value(page, label: str) -> str:

@@ -1,0 +1,10 @@
+"""Embedding map (being built)."""
+
+import streamlit as st
+
+from uqviz.ui.frame import require_frame
+
+require_frame()
+
+st.title("Embedding map")
+st.info("This page is being built.")
