@@ -1,0 +1,106 @@
+"""Active learning on digits: acquisition scores, curves, caching, and BALD against random."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from uqviz.metrics.scores import entropy, margin, mutual_information
+from uqviz.teaching.active import (
+    STRATEGIES,
+    ActiveConfig,
+    acquisition_scores,
+    active_learning_experiment,
+    active_learning_run,
+    cached_run,
+    is_cached,
+    learning_curves,
+)
+
+TINY = ActiveConfig(initial=10, batch=10, budget=30, mc_samples=4, steps=30)
+
+
+def _disagreeing_pool() -> np.ndarray:
+    """(T=2, N=3, C=2): row 0 both samples say 50/50 (aleatoric), row 1 the samples disagree
+    confidently (epistemic), row 2 both confident and agreeing."""
+    return np.array([[[0.5, 0.5], [0.99, 0.01], [0.9, 0.1]],
+                     [[0.5, 0.5], [0.01, 0.99], [0.9, 0.1]]])
+
+
+def test_bald_prefers_disagreement_entropy_does_not():
+    mc = _disagreeing_pool()
+    rng = np.random.default_rng(0)
+    bald = acquisition_scores("bald", mc, rng)
+    ent = acquisition_scores("entropy", mc, rng)
+    # both rows 0 and 1 have the mean prediction 50/50: entropy ties them, BALD picks row 1
+    assert ent[0] == pytest.approx(ent[1]) and ent[0] == pytest.approx(np.log(2))
+    assert np.argmax(bald) == 1 and bald[0] == pytest.approx(0.0, abs=1e-12)
+    assert bald[1] == pytest.approx(np.log(2) - (-(0.99 * np.log(0.99) + 0.01 * np.log(0.01))))
+    # the scores are the metrics package's, oriented higher = acquire first
+    np.testing.assert_allclose(bald, mutual_information(mc))
+    np.testing.assert_allclose(ent, entropy(mc))
+    np.testing.assert_allclose(acquisition_scores("margin", mc, rng), 1 - margin(mc))
+    noise = acquisition_scores("random", mc, np.random.default_rng(1))
+    assert noise.shape == (3,) and np.all((0 <= noise) & (noise < 1))
+    with pytest.raises(ValueError, match="unknown strategy 'coreset'"):
+        acquisition_scores("coreset", mc, rng)
+
+
+def test_config_validation_and_label_counts():
+    assert ActiveConfig().label_counts.tolist() == list(range(20, 201, 10))
+    assert ActiveConfig(initial=20, batch=30, budget=100).label_counts.tolist() == [20, 50, 80,
+                                                                                   100]
+    with pytest.raises(ValueError, match="multiple of 10"):
+        ActiveConfig(initial=15)
+    with pytest.raises(ValueError, match="budget"):
+        ActiveConfig(initial=20, budget=10)
+    with pytest.raises(ValueError, match="mc_samples"):
+        ActiveConfig(mc_samples=1)
+
+
+def test_learning_curves_mean_and_band():
+    acc = {"random": np.array([[0.5, 0.7], [0.7, 0.9]]), "bald": np.array([[0.6, 0.8]])}
+    curves = learning_curves(acc, np.array([10, 20]))
+    r = curves["random"]
+    np.testing.assert_allclose(r.mean, [0.6, 0.8])
+    sd = np.std([0.5, 0.7], ddof=1)
+    np.testing.assert_allclose(r.lower, [0.6 - sd, 0.8 - sd])
+    np.testing.assert_allclose(r.upper, [0.6 + sd, 0.8 + sd])
+    assert curves["bald"].lower.tolist() == curves["bald"].mean.tolist()  # one seed: no band
+    assert r.at(20) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="no round ends at 15"):
+        r.at(15)
+    with pytest.raises(ValueError, match="rounds"):
+        learning_curves({"x": np.zeros((1, 3))}, np.array([10, 20]))
+
+
+def test_a_tiny_run_is_deterministic_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("UQVIZ_CACHE", str(tmp_path))
+    first = active_learning_run("bald", 3, TINY)
+    assert first.shape == (3,) and np.all((0 < first) & (first <= 1))
+    np.testing.assert_array_equal(first, active_learning_run("bald", 3, TINY))
+    assert not is_cached("entropy", 5, TINY)
+    computed = cached_run("entropy", 5, TINY)
+    assert is_cached("entropy", 5, TINY)
+    t0 = time.perf_counter()
+    np.testing.assert_array_equal(cached_run("entropy", 5, TINY), computed)
+    assert time.perf_counter() - t0 < 0.5  # read back, not retrained
+    with pytest.raises(ValueError, match="unknown strategy"):
+        active_learning_run("oracle", 0, TINY)
+    with pytest.raises(ValueError, match="exceeds the pool"):
+        active_learning_run("random", 0, ActiveConfig(budget=5000))
+
+
+def test_bald_beats_random_at_100_labels_over_three_seeds():
+    """The page's default experiment (4 strategies × 3 seeds up to 200 labels), cached on disk
+    for the page tests that follow; about 30 s on one thread."""
+    result = active_learning_experiment(tuple(STRATEGIES), (0, 1, 2), ActiveConfig())
+    at_100 = {s: c.at(100) for s, c in result.curves.items()}
+    assert result.curves["bald"].accuracy.shape == (3, 19)
+    # everyone starts from the same balanced 20 labels per seed
+    first = {s: c.accuracy[:, 0].tolist() for s, c in result.curves.items()}
+    assert len({tuple(v) for v in first.values()}) == 1
+    assert at_100["bald"] > at_100["random"], at_100
+    assert at_100["random"] > 0.85, at_100
