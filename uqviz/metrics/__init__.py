@@ -16,6 +16,8 @@ Uncertainty scores (``scores``), (S, N, C) -> (N,)
 
 Classification (``classification``), probs (N, C)
     accuracy              mean 1[argmax p_i = y_i]; ``accuracy_ci`` Wilson interval
+    intervals             ``wilson_ci``, ``normal_ci`` (Wald p̂ ± z·sqrt(p̂(1-p̂)/n));
+                          ``accuracy_intervals`` Wald, Wilson, bootstrap on nested subsamples
     nll                   mean -log max(p_i,y_i, 1e-12)
     brier                 mean_i sum_c (p_ic - 1[y_i = c])², range 0–2
     confusion_matrix      M[true, predicted] counts
@@ -68,13 +70,16 @@ from uqviz.metrics.calibration import (
     top_label,
 )
 from uqviz.metrics.classification import (
+    AccuracyIntervals,
     accuracy,
     accuracy_ci,
+    accuracy_intervals,
     brier_score,
     confusion_matrix,
     negative_log_likelihood,
     normal_ci,
     proportion_ci,
+    subsample_sizes,
     wilson_ci,
 )
 from uqviz.metrics.ood import OODResult, fpr_at_tpr, ood_detection
@@ -116,6 +121,7 @@ from uqviz.metrics.summary import (
 
 __all__ = [
     "METRIC_INFO",
+    "AccuracyIntervals",
     "TABLE_METRICS",
     "UNCERTAINTY_SCORES",
     "MetricInfo",
@@ -130,6 +136,7 @@ __all__ = [
     "ScoreInfo",
     "accuracy",
     "accuracy_ci",
+    "accuracy_intervals",
     "adaptive_calibration_error",
     "area_under_risk_coverage",
     "bootstrap_ci",
@@ -167,6 +174,7 @@ __all__ = [
     "resample_indices",
     "risk_at_coverage",
     "risk_coverage_curve",
+    "subsample_sizes",
     "top_label",
     "uncertainty",
     "wilson_ci",

@@ -8,18 +8,22 @@ rows first: unknown labels are -1 in ``Predictions``).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
 
 __all__ = [
+    "AccuracyIntervals",
     "accuracy",
     "accuracy_ci",
+    "accuracy_intervals",
     "brier_score",
     "confusion_matrix",
     "negative_log_likelihood",
     "normal_ci",
     "proportion_ci",
+    "subsample_sizes",
     "wilson_ci",
 ]
 
@@ -129,11 +133,22 @@ def wilson_ci(successes, n, confidence: float = 0.95):
     return lo, hi
 
 
-def normal_ci(successes, n, confidence: float = 0.95):
-    """Normal-approximation (Wald) interval ``p̂ ± z·sqrt(p̂(1-p̂)/n)``, clipped to [0, 1].
+def normal_ci(successes, n, confidence: float = 0.95, *, clip: bool = True):
+    """Normal-approximation (Wald) interval ``p̂ ± z·sqrt(p̂(1-p̂)/n)``, ``p̂ = k / n``.
 
-    Vectorised like ``wilson_ci``; (NaN, NaN) where n = 0. Prefer Wilson for small n or p̂
-    near 0 or 1, where the Wald interval collapses.
+    ``z`` is the ``(1 + confidence)/2`` normal quantile (1.96 for 95%). Vectorised like
+    ``wilson_ci``; (NaN, NaN) where n = 0. Prefer Wilson for small n or p̂ near 0 or 1: there
+    the Wald interval leaves [0, 1] (``clip=False`` shows by how much) and at p̂ = 0 or 1 it
+    has zero width, claiming certainty from a handful of rows.
+
+    Args:
+        successes: number of successes k, 0 <= k <= n.
+        n: number of trials.
+        confidence: coverage of the interval in (0, 1).
+        clip: clip the interval to [0, 1] (default) or return it as computed.
+
+    Returns:
+        ``(lo, hi)``: floats for scalar input, arrays otherwise.
 
     References:
         Brown, Cai & DasGupta, "Interval Estimation for a Binomial Proportion",
@@ -147,8 +162,11 @@ def normal_ci(successes, n, confidence: float = 0.95):
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / m
         half = z * np.sqrt(p * (1.0 - p) / m)
-        lo = np.where(m > 0, np.clip(p - half, 0.0, 1.0), np.nan)
-        hi = np.where(m > 0, np.clip(p + half, 0.0, 1.0), np.nan)
+        lo, hi = p - half, p + half
+        if clip:
+            lo, hi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
+        lo = np.where(m > 0, lo, np.nan)
+        hi = np.where(m > 0, hi, np.nan)
     if lo.ndim == 0:
         return float(lo), float(hi)
     return lo, hi
@@ -183,6 +201,110 @@ def accuracy_ci(n_correct: int, n: int, confidence: float = 0.95) -> tuple[float
     """
     lo, hi = wilson_ci(n_correct, n, confidence)
     return float(lo), float(hi)
+
+
+@dataclass(frozen=True)
+class AccuracyIntervals:
+    """An accuracy and three intervals for it on nested, seeded subsamples of the rows.
+
+    Subsample ``j`` is the first ``sizes[j]`` rows of one seeded permutation, so a larger
+    subsample contains every smaller one.
+
+    Attributes:
+        sizes: (M,) subsample sizes n, increasing.
+        accuracy: (M,) accuracy k / n of each subsample.
+        wald: (M, 2) normal-approximation interval, clipped to [0, 1].
+        wald_unclipped: (M, 2) the same before clipping.
+        wilson: (M, 2) Wilson score interval.
+        bootstrap: (M, 2) percentile bootstrap interval (``n_resamples`` resamples).
+        confidence: the intervals' nominal coverage.
+        n_resamples: bootstrap resamples.
+    """
+
+    sizes: np.ndarray
+    accuracy: np.ndarray
+    wald: np.ndarray
+    wald_unclipped: np.ndarray
+    wilson: np.ndarray
+    bootstrap: np.ndarray
+    confidence: float
+    n_resamples: int
+
+    @property
+    def widths(self) -> dict[str, np.ndarray]:
+        """``{"wald" | "wilson" | "bootstrap": (M,) hi - lo}``."""
+        return {name: iv[:, 1] - iv[:, 0] for name, iv in
+                (("wald", self.wald), ("wilson", self.wilson), ("bootstrap", self.bootstrap))}
+
+    @property
+    def wald_outside(self) -> np.ndarray:
+        """(M,) bool: the unclipped Wald interval leaves [0, 1]."""
+        return (self.wald_unclipped[:, 0] < 0) | (self.wald_unclipped[:, 1] > 1)
+
+    @property
+    def wald_zero_width(self) -> np.ndarray:
+        """(M,) bool: the Wald interval has zero width (accuracy 0 or 1)."""
+        return self.wald[:, 1] - self.wald[:, 0] <= 0
+
+
+def subsample_sizes(n_total: int, *, smallest: int = 20, points: int = 12) -> np.ndarray:
+    """About ``points`` geometrically spaced sizes from ``smallest`` to ``n_total`` (inclusive).
+
+    Raises:
+        ValueError: when ``n_total`` < 1.
+    """
+    if n_total < 1:
+        raise ValueError(f"n_total must be >= 1, got {n_total}")
+    smallest = min(max(1, smallest), n_total)
+    grid = np.geomspace(smallest, n_total, num=max(2, points))
+    return np.unique(np.r_[np.rint(grid).astype(np.int64), n_total])
+
+
+def accuracy_intervals(
+    correct: np.ndarray,
+    sizes,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> AccuracyIntervals:
+    """Wald, Wilson and percentile-bootstrap intervals of the accuracy on nested subsamples.
+
+    Args:
+        correct: (N,) bool or 0/1, whether each test row was classified correctly.
+        sizes: subsample sizes, each in 1..N (sorted and deduplicated).
+        confidence: coverage in (0, 1).
+        n_resamples: bootstrap resamples per size (``bootstrap_mean_ci``).
+        seed: seeds the subsampling permutation and the bootstrap.
+
+    Returns:
+        ``AccuracyIntervals``.
+
+    References:
+        Brown, Cai & DasGupta, Statistical Science 16 (2001) (Wald vs Wilson);
+        Efron & Tibshirani, "An Introduction to the Bootstrap", 1993 (percentile interval).
+    """
+    from uqviz.metrics.bootstrap import bootstrap_mean_ci  # bootstrap imports this module
+
+    correct = np.asarray(correct)
+    if correct.ndim != 1 or correct.size == 0:
+        raise ValueError(f"correct must be a non-empty 1-D array, got shape {correct.shape}")
+    if correct.dtype != bool and not np.isin(correct, (0, 1)).all():
+        raise ValueError("correct must be boolean or 0/1")
+    sizes = np.unique(np.asarray(sizes, dtype=np.int64))
+    if sizes.size == 0 or sizes[0] < 1 or sizes[-1] > correct.size:
+        raise ValueError(f"sizes must be in 1..{correct.size}, got {sizes.tolist()}")
+    _z(confidence)
+    shuffled = correct.astype(np.float64)[np.random.default_rng(seed).permutation(correct.size)]
+    hits = np.cumsum(shuffled)[sizes - 1]
+    boot = np.array([bootstrap_mean_ci(shuffled[:n], n_resamples=n_resamples,
+                                       confidence=confidence, seed=seed) for n in sizes])
+    return AccuracyIntervals(
+        sizes=sizes, accuracy=hits / sizes,
+        wald=np.column_stack(normal_ci(hits, sizes, confidence)),
+        wald_unclipped=np.column_stack(normal_ci(hits, sizes, confidence, clip=False)),
+        wilson=np.column_stack(wilson_ci(hits, sizes, confidence)),
+        bootstrap=boot.reshape(-1, 2), confidence=confidence, n_resamples=n_resamples)
 
 
 # -- metrics -----------------------------------------------------------------------------------
