@@ -1,18 +1,32 @@
-"""Device choice and CPU threading: CUDA, then MPS, then CPU.
+"""Device choice, CPU threading and the speed settings of one device.
 
-On CPU torch uses one thread by default (the two cores of a small machine are shared with the
-browser and the Streamlit server); ``UQVIZ_TORCH_THREADS`` overrides.
+CUDA, then MPS, then CPU. On CPU torch uses one thread by default (the two cores of a small
+machine are shared with the browser and the Streamlit server); ``UQVIZ_TORCH_THREADS``
+overrides. On CUDA: bf16 autocast, channels_last for convolutional networks, pinned host memory
+for copies, and ``torch.compile`` when ``UQVIZ_COMPILE=1``.
+
+Whether ensemble members and MC-dropout samples run batched or in a loop is read from
+``BATCHING``, a table per (device type, architecture) filled in from the benchmarks
+(``benchmarks/bench_core.py`` sections 1–2, ``benchmarks/bench_gpu.py``; figures in
+``benchmarks/RESULTS.md``). Each entry names the measurement that set it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass
 
 import torch
 
 THREADS_ENV = "UQVIZ_TORCH_THREADS"
 DEVICE_ENV = "UQVIZ_DEVICE"
+COMPILE_ENV = "UQVIZ_COMPILE"
+COMPILE_BACKEND_ENV = "UQVIZ_COMPILE_BACKEND"
+MEMORY_BUDGET_ENV = "UQVIZ_MEMORY_BUDGET_MB"
+# share of the free GPU memory one batched pass may fill (the rest: weights, the allocator)
+CUDA_BUDGET_SHARE = 0.5
+CPU_MEMORY_BUDGET = 1 << 30
 
 
 def configure_threads(default: int = 1) -> int:
@@ -52,17 +66,131 @@ def device_name(device: torch.device | None = None) -> str:
     return f"CPU ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''})"
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA; nothing elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def autocast(device: torch.device, *, bf16: bool | None = None
+             ) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA, nothing elsewhere; ``bf16`` True / False forces it on / off on
+    any device (the CPU supports bf16 autocast too, slowly)."""
+    if bf16 is None:
+        bf16 = device.type == "cuda"
+    if bf16:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def prefers_batched(device: torch.device) -> bool:
-    """Whether ensemble members and MC samples run as one batch by default on ``device``.
+@dataclass(frozen=True)
+class BatchingChoice:
+    """Batched or looped inference for one (device type, architecture), and why.
 
-    Measured by ``benchmarks/bench_core.py``: batching wins on a GPU; on one or two CPU threads
-    the loop is as fast or faster (see benchmarks/RESULTS.md), so the CPU default is the loop.
+    Attributes:
+        ensemble: run the K members as one vmapped call (else a loop over members).
+        mc_dropout: run the T dropout samples as one large pass (else T passes).
+        source: the measurement that set the choice, or why there is none yet.
     """
-    return device.type in ("cuda", "mps")
+
+    ensemble: bool
+    mc_dropout: bool
+    source: str
+
+
+_CPU_SOURCE = ("benchmarks/RESULTS.md §1–2, bench_core.py runs A and B (2026-11-22, 1 thread): "
+               "the loop is {}")
+_GPU_PENDING = ("not measured yet (no GPU was lent when the table was written): batched by "
+                "design; run benchmarks/bench_gpu.py on the GPU and update this entry")
+
+BATCHING: dict[tuple[str, str], BatchingChoice] = {
+    ("cpu", "small_cnn"): BatchingChoice(
+        ensemble=False, mc_dropout=False,
+        source=_CPU_SOURCE.format("1.4–2.5× faster for the ensemble; MC dropout within "
+                                  "noise (0.70–1.14×)")),
+    ("cpu", "resnet18"): BatchingChoice(
+        ensemble=False, mc_dropout=False,
+        source=_CPU_SOURCE.format("1.6–1.7× faster for the ensemble; MC dropout equal "
+                                  "(0.99–1.00×)")),
+    ("cuda", "small_cnn"): BatchingChoice(True, True, _GPU_PENDING),
+    ("cuda", "resnet18"): BatchingChoice(True, True, _GPU_PENDING),
+    ("mps", "small_cnn"): BatchingChoice(True, True, _GPU_PENDING),
+    ("mps", "resnet18"): BatchingChoice(True, True, _GPU_PENDING),
+}
+"""The recorded batched/looped choice per (device type, architecture)."""
+
+_DEVICE_DEFAULT = {"cpu": False, "cuda": True, "mps": True}
+WORKLOADS = ("ensemble", "mc_dropout")
+
+
+def batching_choice(device: torch.device, arch: str | None = None) -> BatchingChoice:
+    """The recorded choice for ``device`` and architecture ``arch`` (``small_cnn``,
+    ``resnet18``); an unknown or missing architecture gets the device's default."""
+    entry = BATCHING.get((device.type, arch)) if arch is not None else None
+    if entry is not None:
+        return entry
+    batched = _DEVICE_DEFAULT.get(device.type, False)
+    return BatchingChoice(batched, batched,
+                          f"no entry for ({device.type}, {arch}): the device's default")
+
+
+def prefers_batched(device: torch.device, *, arch: str | None = None,
+                    workload: str = "ensemble") -> bool:
+    """Whether ensemble members (``workload="ensemble"``) or MC samples (``"mc_dropout"``)
+    run as one batch by default on ``device`` for architecture ``arch``.
+
+    Read from the recorded table ``BATCHING`` (measured by ``benchmarks/bench_core.py``): on
+    one CPU thread the loop is as fast or faster for both architectures, so the CPU default is
+    the loop; on a GPU batching is the default (GPU figures: see ``BATCHING[...].source``).
+    Without ``arch`` the device's default (the same for every architecture in the table).
+    """
+    if workload not in WORKLOADS:
+        raise ValueError(f"workload must be one of {', '.join(WORKLOADS)}, got {workload!r}")
+    choice = batching_choice(device, arch)
+    return choice.ensemble if workload == "ensemble" else choice.mc_dropout
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def compile_requested(compile: bool | None = None) -> bool:
+    """``compile`` when given, else whether ``UQVIZ_COMPILE`` is set to 1 / true / yes / on."""
+    return _env_flag(COMPILE_ENV) if compile is None else bool(compile)
+
+
+def compile_backend() -> str:
+    """The ``torch.compile`` backend: ``UQVIZ_COMPILE_BACKEND``, else ``inductor``."""
+    return os.environ.get(COMPILE_BACKEND_ENV, "").strip() or "inductor"
+
+
+def uses_channels_last(device: torch.device, channels_last: bool | None = None) -> bool:
+    """``channels_last`` when given, else True on CUDA (tensor cores read NHWC natively)."""
+    return device.type == "cuda" if channels_last is None else bool(channels_last)
+
+
+def memory_budget(device: torch.device) -> int:
+    """Bytes one batched pass may use for activations on ``device``.
+
+    ``UQVIZ_MEMORY_BUDGET_MB`` when set; on CUDA half of the currently free memory; elsewhere
+    1 GiB.
+    """
+    raw = os.environ.get(MEMORY_BUDGET_ENV)
+    if raw:
+        try:
+            megabytes = float(raw)
+        except ValueError as err:
+            raise ValueError(f"{MEMORY_BUDGET_ENV} must be a number of MB, got {raw!r}") from err
+        if megabytes <= 0:
+            raise ValueError(f"{MEMORY_BUDGET_ENV} must be > 0, got {raw!r}")
+        return int(megabytes * (1 << 20))
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free * CUDA_BUDGET_SHARE)
+    return CPU_MEMORY_BUDGET
+
+
+def to_device(x: torch.Tensor, device: torch.device, *,
+              channels_last: bool = False) -> torch.Tensor:
+    """Copy a CPU batch to ``device``: through pinned memory and without blocking on CUDA,
+    in channels_last layout for 4-D images when asked."""
+    if device.type == "cuda" and x.device.type == "cpu":
+        x = x.pin_memory()
+    x = x.to(device, non_blocking=True)
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x

@@ -20,6 +20,8 @@ class SmallCNN(nn.Module):
     has something to sample. Channel dropout draws 64 random numbers per image instead of
     1,024, which makes MC sampling several times cheaper on a CPU."""
 
+    arch = "small_cnn"
+
     def __init__(self, in_channels: int, num_classes: int, image_size: int,
                  width: int = 32, hidden: int = 128, dropout: float = 0.25) -> None:
         super().__init__()
@@ -52,6 +54,15 @@ class SmallCNN(nn.Module):
         return self.head(self.dense(trunk))
 
 
+class GlobalAvgPool(nn.Module):
+    """Mean over the spatial axes: (N, C, H, W) -> (N, C). The same as ``AdaptiveAvgPool2d(1)``
+    then ``Flatten``, but with a ``vmap`` batching rule in channels_last layout (the adaptive
+    pool falls back to a per-member loop there)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(-2, -1))
+
+
 class BasicBlock(nn.Module):
     def __init__(self, in_planes: int, planes: int, stride: int) -> None:
         super().__init__()
@@ -76,6 +87,8 @@ class ResNet18(nn.Module):
     About 11.2 M parameters and 0.56 GMACs (1.11 GFLOP) per 32×32 image forward.
     """
 
+    arch = "resnet18"
+
     def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.1) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False),
@@ -85,7 +98,7 @@ class ResNet18(nn.Module):
             layers += [BasicBlock(in_planes, planes, stride), BasicBlock(planes, planes, 1)]
             in_planes = planes
         self.layers = nn.Sequential(*layers)
-        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.pool = GlobalAvgPool()
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(512, num_classes)
 
@@ -148,6 +161,13 @@ def build_model(arch: str, input_shape: tuple[int, int, int], num_classes: int,
     if arch == "resnet18":
         return ResNet18(c, num_classes, dropout=dropout)
     raise ValueError(f"unknown architecture {arch!r}; valid: auto, {', '.join(ARCHITECTURES)}")
+
+
+def architecture_of(model: nn.Module) -> str | None:
+    """``small_cnn`` or ``resnet18`` for a network built here (a ``PriorNet`` has its trainable
+    network's); None for any other module."""
+    inner = model.trainable if isinstance(model, PriorNet) else model
+    return getattr(inner, "arch", None)
 
 
 def has_active_dropout(model: nn.Module) -> bool:

@@ -8,6 +8,7 @@ the baseline network); a prior ensemble is K ``PriorNet``s.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -17,7 +18,13 @@ from torch import nn
 
 from uqviz.cache import cache_key, cache_root, load_state_dict, save_state_dict
 from uqviz.data.base import DatasetSpec, DataSplits
-from uqviz.device import autocast
+from uqviz.device import (
+    autocast,
+    compile_requested,
+    memory_budget,
+    to_device,
+    uses_channels_last,
+)
 from uqviz.models import PriorNet, build_model
 
 Progress = Callable[[float, str], None]
@@ -87,16 +94,42 @@ def build_network(spec: DatasetSpec, recipe: NetworkRecipe) -> nn.Module:
     return net
 
 
+def _training_step(net: nn.Module, compile: bool) -> nn.Module:
+    """The module whose forward the training loop calls: compiled when asked and possible
+    (``torch.compile`` errors surface at the first call, where the loop falls back)."""
+    if not compile:
+        return net
+    try:
+        return torch.compile(net)
+    except Exception as err:  # torch.compile unavailable on this platform
+        warnings.warn(f"torch.compile failed, training eagerly ({type(err).__name__})",
+                      RuntimeWarning, stacklevel=3)
+        return net
+
+
 def fit_network(net: nn.Module, data: DataSplits, recipe: NetworkRecipe, device: torch.device,
-                progress: Progress = no_progress) -> nn.Module:
-    """Train ``net`` with Adam and cross-entropy on the training split; returns it in eval mode."""
+                progress: Progress = no_progress, *, channels_last: bool | None = None,
+                compile: bool | None = None) -> nn.Module:
+    """Train ``net`` with Adam and cross-entropy on the training split; returns it in eval mode.
+
+    On CUDA: bf16 autocast, channels_last (``channels_last``; None = on CUDA), the training set
+    copied to the GPU once when it fits ``uqviz.device.memory_budget`` (else each batch through
+    pinned memory), and ``torch.compile`` when ``compile`` (None = ``UQVIZ_COMPILE``), falling
+    back to eager mode with a warning if compiling fails.
+    """
     cfg = recipe.train
     x, y = data.train_x, data.train_y
     rng = np.random.default_rng(recipe.seed)
     if recipe.bootstrap:
         idx = torch.from_numpy(rng.integers(0, len(y), size=len(y)))
         x, y = x[idx], y[idx]
+    cl = uses_channels_last(device, channels_last)
     net = net.to(device)
+    if cl:
+        net = net.to(memory_format=torch.channels_last)
+    if device.type == "cuda" and x.element_size() * x.numel() <= memory_budget(device) // 2:
+        x, y = to_device(x, device, channels_last=cl), to_device(y, device)
+    step_net = _training_step(net, compile_requested(compile))
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     epochs = cfg.epochs_for(len(y))
@@ -104,17 +137,30 @@ def fit_network(net: nn.Module, data: DataSplits, recipe: NetworkRecipe, device:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr,
                                                 total_steps=epochs * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss()
+
+    def loss_of(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        nonlocal step_net
+        with autocast(device):
+            try:
+                return loss_fn(step_net(xb), yb)
+            except Exception as err:
+                if step_net is net:
+                    raise
+                warnings.warn(f"torch.compile failed, training eagerly ({type(err).__name__})",
+                              RuntimeWarning, stacklevel=2)
+                step_net = net
+                return loss_fn(net(xb), yb)
+
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(recipe.seed)
         net.train()
         for epoch in range(epochs):
-            order = torch.from_numpy(rng.permutation(len(y)))
+            order = torch.from_numpy(rng.permutation(len(y))).to(x.device)
             for start in range(0, len(y), cfg.batch_size):
                 batch = order[start:start + cfg.batch_size]
-                xb = x[batch].to(device, non_blocking=True)
-                yb = y[batch].to(device, non_blocking=True)
-                with autocast(device):
-                    loss = loss_fn(net(xb), yb)
+                xb = to_device(x[batch], device, channels_last=cl)
+                yb = to_device(y[batch], device)
+                loss = loss_of(xb, yb)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -126,10 +172,12 @@ def fit_network(net: nn.Module, data: DataSplits, recipe: NetworkRecipe, device:
 
 def trained_network(spec: DatasetSpec, data: DataSplits, recipe: NetworkRecipe,
                     device: torch.device, progress: Progress = no_progress,
-                    data_seed: int = 0) -> nn.Module:
+                    data_seed: int = 0, *, channels_last: bool | None = None,
+                    compile: bool | None = None) -> nn.Module:
     """The network for ``recipe``: read from the cache when present, else trained and cached.
 
-    The cache key covers the dataset, its split seed, the recipe and the cache version.
+    The cache key covers the dataset, its split seed, the recipe and the cache version (not
+    ``channels_last`` or ``compile``, which change speed only; see ``fit_network``).
     """
     path = cache_root() / "weights" / f"{cache_key(spec.name, data_seed, recipe)}.pt"
     net = build_network(spec, recipe)
@@ -141,8 +189,10 @@ def trained_network(spec: DatasetSpec, data: DataSplits, recipe: NetworkRecipe,
             return net.to(device).eval()
         except (RuntimeError, KeyError):
             pass  # a stale entry: retrain and overwrite
-    net = fit_network(net, data, recipe, device, progress)
-    save_state_dict(path, {k: v.detach().cpu() for k, v in net.state_dict().items()})
+    net = fit_network(net, data, recipe, device, progress, channels_last=channels_last,
+                      compile=compile)
+    save_state_dict(path, {k: v.detach().cpu().contiguous() for k, v in
+                           net.state_dict().items()})
     return net
 
 
