@@ -1,10 +1,76 @@
-"""Confidence intervals (being built)."""
+"""Confidence intervals of the accuracy: Wald, Wilson and bootstrap, and how they shrink."""
 
+import pandas as pd
 import streamlit as st
 
+from uqviz.plots.intervals import INTERVAL_KINDS, interval_comparison_figure, interval_width_figure
+from uqviz.ui.backend import (
+    ensure_predictions,
+    evaluation_rows,
+    interval_grid,
+    interval_resamples,
+    intervals_at,
+)
+from uqviz.ui.files import display_name
 from uqviz.ui.frame import require_frame
+from uqviz.ui.state import current_dataset, current_methods, method_label
 
 require_frame()
 
-st.title("Confidence intervals")
-st.info("This page is being built.")
+st.title("How sure is an accuracy? Confidence intervals")
+dataset, methods = current_dataset(), current_methods()
+preds = ensure_predictions(dataset, methods)
+if preds is None:
+    st.stop()
+n_total = min(evaluation_rows(dataset, m).n for m in methods)
+st.markdown(
+    "An accuracy measured on n test images is an estimate: another test set would give another "
+    "number. A **95% interval** should hold the true accuracy 19 times out of 20. Three ways to "
+    "get one: the **normal approximation** (Wald, p̂ ± 1.96·√(p̂(1−p̂)/n)), the **Wilson** score "
+    "interval, and the **percentile bootstrap** (resample the test rows). Use fewer test rows "
+    "to see them widen like 1/√n, and where Wald breaks.")
+
+if n_total > 20:
+    size = st.slider("Test rows used (a seeded random subsample)", 20, n_total, n_total,
+                     key="ci_rows", help="The same nested subsample for every method: the first "
+                                         "n rows of one fixed shuffle of the test set.")
+else:
+    size = n_total
+    st.caption(f"Only {n_total} clean labelled test rows: all are used.")
+
+at = {m: intervals_at(dataset, m, size) for m in methods}
+st.plotly_chart(interval_comparison_figure(at, size), theme=None, key="ci_compare")
+st.caption(f"{display_name(dataset)}: each method's accuracy on {size:,} test rows (marker) with "
+           "its three 95% intervals (bars); the dotted line is 100%. Bootstrap: "
+           f"{interval_resamples(n_total):,} resamples.")
+
+for m, iv in at.items():
+    wald, wilson = iv.wald_unclipped[0], iv.wilson[0]
+    if iv.wald_zero_width[0]:
+        st.warning(f"**{method_label(m)}**: accuracy {iv.accuracy[0]:.0%} on {size} rows, so "
+                   f"Wald's interval is [{wald[0]:.1%}, {wald[1]:.1%}], zero width: it claims "
+                   f"certainty. Wilson gives [{wilson[0]:.1%}, {wilson[1]:.1%}].")
+    elif iv.wald_outside[0]:
+        st.warning(f"**{method_label(m)}**: Wald's interval [{wald[0]:.1%}, {wald[1]:.1%}] leaves "
+                   f"[0, 100%] (it is clipped in the table). Wilson stays inside: "
+                   f"[{wilson[0]:.1%}, {wilson[1]:.1%}].")
+
+
+def _cell(lo: float, hi: float) -> str:
+    return f"[{lo:.1%}, {hi:.1%}] · {100 * (hi - lo):.1f} pts"
+
+
+table = pd.DataFrame([
+    {"Method": method_label(m), "n": size, "Accuracy": f"{iv.accuracy[0]:.1%}",
+     **{INTERVAL_KINDS[k][0]: _cell(*getattr(iv, k)[0]) for k in ("wald", "wilson", "bootstrap")}}
+    for m, iv in at.items()])
+st.dataframe(table, hide_index=True, width="stretch")
+st.caption("Each cell: the interval and its width in percentage points.")
+
+st.subheader("Widths shrink like 1/√n")
+shown = st.selectbox("Method", methods, format_func=method_label, key="ci_width_method")
+st.plotly_chart(interval_width_figure(interval_grid(dataset, shown), method=shown, size=size),
+                theme=None, key="ci_widths")
+st.caption("Interval width against the number of test rows (log scale). Four times the rows "
+           "halves the width (grey line). A Wald width that drops to 0 at small n is a "
+           "subsample the model got entirely right, not certainty.")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -109,6 +109,7 @@ class LearningCurve:
 
     Attributes:
         strategy: id in ``STRATEGIES``.
+        label: readable name of the strategy.
         n_labels: (R,) labels after each round.
         accuracy: (seeds, R) test accuracy of each run.
         mean: (R,) mean over seeds.
@@ -117,11 +118,20 @@ class LearningCurve:
     """
 
     strategy: str
+    label: str
     n_labels: np.ndarray
     accuracy: np.ndarray
     mean: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
+
+    def up_to(self, labels: int) -> LearningCurve:
+        """The curve cut at ``labels`` labels (rounds with more labels dropped)."""
+        keep = self.n_labels <= labels
+        if not keep.any():
+            raise ValueError(f"the curve starts at {self.n_labels[0]} labels, got {labels}")
+        return replace(self, n_labels=self.n_labels[keep], accuracy=self.accuracy[:, keep],
+                       mean=self.mean[keep], lower=self.lower[keep], upper=self.upper[keep])
 
     def at(self, labels: int) -> float:
         """Mean accuracy at ``labels`` labels (a label count of the curve)."""
@@ -287,7 +297,8 @@ def learning_curves(accuracy: dict[str, np.ndarray], n_labels: np.ndarray
                              f"n_labels has {len(n_labels)}")
         mean = acc.mean(axis=0)
         sd = acc.std(axis=0, ddof=1) if acc.shape[0] > 1 else np.zeros_like(mean)
-        curves[strategy] = LearningCurve(strategy, np.asarray(n_labels), acc, mean,
+        curves[strategy] = LearningCurve(strategy, STRATEGIES.get(strategy, strategy),
+                                         np.asarray(n_labels), acc, mean,
                                          np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1))
     return curves
 

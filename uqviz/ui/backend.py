@@ -196,3 +196,67 @@ def report_html(dataset: str, methods: tuple[str, ...], policy_json: str | None,
                         policy=json.loads(policy_json) if policy_json else None,
                         conformal=conformal, n_resamples=bootstrap_resamples(rows),
                         generated=generated)
+
+
+# -- confidence intervals page -----------------------------------------------------------------
+def interval_resamples(n_rows: int) -> int:
+    """Bootstrap resamples for the intervals page: as the Compare page, but at least 200 so the
+    2.5% and 97.5% percentiles rest on at least five resamples each."""
+    return max(200, bootstrap_resamples(n_rows))
+
+
+def _correct(dataset: str, method: str) -> np.ndarray:
+    rows = evaluation_rows(dataset, method)
+    return rows.predicted == rows.labels
+
+
+@st.cache_resource(show_spinner="Computing the intervals over test-set sizes…", max_entries=64)
+def interval_grid(dataset: str, method: str):
+    """Wald, Wilson and bootstrap intervals of one method's accuracy on about 12 nested seeded
+    subsamples from 20 rows to all of them (``uqviz.metrics.accuracy_intervals``)."""
+    from uqviz.metrics.classification import accuracy_intervals, subsample_sizes
+
+    correct = _correct(dataset, method)
+    return accuracy_intervals(correct, subsample_sizes(correct.size),
+                              n_resamples=interval_resamples(correct.size), seed=0)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def intervals_at(dataset: str, method: str, size: int):
+    """The three intervals on the first ``size`` rows of the same seeded permutation as
+    ``interval_grid`` (so both agree where their sizes meet)."""
+    from uqviz.metrics.classification import accuracy_intervals
+
+    correct = _correct(dataset, method)
+    return accuracy_intervals(correct, [size], n_resamples=interval_resamples(correct.size),
+                              seed=0)
+
+
+# -- active learning page ----------------------------------------------------------------------
+def missing_active_runs(strategies: tuple[str, ...], seeds: int) -> int:
+    """How many (strategy, seed) runs of the default experiment are not yet on disk."""
+    from uqviz.teaching.active import is_cached
+
+    return sum(not is_cached(s, seed) for s in strategies for seed in range(seeds))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _active_result(strategies: tuple[str, ...], seeds: int):
+    from uqviz.teaching.active import active_learning_experiment
+
+    return active_learning_experiment(strategies, tuple(range(seeds)))
+
+
+def active_learning(strategies: tuple[str, ...], seeds: int):
+    """The active-learning curves (``uqviz.teaching.active``) of the strategies on seeds
+    0 … seeds-1; runs not yet cached on disk are computed first, with a progress bar."""
+    from uqviz.teaching.active import active_learning_experiment
+
+    todo = missing_active_runs(strategies, seeds)
+    if todo:
+        configure_threads()
+        bar = st.progress(0.0, text=f"Running {todo} active-learning run(s)…")
+        active_learning_experiment(strategies, tuple(range(seeds)),
+                                   progress=_progress_with_eta(bar, time.perf_counter()))
+        bar.empty()
+    return _active_result(strategies, seeds)
