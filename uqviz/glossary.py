@@ -18,17 +18,34 @@ class Term:
 GLOSSARY: tuple[Term, ...] = (
     Term("Aleatoric uncertainty", "Ambiguity in the data itself, such as a digit that could be a "
          "4 or a 9. More training data does not remove it; expected entropy measures it.",
-         "pages/compare.py"),
+         "pages/learn_aleatoric.py"),
     Term("Epistemic uncertainty", "The model's own ignorance, largest far from the training data. "
          "It shrinks with more data and shows up as disagreement between ensemble members or "
-         "dropout samples (mutual information).", "pages/compare.py"),
+         "dropout samples (mutual information).", "pages/learn_aleatoric.py"),
     Term("Predictive entropy", "Total uncertainty of the averaged prediction, in nats. It equals "
-         "expected entropy (aleatoric) plus mutual information (epistemic).", "pages/compare.py"),
+         "expected entropy (aleatoric) plus mutual information (epistemic).",
+         "pages/learn_aleatoric.py"),
+    Term("Expected entropy", "The average of each member's (or dropout sample's) own entropy, in "
+         "nats. It is high when every sample agrees the case is ambiguous: aleatoric "
+         "uncertainty.", "pages/learn_aleatoric.py"),
+    Term("Mutual information", "Predictive entropy minus expected entropy, in nats. It is high "
+         "only when the samples disagree with each other: epistemic uncertainty (BALD).",
+         "pages/learn_moons.py"),
+    Term("Max probability", "The probability of the predicted class; the app shows 1 − max "
+         "probability so that higher means more uncertain. It is the simplest score and works "
+         "with any classifier.", "pages/compare.py"),
+    Term("Margin", "The gap between the two most likely classes. A small margin means two classes "
+         "compete for the case.", "pages/compare.py"),
     Term("Calibration", "A model is calibrated when its confidence matches its accuracy: of all "
          "cases predicted with 80% confidence, 80% are right.", "pages/compare.py"),
     Term("ECE", "Expected calibration error: the average gap between confidence and accuracy "
-         "over 15 confidence bins, weighted by how many cases fall in each.",
-         "pages/compare.py"),
+         "over 15 confidence bins, weighted by how many cases fall in each. Adaptive ECE uses "
+         "bins of equal counts; MCE is the largest gap of any bin.", "pages/compare.py"),
+    Term("NLL", "Negative log-likelihood: minus the log of the probability given to the true "
+         "class, averaged. It punishes confident mistakes hardest.", "pages/compare.py"),
+    Term("Brier score", "The squared distance between the predicted probabilities and the "
+         "one-hot true label, averaged. Lower is better; it rewards being both right and "
+         "honest.", "pages/compare.py"),
     Term("Reliability diagram", "Accuracy plotted against confidence, bin by bin. Bars under "
          "the diagonal mean the model is overconfident.", "pages/compare.py"),
     Term("Risk–coverage curve", "Keep only the most confident share of cases (coverage) and "
@@ -40,24 +57,46 @@ GLOSSARY: tuple[Term, ...] = (
     Term("Referral", "Handing the most uncertain cases to a human expert. The referral curve "
          "shows accuracy on the remaining cases as more are referred.", "pages/referral.py"),
     Term("Conformal set", "A set of classes that contains the true class with a chosen "
-         "probability, such as 90%, whatever the model. Uncertain cases get larger sets.", None),
+         "probability, such as 90%, whatever the model. Uncertain cases get larger sets.",
+         "pages/conformal.py"),
     Term("OOD", "Out-of-distribution inputs come from somewhere the model never saw in "
          "training, like noise or photos for a digit classifier. A good method is more "
-         "uncertain on them.", "pages/compare.py"),
+         "uncertain on them.", "pages/ood.py"),
+    Term("AUROC", "The chance that a random wrong (or out-of-distribution) case gets a higher "
+         "uncertainty than a random right (or in-distribution) one. 0.5 is guessing, 1 is "
+         "perfect separation.", "pages/ood.py"),
+    Term("FPR95", "The share of in-distribution cases flagged as out-of-distribution when the "
+         "threshold catches 95% of the true out-of-distribution ones. Lower is better.",
+         "pages/ood.py"),
+    Term("Dataset shift", "Test inputs that differ from the training inputs, such as blurred, "
+         "noisy or rotated images. Accuracy falls with the severity; a good method's "
+         "uncertainty rises with it.", "pages/shift.py"),
     Term("Temperature scaling", "Dividing the logits by one number T fitted on validation data. "
          "It fixes over- or under-confidence without changing any prediction.",
          "pages/compare.py"),
+    Term("Softmax", "The plain network's probabilities, one forward pass. ReLU networks are "
+         "often confident far from their training data, so it serves as the baseline.",
+         "pages/learn_moons.py"),
     Term("MC dropout", "Keeping dropout switched on at test time and averaging many passes. "
-         "The spread of the passes approximates a Bayesian posterior.", "pages/compare.py"),
+         "The spread of the passes approximates a Bayesian posterior.", "pages/learn_moons.py"),
     Term("Deep ensemble", "Several networks trained from different random starts. They agree "
          "near the data and disagree away from it, which exposes epistemic uncertainty.",
-         "pages/compare.py"),
+         "pages/learn_regression.py"),
     Term("Randomized prior", "Each ensemble member adds a fixed, random, untrained network to "
          "its output, scaled by β. Where data is missing the priors are not trained away, so "
-         "the members keep disagreeing.", "pages/compare.py"),
+         "the members keep disagreeing.", "pages/learn_regression.py"),
+    Term("Bootstrap (ensembles)", "Each ensemble member trains on its own resample of the data, "
+         "drawn with replacement. The members then differ also because they saw different "
+         "points, as they would with a different data set.", "pages/learn_regression.py"),
     Term("Bootstrap CI", "A 95% interval from recomputing a metric on 1,000 resamples of the "
          "test set. It shows how much a number could move with a different test set.",
-         "pages/compare.py"),
+         "pages/intervals.py"),
+    Term("Embedding map", "The network's internal features of every test image, flattened to "
+         "two dimensions with UMAP. Uncertain and wrong cases tend to sit between the class "
+         "clusters.", "pages/embedding.py"),
+    Term("Active learning", "Choosing which unlabelled cases a human should label next, most "
+         "uncertain first. Mutual information picks the cases that teach the model most.",
+         "pages/learn_active.py"),
 )
 
 
