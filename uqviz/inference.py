@@ -84,16 +84,33 @@ def _largest_activation(module: nn.Module, run: Callable[[], object]) -> int:
     return largest[0]
 
 
+_SIZES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _remembered(net: nn.Module, key: tuple, compute: Callable[[], int]) -> int:
+    """A per-network memo for sizes that depend on the architecture only, not the weights."""
+    per_net = _SIZES.setdefault(net, {})
+    if key not in per_net:
+        per_net[key] = compute()
+    return per_net[key]
+
+
 def activation_bytes_per_row(net: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Estimated activation memory of one input row in an inference pass of ``net``.
 
     Runs the network once on the ``meta`` device (shapes only, no arithmetic, no memory) and
-    takes LIVE_ACTIVATIONS × the largest leaf-module output × 4 bytes.
+    takes LIVE_ACTIVATIONS × the largest leaf-module output × 4 bytes; remembered per network
+    and input shape.
 
     Args:
         net: any network of ``uqviz.models``.
         input_shape: (C, H, W) of one image.
     """
+    return _remembered(net, ("activation", tuple(input_shape)),
+                       lambda: _activation_bytes(net, tuple(input_shape)))
+
+
+def _activation_bytes(net: nn.Module, input_shape: tuple[int, ...]) -> int:
     skeleton = copy.deepcopy(net).to("meta").eval()
     x = torch.empty((1, *input_shape), device="meta")
     with torch.no_grad():
@@ -299,15 +316,20 @@ def mc_rows_per_pass(net: nn.Module, input_shape: tuple[int, ...], samples: int,
     """Images per batched MC-dropout pass: at most ``batch_size`` and MAX_ROWS_PER_PASS // T,
     and the trunk (once per image) plus T copies of the tail within ``budget`` bytes."""
     trunk_bytes = activation_bytes_per_row(net, input_shape)
+    tail_bytes = _remembered(net, ("mc_tail", tuple(input_shape)),
+                             lambda: _tail_bytes(net, tuple(input_shape)))
+    by_budget = budget // max(1, trunk_bytes + samples * tail_bytes)
+    return int(max(1, min(batch_size, MAX_ROWS_PER_PASS // samples, by_budget)))
+
+
+def _tail_bytes(net: nn.Module, input_shape: tuple[int, ...]) -> int:
     skeleton = copy.deepcopy(net).to("meta").eval()
     trunk = getattr(skeleton, "mc_trunk", lambda t: t)
     tail = getattr(skeleton, "mc_tail", skeleton)
     with torch.no_grad():
         hidden = trunk(torch.empty((1, *input_shape), device="meta"))
         tail_numel = max(hidden.numel(), _largest_activation(skeleton, lambda: tail(hidden)))
-    tail_bytes = LIVE_ACTIVATIONS * tail_numel * ACTIVATION_BYTES
-    by_budget = budget // max(1, trunk_bytes + samples * tail_bytes)
-    return int(max(1, min(batch_size, MAX_ROWS_PER_PASS // samples, by_budget)))
+    return LIVE_ACTIVATIONS * tail_numel * ACTIVATION_BYTES
 
 
 @torch.no_grad()
