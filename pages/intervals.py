@@ -44,16 +44,21 @@ st.caption(f"{display_name(dataset)}: each method's accuracy on {size:,} test ro
            "its three 95% intervals (bars); the dotted line is 100%. Bootstrap: "
            f"{interval_resamples(n_total):,} resamples.")
 
+notes = []
 for m, iv in at.items():
-    wald, wilson = iv.wald_unclipped[0], iv.wilson[0]
+    wald, wilson, boot = iv.wald_unclipped[0], iv.wilson[0], iv.bootstrap[0]
     if iv.wald_zero_width[0]:
-        st.warning(f"**{method_label(m)}**: accuracy {iv.accuracy[0]:.0%} on {size} rows, so "
-                   f"Wald's interval is [{wald[0]:.1%}, {wald[1]:.1%}], zero width: it claims "
-                   f"certainty. Wilson gives [{wilson[0]:.1%}, {wilson[1]:.1%}].")
+        which = "Wald's and the bootstrap's intervals are" if boot[0] == boot[1] else \
+            "Wald's interval is"
+        notes.append(f"- **{method_label(m)}** scored {iv.accuracy[0]:.0%} on all {size} rows: "
+                     f"{which} [{wald[0]:.0%}, {wald[1]:.0%}], zero width, claiming certainty "
+                     f"from {size} rows. Wilson: [{wilson[0]:.1%}, {wilson[1]:.1%}].")
     elif iv.wald_outside[0]:
-        st.warning(f"**{method_label(m)}**: Wald's interval [{wald[0]:.1%}, {wald[1]:.1%}] leaves "
-                   f"[0, 100%] (it is clipped in the table). Wilson stays inside: "
-                   f"[{wilson[0]:.1%}, {wilson[1]:.1%}].")
+        notes.append(f"- **{method_label(m)}**: Wald's interval [{wald[0]:.1%}, {wald[1]:.1%}] "
+                     "leaves [0, 100%] (clipped in the table); Wilson stays inside: "
+                     f"[{wilson[0]:.1%}, {wilson[1]:.1%}].")
+if notes:
+    st.warning("**Where the normal approximation fails**\n\n" + "\n".join(notes))
 
 
 def _cell(lo: float, hi: float) -> str:

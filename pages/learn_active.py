@@ -1,20 +1,22 @@
 """Learn: active learning on digits — random, entropy, margin and BALD acquisition."""
 
+import numpy as np
 import streamlit as st
 
 from uqviz.plots.active_learning import active_learning_figure
 from uqviz.teaching.active import STRATEGIES, ActiveConfig
-from uqviz.ui.backend import active_learning
+from uqviz.ui.backend import active_learning, active_pool_and_test_sizes
 from uqviz.ui.frame import require_frame
 
 require_frame()
 
 CFG = ActiveConfig()
+POOL, TEST = active_pool_and_test_sizes()
 st.title("Active learning: which image should a human label next?")
 st.markdown(
     f"Labels are expensive. Start from **{CFG.initial} labelled digits** (two per class), train "
     "a small network, then let it choose the next "
-    f"**{CFG.batch}** images to label from a pool of about 900, retrain from scratch, and "
+    f"**{CFG.batch}** images to label from a pool of {POOL}, retrain from scratch, and "
     "repeat. A good strategy reaches high accuracy with fewer labels than picking at random.")
 
 left, middle, right = st.columns([2, 1, 1])
@@ -35,9 +37,9 @@ mark = 100 if budget >= 100 else None
 chart, text = st.columns([3, 1])
 chart.plotly_chart(active_learning_figure(curves, mark_labels=mark), theme=None,
                    key="al_curve")
-chart.caption(f"Accuracy on the 450 test digits after each round, mean over {seeds} seed(s); "
-              "the shaded band is ± one standard deviation across seeds. Higher and further "
-              "left is better.")
+chart.caption(f"Accuracy on the {TEST} test digits after each round, mean over {seeds} "
+              "seed(s); the shaded band is ± one standard deviation across seeds. Higher and "
+              "further left is better.")
 text.markdown(
     "**Why BALD works.** MC dropout gives many plausible networks. BALD picks images where "
     "each of them is confident but they **disagree** with each other (high mutual "
@@ -50,9 +52,14 @@ if mark is not None:
     cols = st.columns(len(curves))
     base = curves["random"].at(100) if "random" in curves else None
     for col, (s, c) in zip(cols, curves.items(), strict=True):
-        delta = None if base is None or s == "random" else f"{100 * (c.at(100) - base):+.1f} " \
-                                                           "pts vs random"
+        delta = None if base is None or s == "random" else \
+            f"{100 * (c.at(100) - base):+.1f} pts vs random"
         col.metric(STRATEGIES[s], f"{c.at(100):.1%}", delta)
+    if seeds > 1:
+        j = int(np.flatnonzero(next(iter(curves.values())).n_labels == 100)[0])
+        spread = max(100 * (c.upper[j] - c.mean[j]) for c in curves.values())
+        st.caption(f"Seed-to-seed spread at 100 labels is up to ±{spread:.1f} points: with "
+                   f"{seeds} seeds, smaller gaps between strategies are not conclusive.")
 
 st.caption(f"Model: an MLP on the 8×8 pixels (64 → {CFG.hidden} → 10, dropout "
            f"{CFG.dropout}), retrained from scratch each round with {CFG.steps} full-batch Adam "

@@ -84,10 +84,13 @@ def test_small_subsample_widens_intervals_and_warns_about_wald():
     assert width(small["Wilson"]) > 3 * width(full)
     acc = float(small["Accuracy"].rstrip("%")) / 100
     if acc >= 0.9:  # 19 or 20 of 20 right: Wald has zero width or leaves [0, 1]
-        assert any("Wald" in w.value for w in at.warning), small
+        (warning,) = at.warning
+        assert "Where the normal approximation fails" in warning.value
+        assert ("zero width" in warning.value) == (acc == 1.0), warning.value
     spec = _chart(at, "ci_widths")
     names = [t["name"] for t in spec["data"]]
-    assert names == ["Normal approx. (Wald)", "Wilson", "Percentile bootstrap", "∝ 1/√n"]
+    assert names == ["Normal approx. (Wald)", "Wilson", "Percentile bootstrap", "∝ 1/√n",
+                     "n = 20 (slider)"]
     widths = _values(spec["data"][1]["y"])
     assert widths[0] > 3 * widths[-1]  # n from 20 to 450: sqrt(22.5) ≈ 4.7 times narrower
 
@@ -115,11 +118,10 @@ def test_active_learning_page_default_and_controls():
     assert not at.error, [e.value for e in at.error]
     spec = _chart(at, "al_curve")
     names = [t["name"] for t in spec["data"] if t.get("showlegend", True) is not False]
-    assert names == ["Random", "Max entropy", "Smallest margin", "BALD (mutual information)"]
+    assert names == ["Random", "Max entropy", "Min margin", "BALD"]
     assert _values(spec["data"][2]["x"])[-1] == 200
     metrics = {m.label: m.value for m in at.metric}
-    assert set(metrics) == {"Random", "Max entropy", "Smallest margin",
-                            "BALD (mutual information)"}
+    assert set(metrics) == {"Random", "Max entropy", "Min margin", "BALD"}
     assert any("disagree" in md.value for md in at.markdown)
 
     at.multiselect(key="al_strategies").set_value(["random", "bald"])
@@ -127,7 +129,7 @@ def test_active_learning_page_default_and_controls():
     assert not at.exception, at.exception
     spec = _chart(at, "al_curve")
     lines = [t for t in spec["data"] if t.get("mode") == "lines+markers"]
-    assert [t["name"] for t in lines] == ["Random", "BALD (mutual information)"]
+    assert [t["name"] for t in lines] == ["Random", "BALD"]
     assert _values(lines[0]["x"])[-1] == 80
     assert len(at.metric) == 0  # no 100-label summary below a budget of 100
 

@@ -73,8 +73,10 @@ def interval_comparison_figure(
                                f"[{lo:.1%}, {hi:.1%}]<br>width {hi - lo:.1%}<extra></extra>")))
     fig.add_vline(x=1.0, line=dict(color=DIAGONAL_COLOR, dash="dot", width=1.5),
                   annotation_text="100%", annotation_position="top")
+    lows = [_bounds(iv, k, _row(iv, size))[0] for iv in intervals.values() for k in INTERVAL_KINDS]
+    fine = min(lows) > 0.9  # whole-percent ticks would repeat (98%, 98%, 99%)
     fig.update_xaxes(title_text=f"Accuracy on {size:,} test rows, with 95% intervals",
-                     tickformat=".0%")
+                     tickformat=".1%" if fine else ".0%")
     fig.update_yaxes(categoryorder="array", categoryarray=rows[::-1], title_text=None)
     return _finish(fig, title=title, height=height or 90 + 34 * len(rows), showlegend=False,
                    margin=dict(l=16, r=24, t=48 if title else 28, b=56))
@@ -112,10 +114,17 @@ def interval_width_figure(
     fig.add_trace(go.Scatter(x=n, y=c / np.sqrt(n), mode="lines", name="∝ 1/√n",
                              line=dict(color=MUTED_COLOR, width=1.5), hoverinfo="skip"))
     if size is not None:
-        fig.add_vline(x=size, line=dict(color=DIAGONAL_COLOR, dash="dot", width=1.5),
-                      annotation_text=f"n = {size:,}", annotation_position="top right")
-    fig.update_xaxes(type="log", title_text="Test rows n (log scale)")
-    fig.update_yaxes(title_text="Interval width (percentage points)", tickformat=".0%",
+        # a trace, not add_vline: shapes and annotations on a log axis take log10 coordinates
+        top = float(max(np.nanmax(w) for w in intervals.widths.values()))
+        fig.add_trace(go.Scatter(x=[size, size], y=[0.0, top], mode="lines",
+                                 name=f"n = {size:,} (slider)",
+                                 line=dict(color=DIAGONAL_COLOR, dash="dot", width=1.5),
+                                 hoverinfo="skip"))
+    ticks = [t for t in (10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000,
+                         50_000, 100_000, 200_000, 500_000, 1_000_000) if n[0] <= t <= n[-1]]
+    fig.update_xaxes(type="log", title_text="Test rows n (log scale)",
+                     tickvals=sorted({*ticks, int(n[-1])}), tickformat=",d")
+    fig.update_yaxes(title_text="Interval width", tickformat=".0%",
                      rangemode="tozero")
     return _finish(fig, title=title, height=height,
                    legend=dict(orientation="h", yanchor="top", y=-0.2, x=0.0))

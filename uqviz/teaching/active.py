@@ -1,7 +1,7 @@
 """Active learning on scikit-learn's digits: random, entropy, margin and BALD acquisition.
 
 The pool is the digits training split (898 images, labels hidden until acquired), accuracy is
-measured on the test split (450 images). Each run starts from ``initial`` labels, two per class
+measured on the test split (449 images). Each run starts from ``initial`` labels, two per class
 (balanced, drawn with the run's seed), and then acquires ``batch`` labels per round until
 ``budget`` labels: after every round a small MLP with dropout (64 → 128 → 10, p = 0.5) is
 retrained FROM SCRATCH (full-batch Adam, ``steps`` steps) on the labels so far, as in Gal et al.
@@ -45,13 +45,14 @@ __all__ = [
     "active_learning_experiment",
     "cached_run",
     "learning_curves",
+    "pool_and_test_sizes",
 ]
 
 STRATEGIES: dict[str, str] = {
     "random": "Random",
     "entropy": "Max entropy",
-    "margin": "Smallest margin",
-    "bald": "BALD (mutual information)",
+    "margin": "Min margin",
+    "bald": "BALD",
 }
 _SCORE_KEY = {"entropy": "entropy", "margin": "margin", "bald": "mutual_information"}
 DATA_SEED = 0
@@ -219,6 +220,12 @@ def _digits_tensors():
 
     data = get_dataset("digits").load(DATA_SEED)
     return data.train_x, data.train_y, data.test_x, data.test_y
+
+
+def pool_and_test_sizes() -> tuple[int, int]:
+    """Number of images in the pool (digits train split) and in the test split."""
+    pool_x, _, test_x, _ = _digits_tensors()
+    return len(pool_x), len(test_x)
 
 
 def active_learning_run(strategy: str, seed: int, cfg: ActiveConfig = ActiveConfig(),

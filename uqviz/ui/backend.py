@@ -240,6 +240,14 @@ def missing_active_runs(strategies: tuple[str, ...], seeds: int) -> int:
     return sum(not is_cached(s, seed) for s in strategies for seed in range(seeds))
 
 
+@st.cache_resource(show_spinner=False)
+def active_pool_and_test_sizes() -> tuple[int, int]:
+    """Images in the active-learning pool (digits train split) and test split."""
+    from uqviz.teaching.active import pool_and_test_sizes
+
+    return pool_and_test_sizes()
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _active_result(strategies: tuple[str, ...], seeds: int):
     from uqviz.teaching.active import active_learning_experiment
