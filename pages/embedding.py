@@ -1,10 +1,131 @@
-"""Embedding map (being built)."""
+"""Embedding map: where do uncertain, wrong, corrupted and unfamiliar images lie?"""
 
+import time
+
+import pandas as pd
 import streamlit as st
 
+from uqviz.metrics.scores import UNCERTAINTY_SCORES
+from uqviz.plots.embedding import COLORINGS, embedding_figure, selected_rows
+from uqviz.ui.backend import NoImages, ensure_predictions
+from uqviz.ui.embedding_backend import (
+    category_order,
+    forget_umap_job,
+    hover_texts,
+    pca_map,
+    points,
+    row_images,
+    start_umap,
+    table_scores,
+    thumbnails,
+    umap_file,
+    umap_ready,
+)
+from uqviz.ui.files import display_name
 from uqviz.ui.frame import require_frame
+from uqviz.ui.state import current_dataset, current_methods, method_label
+
+POLL_SECONDS = 2.0
+LIST_LIMIT = 200
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def umap_status(dataset: str, method: str, path: str) -> None:
+    """Polls until the background UMAP file appears, then reruns the page to show it."""
+    if umap_ready(path) is not None:
+        st.rerun()
+    job = start_umap(dataset, method, path)
+    code = job.returncode()
+    if code not in (None, 0) or (code == 0 and umap_ready(path) is None):
+        st.warning(f"The UMAP computation stopped (exit code {code}): {job.last_line()}")
+        if st.button("Try again", key="embed_retry"):
+            forget_umap_job(dataset, method, path)
+            st.rerun()
+        return
+    st.info(f"Computing the UMAP map in the background: {time.time() - job.started:.0f} s so "
+            "far (about a minute the first time, while numba compiles; seconds after that). "
+            "The PCA map is shown meanwhile; the page switches by itself.",
+            icon=":material/hourglass_top:")
+
 
 require_frame()
-
 st.title("Embedding map")
-st.info("This page is being built.")
+st.caption("Each dot is one image placed by the network's penultimate-layer features: images "
+           "the network sees as alike lie close together.")
+st.markdown("Clean test images of one class form a cluster; corrupted and out-of-distribution "
+            "images drift between clusters or into their own region. Colour by uncertainty "
+            "to see whether the method flags exactly those regions, then box- or "
+            "lasso-select dots to list their images.")
+dataset, methods = current_dataset(), current_methods()
+preds = ensure_predictions(dataset, methods)
+if preds is None:
+    st.stop()
+with_features = [m for m in methods if preds[m].features is not None]
+if not with_features:
+    st.info(f"{display_name(dataset)} holds no penultimate-layer features, so there is "
+            "nothing to map. The map needs a model's features: choose a built-in dataset "
+            "(digits or mnist5k) in the sidebar.")
+    st.stop()
+
+c1, c2, c3 = st.columns(3)
+method = c1.selectbox("Method", with_features, key="embed_method", format_func=method_label)
+coloring = c2.selectbox("Colour by", list(COLORINGS), key="embed_color",
+                        format_func=lambda k: COLORINGS[k].label)
+scores = table_scores(preds[method].num_samples)
+score = c3.selectbox("Uncertainty score", scores, key="embed_score",
+                     index=scores.index("entropy"), disabled=coloring != "uncertainty",
+                     format_func=lambda k: UNCERTAINTY_SCORES[k].label)
+
+path = str(umap_file(dataset, method))
+umap = umap_ready(path)
+if umap is None:
+    umap_status(dataset, method, path)
+    emb = pca_map(dataset, method)
+else:
+    kind = st.radio("Map", ["umap", "pca"], key="embed_kind", horizontal=True,
+                    format_func={"umap": "UMAP (neighbourhoods)", "pca": "PCA (linear)"}.get)
+    emb = umap if kind == "umap" else pca_map(dataset, method)
+
+table = points(dataset, method).iloc[emb.rows]
+value_column = score if coloring == "uncertainty" else coloring
+color_title = UNCERTAINTY_SCORES[score].label if coloring == "uncertainty" else \
+    COLORINGS[coloring].label
+axes = (("PC 1", "PC 2") if emb.explained is None else
+        tuple(f"PC {i + 1} ({v:.0%} of variance)" for i, v in enumerate(emb.explained)))
+if emb.kind == "umap":
+    axes = ("UMAP 1", "UMAP 2")
+fig = embedding_figure(
+    emb.coords, emb.rows, values=table[value_column].to_numpy(), coloring=coloring,
+    color_title=color_title, hover_text=hover_texts(dataset, method)[emb.rows],
+    categories=category_order(preds[method], coloring), axis_titles=axes,
+    title=f"{emb.kind.upper()} of {method_label(method)}'s features · {emb.n:,} images")
+st.caption(f"Colour: {COLORINGS[coloring].meaning}. Hover a dot for its set, label, "
+           "prediction and scores; drag a box or lasso to list the images.")
+event = st.plotly_chart(fig, theme=None, key=f"embed_chart_{method}_{emb.kind}",
+                        on_select="rerun", selection_mode=("box", "lasso"))
+
+chosen = selected_rows(event.selection.points, fig) if event and event.selection else []
+if len(chosen) == 0:
+    st.caption("Select dots on the map (box or lasso) to list their images here.")
+    st.stop()
+picked = points(dataset, method).iloc[chosen].sort_values(score, ascending=False)
+st.subheader(f"{len(picked):,} selected images")
+st.caption(f"Most uncertain first by {UNCERTAINTY_SCORES[score].label.lower()}"
+           + (f"; the first {LIST_LIMIT} shown." if len(picked) > LIST_LIMIT else "."))
+picked = picked.head(LIST_LIMIT)
+listing = pd.DataFrame({"Set": picked["set"], "True": picked["true"],
+                        "Predicted": picked["predicted_name"],
+                        "Confidence": picked["confidence"], "Score": picked[score]})
+config = {"Confidence": st.column_config.ProgressColumn(format="percent", min_value=0,
+                                                        max_value=1),
+          "Score": st.column_config.NumberColumn(UNCERTAINTY_SCORES[score].label,
+                                                 format="%.3f")}
+try:
+    images = row_images(dataset)
+    if len(images) == len(points(dataset, method)):
+        listing.insert(0, "Image", thumbnails(images[picked["row"].to_numpy()]))
+        config["Image"] = st.column_config.ImageColumn("Image", width="small")
+except NoImages as err:
+    st.info(f"{err}: the list shows labels and scores without thumbnails.")
+st.dataframe(listing, hide_index=True, width="stretch", column_config=config,
+             row_height=40 if "Image" in listing else None, key="embed_selection")

@@ -1,0 +1,280 @@
+"""Cached calls of the embedding map: the PCA map at once, the UMAP map from a background job.
+
+UMAP's first call in a process compiles numba code for about a minute, so the page never runs
+it: ``start_umap`` launches ``python -m uqviz embed`` as a detached, niced subprocess once per
+(dataset, method, features) — ``st.cache_resource`` guards the server process and an exclusive
+lock file next to the result guards every other process — and the page polls until the result
+file appears in the disk cache. Everything is keyed by small ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from uqviz.cache import atomic_write, cache_root
+from uqviz.data.ood import OOD_SETS
+from uqviz.embedding import (
+    Embedding,
+    UmapParams,
+    features_digest,
+    load_embedding,
+    numba_cache_dir,
+    pca_embedding,
+    umap_path,
+)
+from uqviz.metrics.scores import UNCERTAINTY_SCORES, uncertainty
+from uqviz.plots.embedding import NO_LABEL
+from uqviz.predictions import OOD_PREFIX, TEST_GROUP, Predictions, parse_shift_group
+from uqviz.runs import evaluation_inputs
+from uqviz.shifts import CORRUPTIONS
+from uqviz.ui.backend import APP_PLAN, dataset_spec, dataset_splits, method_predictions
+from uqviz.ui.files import is_predictions_dataset
+from uqviz.ui.images import to_uint8_hwc
+
+UMAP_PARAMS = UmapParams()
+LOCK_STALE_SECONDS = 15 * 60  # a lock older than this, whose process is gone, is retried
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def table_scores(num_samples: int) -> list[str]:
+    """Scores that mean something for this many samples (all of them when S > 1)."""
+    return [k for k, info in UNCERTAINTY_SCORES.items() if num_samples > 1
+            or not info.needs_samples]
+
+
+def set_label(group: str) -> str:
+    """``test`` -> ``Clean test``, ``gaussian_noise:3`` -> ``Gaussian noise 3``,
+    ``ood:uniform_noise`` -> ``OOD: Uniform noise``."""
+    if group == TEST_GROUP:
+        return "Clean test"
+    if group.startswith(OOD_PREFIX):
+        name = group.removeprefix(OOD_PREFIX)
+        return f"OOD: {OOD_SETS[name].label if name in OOD_SETS else name}"
+    parsed = parse_shift_group(group)
+    if parsed is not None:
+        name, severity = parsed
+        return f"{CORRUPTIONS[name].label if name in CORRUPTIONS else name} {severity}"
+    return group
+
+
+def point_table(p: Predictions) -> pd.DataFrame:
+    """One row per prediction row: set, true and predicted class, confidence, every score,
+    and the category of each categorical colouring."""
+    names = p.names
+    predicted = p.predicted
+    mean = p.mean_probs
+    labelled = p.labels >= 0
+    shifted = p.is_shifted
+    severity = np.array([str(parse_shift_group(str(g))[1]) if s else "Clean"
+                         for g, s in zip(p.group, shifted, strict=True)], dtype=object)
+    severity[p.is_ood] = "OOD"
+    true = np.array([names[y] if y >= 0 else NO_LABEL for y in p.labels], dtype=object)
+    correct = np.where(~labelled, NO_LABEL, np.where(predicted == p.labels, "Right", "Wrong"))
+    table = pd.DataFrame({
+        "row": np.arange(p.n), "set": [set_label(str(g)) for g in p.group],
+        "true": true, "predicted_name": [names[c] for c in predicted],
+        "confidence": mean.max(axis=1), "correctness": correct,
+        "class": true, "predicted": [names[c] for c in predicted],
+        "distribution": np.where(p.is_ood, "Out of distribution", "In distribution"),
+        "severity": severity})
+    for key in table_scores(p.num_samples):
+        table[key] = uncertainty(p.probs, key)
+    return table
+
+
+def category_order(p: Predictions, coloring: str) -> list[str] | None:
+    """Display order of a categorical colouring's categories (None: continuous)."""
+    names = list(p.names)
+    return {"correctness": ["Right", "Wrong", NO_LABEL],
+            "class": [*names, NO_LABEL], "predicted": names,
+            "distribution": ["In distribution", "Out of distribution"],
+            "severity": ["Clean", "1", "2", "3", "4", "5", "OOD"]}.get(coloring)
+
+
+def hover_text(table: pd.DataFrame, score_keys: list[str]) -> list[str]:
+    """One hover text per point: set, true class, prediction with its confidence, scores."""
+    lines = []
+    for rec in table.itertuples(index=False):
+        scores = " · ".join(f"{UNCERTAINTY_SCORES[k].label}: {getattr(rec, k):.3f}"
+                            for k in score_keys)
+        mark = {"Right": " ✓", "Wrong": " ✗"}.get(rec.correctness, "")
+        lines.append(f"<b>{rec.set}</b> · row {rec.row}<br>true: {rec.true} · predicted: "
+                     f"{rec.predicted_name}{mark} ({rec.confidence:.0%})<br>{scores}")
+    return lines
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def points(dataset: str, method: str) -> pd.DataFrame:
+    """``point_table`` of one method's predictions (read-only)."""
+    return point_table(method_predictions(dataset, method))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def hover_texts(dataset: str, method: str) -> np.ndarray:
+    p = method_predictions(dataset, method)
+    keys = [k for k in ("entropy", "max_prob", "mutual_information")
+            if k in table_scores(p.num_samples)]
+    return np.array(hover_text(points(dataset, method), keys), dtype=object)
+
+
+@st.cache_resource(show_spinner="Projecting the features on two principal components…",
+                   max_entries=16)
+def pca_map(dataset: str, method: str) -> Embedding:
+    p = method_predictions(dataset, method)
+    return pca_embedding(p.features, UMAP_PARAMS.seed, method=method,
+                         max_points=UMAP_PARAMS.max_points)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def umap_file(dataset: str, method: str) -> Path:
+    """Where the UMAP of this method's features will be cached (hashes the features once)."""
+    features = method_predictions(dataset, method).features
+    return umap_path(features, UMAP_PARAMS, digest=features_digest(features))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def load_umap(path: str) -> Embedding | None:
+    """The cached UMAP (a file never changes once written: its name hashes its inputs)."""
+    return load_embedding(Path(path))
+
+
+def umap_ready(path: str) -> Embedding | None:
+    """The UMAP once its file is readable; a miss is not remembered (the file will appear)."""
+    found = load_umap(path)
+    if found is None:
+        load_umap.clear(path)
+    return found
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def row_images(dataset: str) -> np.ndarray:
+    """Images of every prediction row, rebuilt exactly as the run made them (clean test, each
+    corruption × severity, each OOD set): float32 (N, C, H, W). Raises ``NoImages`` for a
+    predictions file."""
+    blocks = evaluation_inputs(dataset_spec(dataset), dataset_splits(dataset), APP_PLAN)
+    return np.concatenate([b.images.numpy() for b in blocks])
+
+
+def thumbnails(images: np.ndarray) -> list[str]:
+    """PNG data URIs of images (N, C, H, W), about 28 px high."""
+    from uqviz.plots.embedding import image_data_uris
+
+    scale = max(1, 28 // max(1, images.shape[2]))
+    return image_data_uris([to_uint8_hwc(im, scale) for im in images])
+
+
+# -- the background UMAP job -----------------------------------------------------------------
+@dataclass
+class UmapJob:
+    """A background ``python -m uqviz embed`` run (``process`` None: another process runs it
+    or it was not started here)."""
+
+    path: Path
+    log: Path
+    started: float
+    process: subprocess.Popen | None = None
+
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def last_line(self) -> str:
+        try:
+            lines = [ln for ln in self.log.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        return lines[-1][-300:] if lines else ""
+
+
+def embed_arguments(dataset: str, method: str) -> list[str]:
+    """The ``embed`` arguments that compute this UMAP: ``--dataset/--method`` for a built-in
+    dataset; for a predictions file, its features saved next to the result (``--features``)."""
+    params = ["--seed", str(UMAP_PARAMS.seed), "--n-neighbors", str(UMAP_PARAMS.n_neighbors),
+              "--min-dist", str(UMAP_PARAMS.min_dist), "--max-points",
+              str(UMAP_PARAMS.max_points)]
+    if not is_predictions_dataset(dataset):
+        corruptions = ",".join(APP_PLAN.corruptions)
+        return ["--dataset", dataset, "--method", method, "--corruptions", corruptions, *params]
+    features = method_predictions(dataset, method).features
+    target = umap_file(dataset, method).with_suffix(".features.npy")
+    if not target.exists():
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.save(fh, features)
+
+        atomic_write(target, write)
+    return ["--features", str(target), "--method", method, *params]
+
+
+def spawn_embed(arguments: list[str], log: Path) -> subprocess.Popen:
+    """Start ``python -m uqviz embed …`` detached and niced, output to ``log``; numba's
+    compiled code cached under the uqviz cache."""
+    env = dict(os.environ, UQVIZ_CACHE=str(cache_root()), UQVIZ_TORCH_THREADS="1")
+    env.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
+    command = [sys.executable, "-m", "uqviz", "embed", *arguments]
+    if shutil.which("nice"):
+        command = ["nice", "-n", "10", *command]
+    with open(log, "w") as out:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim(lock: Path) -> bool:
+    """Create the lock file exclusively; a stale lock (old, its process gone) is replaced."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                info = json.loads(lock.read_text() or "{}")
+                age = time.time() - lock.stat().st_mtime
+            except (OSError, ValueError):
+                return False
+            if age < LOCK_STALE_SECONDS and _pid_alive(int(info.get("pid", 0)) or -1):
+                return False
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"pid": os.getpid(), "started": time.time()}, fh)
+        return True
+    return False
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def start_umap(dataset: str, method: str, path: str) -> UmapJob:
+    """Start the background UMAP of one method's features, once per result file."""
+    target = Path(path)
+    lock, log = target.with_suffix(".lock"), target.with_suffix(".log")
+    if target.exists() or not _claim(lock):
+        started = lock.stat().st_mtime if lock.exists() else time.time()
+        return UmapJob(target, log, started)
+    process = spawn_embed(embed_arguments(dataset, method), log)
+    lock.write_text(json.dumps({"pid": process.pid, "started": time.time()}))
+    return UmapJob(target, log, time.time(), process)
+
+
+def forget_umap_job(dataset: str, method: str, path: str) -> None:
+    """Drop a finished or failed job so that the next call starts a new one."""
+    Path(path).with_suffix(".lock").unlink(missing_ok=True)
+    start_umap.clear(dataset, method, path)
