@@ -136,3 +136,45 @@ def test_active_learning_page_default_and_controls():
     at.multiselect(key="al_strategies").set_value([]).run()
     assert not at.exception
     assert any("at least one strategy" in w.value for w in at.warning)
+
+
+# -- the figure builders, without a page --------------------------------------------------------
+def test_interval_comparison_figure_draws_wald_unclipped():
+    from uqviz.metrics import accuracy_intervals
+    from uqviz.plots.intervals import interval_comparison_figure, interval_width_figure
+
+    correct = np.r_[np.ones(19, dtype=bool), False]
+    iv = accuracy_intervals(correct, [10, 20], n_resamples=200)
+    fig = interval_comparison_figure({"softmax": iv, "my_model": iv}, 20)
+    assert len(fig.data) == 6
+    wald = fig.data[0]
+    assert wald.y == ("Softmax · Normal approx. (Wald)",)
+    assert wald.x[0] + wald.error_x.array[0] == pytest.approx(iv.wald_unclipped[1, 1])
+    assert wald.x[0] + wald.error_x.array[0] > 1.0  # 0.95 + 0.0955: past 100%, shown
+    assert fig.data[3].y == ("my_model · Normal approx. (Wald)",)
+    assert fig.data[0].marker.color != fig.data[3].marker.color
+    with pytest.raises(ValueError, match="no subsample of 15 rows"):
+        interval_comparison_figure({"softmax": iv}, 15)
+    with pytest.raises(ValueError, match="at least one method"):
+        interval_comparison_figure({}, 20)
+    widths = interval_width_figure(iv, method="softmax", size=10)
+    assert [t.name for t in widths.data][-1] == "n = 10 (slider)"
+    assert widths.layout.xaxis.type == "log"
+    np.testing.assert_allclose(widths.data[1].y, iv.widths["wilson"])
+
+
+def test_active_learning_figure_bands_and_marker():
+    from uqviz.plots.active_learning import active_learning_figure
+    from uqviz.teaching.active import learning_curves
+
+    curves = learning_curves({"random": np.array([[0.5, 0.7], [0.7, 0.9]]),
+                              "bald": np.array([[0.6, 0.95]])}, np.array([20, 30]))
+    fig = active_learning_figure(curves, mark_labels=30)
+    # random: upper edge, band, mean line; BALD (one seed): mean line only
+    assert [t.name for t in fig.data] == [None, None, "Random", "BALD"]
+    assert fig.data[1].fill == "tonexty"
+    np.testing.assert_allclose(fig.data[0].y, curves["random"].upper)
+    assert fig.layout.shapes[0].x0 == 30
+    assert fig.layout.xaxis.title.text == "Labelled images"
+    with pytest.raises(ValueError, match="at least one strategy"):
+        active_learning_figure({})
