@@ -202,6 +202,46 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_precompute(args: argparse.Namespace) -> int:
+    from uqviz.precompute import LaunchConfig, parse_count, run_precompute
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out}: exists and is not a directory")
+    launch = LaunchConfig(accelerator=args.accelerator,
+                          devices=parse_count("--devices", args.devices),
+                          num_nodes=parse_count("--num-nodes", args.num_nodes),
+                          precision=args.precision,
+                          chunk_rows=parse_count("--chunk-rows", args.chunk_rows))
+    result = run_precompute(args.dataset, _method_list(args), config=_method_config(args),
+                            plan=_plan(args), launch=launch, data_seed=args.data_seed,
+                            data_dir=args.data_dir,
+                            make_progress=lambda: _tqdm_progress("precompute"))
+    if result is None:
+        return 0  # not global rank 0: rank 0 writes the bundle
+    _write_bundle(out, result.predictions,
+                  {"dataset": args.dataset, "world_size": result.world_size,
+                   "accelerator": launch.accelerator, "precision": launch.precision,
+                   "seconds": result.seconds})
+    return 0
+
+
+def _write_bundle(out: Path, results: dict, extra: dict) -> None:
+    """``out/predictions.parquet`` and ``out/metrics.json`` (``extra`` + metrics per method),
+    the bundle ``evaluate`` writes; prints the metric table."""
+    from uqviz.cache import atomic_write
+    from uqviz.exchange import write_predictions
+    from uqviz.metrics.summary import method_summary
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_predictions(results, out / "predictions.parquet")
+    summary = {**extra, "methods": {m: method_summary(p) for m, p in results.items()}}
+    atomic_write(out / "metrics.json",
+                 lambda tmp: tmp.write_text(json.dumps(_clean(summary), indent=2)))
+    _print_table(summary["methods"])
+    print(f"wrote {out / 'predictions.parquet'} and {out / 'metrics.json'}", file=sys.stderr)
+
+
 def _method_list(args: argparse.Namespace) -> list[str]:
     from uqviz.methods import parse_method_list
 
@@ -283,6 +323,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-invalid", action="store_true", help="as for metrics")
     p.add_argument("--softmax", action="store_true", help="as for metrics")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("precompute", help="evaluate on several processes, GPUs or nodes "
+                                          "(Lightning Fabric, DDP): predictions.parquet and "
+                                          "metrics.json as evaluate writes them")
+    _add_run_options(p)
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--corruptions", default="all",
+                   help="comma-separated corruption names, or all (default)")
+    p.add_argument("--accelerator", default="cpu", help="cpu (gloo), cuda (NCCL) or auto")
+    p.add_argument("--devices", default="1", help="processes per node (GPUs per node on cuda)")
+    p.add_argument("--num-nodes", default="1", help="machines taking part")
+    p.add_argument("--precision", default="32", help="32 or bf16-mixed")
+    p.add_argument("--chunk-rows", default="2048",
+                   help="most rows per prediction shard (the unit of row work)")
+    p.set_defaults(func=cmd_precompute)
     return parser
 
 

@@ -1,0 +1,343 @@
+"""Precomputing predictions on several processes, GPUs or nodes with Lightning Fabric.
+
+``python -m uqviz precompute`` runs this module under Fabric's DDP strategy: Fabric's own
+launcher starts the local processes, or torchrun / SLURM start them and Fabric reads its rank
+from their environment. The strategy is used for its process group and collectives only: no
+network is wrapped in DistributedDataParallel, because the work is split by network and by rows,
+not by gradient.
+
+The unit of work is one network. The distinct networks the requested methods need (the
+baseline network shared by softmax, temperature scaling and MC dropout, and every ensemble
+member) are dealt round-robin over the ranks; each rank trains its share (or reads it from the
+cache) and broadcasts the weights, so every rank ends with every network in its own cache (a
+node-local cache works as well as a shared one). Each method is then fitted from the cache on
+every rank (temperature scaling fits T on the validation split; it is tiny and the same
+everywhere). The evaluation rows (test, corrupted, OOD) are cut into shards of at most
+``chunk_rows`` rows that never straddle two blocks and dealt round-robin over the ranks; each
+rank predicts its shards and ``all_gather`` brings the probabilities back, which rank 0 puts
+in order.
+
+Precision: ``bf16-mixed`` runs every forward pass of fitting and prediction under Fabric's
+precision plugin (``fabric.autocast()``, bf16 on CPU and CUDA). Training keeps the backend's
+own precision (bf16 autocast on CUDA, float32 on CPU): ``uqviz.training.fit_network`` run
+inside an enclosing CPU bf16 autocast did not learn (13% test accuracy on digits after 3
+epochs, against 86% in float32), and trained weights are cached under a key that does not
+name the precision, so they must not depend on it.
+
+Results do not depend on the number of processes: a network's seed comes from its recipe, not
+its rank, and the shards (hence the MC-dropout seed of each ``predict`` call) are the same for
+any world size. A block of at most ``chunk_rows`` rows is predicted in one call, as
+``uqviz.runs.method_predictions`` does, so the bundle matches ``evaluate``'s.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from uqviz.cache import cache_key, cache_root, save_state_dict
+from uqviz.data import get_dataset
+from uqviz.data.base import DatasetSpec, DataSplits
+from uqviz.methods import MethodConfig, get_method
+from uqviz.methods.base import Method
+from uqviz.methods.ensemble import DeepEnsembleMethod
+from uqviz.methods.softmax import SoftmaxMethod
+from uqviz.predictions import Predictions
+from uqviz.runs import EvalInput, EvalPlan, evaluation_inputs
+from uqviz.training import NetworkRecipe, Progress, member_recipes, no_progress, trained_network
+
+ACCELERATORS = ("cpu", "cuda", "auto")
+PRECISIONS = ("32", "bf16-mixed")
+DEFAULT_CHUNK_ROWS = 2048
+# set by torchrun (GROUP_RANK, RANK), SLURM (SLURM_PROCID) or by hand (NODE_RANK)
+NODE_RANK_ENV = ("NODE_RANK", "GROUP_RANK", "RANK", "SLURM_PROCID")
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """Where and how the processes run.
+
+    Attributes:
+        accelerator: ``cpu`` (gloo), ``cuda`` (NCCL, one process per GPU) or ``auto``.
+        devices: processes per node (GPUs per node on CUDA).
+        num_nodes: machines; world size = devices × num_nodes.
+        precision: ``32`` or ``bf16-mixed`` (Fabric's precision plugin; autocast to bf16).
+        chunk_rows: most rows of one prediction shard, the unit of row work.
+    """
+
+    accelerator: str = "cpu"
+    devices: int = 1
+    num_nodes: int = 1
+    precision: str = "32"
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+
+    def __post_init__(self) -> None:
+        if self.accelerator not in ACCELERATORS:
+            raise ValueError(f"accelerator must be one of {', '.join(ACCELERATORS)}, "
+                             f"got {self.accelerator!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {self.precision!r}")
+        for name in ("devices", "num_nodes", "chunk_rows"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+
+    @property
+    def world_size(self) -> int:
+        return self.devices * self.num_nodes
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Rows ``start:stop`` of evaluation block ``block``: one unit of prediction work."""
+
+    block: int
+    start: int
+    stop: int
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class PrecomputeResult:
+    """What rank 0 returns: predictions per method (in the order asked), the world size and
+    wall-clock seconds of the ``train`` (networks), ``fit`` (methods) and ``predict`` phases."""
+
+    predictions: dict[str, Predictions]
+    world_size: int
+    seconds: dict[str, float]
+
+
+def parse_count(name: str, text: str) -> int:
+    """``"2"`` -> 2 for a ``--devices``-like option; ValueError naming the option otherwise."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value}")
+    return value
+
+
+def method_networks(method_id: str, config: MethodConfig) -> tuple[NetworkRecipe, ...]:
+    """The networks ``method_id`` trains: the ensemble members, or the baseline network.
+
+    A method of another kind returns no recipe: its ``fit`` trains what it needs on each rank.
+    """
+    method = get_method(method_id, config)
+    if isinstance(method, DeepEnsembleMethod):
+        return tuple(member_recipes(method.member_base(), config.members))
+    if isinstance(method, SoftmaxMethod):
+        return (config.base_recipe(),)
+    return ()
+
+
+def distinct_networks(methods: list[str], config: MethodConfig) -> tuple[NetworkRecipe, ...]:
+    """Every network the methods need, each once, in the order the methods first need them
+    (the deep ensemble's member 0 is the baseline network: counted once)."""
+    seen: dict[NetworkRecipe, None] = {}
+    for method_id in methods:
+        for recipe in method_networks(method_id, config):
+            seen.setdefault(recipe, None)
+    return tuple(seen)
+
+
+def owned(count: int, rank: int, world_size: int) -> list[int]:
+    """Indices 0..count-1 dealt round-robin: those of ``rank`` among ``world_size`` ranks."""
+    return list(range(rank, count, world_size))
+
+
+def plan_shards(block_sizes: list[int], chunk_rows: int) -> tuple[Shard, ...]:
+    """Each block cut into consecutive shards of at most ``chunk_rows`` rows (block order)."""
+    return tuple(Shard(b, start, min(start + chunk_rows, size))
+                 for b, size in enumerate(block_sizes)
+                 for start in range(0, size, chunk_rows))
+
+
+def weights_path(spec: DatasetSpec, recipe: NetworkRecipe, data_seed: int):
+    """Where ``uqviz.training.trained_network`` caches the weights of ``recipe``."""
+    return cache_root() / "weights" / f"{cache_key(spec.name, data_seed, recipe)}.pt"
+
+
+def _train_and_share(fabric, spec: DatasetSpec, data: DataSplits,
+                     recipes: tuple[NetworkRecipe, ...], data_seed: int,
+                     progress: Progress) -> None:
+    """Train each rank's share of ``recipes`` into its cache, then broadcast every network's
+    weights from its owner so that each rank's cache holds them all."""
+    rank, world = fabric.global_rank, fabric.world_size
+    mine = owned(len(recipes), rank, world)
+    nets = {}
+    for k, i in enumerate(mine):
+        def net_progress(f: float, msg: str, k: int = k, i: int = i) -> None:
+            progress((k + f) / len(mine), f"network {i + 1}/{len(recipes)}: {msg}")
+
+        nets[i] = trained_network(spec, data, recipes[i], fabric.device, net_progress,
+                                  data_seed)
+    if world == 1:
+        return
+    for i, recipe in enumerate(recipes):
+        owner = i % world
+        state = None
+        if rank == owner:
+            state = {k: v.detach().cpu() for k, v in nets.pop(i).state_dict().items()}
+        state = fabric.broadcast(state, src=owner)
+        path = weights_path(spec, recipe, data_seed)
+        if rank != owner and not path.exists():
+            save_state_dict(path, state)
+
+
+def _fit_methods(fabric, spec: DatasetSpec, data: DataSplits, methods: list[str],
+                 config: MethodConfig, data_seed: int) -> dict[str, Method]:
+    fitted = {}
+    for method_id in methods:
+        with fabric.autocast():
+            fitted[method_id] = get_method(method_id, config).fit(spec, data, fabric.device,
+                                                                  no_progress, data_seed)
+    return fitted
+
+
+def _predict_shards(fabric, method: Method, blocks: list[EvalInput],
+                    shards: list[Shard]) -> np.ndarray:
+    """Probabilities (S, rows, C) of ``method`` on ``shards``, stacked along the rows (a rank
+    without shards predicts one row to learn S and C, and returns zero rows)."""
+    parts = []
+    for shard in shards:
+        with fabric.autocast():
+            parts.append(method.predict(blocks[shard.block].images[shard.start:shard.stop],
+                                        fabric.device).probs)
+    if not parts:
+        with fabric.autocast():
+            probe = method.predict(blocks[0].images[:1], fabric.device).probs
+        return probe[:, :0]
+    return np.concatenate(parts, axis=1)
+
+
+def _gather_rows(fabric, local: np.ndarray, shards: tuple[Shard, ...],
+                 offsets: list[int]) -> np.ndarray:
+    """Every rank's (S, rows_r, C) probabilities gathered and put back in row order (S, N, C).
+
+    Ranks pad their rows to the largest share so that ``all_gather`` sees one shape.
+    """
+    world = fabric.world_size
+    rows_of = [sum(shards[i].rows for i in owned(len(shards), r, world)) for r in range(world)]
+    padded = np.zeros((local.shape[0], max(rows_of), local.shape[2]), dtype=np.float32)
+    padded[:, :local.shape[1]] = local
+    with warnings.catch_warnings():  # Lightning calls a gather torch marks as deprecated
+        warnings.filterwarnings("ignore", message=".*all_gather is deprecated")
+        gathered = fabric.all_gather(torch.from_numpy(padded))
+    gathered = gathered.reshape(world, *padded.shape).float().cpu().numpy()
+    total = sum(s.rows for s in shards)
+    out = np.empty((local.shape[0], total, local.shape[2]), dtype=np.float32)
+    for r in range(world):
+        at = 0
+        for i in owned(len(shards), r, world):
+            start = offsets[shards[i].block] + shards[i].start
+            out[:, start:start + shards[i].rows] = gathered[r, :, at:at + shards[i].rows]
+            at += shards[i].rows
+    return out
+
+
+def _work(fabric, spec: DatasetSpec, data: DataSplits, methods: list[str],
+          config: MethodConfig, plan: EvalPlan, launch: LaunchConfig, data_seed: int,
+          make_progress: Callable[[], Progress]) -> PrecomputeResult | None:
+    from uqviz.device import configure_threads
+
+    configure_threads()  # Fabric's launcher sets threads = cores / processes; keep ours
+    rank, world = fabric.global_rank, fabric.world_size
+    progress = make_progress() if rank == 0 else no_progress
+    seconds = {}
+    start = time.perf_counter()
+    recipes = distinct_networks(methods, config)
+    _train_and_share(fabric, spec, data, recipes, data_seed,
+                     lambda f, m: progress(0.7 * f, m))
+    seconds["train"] = time.perf_counter() - start
+    start = time.perf_counter()
+    fitted = _fit_methods(fabric, spec, data, methods, config, data_seed)
+    seconds["fit"] = time.perf_counter() - start
+    start = time.perf_counter()
+    blocks = evaluation_inputs(spec, data, plan)
+    sizes = [len(b.labels) for b in blocks]
+    shards = plan_shards(sizes, launch.chunk_rows)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+    mine = [shards[i] for i in owned(len(shards), rank, world)]
+    probs = {}
+    for k, method_id in enumerate(methods):
+        local = _predict_shards(fabric, fitted[method_id], blocks, mine)
+        probs[method_id] = _gather_rows(fabric, local, shards, offsets)
+        progress(0.7 + 0.3 * (k + 1) / len(methods), f"{method_id}: predicted")
+    seconds["predict"] = time.perf_counter() - start
+    progress(1.0, "done")
+    if rank != 0:
+        return None
+    labels = np.concatenate([b.labels for b in blocks])
+    group = np.concatenate([np.full(len(b.labels), b.group, dtype=object) for b in blocks])
+    predictions = {m: Predictions(probs[m], labels, group, method=m,
+                                  class_names=spec.class_names) for m in methods}
+    return PrecomputeResult(predictions, world, seconds)
+
+
+def make_fabric(launch: LaunchConfig):
+    """A Fabric with the DDP strategy for ``launch`` (not launched yet); Fabric's own errors
+    (no GPU, too many devices, bf16 unsupported) pass through as they are."""
+    from lightning.fabric import Fabric
+
+    return Fabric(accelerator=launch.accelerator, devices=launch.devices,
+                  num_nodes=launch.num_nodes, strategy="ddp", precision=launch.precision)
+
+
+def run_precompute(dataset: str | DatasetSpec, methods: list[str], *,
+                   config: MethodConfig | None = None, plan: EvalPlan | None = None,
+                   launch: LaunchConfig | None = None, data_seed: int = 0,
+                   data_dir: str | None = None,
+                   make_progress: Callable[[], Progress] = lambda: no_progress
+                   ) -> PrecomputeResult | None:
+    """Train the methods' networks and predict on the evaluation rows over Fabric's processes.
+
+    Everything that can be wrong with the input (dataset, methods, plan, launch settings) is
+    checked before any process starts. Call it the same way on every process: with Fabric's
+    launcher, processes 1..N-1 re-run the same command line.
+
+    Args:
+        dataset: a dataset name (see ``uqviz.data.get_dataset``) or spec.
+        methods: method ids, in the order the results are wanted.
+        config: the methods' configuration (epochs, members, seeds …).
+        plan: the corrupted and OOD rows besides the test split.
+        launch: accelerator, devices, nodes, precision and shard size.
+        data_seed: seed of the train / validation / test split.
+        data_dir: where torchvision datasets live.
+        make_progress: builds the progress callback; called on rank 0 only.
+
+    Returns:
+        On global rank 0 the predictions of every method on every row (S, N, C each, rows in
+        the order of ``uqviz.runs.evaluation_inputs``); None on the other ranks.
+    """
+    spec = get_dataset(dataset, data_dir) if isinstance(dataset, str) else dataset
+    config = config or MethodConfig()
+    plan = plan or EvalPlan()
+    launch = launch or LaunchConfig()
+    if not methods:
+        raise ValueError("no method given")
+    for method_id in methods:
+        get_method(method_id, config)
+    plan.corruption_names()
+    if launch.num_nodes > 1 and not any(os.environ.get(v) for v in NODE_RANK_ENV):
+        raise ValueError(f"num_nodes={launch.num_nodes} needs a launcher that tells each node "
+                         "its rank: torchrun, SLURM's srun, or NODE_RANK, MASTER_ADDR and "
+                         "MASTER_PORT set on every node")
+    data = spec.load(data_seed)
+    fabric = make_fabric(launch)
+    try:
+        return fabric.launch(_work, spec, data, list(methods), config, plan, launch, data_seed,
+                             make_progress)
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
