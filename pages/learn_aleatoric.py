@@ -40,13 +40,14 @@ st.subheader("Label noise vs too little data")
 c1, c2 = st.columns(2)
 noise = c1.slider("Label noise in the shaded block", 0.0, 0.5, 0.3, 0.05, key="ale_noise",
                   help=term_text("Aleatoric uncertainty"))
-n_points = c2.slider("Training points", 6, 300, 40, 2, key="ale_points",
+n_points = c2.slider("Training points", 6, 300, 120, 2, key="ale_points",
                      help=term_text("Epistemic uncertainty"))
 result = toy(noise, n_points)
 st.plotly_chart(toy_figure(result), theme=None, key="ale_toy")
 means = region_means(result)
 st.caption(
     "Top: labels (red = flipped) and ten members' P(class 1). Bottom: total entropy as two "
-    "stacked parts. More label noise raises the blue part inside the block; fewer points raise "
-    f"the orange part everywhere. In the block: aleatoric {means['noisy']['aleatoric']:.2f}, "
-    f"epistemic {means['noisy']['epistemic']:.2f} nats. Trained in {result.seconds:.1f} s.")
+    "stacked parts. More label noise raises the blue part inside the shaded block; fewer "
+    "points (try 10) raise the orange part. In the block: aleatoric "
+    f"{means['noisy']['aleatoric']:.2f}, epistemic {means['noisy']['epistemic']:.2f} nats. "
+    f"Trained in {result.seconds:.1f} s.")

@@ -28,7 +28,7 @@ with left:
     beta = st.slider("Prior scale β", 0.0, 10.0, 3.0, 0.5, key="reg_beta",
                      disabled=PRIORS[prior_name] == "none",
                      help="How strongly the untrained prior is added: 0 is a plain ensemble.")
-    bootstrap = st.toggle("Bootstrap: each member sees a resample", False, key="reg_bootstrap",
+    bootstrap = st.toggle("Bootstrap resamples", False, key="reg_bootstrap",
                           help=term_text("Bootstrap (ensembles)"))
     show_members = st.toggle("Show each member", True, key="reg_show_members")
 
@@ -50,8 +50,10 @@ c.metric("σ outside the data", f"{spread['outside']:.2f}")
 st.subheader("Four ensembles side by side")
 st.markdown(
     "The settings of Osband et al. (2018), with the members and β chosen above: a plain "
-    "ensemble; a random prior per member; a prior and a bootstrap; a fixed sine prior and a "
-    "bootstrap, which pulls every member towards a sine away from the data.")
+    "ensemble; a random prior per member; a random prior and a bootstrap; one fixed sine "
+    "shared by every member, with a bootstrap. A prior is a belief about where there is no "
+    "data: the shared sine sends every member off in the same direction beyond the ends, "
+    "where random priors let them spread both ways.")
 fits = four_settings(members, beta if beta > 0 else 3.0)
 st.plotly_chart(four_settings_figure(fits, show_members=show_members), theme=None,
                 key="reg_four")

@@ -211,7 +211,8 @@ def decomposition_figure(dec: Decomposition, *, height: int = 340) -> go.Figure:
     fig.update_yaxes(title_text="nats", range=[0, 0.8], row=1, col=2)
     return _finish(fig, title=None, height=height, barmode="stack",
                    margin=dict(l=56, r=16, t=40, b=40),
-                   legend=dict(orientation="h", x=0.56, y=-0.12, xanchor="left", yanchor="top"))
+                   legend=dict(orientation="h", x=0.56, y=-0.12, xanchor="left", yanchor="top",
+                               traceorder="normal"))
 
 
 def toy_figure(result: ToyResult, *, height: int = 520) -> go.Figure:

@@ -1,0 +1,233 @@
+"""The science of the Learn pages' toys, on one CPU thread, with fixed seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from uqviz.metrics.scores import entropy, expected_entropy, mutual_information
+from uqviz.teaching.decomposition import (
+    WORKED_EXAMPLE,
+    ToySettings,
+    aleatoric_epistemic_toy,
+    decompose,
+    region_means,
+)
+from uqviz.teaching.moons import MoonsSettings, fit_moons, moons_playground, predict_moons
+from uqviz.teaching.regression1d import (
+    RegressionSettings,
+    StackedMLP,
+    bootstrap_counts,
+    fit_ensemble_1d,
+    fit_stacked,
+    gap_data,
+    region_masks,
+    region_spread,
+)
+
+
+# -- building blocks -------------------------------------------------------------------------
+def test_stacked_members_are_independent_networks():
+    gen = torch.Generator().manual_seed(0)
+    net = StackedMLP(3, 1, 1, generator=gen)
+    x = torch.linspace(-1, 1, 5)[:, None]
+    out = net(x)
+    assert out.shape == (3, 5, 1)
+    # member 1 alone equals a plain MLP with its weights
+    h = x
+    for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+        h = h @ w[1] + b[1]
+        if i < 2:
+            h = torch.relu(h)
+    torch.testing.assert_close(out[1], h)
+    assert not torch.allclose(out[0], out[1])
+
+
+def test_training_members_together_equals_training_each_alone():
+    data = gap_data(n=12)
+    pair = StackedMLP(2, 1, 1, generator=torch.Generator().manual_seed(0))
+    alone = StackedMLP(1, 1, 1, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for src, dst in zip([*pair.weights, *pair.biases], [*alone.weights, *alone.biases],
+                            strict=True):
+            dst.copy_(src[1:2])
+    fit_stacked(pair, data.x[:, None], data.y, loss="mse", steps=60)
+    fit_stacked(alone, data.x[:, None], data.y, loss="mse", steps=60)
+    for src, dst in zip([*pair.weights, *pair.biases], [*alone.weights, *alone.biases],
+                        strict=True):
+        torch.testing.assert_close(src[1:2], dst, rtol=1e-4, atol=1e-5)
+
+
+def test_bootstrap_counts_resample_every_row_total():
+    counts = bootstrap_counts(4, 30, np.random.default_rng(0))
+    assert counts.shape == (4, 30)
+    assert np.all(counts.sum(axis=1) == 30)
+    assert np.all(counts >= 0) and (counts == 0).any()  # some rows left out
+
+
+@pytest.mark.parametrize("kwargs", [dict(members=0), dict(prior="gaussian"), dict(beta=-1.0),
+                                    dict(steps=0)])
+def test_regression_settings_name_the_bad_value(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        RegressionSettings(**kwargs)
+
+
+def test_fit_stacked_refuses_unknown_loss_and_bad_counts():
+    net = StackedMLP(2, 1, 1, generator=torch.Generator().manual_seed(0))
+    x, y = np.zeros((4, 1)), np.zeros(4)
+    with pytest.raises(ValueError, match="loss"):
+        fit_stacked(net, x, y, loss="hinge")
+    with pytest.raises(ValueError, match="counts"):
+        fit_stacked(net, x, y, loss="mse", counts=np.ones((3, 4)))
+
+
+# -- 1-D ensembles ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def plain():
+    return fit_ensemble_1d(RegressionSettings(prior="none"))
+
+
+@pytest.fixture(scope="module")
+def with_prior():
+    return fit_ensemble_1d(RegressionSettings(prior="random", beta=3.0))
+
+
+def test_regions_cover_the_grid_once(plain):
+    masks = region_masks(plain.x_grid, plain.data)
+    total = masks["inside"].astype(int) + masks["gap"] + masks["outside"]
+    assert np.all(total == 1)
+
+
+@pytest.mark.parametrize("fixture", ["plain", "with_prior"])
+def test_sigma_in_the_gap_and_outside_exceeds_sigma_inside(fixture, request):
+    fit = request.getfixturevalue(fixture)
+    s = region_spread(fit)
+    assert s["gap"] > 3 * s["inside"], s
+    assert s["outside"] > 3 * s["inside"], s
+
+
+def test_members_fit_the_data(plain):
+    pred = np.interp(plain.data.x, plain.x_grid, plain.mean)
+    assert np.sqrt(np.mean((pred - plain.data.y) ** 2)) < 0.2
+
+
+def test_a_prior_makes_members_disagree_more_outside_the_data(plain, with_prior):
+    out_plain = region_spread(plain)["outside"]
+    out_prior = region_spread(with_prior)["outside"]
+    assert out_prior > 1.3 * out_plain, (out_plain, out_prior)
+    assert np.any(with_prior.prior != 0) and np.all(plain.prior == 0)
+
+
+def test_sine_prior_is_shared_and_the_same_seed_repeats():
+    a = fit_ensemble_1d(RegressionSettings(members=3, prior="sine", bootstrap=True, steps=200))
+    b = fit_ensemble_1d(RegressionSettings(members=3, prior="sine", bootstrap=True, steps=200))
+    np.testing.assert_allclose(a.prior, np.broadcast_to(3.0 * np.sin(a.x_grid), a.prior.shape),
+                               atol=1e-5)
+    np.testing.assert_array_equal(a.members, b.members)
+
+
+def test_the_1d_ensemble_trains_in_seconds(plain):
+    assert plain.seconds < 10
+
+
+# -- two moons -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def moons_models():
+    return fit_moons(MoonsSettings())
+
+
+def _far_points(radius: float = 6.0) -> np.ndarray:
+    angle = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    return np.column_stack([0.5 + radius * np.cos(angle), 0.25 + radius * np.sin(angle)])
+
+
+@pytest.mark.parametrize("method", ["deep_ensemble", "prior_ensemble", "mc_dropout"])
+def test_ensemble_mutual_information_far_exceeds_near(moons_models, method):
+    near = predict_moons(moons_models, moons_models.x)[method]
+    far = predict_moons(moons_models, _far_points())[method]
+    assert mutual_information(far).mean() > 3 * mutual_information(near).mean()
+
+
+def test_softmax_is_confident_far_from_the_data(moons_models):
+    far = predict_moons(moons_models, _far_points())
+    assert entropy(far["softmax"]).mean() < 0.05
+    assert entropy(far["softmax"]).mean() < entropy(far["deep_ensemble"]).mean()
+    assert np.all(mutual_information(far["softmax"]) == 0)  # one sample: no disagreement
+
+
+def test_moons_classifiers_learn_the_moons(moons_models):
+    probs = predict_moons(moons_models, moons_models.x)
+    for method, p in probs.items():
+        acc = (p.mean(axis=0).argmax(axis=1) == moons_models.y).mean()
+        assert acc > 0.95, (method, acc)
+    assert probs["mc_dropout"].shape[0] == MoonsSettings().mc_samples
+    assert probs["deep_ensemble"].shape[0] == MoonsSettings().members
+
+
+def test_moons_playground_grid_and_time():
+    result = moons_playground(MoonsSettings(n_points=60, steps=200), grid=20)
+    assert result.probs["softmax"].shape == (1, 400, 2)
+    assert result.seconds < 15
+
+
+@pytest.mark.parametrize("kwargs", [dict(n_points=5), dict(noise=1.0), dict(members=1),
+                                    dict(beta=0.0), dict(dropout=1.0), dict(mc_samples=1)])
+def test_moons_settings_name_the_bad_value(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        MoonsSettings(**kwargs)
+
+
+# -- aleatoric vs epistemic ------------------------------------------------------------------
+def test_worked_example_by_hand():
+    dec = decompose(np.array(WORKED_EXAMPLE))
+
+    def h(p):
+        return -p * np.log(p) - (1 - p) * np.log(1 - p)
+
+    p = np.array(WORKED_EXAMPLE)
+    assert dec.total == pytest.approx(h(p.mean()))
+    assert dec.aleatoric == pytest.approx(np.mean([h(q) for q in p]))
+    assert dec.total == pytest.approx(dec.aleatoric + dec.epistemic)
+    # 0.9, 0.6, 0.2: mean 0.5667, H = 0.6842; expected entropy 0.4995; MI 0.1847
+    assert (round(dec.total, 4), round(dec.aleatoric, 4), round(dec.epistemic, 4)) == (
+        0.6842, 0.4995, 0.1847)
+
+
+def test_decompose_edge_cases():
+    agree = decompose(np.array([[0.5, 0.5]] * 3))
+    assert agree.epistemic == pytest.approx(0) and agree.aleatoric == pytest.approx(np.log(2))
+    split = decompose(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    assert split.aleatoric == pytest.approx(0) and split.epistemic == pytest.approx(np.log(2))
+    with pytest.raises(ValueError, match="sum to 1"):
+        decompose(np.array([[0.5, 0.6]]))
+    with pytest.raises(ValueError, match="shape"):
+        decompose(np.zeros((2, 2, 2)))
+
+
+def test_decompose_matches_the_app_scores_on_random_members():
+    rng = np.random.default_rng(0)
+    members = rng.dirichlet(np.ones(4), size=6)
+    dec = decompose(members)
+    assert dec.total == pytest.approx(entropy(members[:, None])[0])
+    assert dec.aleatoric == pytest.approx(expected_entropy(members[:, None])[0])
+
+
+def test_label_noise_raises_aleatoric_uncertainty():
+    clean = region_means(aleatoric_epistemic_toy(ToySettings(label_noise=0.0, n_points=200)))
+    noisy = region_means(aleatoric_epistemic_toy(ToySettings(label_noise=0.3, n_points=200)))
+    assert noisy["noisy"]["aleatoric"] > clean["noisy"]["aleatoric"] + 0.3
+    assert noisy["noisy"]["aleatoric"] > 5 * noisy["noisy"]["epistemic"]
+
+
+def test_too_little_data_raises_epistemic_uncertainty():
+    few = region_means(aleatoric_epistemic_toy(ToySettings(label_noise=0.3, n_points=8)))
+    many = region_means(aleatoric_epistemic_toy(ToySettings(label_noise=0.3, n_points=200)))
+    assert few["data"]["epistemic"] > 3 * many["data"]["epistemic"]
+
+
+@pytest.mark.parametrize("kwargs", [dict(label_noise=0.6), dict(n_points=2), dict(members=1),
+                                    dict(beta=-1.0)])
+def test_toy_settings_name_the_bad_value(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        ToySettings(**kwargs)
