@@ -294,6 +294,15 @@ def make_fabric(launch: LaunchConfig):
                   num_nodes=launch.num_nodes, strategy="ddp", precision=launch.precision)
 
 
+def _stop_children(fabric) -> None:
+    """Kill the processes Fabric's own launcher started (they would wait in a collective for
+    the failed rank 0 until the process group times out); torchrun and srun do this
+    themselves."""
+    for proc in getattr(fabric.strategy.launcher, "procs", []):
+        if proc.poll() is None:
+            proc.kill()
+
+
 def run_precompute(dataset: str | DatasetSpec, methods: list[str], *,
                    config: MethodConfig | None = None, plan: EvalPlan | None = None,
                    launch: LaunchConfig | None = None, data_seed: int = 0,
@@ -338,6 +347,9 @@ def run_precompute(dataset: str | DatasetSpec, methods: list[str], *,
     try:
         return fabric.launch(_work, spec, data, list(methods), config, plan, launch, data_seed,
                              make_progress)
+    except BaseException:
+        _stop_children(fabric)
+        raise
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
