@@ -525,10 +525,15 @@ def main(argv: list[str] | None = None) -> int:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = RESULTS_DIR / (f"core_{tag}_{threads}t{'_quick' if args.quick else ''}"
                              f"_{stamp}.json")
+    save_report(report, out)
+    return 0
+
+
+def save_report(report: dict, out: Path) -> None:
+    """Write the JSON report and print the run's wall time and where the file went."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nWhole run: {fmt_s(report['wall_s'])}. JSON saved to {out}")
-    return 0
 
 
 if __name__ == "__main__":

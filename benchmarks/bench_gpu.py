@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 import time
@@ -57,6 +56,7 @@ from bench_core import (  # noqa: E402  (puts the repository root on sys.path to
     measure,
     measure_interleaved,
     networks,
+    save_report,
 )
 
 from uqviz.device import THREADS_ENV, configure_threads, device_name  # noqa: E402
@@ -156,37 +156,33 @@ def _ratio(row: dict, slow: str, fast: str) -> float:
 
 
 # -- sections ----------------------------------------------------------------------------------
-def bench_ensemble(device: torch.device, s: Sizes) -> list[dict]:
+def _batched_vs_looped(section: str, device: torch.device, s: Sizes,
+                       call: Callable[..., object], count: dict) -> list[dict]:
+    """``call(nets, x, device, batched=...)`` timed batched and looped for each workload."""
     rows = []
     for w in (s.small, s.resnet):
         if w is None:
             continue
-        nets, x = networks(w, MEMBERS), images(w)
-        t = measure_interleaved(
-            {"batched": partial(ensemble_logits, nets, x, device, batched=True),
-             "looped": partial(ensemble_logits, nets, x, device, batched=False)},
-            device, repeats=s.repeats, warmup=s.warmup)
-        row = _row("ensemble", w, device, t, K=MEMBERS)
+        nets, x = networks(w, count.get("K", 1)), images(w)
+        t = measure_interleaved({name: partial(call, nets, x, device, batched=batched)
+                                 for name, batched in (("batched", True), ("looped", False))},
+                                device, repeats=s.repeats, warmup=s.warmup)
+        row = _row(section, w, device, t, **count)
         row["looped_over_batched"] = _ratio(row, "looped", "batched")
         rows.append(row)
     return rows
+
+
+def bench_ensemble(device: torch.device, s: Sizes) -> list[dict]:
+    return _batched_vs_looped("ensemble", device, s, ensemble_logits, {"K": MEMBERS})
+
+
+def _mc_dropout(nets: list, x: torch.Tensor, device: torch.device, *, batched: bool) -> object:
+    return mc_dropout_logits(nets[0], x, device, samples=MC_SAMPLES, seed=0, batched=batched)
 
 
 def bench_mc_dropout(device: torch.device, s: Sizes) -> list[dict]:
-    rows = []
-    for w in (s.small, s.resnet):
-        if w is None:
-            continue
-        net, x = networks(w, 1)[0], images(w)
-        t = measure_interleaved(
-            {name: partial(mc_dropout_logits, net, x, device, samples=MC_SAMPLES, seed=0,
-                           batched=batched)
-             for name, batched in (("batched", True), ("looped", False))},
-            device, repeats=s.repeats, warmup=s.warmup)
-        row = _row("mc_dropout", w, device, t, T=MC_SAMPLES)
-        row["looped_over_batched"] = _ratio(row, "looped", "batched")
-        rows.append(row)
-    return rows
+    return _batched_vs_looped("mc_dropout", device, s, _mc_dropout, {"T": MC_SAMPLES})
 
 
 def bench_precision(device: torch.device, s: Sizes) -> list[dict]:
@@ -220,21 +216,20 @@ def bench_compile(device: torch.device, s: Sizes) -> list[dict]:
     return [row]
 
 
-def matmul_peak_flops(device: torch.device, n: int, repeats: int, warmup: int) -> dict:
-    """Measured peak: FLOP/s of an n×n×n matmul, bf16 on CUDA, float32 on the CPU."""
+def _matmul(device: torch.device, n: int) -> tuple[Callable[[], object], str]:
+    """An n×n×n matmul (bf16 on CUDA, float32 on the CPU) and its dtype's name."""
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     gen = torch.Generator().manual_seed(0)
     a = torch.rand(n, n, generator=gen).to(device, dtype)
     b = torch.rand(n, n, generator=gen).to(device, dtype)
-    t = measure(partial(torch.matmul, a, b), device, repeats=repeats, warmup=warmup)
-    return {"n": n, "dtype": str(dtype).removeprefix("torch."), "timing": asdict(t),
-            "flops_per_s": 2 * n ** 3 / t.median_s}
+    return partial(torch.matmul, a, b), str(dtype).removeprefix("torch.")
 
 
 def bench_throughput(device: torch.device, s: Sizes) -> list[dict]:
+    """ResNet-18 images/s and its share of the matmul peak, timed in alternation with the
+    matmul so that load from other processes falls on both alike."""
     w = s.throughput
     net, x = networks(w, 1)[0], images(w)
-    peak = matmul_peak_flops(device, s.peak_matmul, s.repeats, s.warmup)
     on_device = x.to(device)
     cl = device.type == "cuda"
     resident = net.to(device)
@@ -248,9 +243,12 @@ def bench_throughput(device: torch.device, s: Sizes) -> list[dict]:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cl):
                 resident(on_device[start:start + DEFAULT_BATCH])
 
+    matmul, dtype = _matmul(device, s.peak_matmul)
     t = measure_interleaved({"end_to_end": partial(network_logits, net, x, device),
-                             "resident": forward_resident},
+                             "resident": forward_resident, "peak_matmul": matmul},
                             device, repeats=s.repeats, warmup=s.warmup)
+    peak = {"n": s.peak_matmul, "dtype": dtype,
+            "flops_per_s": 2 * s.peak_matmul ** 3 / t["peak_matmul"].median_s}
     row = _row("throughput", w, device, t, peak=peak, gflop_per_image=RESNET18_GFLOP)
     scale = RESNET18_GFLOP * (w.input_shape[1] * w.input_shape[2]) / (32 * 32)
     row["gflop_per_image_at_this_size"] = scale
@@ -389,6 +387,18 @@ def table(rows: list[dict], device: torch.device) -> str:
     return markdown_table(header, body)
 
 
+def batching_from(rows: list[dict], device: torch.device) -> dict[str, dict]:
+    """The batched/looped choice these rows support, per architecture, in the shape of
+    ``uqviz.device.BATCHING`` (batched when it was faster: looped / batched > 1)."""
+    found: dict[str, dict] = {}
+    for r in rows:
+        if r["section"] in ("ensemble", "mc_dropout"):
+            entry = found.setdefault(r["arch"], {"device": device.type})
+            entry[r["section"]] = bool(r["looped_over_batched"] > 1.0)
+            entry[f"{r['section']}_looped_over_batched"] = round(r["looped_over_batched"], 3)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ci", action="store_true",
@@ -434,14 +444,19 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows, device))
     for item in skipped:
         print(f"skipped: {item['what']}: {item['reason']}")
+    batching = batching_from(rows, device)
+    for arch, entry in batching.items():
+        choice = ", ".join(f"{k}: {'batched' if entry[k] else 'looped'}"
+                           for k in ("ensemble", "mc_dropout") if k in entry)
+        print(f"measured choice for ({device.type}, {arch}): {choice} "
+              "(compare with uqviz.device.BATCHING)")
     report = {"device": name, "mode": s.mode, "sections": sections, "environment": env,
+              "batching": batching,
               "repeats": s.repeats, "warmup": s.warmup, "rows": rows, "skipped": skipped,
               "wall_s": time.perf_counter() - started}
     out = args.json or RESULTS_DIR / (f"gpu_bench_{name}_{s.mode}_"
                                       f"{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nWhole run: {fmt_s(report['wall_s'])}. JSON saved to {out}")
+    save_report(report, out)
     return 0
 
 

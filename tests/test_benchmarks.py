@@ -37,6 +37,7 @@ def test_ci_run_prints_the_table_and_what_it_skipped(ci_run):
     assert "skipped: all CUDA rows" in stdout
     assert "skipped: compile: skipped in --ci mode" in stdout
     assert "median (p90) of 10 timed runs" in stdout
+    assert "measured choice for (cpu, small_cnn)" in stdout
 
 
 def test_ci_json_has_the_stated_fields(ci_run):
@@ -62,6 +63,7 @@ def test_ci_json_has_the_stated_fields(ci_run):
     assert throughput["peak"]["flops_per_s"] > 0
     pipeline = next(r for r in report["rows"] if r["section"] == "pipeline")
     assert pipeline["pipeline_s"] > 0 and pipeline["corruptions"]["registered"] >= 1
+    assert set(report["batching"]["small_cnn"]) >= {"ensemble", "mc_dropout"}
     whats = [item["what"] for item in report["skipped"]]
     assert "all CUDA rows" in whats and "compile" in whats
 
