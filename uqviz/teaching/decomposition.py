@@ -110,7 +110,7 @@ class ToySettings:
     """
 
     label_noise: float = 0.3
-    n_points: int = 30
+    n_points: int = 120
     members: int = 10
     beta: float = 3.0
     seed: int = 0
