@@ -104,3 +104,12 @@ def test_bald_beats_random_at_100_labels_over_three_seeds():
     assert len({tuple(v) for v in first.values()}) == 1
     assert at_100["bald"] > at_100["random"], at_100
     assert at_100["random"] > 0.85, at_100
+
+
+def test_command_line_refuses_bad_input(capsys):
+    from uqviz.teaching.active import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--seeds", "0"])
+    assert exit_info.value.code == 2
+    assert "choose at least one seed" in capsys.readouterr().err

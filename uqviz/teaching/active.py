@@ -347,8 +347,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     from uqviz.device import configure_threads
 
     configure_threads()
-    cfg = ActiveConfig(budget=args.budget)
-    result = active_learning_experiment(seeds=tuple(range(args.seeds)), cfg=cfg)
+    try:
+        cfg = ActiveConfig(budget=args.budget)
+        result = active_learning_experiment(seeds=tuple(range(args.seeds)), cfg=cfg)
+    except ValueError as err:
+        parser.error(str(err))  # one line on stderr, exit code 2
     marks = [n for n in (20, 50, 100, 150, 200) if n in cfg.label_counts]
     print(f"{'strategy':<28}" + "".join(f"{n:>8}" for n in marks))
     for s, curve in result.curves.items():
