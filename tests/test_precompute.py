@@ -1,12 +1,15 @@
 """``python -m uqviz precompute`` on Lightning Fabric: 2 CPU processes (gloo) against 1.
 
-The two runs each get a fresh cache, so the 2-process run trains its own share of the networks;
-their bundles must agree. Tolerance: both runs train every network from the same seed with the
-same float32 operations on one thread, and cut the rows into the same shards whatever the
-number of processes (so even MC dropout draws the same masks); the only freedom left is the
-summation order a kernel may pick, a few float32 ulps (1e-6 at most on probabilities). 1e-5 is
-ten times that and a hundred times below the 4 decimals the metric table prints; measured
-difference: 0 (bit-identical).
+The runs each get a fresh cache, so the 2-process run trains its own share of the networks; in
+the 2-process run each rank even gets a cache of its own (as on two nodes without a shared
+disk: a ``sitecustomize`` picks ``cache<LOCAL_RANK>``), so rank 1 can only hold rank 0's
+networks through the broadcast. The bundles must agree.
+
+Tolerance: both runs train every network from the same seed with the same float32 operations
+on one thread, and cut the rows into the same shards whatever the number of processes (so even
+MC dropout draws the same masks); the only freedom left is the summation order a kernel may
+pick, a few float32 ulps (1e-6 at most on probabilities). 1e-5 is ten times that and ten times
+below the 4 decimals the metric table prints; measured difference: 0 (bit-identical).
 """
 
 from __future__ import annotations
@@ -40,8 +43,18 @@ SMALL = ["--dataset", "digits", "--methods", "softmax,temperature,mc_dropout,dee
          "gaussian_noise", "--accelerator", "cpu"]
 
 
+PER_RANK_CACHE = """import os
+os.environ["UQVIZ_CACHE"] = os.path.join({root!r}, "cache" + os.environ.get("LOCAL_RANK", "0"))
+"""
+
+
 def precompute(out: Path, cache: Path, devices: int, *extra: str):
+    """Run the command; with ``devices`` > 1 rank r caches in ``cache / f"cache{r}"``."""
     env = dict(os.environ, UQVIZ_CACHE=str(cache), UQVIZ_TORCH_THREADS="1")
+    if devices > 1:
+        cache.mkdir(parents=True)
+        (cache / "sitecustomize.py").write_text(PER_RANK_CACHE.format(root=str(cache)))
+        env["PYTHONPATH"] = os.pathsep.join([str(cache), str(ROOT)])
     for name in ("NODE_RANK", "GROUP_RANK", "RANK", "LOCAL_RANK", "WORLD_SIZE", "SLURM_PROCID"):
         env.pop(name, None)
     start = time.perf_counter()
@@ -84,8 +97,9 @@ def test_two_processes_give_the_bundle_of_one(bundles):
 
 
 def test_the_work_is_shared_between_the_processes(bundles):
-    """Rank 0 trains network 1 of 2 only when there are two processes (rank 1 trains the
-    other: rank 0's progress never names it), and both caches end with the same networks."""
+    """With two processes rank 0 trains network 1 of 2 only (rank 1 trains the other: rank
+    0's progress never names it), and each rank's own cache ends with both networks (the
+    broadcast), the names ``trained_network`` gives them."""
     one_err, two_err = bundles[1][2].stderr, bundles[2][2].stderr
     assert "network 2/2" in one_err and "network 1/2" in two_err
     assert "network 2/2" not in two_err
@@ -98,10 +112,10 @@ def test_the_work_is_shared_between_the_processes(bundles):
     recipes = distinct_networks(["softmax", "temperature", "mc_dropout", "deep_ensemble"],
                                 config)
     assert len(recipes) == 2  # the baseline network is the ensemble's member 0
-    spec = get_dataset("digits")
-    for _, cache, _, _ in bundles.values():
-        expected = {weights_path(spec, r, 0).name for r in recipes}
-        assert {p.name for p in (cache / "weights").glob("*.pt")} == expected
+    expected = {weights_path(get_dataset("digits"), r, 0).name for r in recipes}
+    one_cache, two_root = bundles[1][1], bundles[2][1]
+    for cache in (one_cache, two_root / "cache0", two_root / "cache1"):
+        assert {p.name for p in (cache / "weights").glob("*.pt")} == expected, cache
 
 
 def test_the_bundle_opens_like_evaluates(bundles, capsys):
