@@ -7,10 +7,27 @@ from uqviz.ui.frame import require_frame
 
 require_frame()
 
+PAGE_TITLES = {
+    "pages/compare.py": "Compare methods", "pages/referral.py": "Referral threshold",
+    "pages/conformal.py": "Conformal prediction", "pages/shift.py": "Dataset shift",
+    "pages/ood.py": "Out-of-distribution", "pages/embedding.py": "Embedding map",
+    "pages/intervals.py": "Confidence intervals", "pages/learn_regression.py": "Ensembles in 1-D",
+    "pages/learn_moons.py": "Two moons", "pages/learn_aleatoric.py": "Aleatoric vs epistemic",
+    "pages/learn_active.py": "Active learning",
+}
+
 st.title("Glossary")
-st.caption("Every term the dashboard uses. The same texts appear as tooltips (the ⓘ icons).")
-for term in GLOSSARY:
-    with st.container(border=True):
+st.caption("Every term the dashboard uses. The same texts appear as tooltips "
+           "(the ? icons beside controls).")
+query = st.text_input("Find a term", key="glossary_query", placeholder="e.g. entropy").strip()
+terms = [t for t in GLOSSARY
+         if not query or query.lower() in t.term.lower() or query.lower() in t.text.lower()]
+if not terms:
+    st.info(f"No term mentions {query!r}.")
+columns = st.columns(2)
+for i, term in enumerate(terms):
+    with columns[i % 2].container(border=True):
         st.markdown(f"**{term.term}** — {term.text}")
         if term.page:
-            st.page_link(term.page, label="See it", icon=":material/arrow_forward:")
+            st.page_link(term.page, label=f"See it: {PAGE_TITLES.get(term.page, 'its page')}",
+                         icon=":material/arrow_forward:")

@@ -127,3 +127,15 @@ def test_glossary_links_the_learn_pages():
     assert {"pages/learn_regression.py", "pages/learn_moons.py",
             "pages/learn_aleatoric.py"} <= pages
     assert len(at.get("page_link")) == sum(t.page is not None for t in GLOSSARY)
+
+
+def test_glossary_search_filters_terms():
+    at = framed_page("pages/glossary.py", TIMEOUT)
+    at.text_input(key="glossary_query").set_value("prior")
+    at.run()
+    _ok(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "**Randomized prior**" in text and "**NLL**" not in text
+    at.text_input(key="glossary_query").set_value("zzz")
+    at.run()
+    assert at.info and "No term mentions" in at.info[0].value

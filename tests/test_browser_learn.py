@@ -57,3 +57,21 @@ def test_aleatoric_worked_example_follows_the_sliders(page, app_url):
     assert exceptions(page) == []
     assert "0.185" not in main.inner_text()
     screenshot(page, "learn_aleatoric_moved")
+
+
+def test_glossary_search_and_links_to_learn_pages(page, app_url):
+    page.goto(f"{app_url}/glossary")
+    settle(page)
+    links = page.locator('[data-testid="stPageLink"]')
+    total = links.count()
+    box = page.get_by_label("Find a term")
+    box.fill("prior")
+    box.press("Enter")
+    settle(page)
+    page.wait_for_timeout(500)
+    assert exceptions(page) == []
+    assert 0 < links.count() < total
+    screenshot(page, "glossary_search")
+    page.get_by_text("See it: Ensembles in 1-D").first.click()
+    settle(page)
+    assert page.locator('[data-testid="stMain"] h1').first.inner_text() == "Ensembles in 1-D"
