@@ -93,6 +93,7 @@ def test_a_tiny_run_is_deterministic_and_cached(tmp_path, monkeypatch):
         active_learning_run("random", 0, ActiveConfig(budget=5000))
 
 
+@pytest.mark.slow
 def test_bald_beats_random_at_100_labels_over_three_seeds():
     """The page's default experiment (4 strategies × 3 seeds up to 200 labels), cached on disk
     for the page tests that follow; about 30 s on one thread."""
