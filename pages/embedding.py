@@ -77,6 +77,11 @@ score = c3.selectbox("Uncertainty score", scores, key="embed_score",
                      format_func=lambda k: UNCERTAINTY_SCORES[k].label)
 
 path = str(umap_file(dataset, method))
+same = [m for m in with_features if m != method and str(umap_file(dataset, m)) == path]
+if same:
+    st.caption(f"{', '.join(method_label(m) for m in same)} use the same network's features "
+               f"(an ensemble's first member), so their map is this one; only the colours by "
+               "uncertainty and prediction differ.")
 umap = umap_ready(path)
 if umap is None:
     umap_status(dataset, method, path)
@@ -104,7 +109,7 @@ st.caption(f"Colour: {COLORINGS[coloring].meaning}. Hover a dot for its set, lab
 event = st.plotly_chart(fig, theme=None, key=f"embed_chart_{method}_{emb.kind}",
                         on_select="rerun", selection_mode=("box", "lasso"))
 
-chosen = selected_rows(event.selection.points, fig) if event and event.selection else []
+chosen = selected_rows(((event or {}).get("selection") or {}).get("points", []), fig)
 if len(chosen) == 0:
     st.caption("Select dots on the map (box or lasso) to list their images here.")
     st.stop()

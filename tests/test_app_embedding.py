@@ -1,0 +1,222 @@
+"""The embedding map page under AppTest, on digits predictions cached by a fixture.
+
+The background UMAP job is replaced by a stub here (its real run is covered by the browser test
+and ``tests/test_embedding.py``); a UMAP result is put in the cache by hand where needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app_fixtures import framed_page, pretrain_digits
+from uqviz.ui.files import env_dataset_name
+
+TIMEOUT = 180
+PAGE = "pages/embedding.py"
+
+
+class FakeProcess:
+    def __init__(self, code=None):
+        self.pid, self.code = 999_999, code
+
+    def poll(self):
+        return self.code
+
+
+@pytest.fixture(scope="module", autouse=True)
+def trained():
+    pretrain_digits()
+
+
+@pytest.fixture
+def spawned(monkeypatch):
+    """Record the background job's arguments instead of starting it."""
+    import uqviz.ui.embedding_backend as backend
+
+    calls: list[list[str]] = []
+
+    def fake(arguments, log):
+        calls.append(arguments)
+        Path(log).write_text("started\n")
+        return FakeProcess()
+
+    monkeypatch.setattr(backend, "spawn_embed", fake)
+    backend.start_umap.clear()
+    backend.load_umap.clear()
+    return calls
+
+
+def _umap_path(method: str) -> Path:
+    from uqviz.embedding import umap_path
+    from uqviz.ui.backend import method_predictions
+    from uqviz.ui.embedding_backend import UMAP_PARAMS
+
+    return umap_path(method_predictions("digits", method).features, UMAP_PARAMS)
+
+
+def _forget(method: str) -> Path:
+    path = _umap_path(method)
+    for p in (path, path.with_suffix(".lock"), path.with_suffix(".log")):
+        p.unlink(missing_ok=True)
+    return path
+
+
+def _store_fake_umap(method: str) -> Path:
+    from uqviz.embedding import Embedding, save_embedding
+    from uqviz.ui.backend import method_predictions
+
+    n = method_predictions("digits", method).n
+    coords = np.random.default_rng(0).normal(size=(n, 2))
+    return save_embedding(_umap_path(method), Embedding(coords, np.arange(n), "umap", method))
+
+
+def _figure(at: AppTest) -> dict:
+    (chart,) = at.get("plotly_chart")
+    return json.loads(chart.proto.spec)
+
+
+def _array(value) -> np.ndarray:
+    """A trace array from the chart's JSON (plain list or Plotly's base64 typed array)."""
+    if isinstance(value, dict) and "bdata" in value:
+        import base64
+
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
+def _page(**state) -> AppTest:
+    return framed_page(PAGE, TIMEOUT, **state)
+
+
+def test_pca_map_shows_at_once_and_umap_starts_once_in_the_background(spawned):
+    _forget("softmax")
+    at = _page(embed_method="softmax")
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    fig = _figure(at)
+    assert fig["layout"]["title"]["text"].startswith("PCA of Softmax's features")
+    assert fig["layout"]["xaxis"]["title"]["text"].startswith("PC 1 (")
+    n = sum(len(_array(t["x"])) for t in fig["data"])
+    from uqviz.ui.backend import method_predictions
+
+    assert n == method_predictions("digits", "softmax").n
+    assert any("Computing the UMAP map in the background" in i.value for i in at.info)
+    assert spawned == [["--dataset", "digits", "--method", "softmax", "--corruptions",
+                        "gaussian_noise", "--seed", "0", "--n-neighbors", "15", "--min-dist",
+                        "0.1", "--max-points", "20000"]]
+    at.run()
+    at.selectbox(key="embed_color").set_value("correctness").run()
+    assert not at.exception, at.exception
+    assert len(spawned) == 1  # once per result file, not on every rerun
+    assert not at.radio  # no PCA/UMAP switch before the UMAP exists
+
+
+def test_umap_map_shows_once_in_the_cache(spawned):
+    _store_fake_umap("deep_ensemble")  # member 0 is the softmax network: one map for both
+    at = _page(embed_method="deep_ensemble")
+    assert not at.exception, at.exception
+    assert not any("Computing the UMAP" in i.value for i in at.info)
+    fig = _figure(at)
+    assert fig["layout"]["title"]["text"].startswith("UMAP of Deep ensemble's features")
+    assert fig["layout"]["xaxis"]["title"]["text"] == "UMAP 1"
+    assert spawned == []
+    assert any("use the same network's features" in c.value for c in at.caption)
+    at.radio(key="embed_kind").set_value("pca").run()
+    assert _figure(at)["layout"]["title"]["text"].startswith("PCA of Deep ensemble")
+
+
+def test_selected_points_list_their_images(spawned):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from uqviz.metrics.scores import uncertainty
+    from uqviz.ui.backend import method_predictions
+    from uqviz.ui.embedding_backend import set_label
+
+    _store_fake_umap("deep_ensemble")
+    at = _page(embed_method="deep_ensemble")
+    assert not at.dataframe  # nothing selected yet
+    p = method_predictions("digits", "deep_ensemble")
+    groups = p.group.astype(str)
+    rows = [5, int(np.flatnonzero(groups == "gaussian_noise:5")[3]), p.n - 1]
+    at.session_state["embed_chart_deep_ensemble_umap"] = {"selection": {
+        "points": [{"curve_number": 0, "point_index": 0, "customdata": r} for r in rows],
+        "point_indices": [0, 1, 2], "box": [], "lasso": []}}
+    at.run()
+    assert not at.exception, at.exception
+    assert [h.value for h in at.subheader] == ["3 selected images"]
+    (listing,) = at.dataframe
+    table = listing.value
+    u = uncertainty(p.probs, "entropy")
+    assert list(table["Score"]) == pytest.approx(sorted(u[rows], reverse=True), abs=1e-9)
+    by_score = [rows[i] for i in np.argsort(-u[rows], kind="stable")]
+    assert list(table["Predicted"]) == [p.names[p.predicted[r]] for r in by_score]
+    assert list(table["Set"]) == [set_label(p.group[r]) for r in by_score]
+    assert groups[5] == "test" and groups[-1].startswith("ood:")  # clean, corrupted, OOD
+    png = base64.b64decode(table["Image"].iloc[0].split(",", 1)[1])
+    assert Image.open(io.BytesIO(png)).size == (24, 24)  # 8×8 digits, tripled
+
+
+@pytest.mark.parametrize("coloring", ["uncertainty", "correctness", "class", "predicted",
+                                      "distribution", "severity"])
+def test_every_colouring_renders(spawned, coloring):
+    from uqviz.plots.embedding import COLORINGS
+
+    _store_fake_umap("mc_dropout")
+    at = _page(embed_method="mc_dropout", embed_color=coloring,
+               embed_score="mutual_information")
+    assert not at.exception, at.exception
+    fig = _figure(at)
+    names = [t.get("name", "") for t in fig["data"]]
+    if coloring == "uncertainty":
+        assert len(fig["data"]) == 1 and "colorbar" in fig["data"][0]["marker"]
+        assert fig["data"][0]["marker"]["colorbar"]["title"]["text"].startswith("Mutual")
+    else:
+        assert fig["layout"]["legend"]["title"]["text"] == COLORINGS[coloring].label
+        expected = {"correctness": 3, "class": 11, "predicted": 10, "distribution": 2,
+                    "severity": 7}[coloring]
+        assert len(names) == expected, names
+    assert any(COLORINGS[coloring].meaning in c.value for c in at.caption)
+    hover = fig["data"][0]["text"][0]
+    assert "true:" in hover and "predicted:" in hover and "Mutual information" in hover
+
+
+def test_a_failed_job_says_why_and_offers_a_retry(monkeypatch):
+    import uqviz.ui.embedding_backend as backend
+
+    def failing(arguments, log):
+        Path(log).write_text("error: something broke\n")
+        return FakeProcess(code=2)
+
+    monkeypatch.setattr(backend, "spawn_embed", failing)
+    backend.start_umap.clear()
+    backend.load_umap.clear()
+    _forget("prior_ensemble")
+    at = _page(embed_method="prior_ensemble")
+    assert not at.exception, at.exception
+    assert any("exit code 2" in w.value and "something broke" in w.value
+               for w in at.warning), [w.value for w in at.warning]
+    assert at.button(key="embed_retry")
+    assert at.get("plotly_chart")  # the PCA map is still there
+
+
+def test_predictions_file_without_features_says_so(monkeypatch, tmp_path):
+    from uqviz.exchange import write_predictions
+    from uqviz.predictions import Predictions
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 100)
+    probs = rng.dirichlet(np.ones(3), 100)
+    path = tmp_path / "plain.csv"
+    write_predictions({"m": Predictions(probs[None], labels)}, path)
+    monkeypatch.setenv("UQVIZ_PREDICTIONS", str(path))
+    at = _page(dataset=env_dataset_name(path))
+    assert not at.exception, at.exception
+    assert any("holds no penultimate-layer features" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
