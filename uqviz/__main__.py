@@ -173,6 +173,32 @@ def cmd_conformal(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_embed(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from uqviz.embedding import UmapParams, cached_umap, embed_predictions, umap_path
+    from uqviz.runs import EvalPlan
+
+    params = UmapParams(n_neighbors=args.n_neighbors, min_dist=args.min_dist, seed=args.seed,
+                        max_points=args.max_points)
+    if args.features:
+        features = np.load(args.features, allow_pickle=False)
+        result, path = cached_umap(features, params, method=args.method), umap_path(features,
+                                                                                  params)
+        source = args.features
+    else:
+        corruptions = tuple(c.strip() for c in args.corruptions.split(",") if c.strip())
+        plan = EvalPlan(corruptions=corruptions)
+        plan.corruption_names()  # validates
+        result, path = embed_predictions(args.dataset, args.method, params, plan=plan,
+                                         data_seed=args.data_seed, data_dir=args.data_dir,
+                                         progress=_tqdm_progress("predictions"))
+        source = f"{args.method} on {args.dataset}"
+    print(f"UMAP of {source}: {result.n:,} points in {result.seconds:.1f} s -> {path}",
+          file=sys.stderr)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from datetime import date
 
@@ -308,6 +334,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, default=0.01, help="RAPS λ")
     p.add_argument("--k-reg", type=int, default=5, help="RAPS k_reg")
     p.set_defaults(func=cmd_conformal)
+
+    p = sub.add_parser("embed", help="UMAP of one method's penultimate-layer features on test, "
+                                     "corrupted and OOD rows, cached for the embedding map "
+                                     "(trains what is not cached)")
+    p.add_argument("--dataset", default="digits",
+                   help="digits, mnist5k, mnist, fashion_mnist, cifar10, svhn or folder:PATH")
+    p.add_argument("--method", default="softmax", help="one method id (default softmax)")
+    p.add_argument("--features", default=None,
+                   help="embed an (N, D) .npy array instead of a dataset's features")
+    p.add_argument("--corruptions", default="gaussian_noise",
+                   help="corrupted rows to embed, as the dashboard (default gaussian_noise)")
+    p.add_argument("--data-dir", default=None, help="where torchvision datasets live")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the train/val/test split")
+    p.add_argument("--seed", type=int, default=0, help="seed of the UMAP layout")
+    p.add_argument("--n-neighbors", type=int, default=15, help="UMAP neighbourhood size")
+    p.add_argument("--min-dist", type=float, default=0.1, help="UMAP minimum distance")
+    p.add_argument("--max-points", type=int, default=20_000,
+                   help="rows above this are sampled (seeded)")
+    p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("report", help="one self-contained HTML report (opens offline) from a "
                                       "dataset (trains what is not cached) or a predictions file")
