@@ -235,7 +235,7 @@ class RegressionSettings:
     beta: float = 3.0
     bootstrap: bool = False
     seed: int = 0
-    steps: int = 1500
+    steps: int = 1000
 
     def __post_init__(self) -> None:
         if not 1 <= self.members <= 50:
