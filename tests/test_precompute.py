@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -187,3 +188,34 @@ def test_launch_config_and_counts_validate():
     assert parse_count("--devices", " 4 ") == 4
     with pytest.raises(ValueError, match="chunk_rows must be a whole number >= 1, got 0"):
         LaunchConfig(chunk_rows=0)
+
+
+def test_help():
+    from uqviz.__main__ import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["precompute", "--help"])
+    assert done.value.code == 0
+
+
+def test_bf16_mixed_on_cpu_changes_probabilities_a_little():
+    """In-process, one process: ``bf16-mixed`` runs prediction under Fabric's bf16 autocast, so
+    the probabilities move (a bf16 mantissa has 8 bits: ~0.4% relative) but stay within 0.02 of
+    float32's; training is float32 in both (see ``uqviz.precompute``)."""
+    from uqviz.precompute import run_precompute
+    from uqviz.runs import EvalPlan
+
+    config = MethodConfig(train=TrainConfig(epochs=3), members=2)
+    plan = EvalPlan(corruptions=(), ood_sets=())
+    probs = {}
+    for precision in ("32", "bf16-mixed"):
+        with patch.dict(os.environ):  # Fabric's launcher writes its variables into os.environ
+            for name in ("NODE_RANK", "GROUP_RANK", "RANK", "LOCAL_RANK", "WORLD_SIZE",
+                         "SLURM_PROCID"):
+                os.environ.pop(name, None)
+            result = run_precompute("digits", ["softmax"], config=config, plan=plan,
+                                    launch=LaunchConfig(precision=precision))
+        assert result.world_size == 1
+        probs[precision] = result.predictions["softmax"].probs
+    gap = np.abs(probs["32"] - probs["bf16-mixed"]).max()
+    assert 0 < gap < 0.02, gap
