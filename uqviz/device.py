@@ -92,8 +92,8 @@ class BatchingChoice:
     source: str
 
 
-_CPU_SOURCE = ("benchmarks/RESULTS.md §1–2, bench_core.py runs A and B (2026-11-22, 1 thread): "
-               "the loop is {}")
+_CPU_SOURCE = ("benchmarks/RESULTS.md §1–2 and §5: bench_core.py runs A, B and bench_gpu.py "
+               "(2026-11-22, 1 CPU thread): the loop is {}")
 _GPU_PENDING = ("not measured yet (no GPU was lent when the table was written): batched by "
                 "design; run benchmarks/bench_gpu.py on the GPU and update this entry")
 
@@ -101,11 +101,11 @@ BATCHING: dict[tuple[str, str], BatchingChoice] = {
     ("cpu", "small_cnn"): BatchingChoice(
         ensemble=False, mc_dropout=False,
         source=_CPU_SOURCE.format("1.4–2.5× faster for the ensemble; MC dropout within "
-                                  "noise (0.70–1.14×)")),
+                                  "noise (looped / batched 0.70–1.14×)")),
     ("cpu", "resnet18"): BatchingChoice(
         ensemble=False, mc_dropout=False,
-        source=_CPU_SOURCE.format("1.6–1.7× faster for the ensemble; MC dropout equal "
-                                  "(0.99–1.00×)")),
+        source=_CPU_SOURCE.format("1.5–1.7× faster for the ensemble; MC dropout within "
+                                  "noise (looped / batched 0.86–1.18×)")),
     ("cuda", "small_cnn"): BatchingChoice(True, True, _GPU_PENDING),
     ("cuda", "resnet18"): BatchingChoice(True, True, _GPU_PENDING),
     ("mps", "small_cnn"): BatchingChoice(True, True, _GPU_PENDING),
