@@ -14,7 +14,7 @@ PRIORS = {"A random network": "random", "A fixed sine": "sine", "None": "none"}
 
 st.title("Ensembles in 1-D")
 st.markdown(
-    "Ten small networks (two hidden layers of 20 units) learn the same points. **Where there "
+    "Small networks (two hidden layers of 20 units each) learn the same points. **Where there "
     "is data they agree; in the gap and beyond the ends they fan out** — the spread of the "
     "members (the shaded ±2σ band) is the ensemble's way of saying *I do not know*. A "
     "randomized prior (β > 0) keeps them apart where data cannot pull them together.")
