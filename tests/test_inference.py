@@ -202,15 +202,46 @@ def test_memory_budget_from_the_environment(monkeypatch):
         network_logits(_small().eval(), torch.rand(2, 1, 8, 8), CPU, memory_budget=0)
 
 
-def test_fit_network_channels_last_on_cpu():
+def _tiny_training():
     from uqviz.data.base import splits_from_arrays
-    from uqviz.training import NetworkRecipe, TrainConfig, fit_network
+    from uqviz.training import NetworkRecipe, TrainConfig
 
-    rng = np.random.default_rng(0)
-    labels = np.repeat(np.arange(2), 20)
-    images = rng.random((40, 1, 8, 8)).astype(np.float32)
-    data = splits_from_arrays(images, labels, 0)
-    recipe = NetworkRecipe(TrainConfig(arch="small_cnn", epochs=1, batch_size=8), seed=0)
+    rng = np.random.default_rng(1)
+    data = splits_from_arrays(rng.random((40, 1, 8, 8)).astype(np.float32),
+                              np.repeat(np.arange(2), 20), 0)
+    return data, NetworkRecipe(TrainConfig(arch="small_cnn", epochs=1, batch_size=8), seed=0)
+
+
+def test_fit_network_compiled_matches_eager_or_falls_back(monkeypatch):
+    from uqviz.training import fit_network
+
+    data, recipe = _tiny_training()
+    x = torch.rand(4, 1, 8, 8)
+    torch.manual_seed(0)
+    eager = fit_network(SmallCNN(1, 2, 8), data, recipe, CPU, compile=False)
+    monkeypatch.setenv("UQVIZ_COMPILE_BACKEND", "eager")
+    torch.manual_seed(0)
+    compiled = fit_network(SmallCNN(1, 2, 8), data, recipe, CPU, compile=True)
+    np.testing.assert_allclose(network_logits(compiled, x, CPU)[0],
+                               network_logits(eager, x, CPU)[0], rtol=1e-3, atol=1e-4)
+
+    def broken(module, **_kw):
+        def call(*_a):
+            raise RuntimeError("backend exploded")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken)
+    torch.manual_seed(0)
+    with pytest.warns(RuntimeWarning, match="training eagerly"):
+        fallback = fit_network(SmallCNN(1, 2, 8), data, recipe, CPU, compile=True)
+    np.testing.assert_allclose(network_logits(fallback, x, CPU)[0],
+                               network_logits(eager, x, CPU)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_fit_network_channels_last_on_cpu():
+    from uqviz.training import fit_network
+
+    data, recipe = _tiny_training()
     torch.manual_seed(0)
     a = fit_network(SmallCNN(1, 2, 8), data, recipe, CPU, channels_last=False)
     torch.manual_seed(0)
