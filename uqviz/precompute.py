@@ -19,10 +19,11 @@ in order.
 
 Precision: ``bf16-mixed`` runs every forward pass of fitting and prediction under Fabric's
 precision plugin (``fabric.autocast()``, bf16 on CPU and CUDA). Training keeps the backend's
-own precision (bf16 autocast on CUDA, float32 on CPU): ``uqviz.training.fit_network`` run
-inside an enclosing CPU bf16 autocast did not learn (13% test accuracy on digits after 3
-epochs, against 86% in float32), and trained weights are cached under a key that does not
-name the precision, so they must not depend on it.
+own precision (bf16 autocast of the forward pass on CUDA, float32 on CPU): an autocast around
+``uqviz.training.fit_network`` would also cover the optimizer step, which autocast must not
+(Adam stepped under CPU bf16 autocast with OneCycleLR's changing betas moved the weights
+wrongly: 18% test accuracy on digits after 3 epochs, against 82% with only the forward pass
+autocast), and trained weights are cached under a key that does not name the precision.
 
 Results do not depend on the number of processes: a network's seed comes from its recipe, not
 its rank, and the shards (hence the MC-dropout seed of each ``predict`` call) are the same for
