@@ -134,6 +134,25 @@ def test_the_bundle_opens_like_evaluates(bundles, capsys):
     assert (out / "predictions.parquet.classes.json").exists()
 
 
+def test_the_bundle_equals_what_evaluate_predicts(bundles):
+    """``run_evaluation`` (what ``evaluate`` runs) on the 1-process run's cached networks gives
+    the same probabilities: each block is predicted in one call in both."""
+    from uqviz.runs import EvalPlan, run_evaluation
+
+    methods = ["softmax", "temperature", "mc_dropout", "deep_ensemble"]
+    config = MethodConfig(train=TrainConfig(epochs=3), members=2, mc_samples=4)
+    with patch.dict(os.environ, UQVIZ_CACHE=str(bundles[1][1])):
+        expected = run_evaluation("digits", methods, config=config,
+                                  plan=EvalPlan(corruptions=("gaussian_noise",)))
+    table = pd.read_parquet(bundles[2][0] / "predictions.parquet")
+    probs = [f"p_{j}" for j in range(10)]
+    for method, p in expected.items():
+        rows = table[table["method"].astype(str) == method]
+        got = rows[probs].to_numpy().reshape(p.num_samples, p.n, 10)
+        assert np.abs(got - p.probs).max() <= PROB_TOLERANCE, method
+        assert (rows["group"].astype(str).to_numpy()[:p.n] == p.group.astype(str)).all()
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--devices", "0"], "--devices must be a whole number >= 1, got 0"),
     (["--devices", "two"], "--devices must be a whole number >= 1, got 'two'"),
