@@ -4,17 +4,9 @@ import streamlit as st
 
 from uqviz.glossary import GLOSSARY
 from uqviz.ui.frame import require_frame
+from uqviz.ui.navigation import page_title
 
 require_frame()
-
-PAGE_TITLES = {
-    "pages/compare.py": "Compare methods", "pages/referral.py": "Referral threshold",
-    "pages/conformal.py": "Conformal prediction", "pages/shift.py": "Dataset shift",
-    "pages/ood.py": "Out-of-distribution", "pages/embedding.py": "Embedding map",
-    "pages/intervals.py": "Confidence intervals", "pages/learn_regression.py": "Ensembles in 1-D",
-    "pages/learn_moons.py": "Two moons", "pages/learn_aleatoric.py": "Aleatoric vs epistemic",
-    "pages/learn_active.py": "Active learning",
-}
 
 st.title("Glossary")
 st.caption("Every term the dashboard uses. The same texts appear as tooltips "
@@ -29,5 +21,5 @@ for i, term in enumerate(terms):
     with columns[i % 2].container(border=True):
         st.markdown(f"**{term.term}** — {term.text}")
         if term.page:
-            st.page_link(term.page, label=f"See it: {PAGE_TITLES.get(term.page, 'its page')}",
+            st.page_link(term.page, label=f"See it: {page_title(term.page)}",
                          icon=":material/arrow_forward:")

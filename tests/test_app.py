@@ -19,6 +19,11 @@ PAGES = {
     "pages/ood.py": {"plotly": 5, "dataframe": 1},
     "pages/shift.py": {"plotly": 8},
     "pages/your_images.py": {"plotly": 0},
+    "pages/intervals.py": {"plotly": 2, "dataframe": 1},
+    "pages/learn_regression.py": {"plotly": 2},
+    "pages/learn_moons.py": {"plotly": 1},
+    "pages/learn_aleatoric.py": {"plotly": 2},
+    "pages/learn_active.py": {"plotly": 1},
 }
 
 
@@ -48,6 +53,21 @@ def test_page_runs_without_exception(page):
     assert _plotly_count(at) >= expected["plotly"]
     if "dataframe" in expected:
         assert len(at.dataframe) >= expected["dataframe"]
+
+
+def test_every_navigation_page_is_tested_and_every_glossary_link_is_a_page():
+    from pathlib import Path
+
+    from uqviz.glossary import GLOSSARY
+    from uqviz.ui.navigation import SECTIONS, page_title
+
+    root = Path(__file__).resolve().parents[1]
+    paths = {e.path for entries in SECTIONS.values() for e in entries}
+    assert all((root / p).is_file() for p in paths)
+    assert set(PAGES) | {"pages/embedding.py"} == paths
+    for term in GLOSSARY:
+        if term.page:
+            assert page_title(term.page)
 
 
 def test_sidebar_has_dataset_methods_and_device():

@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.browser,
                                  reason=chromium_missing_reason() or "")]
 
 PAGES = ["", "data_models", "upload", "compare", "referral", "conformal", "shift", "ood",
-         "your_images",
-         "glossary"]
+         "your_images", "intervals", "learn_regression", "learn_moons", "learn_aleatoric",
+         "learn_active", "glossary"]
 
 
 def _metric_value(page, label: str) -> str:

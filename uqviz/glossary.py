@@ -91,12 +91,21 @@ GLOSSARY: tuple[Term, ...] = (
     Term("Bootstrap CI", "A 95% interval from recomputing a metric on 1,000 resamples of the "
          "test set. It shows how much a number could move with a different test set.",
          "pages/intervals.py"),
+    Term("Wald interval", "The textbook interval p̂ ± 1.96·√(p̂(1−p̂)/n) for an accuracy p̂ on n "
+         "cases. It is too narrow for small n or accuracy near 100%, where it can shrink to "
+         "zero width or leave [0, 1].", "pages/intervals.py"),
+    Term("Wilson interval", "The score interval for a proportion: it inverts the normal test "
+         "instead of plugging in p̂. It stays inside [0, 1] and keeps close to 95% coverage even "
+         "for small n, which is why the app uses it for accuracies.", "pages/intervals.py"),
     Term("Embedding map", "The network's internal features of every test image, flattened to "
          "two dimensions with UMAP. Uncertain and wrong cases tend to sit between the class "
          "clusters.", "pages/embedding.py"),
     Term("Active learning", "Choosing which unlabelled cases a human should label next, most "
          "uncertain first. Mutual information picks the cases that teach the model most.",
          "pages/learn_active.py"),
+    Term("BALD", "Bayesian active learning by disagreement: label next the cases with the highest "
+         "mutual information, where the sampled networks are each confident but disagree. "
+         "Gal, Islam and Ghahramani (2017) use it with MC dropout.", "pages/learn_active.py"),
 )
 
 
