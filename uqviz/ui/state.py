@@ -9,12 +9,17 @@ import streamlit as st
 
 from uqviz.data import dataset_choices
 from uqviz.device import default_device, device_name
+from uqviz.glossary import term_text
 from uqviz.methods import METHOD_IDS, METHODS
 from uqviz.ui.files import display_name, is_predictions_dataset, loaded_file, prediction_datasets
 
 DATASET_KEY = "dataset"
 METHODS_KEY = "methods"
 DEFAULT_DATASET = "digits"
+METHODS_HELP = "\n\n".join(
+    f"**{name}**: {term_text(name)}"
+    for name in ("Softmax", "Temperature scaling", "MC dropout", "Deep ensemble",
+                 "Randomized prior"))
 
 
 def current_dataset() -> str:
@@ -79,5 +84,5 @@ def render_sidebar() -> None:
         st.multiselect("Methods", options, default=options, key=methods_key(dataset),
                        format_func=method_label,
                        help="Uncertainty methods to train and compare (for a predictions file: "
-                            "the methods in it).", persist_state="session")
+                            "the methods in it).\n\n" + METHODS_HELP, persist_state="session")
         st.caption(f"Device: **{device_name(default_device())}**")
