@@ -154,8 +154,8 @@ class _CompiledOrEager:
 
     def _fail(self, err: Exception) -> None:
         self.compiled = None
-        self.failed = f"{type(err).__name__}: {str(err).strip().splitlines()[0][:200]}" if str(
-            err).strip() else type(err).__name__
+        first_line = (str(err).strip().splitlines() or [""])[0][:200]
+        self.failed = f"{type(err).__name__}: {first_line}" if first_line else type(err).__name__
         warnings.warn(f"torch.compile failed, running eagerly ({self.failed})", RuntimeWarning,
                       stacklevel=3)
 
@@ -184,11 +184,6 @@ def _cached(net: nn.Module, key: tuple, build: Callable[[], Callable]) -> Callab
         hit = (signature, build())
         per_net[key] = hit
     return hit[1]
-
-
-def compile_fallback_reason(fn: Callable) -> str | None:
-    """Why a compiled callable of this module fell back to eager mode (None: it did not)."""
-    return getattr(fn, "failed", None)
 
 
 # -- one network -------------------------------------------------------------------------------
