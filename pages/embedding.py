@@ -73,15 +73,19 @@ coloring = c2.selectbox("Colour by", list(COLORINGS), key="embed_color",
                         format_func=lambda k: COLORINGS[k].label)
 scores = table_scores(preds[method].num_samples)
 score = c3.selectbox("Uncertainty score", scores, key="embed_score",
-                     index=scores.index("entropy"), disabled=coloring != "uncertainty",
-                     format_func=lambda k: UNCERTAINTY_SCORES[k].label)
+                     index=scores.index("entropy"),
+                     format_func=lambda k: UNCERTAINTY_SCORES[k].label,
+                     help="Colours the map when colouring by uncertainty; orders and scores "
+                          "the list of selected images.")
 
 path = str(umap_file(dataset, method))
 same = [m for m in with_features if m != method and str(umap_file(dataset, m)) == path]
 if same:
-    st.caption(f"{', '.join(method_label(m) for m in same)} use the same network's features "
-               f"(an ensemble's first member), so their map is this one; only the colours by "
-               "uncertainty and prediction differ.")
+    names = [method_label(m) for m in same]
+    joined = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    st.caption(f"{joined} {'uses' if len(names) == 1 else 'use'} the same network's features "
+               f"as {method_label(method)} (an ensemble shows its first member's), so the map "
+               "is the same; only the colours by uncertainty and prediction differ.")
 umap = umap_ready(path)
 if umap is None:
     umap_status(dataset, method, path)

@@ -227,8 +227,15 @@ def test_embedding_figure_categorical_and_continuous(rng):
                            categories=["Right", "Wrong", NO_LABEL], axis_titles=("a", "b"))
     assert [t.name for t in fig.data] == ["Right (20)", "Wrong (7)", f"{NO_LABEL} (3)"]
     assert [t.marker.color for t in fig.data] == [CORRECT_COLOR, WRONG_COLOR, MUTED_COLOR]
+    assert [t.legendrank for t in fig.data] == [1000, 1001, 1002]
     assert all(t.type == "scatter" for t in fig.data)
     assert list(fig.data[1].customdata) == list(rows[20:27])
+    # the smallest category is drawn last (on top); the legend keeps the given order
+    swapped = embedding_figure(coords, rows, values=values[::-1], coloring="correctness",
+                               color_title="", hover_text=hover,
+                               categories=[NO_LABEL, "Wrong", "Right"])
+    assert [t.name for t in swapped.data] == ["Right (20)", "Wrong (7)", f"{NO_LABEL} (3)"]
+    assert [t.legendrank for t in swapped.data] == [1002, 1001, 1000]
     assert fig.layout.xaxis.title.text == "a" and fig.layout.template.layout.font.family
     assert fig.layout.dragmode == "select"
 

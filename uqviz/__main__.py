@@ -194,8 +194,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
                                          data_seed=args.data_seed, data_dir=args.data_dir,
                                          progress=_tqdm_progress("predictions"))
         source = f"{args.method} on {args.dataset}"
-    print(f"UMAP of {source}: {result.n:,} points in {result.seconds:.1f} s -> {path}",
-          file=sys.stderr)
+    print(f"UMAP of {source}: {result.n:,} points (computed in {result.seconds:.1f} s) -> "
+          f"{path}", file=sys.stderr)
     return 0
 
 

@@ -144,8 +144,9 @@ def embedding_figure(
         marker_size: px; default shrinks with the number of points.
 
     Returns:
-        One trace per category (click the legend to hide one), or one trace with a colour bar;
-        WebGL above ``SCATTERGL_MIN_POINTS`` points.
+        One trace per category (click the legend to hide one; larger categories are drawn
+        first, underneath), or one trace with a colour bar, the most uncertain on top; WebGL
+        above ``SCATTERGL_MIN_POINTS`` points.
     """
     if coloring not in COLORINGS:
         raise ValueError(f"unknown colouring {coloring!r}; valid: {', '.join(COLORINGS)}")
@@ -166,12 +167,16 @@ def embedding_figure(
         labels = values.astype(str)
         order = list(categories) if categories is not None else list(dict.fromkeys(labels))
         colors = category_colors(coloring, order)
-        for cat in order:
+        counts = {cat: int((labels == cat).sum()) for cat in order}
+        # large categories first (underneath), so that small ones stay visible; among equals
+        # the first in the legend is drawn last, on top. The legend keeps the category order.
+        drawn = sorted((c for c in order if counts[c]), key=lambda c: (-counts[c],
+                                                                       -order.index(c)))
+        for cat in drawn:
             mask = labels == cat
-            if not mask.any():
-                continue
             fig.add_trace(trace(x=xy[mask, 0], y=xy[mask, 1], customdata=ids[mask],
-                                text=hover[mask], name=f"{cat} ({int(mask.sum()):,})",
+                                text=hover[mask], name=f"{cat} ({counts[cat]:,})",
+                                legendrank=1000 + order.index(cat),
                                 marker=dict(color=colors[cat], size=size, opacity=0.8,
                                             line=dict(width=0)), **common))
         legend = dict(title=dict(text=color_title), itemsizing="constant")

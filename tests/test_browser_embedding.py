@@ -1,0 +1,88 @@
+"""The embedding map in a real browser: the PCA map at once, the UMAP map once the background
+job (a real ``python -m uqviz embed`` subprocess) has written it, then a box selection with the
+mouse lists the images. Screenshots go to artifacts/screenshots/.
+
+This is the test that waits for UMAP: about a minute on two busy cores when numba compiles
+from scratch (an empty cache), seconds once ``<cache>/numba`` is filled."""
+
+import re
+import time
+
+import pytest
+
+from tests.browser import chromium_missing_reason, exceptions, screenshot, settle
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(chromium_missing_reason() is not None,
+                                 reason=chromium_missing_reason() or "")]
+
+UMAP_WAIT_S = 300
+
+
+def _forget_umap(method: str) -> None:
+    """Remove a cached UMAP (and its lock) so that the page must compute it in the background."""
+    from uqviz.embedding import umap_path
+    from uqviz.runs import run_evaluation
+    from uqviz.ui.backend import APP_CONFIG, APP_PLAN, DATA_SEED
+    from uqviz.ui.embedding_backend import UMAP_PARAMS
+
+    preds = run_evaluation("digits", [method], config=APP_CONFIG, plan=APP_PLAN,
+                           data_seed=DATA_SEED)[method]
+    path = umap_path(preds.features, UMAP_PARAMS)
+    for p in (path, path.with_suffix(".lock"), path.with_suffix(".log")):
+        p.unlink(missing_ok=True)
+
+
+def _chart_title(page) -> str:
+    return page.locator('[data-testid="stPlotlyChart"] .gtitle').first.text_content() or ""
+
+
+def test_pca_at_once_then_umap_then_box_selection_lists_images(page, app_url):
+    _forget_umap("softmax")
+    start = time.perf_counter()
+    page.goto(f"{app_url}/embedding")
+    settle(page)
+    assert exceptions(page) == []
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot')
+    assert _chart_title(page).startswith("PCA of Softmax")
+    assert page.get_by_text("Computing the UMAP map in the background").count() == 1
+    pca_s = time.perf_counter() - start
+    screenshot(page, "embedding_pca")
+
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .gtitle')]"
+        ".some(t => t.textContent.startsWith('UMAP of'))", timeout=UMAP_WAIT_S * 1000)
+    umap_s = time.perf_counter() - start
+    print(f"embedding page: PCA map after {pca_s:.1f} s, UMAP map after {umap_s:.1f} s")
+    settle(page)
+    assert exceptions(page) == []
+    assert page.get_by_text("Computing the UMAP map").count() == 0
+    assert page.locator('[data-testid="stRadio"]').count() == 1  # UMAP / PCA switch
+    screenshot(page, "embedding_umap")
+
+    page.get_by_text("Select dots on the map").wait_for()
+    drag = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first
+    box = drag.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.05, box["y"] + box["height"] * 0.05)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.6, steps=12)
+    page.mouse.up()
+    heading = page.get_by_text(re.compile(r"^[\d,]+ selected images$"))
+    heading.wait_for(timeout=60_000)
+    settle(page)
+    assert exceptions(page) == []
+    selected = int(heading.inner_text().split()[0].replace(",", ""))
+    assert 0 < selected < 4490
+    grid = page.locator('[data-testid="stDataFrame"]')
+    assert grid.count() == 1
+    screenshot(page, "embedding_selection")
+
+    # another colouring: one legend entry per severity, clean and OOD included
+    page.locator('[data-testid="stSelectbox"]', has_text="Colour by").click()
+    page.get_by_role("option", name="Corruption severity").click()
+    page.get_by_text("blue = clean, yellow to purple = severity 1 to 5").wait_for()
+    settle(page)
+    assert exceptions(page) == []
+    legend = page.locator('[data-testid="stPlotlyChart"] .legend .traces')
+    assert legend.count() == 7  # Clean, 1–5, OOD
+    screenshot(page, "embedding_severity")
