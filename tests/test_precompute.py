@@ -25,6 +25,7 @@ from unittest.mock import patch
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from uqviz.methods import MethodConfig
 from uqviz.precompute import (
@@ -238,3 +239,20 @@ def test_bf16_mixed_on_cpu_changes_probabilities_a_little():
         probs[precision] = result.predictions["softmax"].probs
     gap = np.abs(probs["32"] - probs["bf16-mixed"]).max()
     assert 0 < gap < 0.02, gap
+
+
+def test_blocks_are_built_as_evaluation_inputs_builds_them():
+    from uqviz.data import get_dataset
+    from uqviz.precompute import build_block, evaluation_blocks
+    from uqviz.runs import EvalPlan, evaluation_inputs
+
+    spec = get_dataset("digits")
+    data = spec.load(0)
+    plan = EvalPlan(corruptions=("gaussian_noise", "rotate"), severities=(1, 3), seed=2)
+    expected = evaluation_inputs(spec, data, plan)
+    blocks = evaluation_blocks(spec, len(data.test_y), plan)
+    assert [b.group for b in blocks] == [e.group for e in expected]
+    for block, want in zip(blocks, expected, strict=True):
+        got = build_block(spec, data, block)
+        assert torch.equal(got.images, want.images) and (got.labels == want.labels).all()
+        assert block.rows == len(want.labels) and block.labelled == (want.labels >= 0).all()

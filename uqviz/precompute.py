@@ -14,8 +14,9 @@ node-local cache works as well as a shared one). Each method is then fitted from
 every rank (temperature scaling fits T on the validation split; it is tiny and the same
 everywhere). The evaluation rows (test, corrupted, OOD) are cut into shards of at most
 ``chunk_rows`` rows that never straddle two blocks and dealt round-robin over the ranks; each
-rank predicts its shards and ``all_gather`` brings the probabilities back, which rank 0 puts
-in order.
+rank builds only the blocks its shards come from (one at a time: a full corruption plan of a
+large test set would not fit in memory once per process), predicts its shards with every
+method, and ``all_gather`` brings the probabilities back, which rank 0 puts in order.
 
 Precision: ``bf16-mixed`` runs every forward pass of fitting and prediction under Fabric's
 precision plugin (``fabric.autocast()``, bf16 on CPU and CUDA). Training keeps the backend's
@@ -49,7 +50,7 @@ from uqviz.methods import MethodConfig, get_method
 from uqviz.methods.base import Method
 from uqviz.methods.ensemble import DeepEnsembleMethod
 from uqviz.methods.softmax import SoftmaxMethod
-from uqviz.predictions import Predictions
+from uqviz.predictions import TEST_GROUP, Predictions, ood_group, shift_group
 from uqviz.runs import EvalInput, EvalPlan, evaluation_inputs
 from uqviz.training import NetworkRecipe, Progress, member_recipes, no_progress, trained_network
 
@@ -109,6 +110,18 @@ class Shard:
 
 
 @dataclass(frozen=True)
+class Block:
+    """One evaluation block, described without its images: its group, its number of rows,
+    whether its rows carry the test labels, and the one-block plan that builds it (None: the
+    clean test split)."""
+
+    group: str
+    rows: int
+    labelled: bool
+    plan: EvalPlan | None
+
+
+@dataclass(frozen=True)
 class PrecomputeResult:
     """What rank 0 returns: predictions per method (in the order asked), the world size and
     wall-clock seconds of the ``train`` (networks), ``fit`` (methods) and ``predict`` phases."""
@@ -164,6 +177,33 @@ def plan_shards(block_sizes: list[int], chunk_rows: int) -> tuple[Shard, ...]:
                  for start in range(0, size, chunk_rows))
 
 
+def evaluation_blocks(spec: DatasetSpec, n_test: int, plan: EvalPlan) -> tuple[Block, ...]:
+    """The blocks of ``uqviz.runs.evaluation_inputs`` in its order (test, each corruption ×
+    severity, each OOD set), described so that a rank builds only the blocks it predicts on."""
+    blocks = [Block(TEST_GROUP, n_test, True, None)]
+    for name in plan.corruption_names():
+        for severity in plan.severities:
+            one = EvalPlan(corruptions=(name,), severities=(severity,), ood_sets=(),
+                           seed=plan.seed)
+            blocks.append(Block(shift_group(name, severity), n_test, True, one))
+    ood_names = spec.ood_sets if plan.ood_sets is None else plan.ood_sets
+    for name in ood_names:
+        one = EvalPlan(corruptions=(), ood_sets=(name,), ood_size=plan.ood_size, seed=plan.seed)
+        blocks.append(Block(ood_group(name), plan.ood_size or n_test, False, one))
+    return tuple(blocks)
+
+
+def build_block(spec: DatasetSpec, data: DataSplits, block: Block) -> EvalInput:
+    """The images and labels of ``block`` (its one-block plan through ``evaluation_inputs``)."""
+    if block.plan is None:
+        return EvalInput(TEST_GROUP, data.test_x, data.test_y.numpy())
+    built = evaluation_inputs(spec, data, block.plan)[-1]
+    if built.group != block.group or len(built.labels) != block.rows:
+        raise RuntimeError(f"block {block.group} ({block.rows} rows) was built as "
+                           f"{built.group} ({len(built.labels)} rows)")
+    return built
+
+
 def weights_path(spec: DatasetSpec, recipe: NetworkRecipe, data_seed: int):
     """Where ``uqviz.training.trained_network`` caches the weights of ``recipe``."""
     return cache_root() / "weights" / f"{cache_key(spec.name, data_seed, recipe)}.pt"
@@ -206,20 +246,27 @@ def _fit_methods(fabric, spec: DatasetSpec, data: DataSplits, methods: list[str]
     return fitted
 
 
-def _predict_shards(fabric, method: Method, blocks: list[EvalInput],
-                    shards: list[Shard]) -> np.ndarray:
-    """Probabilities (S, rows, C) of ``method`` on ``shards``, stacked along the rows (a rank
-    without shards predicts one row to learn S and C, and returns zero rows)."""
-    parts = []
-    for shard in shards:
-        with fabric.autocast():
-            parts.append(method.predict(blocks[shard.block].images[shard.start:shard.stop],
-                                        fabric.device).probs)
-    if not parts:
-        with fabric.autocast():
-            probe = method.predict(blocks[0].images[:1], fabric.device).probs
-        return probe[:, :0]
-    return np.concatenate(parts, axis=1)
+def _predict_shards(fabric, spec: DatasetSpec, data: DataSplits, fitted: dict[str, Method],
+                    blocks: tuple[Block, ...], shards: list[Shard],
+                    progress: Progress) -> dict[str, np.ndarray]:
+    """Probabilities (S, rows, C) of each method on ``shards``, stacked along the rows. Each
+    block is built once, when its first shard comes, and dropped after its last (a rank
+    without shards predicts one test row to learn S and C, and returns zero rows)."""
+    parts: dict[str, list[np.ndarray]] = {m: [] for m in fitted}
+    built: EvalInput | None = None
+    for k, shard in enumerate(shards):
+        if built is None or built.group != blocks[shard.block].group:
+            built = build_block(spec, data, blocks[shard.block])
+        x = built.images[shard.start:shard.stop]
+        for method_id, method in fitted.items():
+            with fabric.autocast():
+                parts[method_id].append(method.predict(x, fabric.device).probs)
+        progress((k + 1) / len(shards), f"predicted {shard.rows} rows of {built.group}")
+    if not shards:
+        for method_id, method in fitted.items():
+            with fabric.autocast():
+                parts[method_id].append(method.predict(data.test_x[:1], fabric.device).probs[:, :0])
+    return {m: np.concatenate(p, axis=1) for m, p in parts.items()}
 
 
 def _gather_rows(fabric, local: np.ndarray, shards: tuple[Shard, ...],
@@ -265,22 +312,22 @@ def _work(fabric, spec: DatasetSpec, data: DataSplits, methods: list[str],
     fitted = _fit_methods(fabric, spec, data, methods, config, data_seed)
     seconds["fit"] = time.perf_counter() - start
     start = time.perf_counter()
-    blocks = evaluation_inputs(spec, data, plan)
-    sizes = [len(b.labels) for b in blocks]
+    blocks = evaluation_blocks(spec, len(data.test_y), plan)
+    sizes = [b.rows for b in blocks]
     shards = plan_shards(sizes, launch.chunk_rows)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
     mine = [shards[i] for i in owned(len(shards), rank, world)]
-    probs = {}
-    for k, method_id in enumerate(methods):
-        local = _predict_shards(fabric, fitted[method_id], blocks, mine)
-        probs[method_id] = _gather_rows(fabric, local, shards, offsets)
-        progress(0.7 + 0.3 * (k + 1) / len(methods), f"{method_id}: predicted")
+    local = _predict_shards(fabric, spec, data, fitted, blocks, mine,
+                            lambda f, m: progress(0.7 + 0.25 * f, m))
+    probs = {m: _gather_rows(fabric, local.pop(m), shards, offsets) for m in methods}
     seconds["predict"] = time.perf_counter() - start
     progress(1.0, "done")
     if rank != 0:
         return None
-    labels = np.concatenate([b.labels for b in blocks])
-    group = np.concatenate([np.full(len(b.labels), b.group, dtype=object) for b in blocks])
+    test_y = data.test_y.numpy()
+    labels = np.concatenate([test_y if b.labelled else np.full(b.rows, -1, dtype=np.int64)
+                             for b in blocks])
+    group = np.concatenate([np.full(b.rows, b.group, dtype=object) for b in blocks])
     predictions = {m: Predictions(probs[m], labels, group, method=m,
                                   class_names=spec.class_names) for m in methods}
     return PrecomputeResult(predictions, world, seconds)
