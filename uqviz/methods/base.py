@@ -25,7 +25,8 @@ class MethodConfig:
         mc_samples: T, the number of MC-dropout passes.
         prior_beta: β, the scale of the randomized prior (prior ensembles).
         bootstrap: train each prior-ensemble member on a bootstrap resample.
-        batched: run members / MC samples as one batch; None = the device's default.
+        batched: run members / MC samples as one batch; None = the choice recorded for the
+            device and architecture in ``uqviz.device.BATCHING``.
     """
 
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -44,5 +44,5 @@ class DeepEnsembleMethod(Method):
     def predict(self, x: torch.Tensor, device: torch.device) -> MethodOutput:
         self._check_fitted()
         logits, feats = ensemble_logits(self.nets, x, device,
-                                        batched=self.config.use_batched(device))
+                                        batched=self.config.batched)
         return MethodOutput(softmax(logits), feats)

@@ -24,6 +24,6 @@ class MCDropoutMethod(SoftmaxMethod):
     def predict(self, x: torch.Tensor, device: torch.device) -> MethodOutput:
         self._check_fitted()
         logits = mc_dropout_logits(self.net, x, device, samples=self.config.mc_samples,
-                                   seed=self.config.seed, batched=self.config.use_batched(device))
+                                   seed=self.config.seed, batched=self.config.batched)
         _, feats = network_logits(self.net, x, device)
         return MethodOutput(softmax(logits), feats)
