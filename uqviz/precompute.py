@@ -18,8 +18,8 @@ rank builds only the blocks its shards come from (one at a time: a full corrupti
 large test set would not fit in memory once per process), predicts its shards with every
 method, and ``all_gather`` brings the probabilities back, which rank 0 puts in order.
 
-Precision: ``bf16-mixed`` runs every forward pass of fitting and prediction under Fabric's
-precision plugin (``fabric.autocast()``, bf16 on CPU and CUDA). Training keeps the backend's
+Precision: ``bf16-mixed`` runs every forward pass of prediction under Fabric's precision
+plugin (``fabric.autocast()``, bf16 on CPU and CUDA). Training keeps the backend's
 own precision (bf16 autocast of the forward pass on CUDA, float32 on CPU): an autocast around
 ``uqviz.training.fit_network`` would also cover the optimizer step, which autocast must not
 (Adam stepped under CPU bf16 autocast with OneCycleLR's changing betas moved the weights
@@ -238,12 +238,11 @@ def _train_and_share(fabric, spec: DatasetSpec, data: DataSplits,
 
 def _fit_methods(fabric, spec: DatasetSpec, data: DataSplits, methods: list[str],
                  config: MethodConfig, data_seed: int) -> dict[str, Method]:
-    fitted = {}
-    for method_id in methods:
-        with fabric.autocast():
-            fitted[method_id] = get_method(method_id, config).fit(spec, data, fabric.device,
-                                                                  no_progress, data_seed)
-    return fitted
+    """Every method fitted on this rank from the networks in its cache (outside autocast: a
+    method whose networks were not dealt out trains them here)."""
+    return {method_id: get_method(method_id, config).fit(spec, data, fabric.device, no_progress,
+                                                         data_seed)
+            for method_id in methods}
 
 
 def _predict_shards(fabric, spec: DatasetSpec, data: DataSplits, fitted: dict[str, Method],
