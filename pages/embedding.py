@@ -87,13 +87,17 @@ if same:
                f"as {method_label(method)} (an ensemble shows its first member's), so the map "
                "is the same; only the colours by uncertainty and prediction differ.")
 umap = umap_ready(path)
-if umap is None:
-    umap_status(dataset, method, path)
-    emb = pca_map(dataset, method)
-else:
-    kind = st.radio("Map", ["umap", "pca"], key="embed_kind", horizontal=True,
-                    format_func={"umap": "UMAP (neighbourhoods)", "pca": "PCA (linear)"}.get)
-    emb = umap if kind == "umap" else pca_map(dataset, method)
+try:
+    if umap is None:
+        umap_status(dataset, method, path)
+        emb = pca_map(dataset, method)
+    else:
+        kind = st.radio("Map", ["umap", "pca"], key="embed_kind", horizontal=True,
+                        format_func={"umap": "UMAP (neighbourhoods)", "pca": "PCA (linear)"}.get)
+        emb = umap if kind == "umap" else pca_map(dataset, method)
+except ValueError as err:
+    st.error(f"Cannot map {method_label(method)}'s features: {err}")
+    st.stop()
 
 table = points(dataset, method).iloc[emb.rows]
 value_column = score if coloring == "uncertainty" else coloring

@@ -223,3 +223,25 @@ def test_predictions_file_without_features_says_so(monkeypatch, tmp_path):
     assert not at.exception, at.exception
     assert any("holds no penultimate-layer features" in i.value for i in at.info)
     assert not at.get("plotly_chart")
+
+
+def test_a_predictions_file_with_features_is_embedded_from_an_npy(monkeypatch):
+    """A file's features cannot be rebuilt by the command line: they are saved next to the
+    result and passed as --features."""
+    import uqviz.ui.embedding_backend as backend
+    from uqviz.predictions import Predictions
+
+    rng = np.random.default_rng(2)
+    feats = rng.normal(size=(40, 6)).astype(np.float32)
+    p = Predictions(rng.dirichlet(np.ones(3), 40)[None], rng.integers(0, 3, 40), features=feats)
+    monkeypatch.setattr(backend, "is_predictions_dataset", lambda name: True)
+    monkeypatch.setattr(backend, "method_predictions", lambda name, method: p)
+    backend.umap_file.clear()
+    args = backend.embed_arguments("predictions:mine", "m")
+    backend.umap_file.clear()
+    target = Path(args[args.index("--features") + 1])
+    np.testing.assert_array_equal(np.load(target), feats)
+    assert args[args.index("--method") + 1] == "m"
+    from uqviz.embedding import umap_path
+
+    assert target.name == umap_path(feats, backend.UMAP_PARAMS).with_suffix(".features.npy").name

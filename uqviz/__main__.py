@@ -177,7 +177,6 @@ def cmd_embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from uqviz.embedding import UmapParams, cached_umap, embed_predictions, umap_path
-    from uqviz.runs import EvalPlan
 
     params = UmapParams(n_neighbors=args.n_neighbors, min_dist=args.min_dist, seed=args.seed,
                         max_points=args.max_points)
@@ -187,6 +186,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
                                                                                   params)
         source = args.features
     else:
+        from uqviz.runs import EvalPlan  # torch: only when the features come from a dataset
+
         corruptions = tuple(c.strip() for c in args.corruptions.split(",") if c.strip())
         plan = EvalPlan(corruptions=corruptions)
         plan.corruption_names()  # validates
