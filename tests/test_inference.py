@@ -280,3 +280,27 @@ def test_cifar10_missing_files_say_so_in_one_line(tmp_path, monkeypatch):
     message = str(err.value)
     assert "\n" not in message
     assert "cifar-10-python.tar.gz" in message and str(tmp_path) in message
+
+
+def test_uqviz_bf16_switches_autocast_and_the_weights_key(monkeypatch):
+    from uqviz.data import get_dataset
+    from uqviz.device import BF16_ENV, uses_bf16
+    from uqviz.training import NetworkRecipe, TrainConfig, weights_path
+
+    cuda = torch.device("cuda")  # only compared, never used
+    monkeypatch.delenv(BF16_ENV, raising=False)
+    assert uses_bf16(cuda) and not uses_bf16(CPU)
+    assert uses_bf16(CPU, True) and not uses_bf16(cuda, False)
+    monkeypatch.setenv(BF16_ENV, "0")
+    assert not uses_bf16(cuda)
+    monkeypatch.setenv(BF16_ENV, "1")
+    assert uses_bf16(CPU)
+    recipe = NetworkRecipe(train=TrainConfig(epochs=1), seed=0)
+    spec = get_dataset("digits")
+    bf16_path = weights_path(spec, recipe, 0, CPU)
+    monkeypatch.setenv(BF16_ENV, "0")
+    assert weights_path(spec, recipe, 0, CPU) != bf16_path
+    assert weights_path(spec, recipe, 0, cuda) == weights_path(spec, recipe, 0, CPU)
+    monkeypatch.setenv(BF16_ENV, "maybe")
+    with pytest.raises(ValueError, match="UQVIZ_BF16"):
+        uses_bf16(CPU)

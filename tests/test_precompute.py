@@ -114,7 +114,8 @@ def test_the_work_is_shared_between_the_processes(bundles):
     recipes = distinct_networks(["softmax", "temperature", "mc_dropout", "deep_ensemble"],
                                 config)
     assert len(recipes) == 2  # the baseline network is the ensemble's member 0
-    expected = {weights_path(get_dataset("digits"), r, 0).name for r in recipes}
+    expected = {weights_path(get_dataset("digits"), r, 0, torch.device("cpu")).name
+                for r in recipes}
     one_cache, two_root = bundles[1][1], bundles[2][1]
     for cache in (one_cache, two_root / "cache0", two_root / "cache1"):
         assert {p.name for p in (cache / "weights").glob("*.pt")} == expected, cache

@@ -24,9 +24,14 @@ DEVICE_ENV = "UQVIZ_DEVICE"
 COMPILE_ENV = "UQVIZ_COMPILE"
 COMPILE_BACKEND_ENV = "UQVIZ_COMPILE_BACKEND"
 MEMORY_BUDGET_ENV = "UQVIZ_MEMORY_BUDGET_MB"
+BF16_ENV = "UQVIZ_BF16"
 # share of the free GPU memory one batched pass may fill (the rest: weights, the allocator)
 CUDA_BUDGET_SHARE = 0.5
 CPU_MEMORY_BUDGET = 1 << 30
+# A fixed default on CUDA too: MC-dropout masks follow the rows per pass, so a budget that
+# tracked free memory would make predictions depend on what else the GPU holds. Only when less
+# than twice this is free does the budget shrink to half the free memory.
+CUDA_MEMORY_BUDGET = 4 << 30
 
 
 def configure_threads(default: int = 1) -> int:
@@ -66,12 +71,24 @@ def device_name(device: torch.device | None = None) -> str:
     return f"CPU ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''})"
 
 
+def uses_bf16(device: torch.device, bf16: bool | None = None) -> bool:
+    """Whether forward passes on ``device`` run under bf16 autocast: ``bf16`` when given, else
+    ``UQVIZ_BF16`` (0 / 1) when set, else on CUDA only."""
+    if bf16 is not None:
+        return bool(bf16)
+    raw = os.environ.get(BF16_ENV, "").strip().lower()
+    if raw:
+        if raw not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"{BF16_ENV} must be 0 or 1, got {raw!r}")
+        return raw in ("1", "true", "yes", "on")
+    return device.type == "cuda"
+
+
 def autocast(device: torch.device, *, bf16: bool | None = None
              ) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA, nothing elsewhere; ``bf16`` True / False forces it on / off on
-    any device (the CPU supports bf16 autocast too, slowly)."""
-    if bf16 is None:
-        bf16 = device.type == "cuda"
+    """bf16 autocast on CUDA, nothing elsewhere; ``bf16`` True / False (or ``UQVIZ_BF16``)
+    forces it on / off on any device (the CPU supports bf16 autocast too, slowly)."""
+    bf16 = uses_bf16(device, bf16)
     if bf16:
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -166,8 +183,8 @@ def uses_channels_last(device: torch.device, channels_last: bool | None = None) 
 def memory_budget(device: torch.device) -> int:
     """Bytes one batched pass may use for activations on ``device``.
 
-    ``UQVIZ_MEMORY_BUDGET_MB`` when set; on CUDA half of the currently free memory; elsewhere
-    1 GiB.
+    ``UQVIZ_MEMORY_BUDGET_MB`` when set; on CUDA 4 GiB, or half of the free memory when less
+    is free (a fixed size keeps seeded MC-dropout masks reproducible); elsewhere 1 GiB.
     """
     raw = os.environ.get(MEMORY_BUDGET_ENV)
     if raw:
@@ -180,7 +197,7 @@ def memory_budget(device: torch.device) -> int:
         return int(megabytes * (1 << 20))
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        return int(free * CUDA_BUDGET_SHARE)
+        return min(CUDA_MEMORY_BUDGET, int(free * CUDA_BUDGET_SHARE))
     return CPU_MEMORY_BUDGET
 
 

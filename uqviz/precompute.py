@@ -24,7 +24,8 @@ own precision (bf16 autocast of the forward pass on CUDA, float32 on CPU): an au
 ``uqviz.training.fit_network`` would also cover the optimizer step, which autocast must not
 (Adam stepped under CPU bf16 autocast with OneCycleLR's changing betas moved the weights
 wrongly: 18% test accuracy on digits after 3 epochs, against 82% with only the forward pass
-autocast), and trained weights are cached under a key that does not name the precision.
+autocast). ``32`` sets ``UQVIZ_BF16=0`` for the run, so training and prediction are float32
+on CUDA too; networks trained under bf16 are cached under their own key.
 
 Results do not depend on the number of processes: a network's seed comes from its recipe, not
 its rank, and the shards (hence the MC-dropout seed of each ``predict`` call) are the same for
@@ -43,16 +44,24 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from uqviz.cache import cache_key, cache_root, save_state_dict
+from uqviz.cache import save_state_dict
 from uqviz.data import get_dataset
 from uqviz.data.base import DatasetSpec, DataSplits
+from uqviz.device import BF16_ENV
 from uqviz.methods import MethodConfig, get_method
 from uqviz.methods.base import Method
 from uqviz.methods.ensemble import DeepEnsembleMethod
 from uqviz.methods.softmax import SoftmaxMethod
 from uqviz.predictions import TEST_GROUP, Predictions, ood_group, shift_group
 from uqviz.runs import EvalInput, EvalPlan, evaluation_inputs
-from uqviz.training import NetworkRecipe, Progress, member_recipes, no_progress, trained_network
+from uqviz.training import (
+    NetworkRecipe,
+    Progress,
+    member_recipes,
+    no_progress,
+    trained_network,
+    weights_path,
+)
 
 ACCELERATORS = ("cpu", "cuda", "auto")
 PRECISIONS = ("32", "bf16-mixed")
@@ -204,11 +213,6 @@ def build_block(spec: DatasetSpec, data: DataSplits, block: Block) -> EvalInput:
     return built
 
 
-def weights_path(spec: DatasetSpec, recipe: NetworkRecipe, data_seed: int):
-    """Where ``uqviz.training.trained_network`` caches the weights of ``recipe``."""
-    return cache_root() / "weights" / f"{cache_key(spec.name, data_seed, recipe)}.pt"
-
-
 def _train_and_share(fabric, spec: DatasetSpec, data: DataSplits,
                      recipes: tuple[NetworkRecipe, ...], data_seed: int,
                      progress: Progress) -> None:
@@ -231,7 +235,7 @@ def _train_and_share(fabric, spec: DatasetSpec, data: DataSplits,
         if rank == owner:
             state = {k: v.detach().cpu() for k, v in nets.pop(i).state_dict().items()}
         state = fabric.broadcast(state, src=owner)
-        path = weights_path(spec, recipe, data_seed)
+        path = weights_path(spec, recipe, data_seed, fabric.device)
         if rank != owner and not path.exists():
             save_state_dict(path, state)
 
@@ -390,6 +394,9 @@ def run_precompute(dataset: str | DatasetSpec, methods: list[str], *,
                          "its rank: torchrun, SLURM's srun, or NODE_RANK, MASTER_ADDR and "
                          "MASTER_PORT set on every node")
     data = spec.load(data_seed)
+    bf16_before = os.environ.get(BF16_ENV)
+    if launch.precision == "32":
+        os.environ[BF16_ENV] = "0"  # float32 throughout, also on CUDA (children inherit it)
     fabric = make_fabric(launch)
     try:
         return fabric.launch(_work, spec, data, list(methods), config, plan, launch, data_seed,
@@ -398,5 +405,9 @@ def run_precompute(dataset: str | DatasetSpec, methods: list[str], *,
         _stop_children(fabric)
         raise
     finally:
+        if bf16_before is None:
+            os.environ.pop(BF16_ENV, None)
+        else:
+            os.environ[BF16_ENV] = bf16_before
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

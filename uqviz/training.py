@@ -11,6 +11,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from uqviz.device import (
     compile_requested,
     memory_budget,
     to_device,
+    uses_bf16,
     uses_channels_last,
 )
 from uqviz.models import PriorNet, build_model
@@ -177,10 +179,11 @@ def trained_network(spec: DatasetSpec, data: DataSplits, recipe: NetworkRecipe,
                     compile: bool | None = None) -> nn.Module:
     """The network for ``recipe``: read from the cache when present, else trained and cached.
 
-    The cache key covers the dataset, its split seed, the recipe and the cache version (not
-    ``channels_last`` or ``compile``, which change speed only; see ``fit_network``).
+    The cache key covers the dataset, its split seed, the recipe, bf16 training and the cache
+    version (not ``channels_last`` or ``compile``, which change speed only; see
+    ``fit_network``).
     """
-    path = cache_root() / "weights" / f"{cache_key(spec.name, data_seed, recipe)}.pt"
+    path = weights_path(spec, recipe, data_seed, device)
     net = build_network(spec, recipe)
     state = load_state_dict(path)
     if state is not None:
@@ -195,6 +198,14 @@ def trained_network(spec: DatasetSpec, data: DataSplits, recipe: NetworkRecipe,
     save_state_dict(path, {k: v.detach().cpu().contiguous() for k, v in
                            net.state_dict().items()})
     return net
+
+
+def weights_path(spec: DatasetSpec, recipe: NetworkRecipe, data_seed: int,
+                 device: torch.device) -> Path:
+    """Where ``trained_network`` caches the weights of ``recipe`` trained on ``device``
+    (networks trained under bf16 autocast are cached apart from float32 ones)."""
+    precision = ("bf16",) if uses_bf16(device) else ()
+    return cache_root() / "weights" / f"{cache_key(spec.name, data_seed, recipe, *precision)}.pt"
 
 
 def member_recipes(base: NetworkRecipe, members: int) -> list[NetworkRecipe]:
