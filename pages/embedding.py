@@ -103,10 +103,8 @@ table = points(dataset, method).iloc[emb.rows]
 value_column = score if coloring == "uncertainty" else coloring
 color_title = UNCERTAINTY_SCORES[score].label if coloring == "uncertainty" else \
     COLORINGS[coloring].label
-axes = (("PC 1", "PC 2") if emb.explained is None else
+axes = (("UMAP 1", "UMAP 2") if emb.explained is None else
         tuple(f"PC {i + 1} ({v:.0%} of variance)" for i, v in enumerate(emb.explained)))
-if emb.kind == "umap":
-    axes = ("UMAP 1", "UMAP 2")
 fig = embedding_figure(
     emb.coords, emb.rows, values=table[value_column].to_numpy(), coloring=coloring,
     color_title=color_title, hover_text=hover_texts(dataset, method)[emb.rows],

@@ -186,6 +186,10 @@ def test_every_colouring_renders(spawned, coloring):
                     "severity": 7}[coloring]
         assert len(names) == expected, names
     assert any(COLORINGS[coloring].meaning in c.value for c in at.caption)
+    if coloring == "uncertainty":  # a one-sample method has no mutual information
+        at.selectbox(key="embed_method").set_value("softmax").run()
+        assert not at.exception, at.exception
+        assert at.selectbox(key="embed_score").value == "entropy"
     hover = fig["data"][0]["text"][0]
     assert "true:" in hover and "predicted:" in hover and "Mutual information" in hover
 
