@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.browser import chromium_missing_reason, exceptions, screenshot, settle
+from tests.browser import ARTIFACTS, chromium_missing_reason, exceptions, screenshot, settle
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,
@@ -59,6 +59,20 @@ def test_pca_at_once_then_umap_then_box_selection_lists_images(page, app_url):
     assert page.get_by_text("Computing the UMAP map").count() == 0
     assert page.locator('[data-testid="stRadio"]').count() == 1  # UMAP / PCA switch
     screenshot(page, "embedding_umap")
+
+    # hover the most uncertain dot (drawn last): set, labels, prediction and scores
+    x, y = page.evaluate("""() => {
+        const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+        const t = gd._fullData[0], n = t.x.length - 1, L = gd._fullLayout;
+        const r = gd.getBoundingClientRect();
+        return [r.left + L._size.l + L.xaxis.l2p(t.x[n]), r.top + L._size.t + L.yaxis.l2p(t.y[n])];
+    }""")
+    page.mouse.move(x, y)
+    hover = page.locator(".hoverlayer .hovertext").first
+    hover.wait_for(timeout=10_000)
+    text = hover.text_content() or ""
+    assert "true:" in text and "predicted:" in text and "Predictive entropy" in text, text
+    page.screenshot(path=str(ARTIFACTS / "embedding_hover.png"))  # the viewport, hover kept
 
     page.get_by_text("Select dots on the map").wait_for()
     drag = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first
