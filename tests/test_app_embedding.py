@@ -139,7 +139,7 @@ def test_selected_points_list_their_images(spawned):
     from PIL import Image
 
     from uqviz.metrics.scores import uncertainty
-    from uqviz.ui.backend import method_predictions
+    from uqviz.ui.backend import dataset_splits, method_predictions
     from uqviz.ui.embedding_backend import set_label
 
     _store_fake_umap("deep_ensemble")
@@ -162,8 +162,12 @@ def test_selected_points_list_their_images(spawned):
     assert list(table["Predicted"]) == [p.names[p.predicted[r]] for r in by_score]
     assert list(table["Set"]) == [set_label(p.group[r]) for r in by_score]
     assert groups[5] == "test" and groups[-1].startswith("ood:")  # clean, corrupted, OOD
-    png = base64.b64decode(table["Image"].iloc[0].split(",", 1)[1])
-    assert Image.open(io.BytesIO(png)).size == (24, 24)  # 8×8 digits, tripled
+    png = base64.b64decode(table["Image"].iloc[by_score.index(5)].split(",", 1)[1])
+    picture = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    assert picture.shape == (24, 24)  # 8×8 digits, tripled
+    test_x = dataset_splits("digits").test_x.numpy()  # row 5 is clean test image 5
+    expected = np.round(np.clip(test_x[5, 0], 0, 1) * 255).repeat(3, 0).repeat(3, 1)
+    np.testing.assert_allclose(picture, expected, atol=1)
 
 
 @pytest.mark.parametrize("coloring", ["uncertainty", "correctness", "class", "predicted",
