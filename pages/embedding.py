@@ -2,22 +2,20 @@
 
 import time
 
-import pandas as pd
 import streamlit as st
 
 from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.plots.embedding import COLORINGS, embedding_figure, selected_rows
-from uqviz.ui.backend import NoImages, ensure_predictions
+from uqviz.ui.backend import ensure_predictions
 from uqviz.ui.embedding_backend import (
     category_order,
     forget_umap_job,
     hover_texts,
     pca_map,
     points,
-    row_images,
+    selection_listing,
     start_umap,
     table_scores,
-    thumbnails,
     umap_file,
     umap_ready,
 )
@@ -119,24 +117,16 @@ chosen = selected_rows(((event or {}).get("selection") or {}).get("points", []),
 if len(chosen) == 0:
     st.caption("Select dots on the map (box or lasso) to list their images here.")
     st.stop()
-picked = points(dataset, method).iloc[chosen].sort_values(score, ascending=False)
-st.subheader(f"{len(picked):,} selected images")
+st.subheader(f"{len(chosen):,} selected images")
 st.caption(f"Most uncertain first by {UNCERTAINTY_SCORES[score].label.lower()}"
-           + (f"; the first {LIST_LIMIT} shown." if len(picked) > LIST_LIMIT else "."))
-picked = picked.head(LIST_LIMIT)
-listing = pd.DataFrame({"Set": picked["set"], "True": picked["true"],
-                        "Predicted": picked["predicted_name"],
-                        "Confidence": picked["confidence"], "Score": picked[score]})
-config = {"Confidence": st.column_config.ProgressColumn(format="percent", min_value=0,
-                                                        max_value=1),
-          "Score": st.column_config.NumberColumn(UNCERTAINTY_SCORES[score].label,
-                                                 format="%.3f")}
-try:
-    images = row_images(dataset)
-    if len(images) == len(points(dataset, method)):
-        listing.insert(0, "Image", thumbnails(images[picked["row"].to_numpy()]))
-        config["Image"] = st.column_config.ImageColumn("Image", width="small")
-except NoImages as err:
-    st.info(f"{err}: the list shows labels and scores without thumbnails.")
-st.dataframe(listing, hide_index=True, width="stretch", column_config=config,
-             row_height=40 if "Image" in listing else None, key="embed_selection")
+           + (f"; the first {LIST_LIMIT} shown." if len(chosen) > LIST_LIMIT else "."))
+listing, no_thumbnails = selection_listing(dataset, method, chosen, score, LIST_LIMIT)
+if no_thumbnails:
+    st.info(no_thumbnails)
+st.dataframe(listing, hide_index=True, width="stretch", key="embed_selection",
+             row_height=None if no_thumbnails else 40, column_config={
+                 "Image": st.column_config.ImageColumn("Image", width="small"),
+                 "Confidence": st.column_config.ProgressColumn(format="percent", min_value=0,
+                                                               max_value=1),
+                 "Score": st.column_config.NumberColumn(UNCERTAINTY_SCORES[score].label,
+                                                        format="%.3f")})

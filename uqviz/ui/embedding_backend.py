@@ -38,7 +38,13 @@ from uqviz.plots.embedding import NO_LABEL
 from uqviz.predictions import OOD_PREFIX, TEST_GROUP, Predictions, parse_shift_group
 from uqviz.runs import evaluation_inputs
 from uqviz.shifts import CORRUPTIONS
-from uqviz.ui.backend import APP_PLAN, dataset_spec, dataset_splits, method_predictions
+from uqviz.ui.backend import (
+    APP_PLAN,
+    NoImages,
+    dataset_spec,
+    dataset_splits,
+    method_predictions,
+)
 from uqviz.ui.files import is_predictions_dataset
 from uqviz.ui.images import to_uint8_hwc
 
@@ -172,6 +178,26 @@ def thumbnails(images: np.ndarray) -> list[str]:
 
     scale = max(1, 28 // max(1, images.shape[2]))
     return image_data_uris([to_uint8_hwc(im, scale) for im in images])
+
+
+def selection_listing(dataset: str, method: str, rows: np.ndarray, score: str,
+                      limit: int) -> tuple[pd.DataFrame, str | None]:
+    """The selected rows, most uncertain first by ``score``, at most ``limit``: columns Image
+    (PNG data URI, when the dataset has images), Set, True, Predicted, Confidence, Score; and
+    why there are no thumbnails (None when there are)."""
+    picked = points(dataset, method).iloc[rows].sort_values(score, ascending=False).head(limit)
+    listing = pd.DataFrame({"Set": picked["set"], "True": picked["true"],
+                            "Predicted": picked["predicted_name"],
+                            "Confidence": picked["confidence"], "Score": picked[score]})
+    try:
+        images = row_images(dataset)
+    except NoImages as err:
+        return listing, f"{err}: the list shows labels and scores without thumbnails."
+    if len(images) != len(points(dataset, method)):
+        return listing, (f"{len(images):,} images for {len(points(dataset, method)):,} rows: "
+                         "cannot match them, so no thumbnails.")
+    listing.insert(0, "Image", thumbnails(images[picked["row"].to_numpy()]))
+    return listing, None
 
 
 # -- the background UMAP job -----------------------------------------------------------------
