@@ -253,3 +253,30 @@ def test_a_predictions_file_with_features_is_embedded_from_an_npy(monkeypatch):
     from uqviz.embedding import umap_path
 
     assert target.name == umap_path(feats, backend.UMAP_PARAMS).with_suffix(".features.npy").name
+
+
+def test_a_job_of_another_session_that_died_is_reported(monkeypatch):
+    """Methods sharing a network share one job: a second view waits on the first one's lock,
+    and learns from the lock's process id when that job is gone."""
+    import subprocess
+
+    import uqviz.ui.embedding_backend as backend
+
+    sleeper = subprocess.Popen(["sleep", "60"])
+    fake = FakeProcess()
+    fake.pid = sleeper.pid
+    monkeypatch.setattr(backend, "spawn_embed", lambda arguments, log: fake)
+    backend.start_umap.clear()
+    path = _forget("softmax")
+    try:
+        job = backend.start_umap("digits", "softmax", str(path))
+        assert job.process is fake and job.returncode() is None
+        other = backend.start_umap("digits", "temperature", str(path))  # the same map: waits
+        assert other.process is None and other.pid == sleeper.pid
+        assert other.returncode() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert other.returncode() == -1  # gone without writing the map
+    backend.forget_umap_job("digits", "temperature", str(path))
+    assert not path.with_suffix(".lock").exists()

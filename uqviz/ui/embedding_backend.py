@@ -203,16 +203,23 @@ def selection_listing(dataset: str, method: str, rows: np.ndarray, score: str,
 # -- the background UMAP job -----------------------------------------------------------------
 @dataclass
 class UmapJob:
-    """A background ``python -m uqviz embed`` run (``process`` None: another process runs it
-    or it was not started here)."""
+    """A background ``python -m uqviz embed`` run (``process`` None: started by another
+    session or process, whose ``pid`` the lock file names)."""
 
     path: Path
     log: Path
     started: float
     process: subprocess.Popen | None = None
+    pid: int | None = None
 
     def returncode(self) -> int | None:
-        return None if self.process is None else self.process.poll()
+        """None while running; its exit code (-1 when unknown: another process's job that
+        is gone) once it has stopped."""
+        if self.process is not None:
+            return self.process.poll()
+        if self.pid and not _pid_alive(self.pid) and not self.path.exists():
+            return -1
+        return None
 
     def last_line(self) -> str:
         try:
@@ -293,8 +300,11 @@ def start_umap(dataset: str, method: str, path: str) -> UmapJob:
     target = Path(path)
     lock, log = target.with_suffix(".lock"), target.with_suffix(".log")
     if target.exists() or not _claim(lock):
-        started = lock.stat().st_mtime if lock.exists() else time.time()
-        return UmapJob(target, log, started)
+        try:
+            pid, started = int(json.loads(lock.read_text())["pid"]), lock.stat().st_mtime
+        except (OSError, ValueError, KeyError, TypeError):
+            pid, started = None, time.time()
+        return UmapJob(target, log, started, pid=pid)
     process = spawn_embed(embed_arguments(dataset, method), log)
     lock.write_text(json.dumps({"pid": process.pid, "started": time.time()}))
     return UmapJob(target, log, time.time(), process)
