@@ -30,9 +30,36 @@ def predictions_csv(tmp_path_factory):
 
 
 def test_help_on_every_command():
-    for command in ["train", "evaluate", "metrics", "conformal", "report"]:
+    for command in ["train", "evaluate", "precompute", "metrics", "conformal", "embed",
+                    "report"]:
         out = run_cli(command, "--help")
         assert out.returncode == 0 and "usage" in out.stdout
+
+
+def test_preset_fills_unset_options_and_explicit_options_win():
+    from uqviz.__main__ import _apply_preset, _method_config, _plan, build_parser
+    from uqviz.shifts import CORRUPTIONS
+
+    args = build_parser().parse_args(["evaluate", "--preset", "cifar10", "--out", "x",
+                                      "--members", "3"])
+    _apply_preset(args)
+    config, plan = _method_config(args), _plan(args)
+    assert args.dataset == "cifar10"
+    assert config.members == 3 and config.mc_samples == 30  # explicit K wins, T from preset
+    assert config.train.arch == "resnet18" and config.train.epochs == 30
+    assert plan.corruption_names() == tuple(CORRUPTIONS) and plan.severities == (1, 2, 3, 4, 5)
+    plain = build_parser().parse_args(["evaluate", "--out", "x"])
+    _apply_preset(plain)
+    assert (plain.dataset, plain.members, plain.mc_samples) == ("digits", 5, 30)
+    assert _method_config(plain).train.arch != "resnet18"
+
+
+def test_unknown_preset_and_missing_cifar_files_are_one_line_errors(tmp_path):
+    out = run_cli("evaluate", "--preset", "nope", "--out", tmp_path)
+    assert out.returncode == 2 and "unknown preset 'nope'; valid: cifar10" in out.stderr
+    out = run_cli("train", "--preset", "cifar10", "--data-dir", tmp_path / "data")
+    assert out.returncode == 2 and "cifar-10-python.tar.gz" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_metrics_json_agrees_with_scikit_learn(predictions_csv):

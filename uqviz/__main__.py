@@ -1,4 +1,5 @@
-"""Command line: ``python -m uqviz {train,evaluate,metrics,conformal,report} …`` (``--help``).
+"""Command line: ``python -m uqviz {train,evaluate,precompute,metrics,conformal,embed,report} …``
+(``--help``).
 
 Bad input exits with code 2 and one line on stderr saying what is wrong and where; never a
 traceback.
@@ -34,20 +35,49 @@ def _tqdm_progress(desc: str):
     return progress
 
 
+RUN_DEFAULTS = {"dataset": "digits", "members": 5, "mc_samples": 30}
+
+
+def _apply_preset(args: argparse.Namespace) -> None:
+    """Fill the run options left unset from ``--preset`` (or the plain defaults): an option
+    given on the command line wins over the preset."""
+    preset = None
+    if getattr(args, "preset", None):
+        from uqviz.presets import get_preset
+
+        preset = get_preset(args.preset)
+    for name, default in RUN_DEFAULTS.items():
+        if hasattr(args, name) and getattr(args, name) is None:
+            setattr(args, name, getattr(preset, name) if preset else default)
+    if preset is not None:
+        if getattr(args, "corruptions", None) is None:
+            args.corruptions = ",".join(preset.corruptions)
+        if args.epochs is None:
+            args.epochs = preset.epochs
+    args.preset_spec = preset
+
+
 def _method_config(args: argparse.Namespace):
+    from dataclasses import replace
+
     from uqviz.methods import MethodConfig
     from uqviz.training import TrainConfig
 
-    return MethodConfig(train=TrainConfig(epochs=args.epochs), seed=args.seed,
-                        members=args.members, mc_samples=args.mc_samples,
-                        prior_beta=args.prior_beta, bootstrap=args.bootstrap)
+    preset = getattr(args, "preset_spec", None)
+    train = (replace(preset.train_config(), epochs=args.epochs) if preset
+             else TrainConfig(epochs=args.epochs))
+    return MethodConfig(train=train, seed=args.seed, members=args.members,
+                        mc_samples=args.mc_samples, prior_beta=args.prior_beta,
+                        bootstrap=args.bootstrap)
 
 
 def _plan(args: argparse.Namespace):
     from uqviz.runs import EvalPlan
 
     corruptions = tuple(c.strip() for c in args.corruptions.split(",") if c.strip())
-    plan = EvalPlan(corruptions=corruptions, seed=args.seed)
+    preset = getattr(args, "preset_spec", None)
+    severities = {"severities": preset.severities} if preset else {}
+    plan = EvalPlan(corruptions=corruptions, seed=args.seed, **severities)
     plan.corruption_names()  # validates
     return plan
 
@@ -81,28 +111,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from uqviz.exchange import write_predictions
-    from uqviz.methods import parse_method_list
-    from uqviz.metrics.summary import method_summary
     from uqviz.runs import RunTimer, run_evaluation
 
-    methods = parse_method_list(args.methods)
     timer = RunTimer()
-    results = run_evaluation(args.dataset, methods, config=_method_config(args), plan=_plan(args),
-                             progress=_tqdm_progress("evaluate"), data_seed=args.data_seed,
-                             data_dir=args.data_dir, timer=timer)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_predictions(results, out / "predictions.parquet")
-    summary = {"dataset": args.dataset,
-               "methods": {m: method_summary(p) for m, p in results.items()},
-               "seconds": timer.seconds}
-    from uqviz.cache import atomic_write
-
-    atomic_write(out / "metrics.json",
-                 lambda tmp: tmp.write_text(json.dumps(_clean(summary), indent=2)))
-    _print_table(summary["methods"])
-    print(f"wrote {out / 'predictions.parquet'} and {out / 'metrics.json'}", file=sys.stderr)
+    results = run_evaluation(args.dataset, _method_list(args), config=_method_config(args),
+                             plan=_plan(args), progress=_tqdm_progress("evaluate"),
+                             data_seed=args.data_seed, data_dir=args.data_dir, timer=timer)
+    _write_bundle(Path(args.out), results, {"dataset": args.dataset, "seconds": timer.seconds})
     return 0
 
 
@@ -276,8 +291,12 @@ def _method_list(args: argparse.Namespace) -> list[str]:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="digits",
-                   help="digits, mnist5k, mnist, fashion_mnist, cifar10, svhn or folder:PATH")
+    p.add_argument("--preset", default=None,
+                   help="named settings, e.g. cifar10 (ResNet-18, K = 5, T = 30, every "
+                        "corruption × severity); options given explicitly override it")
+    p.add_argument("--dataset", default=None,
+                   help="digits (default), mnist5k, mnist, fashion_mnist, cifar10, svhn or "
+                        "folder:PATH")
     p.add_argument("--methods", default="all",
                    help="comma-separated: softmax,temperature,mc_dropout,deep_ensemble,"
                         "prior_ensemble (or all)")
@@ -285,8 +304,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the networks and shifts")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the train/val/test split")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: auto)")
-    p.add_argument("--members", type=int, default=5, help="ensemble size K")
-    p.add_argument("--mc-samples", type=int, default=30, help="MC-dropout passes T")
+    p.add_argument("--members", type=int, default=None, help="ensemble size K (default 5)")
+    p.add_argument("--mc-samples", type=int, default=None, help="MC-dropout passes T (default 30)")
     p.add_argument("--prior-beta", type=float, default=1.0, help="prior scale β")
     p.add_argument("--bootstrap", action="store_true",
                    help="bootstrap the training set per prior-ensemble member")
@@ -315,9 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         "and OOD sets, write predictions.parquet and metrics.json")
     _add_run_options(p)
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--corruptions", default="all",
+    p.add_argument("--corruptions", default=None,
                    help="comma-separated corruption names, or all (default)")
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=cmd_evaluate, corruptions_default="all")
 
     p = sub.add_parser("metrics", help="metrics of a predictions file")
     _add_file_options(p)
@@ -361,21 +380,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="predictions file (CSV, Parquet, NPZ); omit to use --dataset")
     _add_run_options(p)
     p.add_argument("--out", required=True, help="the HTML file to write")
-    p.add_argument("--corruptions", default="gaussian_noise",
+    p.add_argument("--corruptions", default=None,
                    help="corruptions to predict on when training (default gaussian_noise)")
     p.add_argument("--alpha", type=float, default=0.1, help="conformal miscoverage α")
     p.add_argument("--score", choices=["lac", "aps", "raps"], default="lac",
                    help="conformal score")
     p.add_argument("--drop-invalid", action="store_true", help="as for metrics")
     p.add_argument("--softmax", action="store_true", help="as for metrics")
-    p.set_defaults(func=cmd_report)
+    p.set_defaults(func=cmd_report, corruptions_default="gaussian_noise")
 
     p = sub.add_parser("precompute", help="evaluate on several processes, GPUs or nodes "
                                           "(Lightning Fabric, DDP): predictions.parquet and "
                                           "metrics.json as evaluate writes them")
     _add_run_options(p)
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--corruptions", default="all",
+    p.add_argument("--corruptions", default=None,
                    help="comma-separated corruption names, or all (default)")
     p.add_argument("--accelerator", default="cpu", help="cpu (gloo), cuda (NCCL) or auto")
     p.add_argument("--devices", default="1", help="processes per node (GPUs per node on cuda)")
@@ -383,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="32", help="32 or bf16-mixed")
     p.add_argument("--chunk-rows", default="2048",
                    help="most rows per prediction shard (the unit of row work)")
-    p.set_defaults(func=cmd_precompute)
+    p.set_defaults(func=cmd_precompute, corruptions_default="all")
     return parser
 
 
@@ -394,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         configure_threads()  # one thread unless UQVIZ_TORCH_THREADS says more (RESULTS.md)
+        _apply_preset(args)
+        if getattr(args, "corruptions", "") is None:
+            args.corruptions = args.corruptions_default
         return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
