@@ -16,8 +16,6 @@ from sklearn.metrics import roc_auc_score
 
 from tests.browser import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     block_network,
     chromium_missing_reason,
 )
@@ -315,36 +313,32 @@ def test_report_module_does_not_import_streamlit():
 # -- a real browser, offline -------------------------------------------------------------------
 @pytest.mark.browser
 @pytest.mark.skipif(chromium_missing_reason() is not None, reason=chromium_missing_reason() or "")
-def test_report_renders_offline_in_chromium(report, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_report_renders_offline_in_chromium(report, tmp_path, browser):
     path = write_report(tmp_path / "report.html", report)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            blocked = block_network(context)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(path.as_uri(), wait_until="load")
-            page.wait_for_function(
-                "() => document.querySelectorAll('.plotly-graph-div').length > 0 && "
-                "[...document.querySelectorAll('.plotly-graph-div')]"
-                ".every(d => d.querySelector('.main-svg'))", timeout=20000)
-            rendered = page.locator(".js-plotly-plot").count()
-            with_svg = page.evaluate(
-                "() => [...document.querySelectorAll('.js-plotly-plot')]"
-                ".filter(d => d.querySelector('.main-svg .cartesianlayer .trace')).length")
-            titles = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
-                                   ".map(e => e.textContent)")
-            height = page.evaluate("() => document.documentElement.scrollHeight")
-            page.set_viewport_size({"width": 1280, "height": int(height)})
-            page.wait_for_timeout(300)
-            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-        finally:
-            browser.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        blocked = block_network(context)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri(), wait_until="load")
+        page.wait_for_function(
+            "() => document.querySelectorAll('.plotly-graph-div').length > 0 && "
+            "[...document.querySelectorAll('.plotly-graph-div')]"
+            ".every(d => d.querySelector('.main-svg'))", timeout=20000)
+        rendered = page.locator(".js-plotly-plot").count()
+        with_svg = page.evaluate(
+            "() => [...document.querySelectorAll('.js-plotly-plot')]"
+            ".filter(d => d.querySelector('.main-svg .cartesianlayer .trace')).length")
+        titles = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                               ".map(e => e.textContent)")
+        height = page.evaluate("() => document.documentElement.scrollHeight")
+        page.set_viewport_size({"width": 1280, "height": int(height)})
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+    finally:
+        context.close()
     assert errors == []
     assert blocked == []
     assert rendered == with_svg == 4
