@@ -23,6 +23,11 @@ preds = ensure_predictions(dataset, methods)
 if preds is None:
     st.stop()
 n_total = min(evaluation_rows(dataset, m).n for m in methods)
+if n_total == 0:
+    st.info("This dataset has no labelled clean test rows (every label is −1, or every row is "
+            "out-of-distribution or corrupted): an accuracy, and so its interval, needs labels. "
+            "Add a `label` column on the **Your predictions** page.")
+    st.stop()
 st.markdown(
     "An accuracy measured on n test images is an estimate: another test set would give another "
     "number. A **95% interval** should hold the true accuracy 19 times out of 20. Three ways to "

@@ -57,7 +57,7 @@ if mark is not None:
         col.metric(STRATEGIES[s], f"{c.at(100):.1%}", delta)
     if seeds > 1:
         j = int(np.flatnonzero(next(iter(curves.values())).n_labels == 100)[0])
-        spread = max(100 * (c.upper[j] - c.mean[j]) for c in curves.values())
+        spread = max(100 * c.accuracy[:, j].std(ddof=1) for c in curves.values())
         st.caption(f"Seed-to-seed spread at 100 labels is up to ±{spread:.1f} points: with "
                    f"{seeds} seeds, smaller gaps between strategies are not conclusive.")
 

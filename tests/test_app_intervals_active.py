@@ -181,3 +181,15 @@ def test_active_learning_figure_bands_and_marker():
     assert fig.layout.xaxis.title.text == "Labelled images"
     with pytest.raises(ValueError, match="at least one strategy"):
         active_learning_figure({})
+
+
+def test_intervals_page_on_a_file_without_labels_says_so(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.ones(3), 40).astype(np.float32)
+    path = tmp_path / "unlabelled.npz"
+    np.savez(path, probs=probs, labels=np.full(40, -1))
+    monkeypatch.setenv("UQVIZ_PREDICTIONS", str(path))
+    at = _page("pages/intervals.py", dataset=env_dataset_name(path))
+    assert not at.exception and not at.error
+    assert any("no labelled clean test rows" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
