@@ -304,3 +304,48 @@ def test_uqviz_bf16_switches_autocast_and_the_weights_key(monkeypatch):
     monkeypatch.setenv(BF16_ENV, "maybe")
     with pytest.raises(ValueError, match="UQVIZ_BF16"):
         uses_bf16(CPU)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_mc_dropout_samples_do_not_depend_on_how_the_rows_are_cut(batched):
+    from uqviz.inference import MC_SEED_ROWS, mc_dropout_logits, mc_seed_blocks
+
+    torch.manual_seed(0)
+    net = SmallCNN(1, 10, 8, dropout=0.5).eval()
+    x = torch.rand(150, 1, 8, 8)
+    whole = mc_dropout_logits(net, x, CPU, samples=5, seed=3, batched=batched)
+    cut = 2 * MC_SEED_ROWS
+    shards = np.concatenate([
+        mc_dropout_logits(net, x[:cut], CPU, samples=5, seed=3, batched=batched),
+        mc_dropout_logits(net, x[cut:], CPU, samples=5, seed=3, batched=batched,
+                          row_offset=cut)], axis=1)
+    tiny_budget = mc_dropout_logits(net, x, CPU, samples=5, seed=3, batched=batched,
+                                    memory_budget=1)
+    np.testing.assert_allclose(shards, whole, atol=1e-5)
+    np.testing.assert_allclose(tiny_budget, whole, atol=1e-5)
+    assert whole.std(axis=0).mean() > 1e-3  # the samples really differ
+    other_seed = mc_dropout_logits(net, x, CPU, samples=5, seed=4, batched=batched)
+    assert np.abs(other_seed - whole).max() > 1e-3
+    assert mc_seed_blocks(70, 20) == [(0, 12, 0), (12, 44, 1), (44, 70, 2)]
+
+
+def test_compiled_and_bf16_runs_are_cached_apart(monkeypatch):
+    from uqviz.data import get_dataset
+    from uqviz.device import BF16_ENV, COMPILE_ENV
+    from uqviz.methods import MethodConfig
+    from uqviz.runs import EvalPlan, predictions_path
+    from uqviz.training import NetworkRecipe, TrainConfig, weights_path
+
+    monkeypatch.delenv(BF16_ENV, raising=False)
+    monkeypatch.delenv(COMPILE_ENV, raising=False)
+    spec, recipe = get_dataset("digits"), NetworkRecipe(train=TrainConfig(epochs=1), seed=0)
+    eager = weights_path(spec, recipe, 0, CPU)
+    assert weights_path(spec, recipe, 0, CPU, compile=True) != eager
+    plain = predictions_path(spec, 0, "mc_dropout", MethodConfig(), EvalPlan(), CPU)
+    monkeypatch.setenv(COMPILE_ENV, "1")
+    assert weights_path(spec, recipe, 0, CPU) != eager
+    compiled = predictions_path(spec, 0, "mc_dropout", MethodConfig(), EvalPlan(), CPU)
+    monkeypatch.delenv(COMPILE_ENV)
+    monkeypatch.setenv(BF16_ENV, "1")
+    bf16 = predictions_path(spec, 0, "mc_dropout", MethodConfig(), EvalPlan(), CPU)
+    assert len({plain, compiled, bf16}) == 3

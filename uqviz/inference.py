@@ -39,6 +39,8 @@ from uqviz.models import architecture_of, has_active_dropout
 DEFAULT_BATCH = 1024
 # MC dropout repeats inputs T times: bound the rows of one forward pass.
 MAX_ROWS_PER_PASS = 16384
+# MC-dropout masks are seeded per block of this many rows (see mc_dropout_logits).
+MC_SEED_ROWS = 32
 # tensors alive at once in an inference forward pass (input, output, a residual, workspace),
 # as a multiple of the largest single activation
 LIVE_ACTIVATIONS = 4
@@ -327,11 +329,42 @@ def _tail_bytes(net: nn.Module, input_shape: tuple[int, ...]) -> int:
     return LIVE_ACTIVATIONS * tail_numel * ACTIVATION_BYTES
 
 
+def mc_seed_blocks(n: int, row_offset: int = 0) -> list[tuple[int, int, int]]:
+    """``(start, stop, block)`` of the rows 0..n-1 cut where the absolute row index
+    ``row_offset + i`` crosses a multiple of ``MC_SEED_ROWS``; ``block`` is the absolute block
+    number that seeds the rows' dropout masks."""
+    if n < 0 or row_offset < 0:
+        raise ValueError(f"n and row_offset must be >= 0, got {n} and {row_offset}")
+    blocks, start = [], 0
+    while start < n:
+        block = (row_offset + start) // MC_SEED_ROWS
+        stop = min(n, (block + 1) * MC_SEED_ROWS - row_offset)
+        blocks.append((start, stop, block))
+        start = stop
+    return blocks
+
+
+def _block_seed(seed: int, block: int) -> int:
+    return (seed * 1_000_003 + block) % (2**63 - 1)
+
+
+def _passes(blocks: list[tuple[int, int, int]], rows: int) -> list[list[tuple[int, int, int]]]:
+    """Consecutive seed blocks grouped into passes of at most ``rows`` rows (a block larger
+    than ``rows`` is a pass of its own: blocks are never split)."""
+    passes: list[list[tuple[int, int, int]]] = []
+    for block in blocks:
+        if passes and block[1] - passes[-1][0][0] <= rows:
+            passes[-1].append(block)
+        else:
+            passes.append([block])
+    return passes
+
+
 @torch.no_grad()
 def mc_dropout_logits(net: nn.Module, x: torch.Tensor, device: torch.device, *, samples: int,
                       seed: int, batched: bool | None = None, batch_size: int = DEFAULT_BATCH,
                       channels_last: bool | None = None, bf16: bool | None = None,
-                      memory_budget: int | None = None) -> np.ndarray:
+                      memory_budget: int | None = None, row_offset: int = 0) -> np.ndarray:
     """Logits (T, N, C) of T stochastic passes with only dropout active.
 
     The deterministic trunk before the first dropout layer (``mc_trunk``, the convolutions)
@@ -339,8 +372,15 @@ def mc_dropout_logits(net: nn.Module, x: torch.Tensor, device: torch.device, *, 
     the same distribution as T full passes at a fraction of the cost. ``batched`` repeats the
     trunk's output T times and runs the tail in one large pass (bounded by MAX_ROWS_PER_PASS
     rows and by ``memory_budget``, see ``mc_rows_per_pass``); False runs T tail passes in a
-    loop; None reads the recorded choice for the device and architecture. Seeded; the global
-    RNG state is restored. Not compiled: the tail is a few small layers.
+    loop; None reads the recorded choice for the device and architecture. Not compiled: the
+    tail is a few small layers.
+
+    Reproducible however the rows are cut: the dropout masks of each block of
+    ``MC_SEED_ROWS`` rows are drawn from a seed of (``seed``, the block's absolute number),
+    where row i of ``x`` is absolute row ``row_offset + i``. So predicting a block of rows in
+    one call, or in shards whose offsets are multiples of ``MC_SEED_ROWS`` (as
+    ``uqviz.precompute`` does), or with any memory budget, gives the same samples. The global
+    RNG state is restored.
 
     References: Gal & Ghahramani, "Dropout as a Bayesian Approximation: Representing Model
     Uncertainty in Deep Learning", ICML 2016.
@@ -356,19 +396,23 @@ def mc_dropout_logits(net: nn.Module, x: torch.Tensor, device: torch.device, *, 
         sampler = _prepare(sampler, device, cl)
         trunk = getattr(sampler, "mc_trunk", lambda t: t)
         tail = getattr(sampler, "mc_tail", sampler)
-        torch.manual_seed(seed)
         per_pass = batch_size
         if batched and len(x):
             per_pass = mc_rows_per_pass(net, tuple(x.shape[1:]), samples, batch_size,
                                         _budget(device, memory_budget))
-        for xb in _batches(x, per_pass, device, cl):
+        for group in _passes(mc_seed_blocks(len(x), row_offset), per_pass):
+            first = group[0][0]
+            xb = to_device(x[first:group[-1][1]], device, channels_last=cl)
             with autocast(device, bf16=bf16):
-                hb = trunk(xb)
-                if batched:
-                    lo = tail(hb.repeat(samples, *([1] * (hb.dim() - 1))))
-                    rows.append(lo.reshape(samples, len(xb), -1))
-                else:
-                    rows.append(torch.stack([tail(hb) for _ in range(samples)]))
+                hidden = trunk(xb)
+                for start, stop, block in group:
+                    torch.manual_seed(_block_seed(seed, block))
+                    hb = hidden[start - first:stop - first]
+                    if batched:
+                        lo = tail(hb.repeat(samples, *([1] * (hb.dim() - 1))))
+                        rows.append(lo.reshape(samples, len(hb), -1))
+                    else:
+                        rows.append(torch.stack([tail(hb) for _ in range(samples)]))
     if not rows:
         raise ValueError("mc_dropout_logits needs at least one image, got 0")
     return _to_numpy(torch.cat(rows, dim=1))

@@ -27,10 +27,10 @@ wrongly: 18% test accuracy on digits after 3 epochs, against 82% with only the f
 autocast). ``32`` sets ``UQVIZ_BF16=0`` for the run, so training and prediction are float32
 on CUDA too; networks trained under bf16 are cached under their own key.
 
-Results do not depend on the number of processes: a network's seed comes from its recipe, not
-its rank, and the shards (hence the MC-dropout seed of each ``predict`` call) are the same for
-any world size. A block of at most ``chunk_rows`` rows is predicted in one call, as
-``uqviz.runs.method_predictions`` does, so the bundle matches ``evaluate``'s.
+Results do not depend on the number of processes nor on ``chunk_rows``: a network's seed
+comes from its recipe, not its rank, and MC-dropout masks are seeded per block of
+``MC_SEED_ROWS`` rows by absolute row (each shard is predicted with its ``row_offset``), so the
+bundle matches ``evaluate``'s, which predicts each block in one call.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from uqviz.cache import save_state_dict
 from uqviz.data import get_dataset
 from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.device import BF16_ENV
+from uqviz.inference import MC_SEED_ROWS
 from uqviz.methods import MethodConfig, get_method
 from uqviz.methods.base import Method
 from uqviz.methods.ensemble import DeepEnsembleMethod
@@ -79,7 +80,9 @@ class LaunchConfig:
         devices: processes per node (GPUs per node on CUDA).
         num_nodes: machines; world size = devices × num_nodes.
         precision: ``32`` or ``bf16-mixed`` (Fabric's precision plugin; autocast to bf16).
-        chunk_rows: most rows of one prediction shard, the unit of row work.
+        chunk_rows: most rows of one prediction shard, the unit of row work; a multiple of
+            ``uqviz.inference.MC_SEED_ROWS`` so that shards never split a block of rows whose
+            MC-dropout masks share a seed.
     """
 
     accelerator: str = "cpu"
@@ -99,6 +102,9 @@ class LaunchConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        if self.chunk_rows % MC_SEED_ROWS:
+            raise ValueError(f"chunk_rows must be a multiple of {MC_SEED_ROWS} (MC-dropout "
+                             f"masks are seeded per {MC_SEED_ROWS} rows), got {self.chunk_rows}")
 
     @property
     def world_size(self) -> int:
@@ -263,7 +269,8 @@ def _predict_shards(fabric, spec: DatasetSpec, data: DataSplits, fitted: dict[st
         x = built.images[shard.start:shard.stop]
         for method_id, method in fitted.items():
             with fabric.autocast():
-                parts[method_id].append(method.predict(x, fabric.device).probs)
+                parts[method_id].append(method.predict(x, fabric.device,
+                                                       row_offset=shard.start).probs)
         progress((k + 1) / len(shards), f"predicted {shard.rows} rows of {built.group}")
     if not shards:
         for method_id, method in fitted.items():

@@ -23,6 +23,9 @@ from uqviz.shifts import CORRUPTIONS, corrupt
 from uqviz.training import Progress, no_progress
 
 SEVERITIES = (1, 2, 3, 4, 5)
+# Bumped when predictions change for the same config (2: MC-dropout masks seeded per block of
+# rows, uqviz.inference.MC_SEED_ROWS).
+PREDICTIONS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,19 @@ class RunTimer:
 
 
 def predictions_path(spec: DatasetSpec, data_seed: int, method_id: str, config: MethodConfig,
-                     plan: EvalPlan):
-    """Where one method's predictions for this dataset, split, config and plan are cached."""
-    key = cache_key(spec.name, data_seed, method_id, config, plan)
+                     plan: EvalPlan, device: torch.device | None = None):
+    """Where one method's predictions for this dataset, split, config and plan are cached.
+
+    The key also names what changes the numbers but not the config: bf16 autocast and
+    ``torch.compile`` on ``device`` (default: ``default_device()``), and
+    ``PREDICTIONS_VERSION``.
+    """
+    from uqviz.device import compile_requested, default_device, uses_bf16
+
+    device = device or default_device()
+    variant = [name for name, on in (("bf16", uses_bf16(device)),
+                                     ("compiled", compile_requested())) if on]
+    key = cache_key(spec.name, data_seed, method_id, config, plan, PREDICTIONS_VERSION, *variant)
     return cache_root() / "predictions" / f"{key}.npz"
 
 
@@ -115,7 +128,7 @@ def method_predictions(spec: DatasetSpec, data: DataSplits, method_id: str,
                        progress: Progress = no_progress, data_seed: int = 0,
                        inputs: list[EvalInput] | None = None) -> Predictions:
     """Predictions of one method on every evaluation block, from the disk cache when present."""
-    path = predictions_path(spec, data_seed, method_id, config, plan)
+    path = predictions_path(spec, data_seed, method_id, config, plan, device)
     cached = load_npz(path)
     if cached is not None:
         progress(1.0, f"{method_id}: loaded from cache")
@@ -157,7 +170,7 @@ def run_evaluation(dataset: str | DatasetSpec, methods: list[str], *,
         def method_progress(f: float, msg: str, k: int = k) -> None:
             progress((k + f) / len(methods), msg)
 
-        cached = predictions_path(spec, data_seed, method_id, config, plan).exists()
+        cached = predictions_path(spec, data_seed, method_id, config, plan, device).exists()
         if inputs is None and not cached:
             inputs = evaluation_inputs(spec, data, plan)
         start = time.perf_counter()

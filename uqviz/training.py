@@ -179,11 +179,10 @@ def trained_network(spec: DatasetSpec, data: DataSplits, recipe: NetworkRecipe,
                     compile: bool | None = None) -> nn.Module:
     """The network for ``recipe``: read from the cache when present, else trained and cached.
 
-    The cache key covers the dataset, its split seed, the recipe, bf16 training and the cache
-    version (not ``channels_last`` or ``compile``, which change speed only; see
-    ``fit_network``).
+    The cache key covers the dataset, its split seed, the recipe, bf16 training, compiling and
+    the cache version (not ``channels_last``, which changes speed only; see ``fit_network``).
     """
-    path = weights_path(spec, recipe, data_seed, device)
+    path = weights_path(spec, recipe, data_seed, device, compile=compile)
     net = build_network(spec, recipe)
     state = load_state_dict(path)
     if state is not None:
@@ -201,11 +200,15 @@ def trained_network(spec: DatasetSpec, data: DataSplits, recipe: NetworkRecipe,
 
 
 def weights_path(spec: DatasetSpec, recipe: NetworkRecipe, data_seed: int,
-                 device: torch.device) -> Path:
-    """Where ``trained_network`` caches the weights of ``recipe`` trained on ``device``
-    (networks trained under bf16 autocast are cached apart from float32 ones)."""
-    precision = ("bf16",) if uses_bf16(device) else ()
-    return cache_root() / "weights" / f"{cache_key(spec.name, data_seed, recipe, *precision)}.pt"
+                 device: torch.device, *, compile: bool | None = None) -> Path:
+    """Where ``trained_network`` caches the weights of ``recipe`` trained on ``device``.
+
+    Networks trained under bf16 autocast, or compiled (``compile``; None = ``UQVIZ_COMPILE``:
+    Inductor draws its own dropout masks, so the weights differ), are cached apart from plain
+    float32 eager ones."""
+    variant = [name for name, on in (("bf16", uses_bf16(device)),
+                                     ("compiled", compile_requested(compile))) if on]
+    return cache_root() / "weights" / f"{cache_key(spec.name, data_seed, recipe, *variant)}.pt"
 
 
 def member_recipes(base: NetworkRecipe, members: int) -> list[NetworkRecipe]:

@@ -83,8 +83,14 @@ class Method(ABC):
         """Train (or load from the cache) what the method needs; returns self."""
 
     @abstractmethod
-    def predict(self, x: torch.Tensor, device: torch.device) -> MethodOutput:
-        """Predictive samples for images x (N, C, H, W) in [0, 1]."""
+    def predict(self, x: torch.Tensor, device: torch.device, *,
+                row_offset: int = 0) -> MethodOutput:
+        """Predictive samples for images x (N, C, H, W) in [0, 1].
+
+        ``row_offset``: the absolute index of ``x[0]`` in the block it was cut from; stochastic
+        methods seed their samples by absolute row, so a block predicted in shards gives the
+        same samples as in one call (deterministic methods ignore it).
+        """
 
     def _check_fitted(self) -> None:
         if not self._fitted:

@@ -41,7 +41,8 @@ class DeepEnsembleMethod(Method):
         self._fitted = True
         return self
 
-    def predict(self, x: torch.Tensor, device: torch.device) -> MethodOutput:
+    def predict(self, x: torch.Tensor, device: torch.device, *,
+                row_offset: int = 0) -> MethodOutput:
         self._check_fitted()
         logits, feats = ensemble_logits(self.nets, x, device,
                                         batched=self.config.batched)

@@ -21,9 +21,11 @@ class MCDropoutMethod(SoftmaxMethod):
     description = "One network sampled T times with dropout left on at test time."
     stochastic = True
 
-    def predict(self, x: torch.Tensor, device: torch.device) -> MethodOutput:
+    def predict(self, x: torch.Tensor, device: torch.device, *,
+                row_offset: int = 0) -> MethodOutput:
         self._check_fitted()
         logits = mc_dropout_logits(self.net, x, device, samples=self.config.mc_samples,
-                                   seed=self.config.seed, batched=self.config.batched)
+                                   seed=self.config.seed, batched=self.config.batched,
+                                   row_offset=row_offset)
         _, feats = network_logits(self.net, x, device)
         return MethodOutput(softmax(logits), feats)

@@ -32,6 +32,7 @@ class SoftmaxMethod(Method):
         self._check_fitted()
         return network_logits(self.net, x, device)
 
-    def predict(self, x: torch.Tensor, device: torch.device) -> MethodOutput:
+    def predict(self, x: torch.Tensor, device: torch.device, *,
+                row_offset: int = 0) -> MethodOutput:
         logits, feats = self.logits(x, device)
         return MethodOutput(softmax(logits)[None], feats)

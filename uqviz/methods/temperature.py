@@ -92,6 +92,7 @@ class TemperatureMethod(SoftmaxMethod):
         self.temperature = fit_temperature(val_logits, data.val_y.numpy())
         return self
 
-    def predict(self, x: torch.Tensor, device: torch.device) -> MethodOutput:
+    def predict(self, x: torch.Tensor, device: torch.device, *,
+                row_offset: int = 0) -> MethodOutput:
         logits, feats = self.logits(x, device)
         return MethodOutput(softmax(logits, self.temperature)[None], feats)
