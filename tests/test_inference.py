@@ -237,6 +237,25 @@ def test_fit_network_compiled_matches_eager_or_falls_back(monkeypatch):
     np.testing.assert_allclose(network_logits(fallback, x, CPU)[0],
                                network_logits(eager, x, CPU)[0], rtol=1e-5, atol=1e-6)
 
+    class FailingBackward(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return t.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise RuntimeError("backward compile exploded")
+
+    def broken_backward(module, **_kw):
+        return lambda *a: FailingBackward.apply(module(*a))
+
+    monkeypatch.setattr(torch, "compile", broken_backward)
+    torch.manual_seed(0)
+    with pytest.warns(RuntimeWarning, match="training eagerly"):
+        redone = fit_network(SmallCNN(1, 2, 8), data, recipe, CPU, compile=True)
+    np.testing.assert_allclose(network_logits(redone, x, CPU)[0],
+                               network_logits(eager, x, CPU)[0], rtol=1e-5, atol=1e-6)
+
 
 def test_fit_network_channels_last_on_cpu():
     from uqviz.training import fit_network

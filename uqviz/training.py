@@ -110,6 +110,17 @@ def _training_step(net: nn.Module, compile: bool) -> nn.Module:
         return net
 
 
+def _rng_state(device: torch.device) -> tuple:
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(device: torch.device, state: tuple) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
 def fit_network(net: nn.Module, data: DataSplits, recipe: NetworkRecipe, device: torch.device,
                 progress: Progress = no_progress, *, channels_last: bool | None = None,
                 compile: bool | None = None) -> nn.Module:
@@ -141,18 +152,27 @@ def fit_network(net: nn.Module, data: DataSplits, recipe: NetworkRecipe, device:
                                                 total_steps=epochs * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss()
 
-    def loss_of(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    def backward_step(xb: torch.Tensor, yb: torch.Tensor) -> None:
+        """Forward and backward of one batch; a compiled step that fails in either (Inductor
+        may compile the backward lazily) is redone eagerly, and training stays eager."""
         nonlocal step_net
-        with autocast(device):
-            try:
-                return loss_fn(step_net(xb), yb)
-            except Exception as err:
-                if step_net is net:
-                    raise
-                warnings.warn(f"torch.compile failed, training eagerly ({type(err).__name__})",
-                              RuntimeWarning, stacklevel=2)
-                step_net = net
-                return loss_fn(net(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        rng = None if step_net is net else _rng_state(device)
+        try:
+            with autocast(device):
+                loss = loss_fn(step_net(xb), yb)
+            loss.backward()
+        except Exception as err:
+            if step_net is net:
+                raise
+            warnings.warn(f"torch.compile failed, training eagerly ({type(err).__name__})",
+                          RuntimeWarning, stacklevel=2)
+            step_net = net
+            opt.zero_grad(set_to_none=True)
+            _set_rng_state(device, rng)  # the eager redo draws the failed step's dropout masks
+            with autocast(device):
+                loss = loss_fn(net(xb), yb)
+            loss.backward()
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(recipe.seed)
@@ -163,9 +183,7 @@ def fit_network(net: nn.Module, data: DataSplits, recipe: NetworkRecipe, device:
                 batch = order[start:start + cfg.batch_size]
                 xb = to_device(x[batch], device, channels_last=cl)
                 yb = to_device(y[batch], device)
-                loss = loss_of(xb, yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
+                backward_step(xb, yb)
                 opt.step()
                 sched.step()
             progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs}")
