@@ -38,5 +38,8 @@ with right:
     st.page_link("pages/referral.py", label="Tune a referral threshold",
                  icon=":material/call_split:")
     st.caption("Choose which cases a human sees: by budget, target accuracy or cost; export it.")
-    st.page_link("pages/glossary.py", label="Teach uncertainty", icon=":material/menu_book:")
-    st.caption("Aleatoric vs epistemic, calibration, why ensembles help — in two sentences each.")
+    st.page_link("pages/learn_moons.py", label="Teach uncertainty: a network that knows when "
+                 "it does not know", icon=":material/school:")
+    st.caption("Two moons, ensembles in 1-D, aleatoric vs epistemic and active learning: each "
+               "Learn page teaches one idea in a minute, in seconds on the CPU. The glossary "
+               "explains every term in two sentences.")
