@@ -87,8 +87,8 @@ if same:
 umap = umap_ready(path)
 try:
     if umap is None:
+        emb = pca_map(dataset, method)  # checks the features first: no job for bad features
         umap_status(dataset, method, path)
-        emb = pca_map(dataset, method)
     else:
         kind = st.radio("Map", ["umap", "pca"], key="embed_kind", horizontal=True,
                         format_func={"umap": "UMAP (neighbourhoods)", "pca": "PCA (linear)"}.get)

@@ -109,6 +109,23 @@ def test_knn_graph_is_exact_with_each_row_first(rng):
     assert idx[10, 1] == 11 and idx[11, 1] == 10
 
 
+def test_knn_graph_in_high_dimensions_gives_each_row_distance_zero_to_itself(rng):
+    """Many dimensions choose scikit-learn's brute-force search, whose distance of a row to
+    itself is rounding noise (~1e-6), not 0: UMAP would take that as the distance to the
+    nearest neighbour (its rho) and lose each point's local connectivity."""
+    x = rng.normal(size=(600, 128)).astype(np.float32)
+    idx, dist = knn_graph(x, 6)
+    np.testing.assert_array_equal(idx[:, 0], np.arange(600))
+    assert np.all(dist[:, 0] == 0.0)
+    x64 = x.astype(np.float64)
+    sq = (x64 ** 2).sum(1)
+    full = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * x64 @ x64.T, 0))
+    np.fill_diagonal(full, np.inf)
+    np.testing.assert_array_equal(idx[:, 1], full.argmin(axis=1))
+    np.testing.assert_allclose(dist[:, 1], full.min(axis=1), rtol=1e-5)
+    assert np.all(dist[:, 1:] > 1.0)  # nothing near zero left for UMAP's rho
+
+
 # -- the disk cache ------------------------------------------------------------------------------
 def test_cache_round_trip_and_keys(rng, tmp_path):
     coords = rng.normal(size=(7, 2))

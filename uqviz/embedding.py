@@ -25,6 +25,7 @@ import json
 import os
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,7 +203,10 @@ def knn_graph(features: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.nd
         pos = int(j[0]) if j.size else k - 1
         idx[i, 1:pos + 1] = idx[i, 0:pos].copy()
         dists[i, 1:pos + 1] = dists[i, 0:pos].copy()
-        idx[i, 0], dists[i, 0] = i, 0.0
+        idx[i, 0] = i
+    # the brute-force search (high dimensions) leaves rounding noise (~1e-6) in a row's
+    # distance to itself, and UMAP takes each point's rho from its smallest non-zero distance
+    dists[:, 0] = 0.0
     return idx.astype(np.int64), dists.astype(np.float32)
 
 
@@ -308,7 +312,10 @@ def save_embedding(path: Path, embedding: Embedding) -> Path:
 
 def load_embedding(path: Path) -> Embedding | None:
     """A cached embedding, or None when the file is missing or unreadable."""
-    arrays = load_npz(Path(path))
+    try:
+        arrays = load_npz(Path(path))
+    except zipfile.BadZipFile:  # a damaged .npz (load_npz lets this one through)
+        return None
     if arrays is None or not {"coords", "rows", "kind", "meta"} <= arrays.keys():
         return None
     try:

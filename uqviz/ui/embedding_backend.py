@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +51,7 @@ from uqviz.ui.files import is_predictions_dataset
 from uqviz.ui.images import to_uint8_hwc
 
 UMAP_PARAMS = UmapParams()
-LOCK_STALE_SECONDS = 15 * 60  # a lock older than this, whose process is gone, is retried
+LOCK_GRACE_SECONDS = 30.0  # a lock naming no process (being written, or abandoned) waits this
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -156,11 +158,32 @@ def load_umap(path: str) -> Embedding | None:
 
 
 def umap_ready(path: str) -> Embedding | None:
-    """The UMAP once its file is readable; a miss is not remembered (the file will appear)."""
+    """The UMAP once its file is readable; a miss is not remembered (the file will appear).
+
+    A file that exists but cannot be read is removed, with a lock whose process is gone, so
+    that a new job computes it again (``start_umap`` takes an existing file for done)."""
     found = load_umap(path)
     if found is None:
         load_umap.clear(path)
+        target = Path(path)
+        if target.exists() and _remove_unreadable(target):
+            _remove_stale_lock(target.with_suffix(".lock"))
     return found
+
+
+def _remove_unreadable(target: Path) -> bool:
+    """Remove ``target`` if it cannot be read as an embedding: it is first renamed aside, so a
+    good file written over it in the meantime is put back, never deleted."""
+    aside = target.with_name(f".{uuid.uuid4().hex}.{target.name}")
+    try:
+        os.rename(target, aside)
+    except FileNotFoundError:
+        return False
+    if load_embedding(aside) is None:
+        aside.unlink(missing_ok=True)
+        return True
+    os.replace(aside, target)
+    return False
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -213,13 +236,16 @@ class UmapJob:
     pid: int | None = None
 
     def returncode(self) -> int | None:
-        """None while running; its exit code (-1 when unknown: another process's job that
-        is gone) once it has stopped."""
+        """None while running; its exit code (-1 when unknown: another process's job whose
+        lock is gone or names no live process) once it has stopped."""
         if self.process is not None:
             return self.process.poll()
-        if self.pid and not _pid_alive(self.pid) and not self.path.exists():
-            return -1
-        return None
+        if self.path.exists():
+            return None
+        held = _read_lock(self.path.with_suffix(".lock"))  # read again: its pid may be new
+        if held is not None and held.pid is not None:
+            self.pid = held.pid
+        return -1 if held is None or _lock_stale(held) else None
 
     def last_line(self) -> str:
         try:
@@ -263,35 +289,121 @@ def spawn_embed(arguments: list[str], log: Path) -> subprocess.Popen:
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:  # os.kill(0 or -1, 0) would ask about a process group, or every process
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a child that exited but was never waited for (a zombie) answers the signal
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """What a lock file held when read: its bytes, its process id (None when unreadable) and
+    its modification time."""
+
+    content: bytes
+    pid: int | None
+    mtime: float
+
+
+def _lock_bytes(pid: int) -> bytes:
+    return json.dumps({"pid": pid, "started": time.time()}).encode()
+
+
+def _read_lock(lock: Path) -> HeldLock | None:
+    """The lock's content, process id and time (one open file: all from the same lock), or
+    None when there is no lock."""
+    try:
+        with open(lock, "rb") as fh:
+            content, mtime = fh.read(), os.fstat(fh.fileno()).st_mtime
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return HeldLock(b"", None, time.time())
+    try:
+        pid = int(json.loads(content)["pid"])
+    except (ValueError, KeyError, TypeError):
+        pid = None
+    return HeldLock(content, pid, mtime)
+
+
+def _lock_stale(held: HeldLock) -> bool:
+    """A lock is stale once its process is gone (however long a live job runs); a lock naming
+    no process, once it is older than ``LOCK_GRACE_SECONDS``."""
+    if held.pid is None:
+        return time.time() - held.mtime > LOCK_GRACE_SECONDS
+    return not _pid_alive(held.pid)
+
+
+def _remove_lock_if(lock: Path, content: bytes) -> bool:
+    """Remove the lock only if it still holds ``content`` (the stale lock that was judged):
+    it is renamed aside first and put back when another process has claimed it since."""
+    aside = lock.with_name(f".{uuid.uuid4().hex}.{lock.name}")
+    try:
+        os.rename(lock, aside)
+    except FileNotFoundError:
+        return True
+    try:
+        if aside.read_bytes() == content:
+            return True
+        try:
+            os.link(aside, lock)  # put it back, unless yet another claim came meanwhile
+        except FileExistsError:
+            pass
+        return False
+    finally:
+        aside.unlink(missing_ok=True)
+
+
+@contextmanager
+def _removal_guard(lock: Path):
+    """Serialises the removal of stale locks among processes and threads: an exclusive
+    ``flock`` on ``<lock>.guard`` (released by the system when its holder dies)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock here: the content check of ``_remove_lock_if`` remains
+        yield
+        return
+    with open(lock.with_name(f"{lock.name}.guard"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def _remove_stale_lock(lock: Path) -> bool:
+    """Remove the lock if it is stale; True when no lock is left."""
+    with _removal_guard(lock):
+        held = _read_lock(lock)
+        if held is None:
+            return True
+        return _lock_stale(held) and _remove_lock_if(lock, held.content)
 
 
 def _claim(lock: Path) -> bool:
-    """Create the lock file exclusively; a stale lock (old, its process gone) is replaced."""
+    """Create the lock file exclusively, naming this process; a stale lock is replaced."""
     lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
+    for _ in range(3):
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            try:
-                info = json.loads(lock.read_text() or "{}")
-                age = time.time() - lock.stat().st_mtime
-            except (OSError, ValueError):
+            if not _remove_stale_lock(lock):
                 return False
-            if age < LOCK_STALE_SECONDS and _pid_alive(int(info.get("pid", 0)) or -1):
-                return False
-            lock.unlink(missing_ok=True)
             continue
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"pid": os.getpid(), "started": time.time()}, fh)
+        with os.fdopen(fd, "wb") as fh:  # one write: a reader sees it whole or empty
+            fh.write(_lock_bytes(os.getpid()))
         return True
     return False
+
+
+def _write_lock(lock: Path, pid: int) -> None:
+    """Name the job's process in the lock, replacing it whole (never an empty file)."""
+    atomic_write(lock, lambda tmp: tmp.write_bytes(_lock_bytes(pid)))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -300,17 +412,22 @@ def start_umap(dataset: str, method: str, path: str) -> UmapJob:
     target = Path(path)
     lock, log = target.with_suffix(".lock"), target.with_suffix(".log")
     if target.exists() or not _claim(lock):
-        try:
-            pid, started = int(json.loads(lock.read_text())["pid"]), lock.stat().st_mtime
-        except (OSError, ValueError, KeyError, TypeError):
-            pid, started = None, time.time()
-        return UmapJob(target, log, started, pid=pid)
-    process = spawn_embed(embed_arguments(dataset, method), log)
-    lock.write_text(json.dumps({"pid": process.pid, "started": time.time()}))
-    return UmapJob(target, log, time.time(), process)
+        held = _read_lock(lock)
+        return UmapJob(target, log, held.mtime if held else time.time(),
+                       pid=held.pid if held else None)
+    try:
+        process = spawn_embed(embed_arguments(dataset, method), log)
+    except BaseException:
+        held = _read_lock(lock)
+        if held is not None and held.pid == os.getpid():
+            _remove_lock_if(lock, held.content)
+        raise
+    _write_lock(lock, process.pid)
+    return UmapJob(target, log, time.time(), process, pid=process.pid)
 
 
 def forget_umap_job(dataset: str, method: str, path: str) -> None:
-    """Drop a finished or failed job so that the next call starts a new one."""
-    Path(path).with_suffix(".lock").unlink(missing_ok=True)
+    """Drop a finished or failed job so that the next call starts a new one. The lock is
+    removed only when its process is gone: a job claimed since by another session stays."""
+    _remove_stale_lock(Path(path).with_suffix(".lock"))
     start_umap.clear(dataset, method, path)
