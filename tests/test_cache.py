@@ -1,0 +1,36 @@
+"""The disk cache: atomic writes, and damaged files read as missing (then recomputed)."""
+
+import numpy as np
+import pytest
+
+from uqviz.cache import atomic_write, cache_key, load_npz, save_npz
+
+
+def test_a_truncated_or_garbage_npz_reads_as_missing(tmp_path):
+    path = save_npz(tmp_path / "a.npz", probs=np.ones((3, 2), dtype=np.float32))
+    assert load_npz(path)["probs"].shape == (3, 2)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    assert load_npz(path) is None
+    path.write_bytes(b"not a zip at all")
+    assert load_npz(path) is None
+    assert load_npz(tmp_path / "missing.npz") is None
+
+
+def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "x.txt"
+    path.write_text("old")
+
+    def failing(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(path, failing)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
+
+
+def test_cache_key_is_stable_and_sensitive():
+    assert cache_key("digits", 0, {"a": 1}) == cache_key("digits", 0, {"a": 1})
+    assert cache_key("digits", 0) != cache_key("digits", 1)
