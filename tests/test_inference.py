@@ -331,7 +331,7 @@ def test_mc_dropout_samples_do_not_depend_on_how_the_rows_are_cut(batched):
 
     torch.manual_seed(0)
     net = SmallCNN(1, 10, 8, dropout=0.5).eval()
-    x = torch.rand(150, 1, 8, 8)
+    x = torch.rand(3 * MC_SEED_ROWS + 22, 1, 8, 8)
     whole = mc_dropout_logits(net, x, CPU, samples=5, seed=3, batched=batched)
     cut = 2 * MC_SEED_ROWS
     shards = np.concatenate([
@@ -345,7 +345,9 @@ def test_mc_dropout_samples_do_not_depend_on_how_the_rows_are_cut(batched):
     assert whole.std(axis=0).mean() > 1e-3  # the samples really differ
     other_seed = mc_dropout_logits(net, x, CPU, samples=5, seed=4, batched=batched)
     assert np.abs(other_seed - whole).max() > 1e-3
-    assert mc_seed_blocks(70, 20) == [(0, 12, 0), (12, 44, 1), (44, 70, 2)]
+    b = MC_SEED_ROWS
+    assert mc_seed_blocks(2 * b + 10, b - 12) == [(0, 12, 0), (12, 12 + b, 1),
+                                                  (12 + b, 2 * b + 10, 2)]
 
 
 def test_compiled_and_bf16_runs_are_cached_apart(monkeypatch):

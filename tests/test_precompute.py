@@ -72,9 +72,9 @@ def bundles(tmp_path_factory):
     root = tmp_path_factory.mktemp("precompute")
     runs = {}
     for devices in (1, 2):
-        # the 2-process run also cuts the 449-row blocks into 96-row shards: MC-dropout masks
+        # the 2-process run also cuts the 449-row blocks into 128-row shards: MC-dropout masks
         # are seeded by absolute row, so neither the world size nor the shards change a number
-        chunks = ("--chunk-rows", "96") if devices == 2 else ()
+        chunks = ("--chunk-rows", "128") if devices == 2 else ()
         done, seconds = precompute(root / f"out{devices}", root / f"cache{devices}", devices,
                                    *chunks)
         assert done.returncode == 0, done.stderr[-3000:]
@@ -213,7 +213,7 @@ def test_launch_config_and_counts_validate():
     assert parse_count("--devices", " 4 ") == 4
     with pytest.raises(ValueError, match="chunk_rows must be a whole number >= 1, got 0"):
         LaunchConfig(chunk_rows=0)
-    with pytest.raises(ValueError, match="chunk_rows must be a multiple of 32"):
+    with pytest.raises(ValueError, match="chunk_rows must be a multiple of 128"):
         LaunchConfig(chunk_rows=100)
 
 
