@@ -1,5 +1,9 @@
 """Compare methods: metric table with CIs, reliability, risk–coverage, scores, confusion."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 from datetime import date
 
 import streamlit as st
@@ -26,11 +30,8 @@ from uqviz.ui.backend import (
     uncertainty_scores,
 )
 from uqviz.ui.files import display_name
-from uqviz.ui.frame import require_frame
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.tables import TABLE_PARTS, metric_column_config, metric_frame
-
-require_frame()
 
 st.title("Compare methods")
 dataset, methods = current_dataset(), current_methods()

@@ -1,5 +1,9 @@
 """Conformal prediction: sets of classes that contain the true class at a chosen rate."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import math
 
 import numpy as np
@@ -21,7 +25,6 @@ from uqviz.plots import (
 from uqviz.plots.theme import MUTED_COLOR
 from uqviz.ui.backend import NoImages, dataset_splits, ensure_predictions, evaluation_rows
 from uqviz.ui.files import display_name
-from uqviz.ui.frame import require_frame
 from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
@@ -77,7 +80,6 @@ def example_images(dataset: str, n_rows: int) -> np.ndarray | None:
     return images if len(images) == n_rows else None
 
 
-require_frame()
 st.title("Conformal prediction")
 st.caption(f"{term_text('Conformal set')} A share of the test images calibrates the sets; the "
            "rest checks them. The guarantee holds on average over random splits: one split "

@@ -1,5 +1,9 @@
 """Data & models: sample images per class, split sizes, train or load the methods."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -8,11 +12,8 @@ from uqviz.data import DatasetUnavailable
 from uqviz.methods import METHODS
 from uqviz.ui.backend import dataset_spec, dataset_splits, ensure_predictions, missing_methods
 from uqviz.ui.files import display_name, is_predictions_dataset
-from uqviz.ui.frame import require_frame
 from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.state import current_dataset, current_methods, method_label
-
-require_frame()
 
 PER_CLASS = 10
 

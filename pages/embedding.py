@@ -1,5 +1,9 @@
 """Embedding map: where do uncertain, wrong, corrupted and unfamiliar images lie?"""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import time
 
 import streamlit as st
@@ -20,7 +24,6 @@ from uqviz.ui.embedding_backend import (
     umap_ready,
 )
 from uqviz.ui.files import display_name
-from uqviz.ui.frame import require_frame
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
 POLL_SECONDS = 2.0
@@ -46,7 +49,6 @@ def umap_status(dataset: str, method: str, path: str) -> None:
             icon=":material/hourglass_top:")
 
 
-require_frame()
 st.title("Embedding map")
 st.caption("Each dot is one image placed by the network's penultimate-layer features: images "
            "the network sees as alike lie close together.")

@@ -1,12 +1,13 @@
 """Glossary: each term in two sentences, with the page that shows it."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import streamlit as st
 
 from uqviz.glossary import GLOSSARY
-from uqviz.ui.frame import require_frame
 from uqviz.ui.navigation import page_title
-
-require_frame()
 
 st.title("Glossary")
 st.caption("Every term the dashboard uses. The same texts appear as tooltips "

@@ -1,13 +1,14 @@
 """Home: what uqviz shows, what is selected, three ways in."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import streamlit as st
 
 from uqviz.ui.backend import describe_dataset, missing_methods
 from uqviz.ui.files import display_name
-from uqviz.ui.frame import require_frame
 from uqviz.ui.state import current_dataset, current_methods, method_label
-
-require_frame()
 
 st.title("When does the model not know?")
 st.markdown(

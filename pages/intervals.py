@@ -1,5 +1,9 @@
 """Confidence intervals of the accuracy: Wald, Wilson and bootstrap, and how they shrink."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import pandas as pd
 import streamlit as st
 
@@ -12,10 +16,7 @@ from uqviz.ui.backend import (
     intervals_at,
 )
 from uqviz.ui.files import display_name
-from uqviz.ui.frame import require_frame
 from uqviz.ui.state import current_dataset, current_methods, method_label
-
-require_frame()
 
 st.title("How sure is an accuracy? Confidence intervals")
 dataset, methods = current_dataset(), current_methods()

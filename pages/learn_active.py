@@ -1,14 +1,15 @@
 """Learn: active learning on digits — random, entropy, margin and BALD acquisition."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import numpy as np
 import streamlit as st
 
 from uqviz.plots.active_learning import active_learning_figure
 from uqviz.teaching.active import STRATEGIES, ActiveConfig
 from uqviz.ui.backend import active_learning, active_pool_and_test_sizes
-from uqviz.ui.frame import require_frame
-
-require_frame()
 
 CFG = ActiveConfig()
 POOL, TEST = active_pool_and_test_sizes()

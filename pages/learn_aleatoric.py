@@ -1,14 +1,15 @@
 """Aleatoric vs epistemic: entropy = expected entropy + mutual information."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import streamlit as st
 
 from uqviz.glossary import term_text
 from uqviz.plots.teaching import decomposition_figure, toy_figure
 from uqviz.teaching.decomposition import WORKED_EXAMPLE, decompose, region_means
-from uqviz.ui.frame import require_frame
 from uqviz.ui.teaching_backend import toy
-
-require_frame()
 
 st.title("Aleatoric vs epistemic")
 st.markdown(

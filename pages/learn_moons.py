@@ -1,14 +1,15 @@
 """Two moons: a softmax network is confident far from the data, ensembles are not."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import streamlit as st
 
 from uqviz.glossary import term_text
 from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.plots.teaching import moons_figure
-from uqviz.ui.frame import require_frame
 from uqviz.ui.teaching_backend import MOONS_SCORES, moons, moons_rows
-
-require_frame()
 
 st.title("Two moons")
 st.markdown(

@@ -1,14 +1,15 @@
 """Ensembles in 1-D: members agree where there is data and fan out where there is none."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import streamlit as st
 
 from uqviz.glossary import term_text
 from uqviz.plots.teaching import ensemble_1d_figure, four_settings_figure
 from uqviz.teaching.regression1d import region_spread
-from uqviz.ui.frame import require_frame
 from uqviz.ui.teaching_backend import ensemble_1d, four_settings
-
-require_frame()
 
 PRIORS = {"A random network": "random", "A fixed sine": "sine", "None": "none"}
 

@@ -1,5 +1,9 @@
 """Out-of-distribution: does the uncertainty rise on inputs unlike the training data?"""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -24,7 +28,6 @@ from uqviz.ui.backend import (
     uncertainty_scores,
 )
 from uqviz.ui.files import display_name
-from uqviz.ui.frame import require_frame
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.tables import format_cell
 
@@ -120,7 +123,6 @@ def show_images(images: np.ndarray, index: np.ndarray, captions: list[str]) -> N
     st.image(pictures, caption=captions, width=IMAGE_WIDTH, clamp=True)
 
 
-require_frame()
 st.title("Out-of-distribution inputs")
 st.caption("Images unlike anything in training (noise, photos, other digit sets) should get "
            "high uncertainty. Here: how well each score separates them from the clean test "

@@ -1,5 +1,9 @@
 """Referral threshold: choose which cases go to a human, see the consequences live, export."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import json
 from datetime import date
 
@@ -25,12 +29,9 @@ from uqviz.ui.backend import (
     score_order,
     uncertainty_scores,
 )
-from uqviz.ui.frame import require_frame
 from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.referral import MODES, operating_point, policy_document
 from uqviz.ui.state import current_dataset, current_methods, method_label
-
-require_frame()
 
 st.title("Referral threshold")
 st.caption("Cases whose uncertainty is above the threshold go to a human expert; the model "

@@ -1,5 +1,9 @@
 """Dataset shift: how accuracy, calibration and uncertainty change as test images are corrupted."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -14,7 +18,6 @@ from uqviz.plots import (
 )
 from uqviz.shifts import CORRUPTIONS, ROTATION_ANGLES
 from uqviz.ui.backend import NoImages, dataset_spec, dataset_splits
-from uqviz.ui.frame import require_frame
 from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.shift_backend import (
     SEVERITY_LEVELS,
@@ -41,7 +44,6 @@ CURVES = {  # column -> (label, tickformat, how to read it)
 }
 STRIP_SIZE = 8
 
-require_frame()
 st.title("Dataset shift")
 st.caption("Real inputs drift from the training data: noise, blur, bad lighting, a tilted "
            "scan. A trustworthy model loses accuracy gracefully and says so by growing more "

@@ -1,14 +1,15 @@
 """Your predictions: upload a model's outputs and analyse them on every page."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import pandas as pd
 import streamlit as st
 
 from uqviz.exchange import PredictionsFileError, read_predictions_bytes
 from uqviz.ui.files import dataset_name_for, display_name, register_upload
-from uqviz.ui.frame import require_frame
 from uqviz.ui.state import select_dataset
-
-require_frame()
 
 st.title("Your predictions")
 st.markdown(

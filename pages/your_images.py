@@ -1,5 +1,9 @@
 """Your images: classify pictures of your own (or a digit drawn here) with every method."""
 
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -20,7 +24,6 @@ from uqviz.plots import predictive_distribution_figure
 from uqviz.shifts import CORRUPTIONS, corrupt
 from uqviz.ui.backend import dataset_spec, ensure_predictions
 from uqviz.ui.files import display_name, is_predictions_dataset
-from uqviz.ui.frame import require_frame
 from uqviz.ui.images import to_uint8_hwc
 from uqviz.ui.shift_backend import fitted_method
 from uqviz.ui.state import current_dataset, current_methods, method_label
@@ -32,7 +35,6 @@ SEVERITY_KEY = "your_images_severity"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"]
 SHOWN_SIDE = 140  # px of the image as the model sees it
 
-require_frame()
 st.title("Your images")
 dataset, methods = current_dataset(), current_methods()
 if is_predictions_dataset(dataset):
