@@ -23,3 +23,22 @@ def framed_page(page: str, timeout: float = 180, **state):
         at.session_state[key] = value
     at.run()
     return at.switch_page(page).run()
+
+
+def offer_predictions_file(monkeypatch, path, *, rows: int = 100, classes: int = 3,
+                           labelled: bool = True, seed: int = 1) -> str:
+    """Write random predictions of one method (Dirichlet probabilities; labels, or −1 when not
+    ``labelled``) to ``path`` in the exchange format, offer the file to the app through
+    ``UQVIZ_PREDICTIONS`` as a user would, and return its dataset name for the sidebar."""
+    import numpy as np
+
+    from uqviz.exchange import write_predictions
+    from uqviz.predictions import Predictions
+    from uqviz.ui.files import env_dataset_name
+
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(classes), rows).astype(np.float32)
+    labels = rng.integers(0, classes, rows) if labelled else np.full(rows, -1)
+    write_predictions({"m": Predictions(probs[None], labels)}, path)
+    monkeypatch.setenv("UQVIZ_PREDICTIONS", str(path))
+    return env_dataset_name(path)

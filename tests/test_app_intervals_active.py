@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app_fixtures import framed_page, pretrain_digits
+from tests.app_fixtures import framed_page, offer_predictions_file, pretrain_digits
 from uqviz.ui.files import env_dataset_name
 
 TIMEOUT = 240
@@ -184,12 +184,9 @@ def test_active_learning_figure_bands_and_marker():
 
 
 def test_intervals_page_on_a_file_without_labels_says_so(tmp_path, monkeypatch):
-    rng = np.random.default_rng(1)
-    probs = rng.dirichlet(np.ones(3), 40).astype(np.float32)
-    path = tmp_path / "unlabelled.npz"
-    np.savez(path, probs=probs, labels=np.full(40, -1))
-    monkeypatch.setenv("UQVIZ_PREDICTIONS", str(path))
-    at = _page("pages/intervals.py", dataset=env_dataset_name(path))
+    name = offer_predictions_file(monkeypatch, tmp_path / "unlabelled.npz", rows=40,
+                                  labelled=False)
+    at = _page("pages/intervals.py", dataset=name)
     assert not at.exception and not at.error
     assert any("no labelled clean test rows" in i.value for i in at.info)
     assert not at.get("plotly_chart")

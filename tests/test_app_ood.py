@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app_fixtures import framed_page, pretrain_digits
+from tests.app_fixtures import framed_page, offer_predictions_file, pretrain_digits
 from uqviz.ui.files import env_dataset_name
 
 TIMEOUT = 180
@@ -163,16 +163,7 @@ def test_predictions_file_shows_table_and_no_images(monkeypatch, tmp_path):
 
 
 def test_predictions_file_without_ood_rows_says_so(monkeypatch, tmp_path):
-    from uqviz.exchange import write_predictions
-    from uqviz.predictions import Predictions
-
-    rng = np.random.default_rng(1)
-    labels = rng.integers(0, 3, 100)
-    probs = rng.dirichlet(np.ones(3), 100)
-    path = tmp_path / "plain.csv"
-    write_predictions({"m": Predictions(probs[None], labels)}, path)
-    monkeypatch.setenv("UQVIZ_PREDICTIONS", str(path))
-    at = _page(dataset=env_dataset_name(path))
+    at = _page(dataset=offer_predictions_file(monkeypatch, tmp_path / "plain.csv"))
     assert not at.exception, at.exception
     assert any("no out-of-distribution rows (is_ood=1" in i.value for i in at.info)
     assert not at.dataframe and not at.get("plotly_chart")

@@ -7,8 +7,7 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from tests.app_fixtures import framed_page, pretrain_digits
-from uqviz.ui.files import env_dataset_name
+from tests.app_fixtures import framed_page, offer_predictions_file, pretrain_digits
 
 TIMEOUT = 180
 PAGE = "pages/your_images.py"
@@ -32,15 +31,7 @@ def test_page_renders_the_uploader_without_error():
 
 
 def test_predictions_file_dataset_says_it_needs_a_trained_dataset(monkeypatch, tmp_path):
-    from uqviz.exchange import write_predictions
-    from uqviz.predictions import Predictions
-
-    rng = np.random.default_rng(0)
-    probs = rng.dirichlet(np.ones(3), size=50)
-    path = tmp_path / "mine.csv"
-    write_predictions({"my_model": Predictions(probs, rng.integers(0, 3, 50))}, path)
-    monkeypatch.setenv("UQVIZ_PREDICTIONS", str(path))
-    at = _page(dataset=env_dataset_name(path))
+    at = _page(dataset=offer_predictions_file(monkeypatch, tmp_path / "mine.csv", rows=50))
     assert not at.exception, at.exception
     assert any("needs a trained dataset" in i.value for i in at.info)
     assert len(at.get("file_uploader")) == 0
