@@ -8,10 +8,7 @@ from datetime import date
 
 import streamlit as st
 
-from uqviz.metrics.calibration import reliability_bins
-from uqviz.metrics.classification import confusion_matrix
 from uqviz.metrics.scores import UNCERTAINTY_SCORES
-from uqviz.metrics.selective import risk_coverage_curve
 from uqviz.plots import (
     confusion_matrix_figure,
     reliability_figure,
@@ -19,90 +16,87 @@ from uqviz.plots import (
     risk_coverage_figure,
     score_histogram_figure,
 )
-from uqviz.ui.backend import (
-    POLICY_KEY,
-    bootstrap_resamples,
-    comparison_table,
-    display_sample,
-    ensure_predictions,
-    evaluation_rows,
-    report_html,
-    uncertainty_scores,
-)
-from uqviz.ui.files import display_name
+from uqviz.sources import file_label
+from uqviz.study import bootstrap_resamples
+from uqviz.ui.backend import POLICY_KEY, ensure_comparison, report_html
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.tables import TABLE_PARTS, metric_column_config, metric_frame
 
 st.title("Compare methods")
 dataset, methods = current_dataset(), current_methods()
-preds = ensure_predictions(dataset, methods)
-if preds is None:
+comp = ensure_comparison(dataset, methods)
+if comp is None:
     st.stop()
-n_rows = evaluation_rows(dataset, methods[0]).n
-st.caption(f"{display_name(dataset)}: {n_rows:,} clean labelled test rows. 95% intervals from "
-           f"{bootstrap_resamples(n_rows):,} bootstrap resamples; ★ marks the best value per "
-           "column.")
+studies = comp.studies
+st.caption(f"{file_label(dataset)}: {comp.n:,} labelled in-distribution test rows. 95% intervals "
+           f"from {bootstrap_resamples(comp.n):,} bootstrap resamples; ★ marks the best value "
+           "per column.")
 
-table = comparison_table(dataset, tuple(methods))
+with st.spinner("Computing bootstrap intervals…"):
+    table = comp.metric_table()
 for heading, keys in TABLE_PARTS:
     shown = [k for k in keys if k in table.metrics]
     st.markdown(f"**{heading}** — hover a column name for its meaning")
     st.dataframe(metric_frame(table, shown), hide_index=True, width="stretch",
                  column_config=metric_column_config(shown))
 
-st.subheader("Reliability: does 80% confident mean 80% right?")
-st.caption("Bars show the accuracy in each confidence bin; the diagonal is perfect calibration. "
-           "Bars below it mean overconfidence. The strip underneath counts images per bin.")
-bins = {m: reliability_bins(evaluation_rows(dataset, m).mean_probs,
-                            evaluation_rows(dataset, m).labels) for m in methods}
-if st.toggle("Overlay all methods on one diagram", key="compare_overlay"):
-    st.plotly_chart(reliability_overlay_figure(bins), theme=None, key="reliability_overlay")
-else:
+
+@st.fragment
+def reliability_panel() -> None:
+    st.subheader("Reliability: does 80% confident mean 80% right?")
+    st.caption("Bars show the accuracy in each confidence bin; the diagonal is perfect "
+               "calibration. Bars below it mean overconfidence. The strip underneath counts "
+               "images per bin.")
+    bins = {m: s.reliability for m, s in studies.items()}
+    if st.toggle("Overlay all methods on one diagram", key="compare_overlay"):
+        st.plotly_chart(reliability_overlay_figure(bins), theme=None, key="reliability_overlay")
+        return
     for start in range(0, len(methods), 3):
         cols = st.columns(3)
         for col, m in zip(cols, methods[start:start + 3], strict=False):
             col.plotly_chart(reliability_figure(bins[m], method=m), theme=None,
                              key=f"reliability_{m}")
 
-st.subheader("Risk–coverage: how good is the uncertainty ranking?")
-st.caption("Keep the most confident share of images (coverage) and measure the error rate on "
-           "them (risk). Lower curves are better; AURC is the area under each curve.")
-score = st.selectbox("Uncertainty score", list(UNCERTAINTY_SCORES), key="compare_score",
-                     format_func=lambda k: UNCERTAINTY_SCORES[k].label,
-                     help=" ".join(f"{s.label}: {s.meaning}" for s in UNCERTAINTY_SCORES.values()))
-curves = {}
-for m in methods:
-    rows_m = evaluation_rows(dataset, m)
-    curves[m] = risk_coverage_curve(uncertainty_scores(dataset, m, score),
-                                    rows_m.predicted == rows_m.labels)
-st.plotly_chart(risk_coverage_figure(curves), theme=None, key="risk_coverage")
 
-st.subheader("Uncertainty of right and wrong predictions")
-st.caption(f"{UNCERTAINTY_SCORES[score].label} for correctly and wrongly classified test "
-           "images. A useful score puts the wrong ones to the right.")
-for start in range(0, len(methods), 3):
-    cols = st.columns(3)
-    for col, m in zip(cols, methods[start:start + 3], strict=False):
-        rows_m = evaluation_rows(dataset, m)
-        keep = display_sample(rows_m.n)
-        correct = (rows_m.predicted == rows_m.labels)[keep]
-        u = uncertainty_scores(dataset, m, score)[keep]
-        col.plotly_chart(score_histogram_figure(u[correct], u[~correct],
-                                                score_label=UNCERTAINTY_SCORES[score].label,
-                                                method=m, title=method_label(m)),
-                         theme=None, key=f"hist_{m}")
+@st.fragment
+def ranking_panel() -> None:
+    st.subheader("Risk–coverage: how good is the uncertainty ranking?")
+    st.caption("Keep the most confident share of images (coverage) and measure the error rate "
+               "on them (risk). Lower curves are better; AURC is the area under each curve.")
+    score = st.selectbox("Uncertainty score", list(UNCERTAINTY_SCORES), key="compare_score",
+                         format_func=lambda k: UNCERTAINTY_SCORES[k].label,
+                         help=" ".join(f"{s.label}: {s.meaning}"
+                                       for s in UNCERTAINTY_SCORES.values()))
+    st.plotly_chart(risk_coverage_figure({m: s.risk_coverage(score) for m, s in studies.items()}),
+                    theme=None, key="risk_coverage")
+    st.subheader("Uncertainty of right and wrong predictions")
+    st.caption(f"{UNCERTAINTY_SCORES[score].label} for correctly and wrongly classified test "
+               "images. A useful score puts the wrong ones to the right.")
+    for start in range(0, len(methods), 3):
+        cols = st.columns(3)
+        for col, m in zip(cols, methods[start:start + 3], strict=False):
+            right, wrong = studies[m].right_and_wrong(score)
+            col.plotly_chart(score_histogram_figure(
+                right, wrong, score_label=UNCERTAINTY_SCORES[score].label, method=m,
+                title=method_label(m)), theme=None, key=f"hist_{m}")
 
-st.subheader("Confusion matrices")
-normalize = st.radio("Show", ["counts", "row-normalised"], horizontal=True,
-                     key="compare_confusion_mode") == "row-normalised"
-st.caption("Rows are the true class, columns the predicted one.")
-tabs = st.tabs([method_label(m) for m in methods])
-for tab, m in zip(tabs, methods, strict=True):
-    rows_m = evaluation_rows(dataset, m)
-    matrix = confusion_matrix(rows_m.predicted, rows_m.labels, rows_m.num_classes)
-    tab.plotly_chart(confusion_matrix_figure(matrix, rows_m.names, normalize=normalize,
-                                             title=method_label(m)), theme=None,
-                  key=f"confusion_{m}")
+
+@st.fragment
+def confusion_panel() -> None:
+    st.subheader("Confusion matrices")
+    normalize = st.radio("Show", ["counts", "row-normalised"], horizontal=True,
+                         key="compare_confusion_mode") == "row-normalised"
+    st.caption("Rows are the true class, columns the predicted one.")
+    tabs = st.tabs([method_label(m) for m in methods])
+    for tab, (m, s) in zip(tabs, studies.items(), strict=True):
+        tab.plotly_chart(confusion_matrix_figure(s.confusion, s.rows.names, normalize=normalize,
+                                                 title=method_label(m)), theme=None,
+                         key=f"confusion_{m}")
+
+
+reliability_panel()
+ranking_panel()
+confusion_panel()
 
 st.subheader("Share it")
 today = date.today().isoformat()

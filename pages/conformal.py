@@ -23,8 +23,8 @@ from uqviz.plots import (
     set_size_histogram_figure,
 )
 from uqviz.plots.theme import MUTED_COLOR
+from uqviz.sources import file_label
 from uqviz.ui.backend import NoImages, dataset_splits, ensure_predictions, evaluation_rows
-from uqviz.ui.files import display_name
 from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
@@ -218,7 +218,7 @@ def workbench() -> None:
     st.subheader("Examples with their prediction sets")
     images = example_images(dataset, rows.n)
     if images is None:
-        st.info(f"{display_name(dataset)} holds predictions only, so there are no images to "
+        st.info(f"{file_label(dataset)} holds predictions only, so there are no images to "
                 "show; the numbers and charts above still apply.")
     else:
         show_examples(result, labels, rows.names, images)

@@ -10,8 +10,8 @@ import streamlit as st
 
 from uqviz.data import DatasetUnavailable
 from uqviz.methods import METHODS
-from uqviz.ui.backend import dataset_spec, dataset_splits, ensure_predictions, missing_methods
-from uqviz.ui.files import display_name, is_predictions_dataset
+from uqviz.sources import file_label, is_file_key
+from uqviz.ui.backend import dataset_spec, dataset_splits, ensure_comparison, missing_methods
 from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
@@ -19,8 +19,8 @@ PER_CLASS = 10
 
 st.title("Data & models")
 dataset, methods = current_dataset(), current_methods()
-if is_predictions_dataset(dataset):
-    st.info(f"{display_name(dataset)} holds a model's predictions only, so there are no images "
+if is_file_key(dataset):
+    st.info(f"{file_label(dataset)} holds a model's predictions only, so there are no images "
             "to show or models to train. The analysis pages work on it.")
     st.stop()
 spec = dataset_spec(dataset)
@@ -54,7 +54,7 @@ todo = missing_methods(dataset, methods)
 if todo:
     st.info(f"Not trained yet: {', '.join(method_label(m) for m in todo)}.")
     if st.button("Train now", type="primary"):
-        if ensure_predictions(dataset, methods) is not None:
+        if ensure_comparison(dataset, methods) is not None:
             st.success("Trained and cached: the analysis pages open instantly now.")
 else:
     st.success("Every selected method is trained and its predictions are cached on disk; "

@@ -10,7 +10,8 @@ import streamlit as st
 
 from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.plots.embedding import COLORINGS, embedding_figure, selected_rows
-from uqviz.ui.backend import ensure_predictions
+from uqviz.sources import file_label
+from uqviz.ui.backend import ensure_comparison
 from uqviz.ui.embedding_backend import (
     category_order,
     forget_umap_job,
@@ -23,7 +24,6 @@ from uqviz.ui.embedding_backend import (
     umap_file,
     umap_ready,
 )
-from uqviz.ui.files import display_name
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
 POLL_SECONDS = 2.0
@@ -57,12 +57,12 @@ st.markdown("Clean test images of one class form a cluster; corrupted and out-of
             "to see whether the method flags exactly those regions, then box- or "
             "lasso-select dots to list their images.")
 dataset, methods = current_dataset(), current_methods()
-preds = ensure_predictions(dataset, methods)
-if preds is None:
+comp = ensure_comparison(dataset, methods)
+if comp is None:
     st.stop()
-with_features = [m for m in methods if preds[m].features is not None]
+with_features = [m for m in methods if comp.studies[m].predictions.features is not None]
 if not with_features:
-    st.info(f"{display_name(dataset)} holds no penultimate-layer features, so there is "
+    st.info(f"{file_label(dataset)} holds no penultimate-layer features, so there is "
             "nothing to map. The map needs a model's features: choose a built-in dataset "
             "(digits or mnist5k) in the sidebar.")
     st.stop()
@@ -71,7 +71,7 @@ c1, c2, c3 = st.columns(3)
 method = c1.selectbox("Method", with_features, key="embed_method", format_func=method_label)
 coloring = c2.selectbox("Colour by", list(COLORINGS), key="embed_color",
                         format_func=lambda k: COLORINGS[k].label)
-scores = table_scores(preds[method].num_samples)
+scores = table_scores(comp.studies[method].num_samples)
 score = c3.selectbox("Uncertainty score", scores, key="embed_score",
                      index=scores.index("entropy"),
                      format_func=lambda k: UNCERTAINTY_SCORES[k].label,
@@ -108,7 +108,7 @@ axes = (("UMAP 1", "UMAP 2") if emb.explained is None else
 fig = embedding_figure(
     emb.coords, emb.rows, values=table[value_column].to_numpy(), coloring=coloring,
     color_title=color_title, hover_text=hover_texts(dataset, method)[emb.rows],
-    categories=category_order(preds[method], coloring), axis_titles=axes,
+    categories=category_order(comp.studies[method].predictions, coloring), axis_titles=axes,
     title=f"{emb.kind.upper()} of {method_label(method)}'s features · {emb.n:,} images")
 st.caption(f"Colour: {COLORINGS[coloring].meaning}. Hover a dot for its set, label, "
            "prediction and scores; drag a box or lasso to list the images.")

@@ -6,8 +6,8 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
 import streamlit as st
 
+from uqviz.sources import file_label
 from uqviz.ui.backend import describe_dataset, missing_methods
-from uqviz.ui.files import display_name
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
 st.title("When does the model not know?")
@@ -23,7 +23,7 @@ dataset, methods = current_dataset(), current_methods()
 left, right = st.columns(2)
 with left:
     st.subheader("In use")
-    st.markdown(f"**Dataset:** {display_name(dataset)} — {describe_dataset(dataset)}")
+    st.markdown(f"**Dataset:** {file_label(dataset)} — {describe_dataset(dataset)}")
     st.markdown("**Methods:** " + (", ".join(method_label(m) for m in methods) or "none"))
     todo = missing_methods(dataset, methods)
     if todo:

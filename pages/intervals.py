@@ -8,22 +8,19 @@ import pandas as pd
 import streamlit as st
 
 from uqviz.plots.intervals import INTERVAL_KINDS, interval_comparison_figure, interval_width_figure
-from uqviz.ui.backend import (
-    ensure_predictions,
-    evaluation_rows,
-    interval_grid,
-    interval_resamples,
-    intervals_at,
-)
-from uqviz.ui.files import display_name
+from uqviz.sources import file_label
+from uqviz.ui.backend import ensure_comparison, interval_grid, interval_resamples, intervals_at
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
 st.title("How sure is an accuracy? Confidence intervals")
 dataset, methods = current_dataset(), current_methods()
-preds = ensure_predictions(dataset, methods)
-if preds is None:
+comp = ensure_comparison(dataset, methods)
+if comp is None:
     st.stop()
-n_total = min(evaluation_rows(dataset, m).n for m in methods)
+try:
+    n_total = min(s.n for s in comp.studies.values())
+except ValueError:  # no labelled in-distribution row
+    n_total = 0
 if n_total == 0:
     st.info("This dataset has no labelled clean test rows (every label is −1, or every row is "
             "out-of-distribution or corrupted): an accuracy, and so its interval, needs labels. "
@@ -46,7 +43,7 @@ else:
 
 at = {m: intervals_at(dataset, m, size) for m in methods}
 st.plotly_chart(interval_comparison_figure(at, size), theme=None, key="ci_compare")
-st.caption(f"{display_name(dataset)}: each method's accuracy on {size:,} test rows (marker) with "
+st.caption(f"{file_label(dataset)}: each method's accuracy on {size:,} test rows (marker) with "
            "its three 95% intervals (bars); the dotted line is 100%. Bootstrap: "
            f"{interval_resamples(n_total):,} resamples.")
 

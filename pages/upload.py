@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from uqviz.exchange import PredictionsFileError, read_predictions_bytes
-from uqviz.ui.files import dataset_name_for, display_name, register_upload
+from uqviz.sources import FileSource
+from uqviz.ui.files import register_upload
 from uqviz.ui.state import select_dataset
 
 st.title("Your predictions")
@@ -55,8 +56,9 @@ except PredictionsFileError as err:
                "suggests it) and upload it again.")
     st.stop()
 
-name = dataset_name_for(upload.name, data + repr((as_logits, drop_invalid, class_names)).encode())
-register_upload(name, loaded)
+options = repr((as_logits, drop_invalid, class_names)).encode()
+source = FileSource.from_bytes(upload.name, data + options, loaded)
+name = register_upload(source)
 for warning in loaded.warnings:
     st.warning(warning)
 st.success(f"Read {loaded.num_rows:,} rows of {upload.name}.")
@@ -68,7 +70,7 @@ for method, p in loaded.by_method.items():
                     "out-of-distribution": int(p.is_ood.sum()),
                     "groups": ", ".join(f"{g} ({c:,})" for g, c in groups.head(6).items())})
 st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch")
-st.button(f"Analyse {display_name(name)}", type="primary", on_click=select_dataset,
+st.button(f"Analyse {source.label}", type="primary", on_click=select_dataset,
           args=(name,), key="upload_use")
 st.caption("The file becomes a dataset in the sidebar; pages that need images or a model say "
            "so instead.")

@@ -22,8 +22,8 @@ from uqviz.device import default_device
 from uqviz.metrics.scores import entropy, max_prob, mutual_information
 from uqviz.plots import predictive_distribution_figure
 from uqviz.shifts import CORRUPTIONS, corrupt
-from uqviz.ui.backend import dataset_spec, ensure_predictions
-from uqviz.ui.files import display_name, is_predictions_dataset
+from uqviz.sources import file_label, is_file_key
+from uqviz.ui.backend import dataset_spec, ensure_comparison
 from uqviz.ui.images import to_uint8_hwc
 from uqviz.ui.shift_backend import fitted_method
 from uqviz.ui.state import current_dataset, current_methods, method_label
@@ -37,8 +37,8 @@ SHOWN_SIDE = 140  # px of the image as the model sees it
 
 st.title("Your images")
 dataset, methods = current_dataset(), current_methods()
-if is_predictions_dataset(dataset):
-    st.info(f"{display_name(dataset)} holds predictions only, with no model to run. This page "
+if is_file_key(dataset):
+    st.info(f"{file_label(dataset)} holds predictions only, with no model to run. This page "
             "needs a trained dataset: choose one (digits or mnist5k) in the sidebar.")
     st.stop()
 try:
@@ -48,7 +48,7 @@ except DatasetUnavailable as err:
     st.stop()
 
 channels, height, width = spec.input_shape
-st.caption(f"Every method trained on **{display_name(dataset)}** ({width}×{height}, "
+st.caption(f"Every method trained on **{file_label(dataset)}** ({width}×{height}, "
            f"{'grey' if channels == 1 else 'colour'}; classes {', '.join(spec.class_names)}) "
            "looks at your pictures. A picture unlike the training data should get a flat, "
            "uncertain prediction — watch which methods notice.")
@@ -93,7 +93,7 @@ if not prepared:
     st.info("Upload a picture" + (" or draw a digit" if spec.is_digits else "") + " to see "
             "what each method predicts and how sure it is.")
     st.stop()
-if not methods or ensure_predictions(dataset, methods) is None:
+if not methods or ensure_comparison(dataset, methods) is None:
     st.stop()
 
 c1, c2 = st.columns(2)

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 def pretrain_digits() -> None:
     from uqviz.methods import METHOD_IDS
-    from uqviz.runs import run_evaluation
-    from uqviz.ui.backend import APP_CONFIG, APP_PLAN, DATA_SEED
+    from uqviz.sources import TrainedSource
 
-    run_evaluation("digits", list(METHOD_IDS), config=APP_CONFIG, plan=APP_PLAN,
-                   data_seed=DATA_SEED)
+    TrainedSource("digits").predictions(list(METHOD_IDS))
 
 
 def framed_page(page: str, timeout: float = 180, **state):

@@ -95,13 +95,27 @@ CSV_CASES: dict[str, tuple[str, str]] = {
     ),
     "sample_sizes_differ.csv": (
         "label,sample,p_0,p_1\n0,0,0.5,0.5\n1,0,0.5,0.5\n0,1,0.5,0.5\n",
-        "sample 1 has 1 row but sample 0 has 2 rows",
+        "sample 1 has 1 row but sample 0 has 2 rows; every sample must cover the same "
+        "examples; without an 'id' column the samples are matched by position",
     ),
-    "sample_ids_out_of_order.csv": (
+    # with an id column the rows may come in any order, but every sample must list the same ids
+    "sample_lacks_an_id.csv": (
         "id,label,sample,p_0,p_1\n"
-        "a,0,0,0.5,0.5\nb,1,0,0.5,0.5\nb,1,1,0.5,0.5\na,0,1,0.5,0.5\n",
-        "row 4 (header = row 1), column id: sample 1 of method 'default' has id b where "
-        "sample 0 has id a",
+        "b,1,1,0.5,0.5\na,0,0,0.5,0.5\nb,1,0,0.5,0.5\n",
+        "row 3 (header = row 1), column id: id a of method 'default' is in sample 0 but missing "
+        "from sample 1; every sample of a method must list the same ids (in any order)",
+    ),
+    "sample_has_extra_ids.csv": (
+        "method,id,label,sample,p_0,p_1\n"
+        "ens,c,1,1,0.5,0.5\nens,a,0,0,0.5,0.5\nens,a,0,1,0.5,0.5\nens,b,1,1,0.5,0.5\n",
+        "row 2 (header = row 1), column id: id c of method 'ens' is in sample 1 but not in "
+        "sample 0 (and 1 more ids)",
+    ),
+    "id_twice_in_a_sample.csv": (
+        "id,sample,label,p_0,p_1\n"
+        "1,1,0,0.5,0.5\n2,0,1,0.5,0.5\n1,0,0,0.5,0.5\n2,1,1,0.5,0.5\n1,1,0,0.5,0.5\n",
+        "row 6 (header = row 1), column id: id 1 appears twice in method 'default', sample 1 "
+        "(first at row 2 (header = row 1))",
     ),
     "duplicate_id.csv": (
         "id,label,p_0,p_1\n7,0,0.5,0.5\n8,1,0.5,0.5\n7,1,0.5,0.5\n",

@@ -81,12 +81,12 @@ def test_compare_table_equals_the_core():
     import pandas as pd
 
     from uqviz.metrics.summary import method_summary
-    from uqviz.ui.backend import method_predictions
+    from uqviz.ui.backend import study
 
     at = _app("pages/compare.py")
     df = pd.concat([d.value.set_index("Method") for d in at.dataframe], axis=1)
     row = df.loc["Deep ensemble"]
-    core = method_summary(method_predictions("digits", "deep_ensemble"))
+    core = method_summary(study("digits", "deep_ensemble").predictions)
     for column, key in [("Accuracy", "accuracy"), ("NLL", "nll"), ("ECE", "ece"),
                         ("AURC", "aurc"), ("E-AURC", "eaurc"), ("Brier", "brier")]:
         shown = float(row[column].split(" ")[0])
@@ -130,7 +130,7 @@ def test_policy_document_contents():
     import numpy as np
 
     from uqviz.metrics.selective import ReferralIndex
-    from uqviz.ui.referral import operating_point, policy_document
+    from uqviz.policy import operating_point, policy_document
 
     u = np.array([0.1, 0.2, 0.3, 0.4])
     index = ReferralIndex.from_scores(u, np.array([True, True, False, False]))

@@ -56,10 +56,10 @@ def spawned(monkeypatch):
 
 def _umap_path(method: str) -> Path:
     from uqviz.embedding import umap_path
-    from uqviz.ui.backend import method_predictions
+    from uqviz.ui.backend import study
     from uqviz.ui.embedding_backend import UMAP_PARAMS
 
-    return umap_path(method_predictions("digits", method).features, UMAP_PARAMS)
+    return umap_path(study("digits", method).predictions.features, UMAP_PARAMS)
 
 
 def _forget(method: str) -> Path:
@@ -72,9 +72,9 @@ def _forget(method: str) -> Path:
 
 def _store_fake_umap(method: str) -> Path:
     from uqviz.embedding import Embedding, save_embedding
-    from uqviz.ui.backend import method_predictions
+    from uqviz.ui.backend import study
 
-    n = method_predictions("digits", method).n
+    n = study("digits", method).predictions.n
     coords = np.random.default_rng(0).normal(size=(n, 2))
     return save_embedding(_umap_path(method), Embedding(coords, np.arange(n), "umap", method))
 
@@ -106,9 +106,9 @@ def test_pca_map_shows_at_once_and_umap_starts_once_in_the_background(spawned):
     assert fig["layout"]["title"]["text"].startswith("PCA of Softmax's features")
     assert fig["layout"]["xaxis"]["title"]["text"].startswith("PC 1 (")
     n = sum(len(_array(t["x"])) for t in fig["data"])
-    from uqviz.ui.backend import method_predictions
+    from uqviz.ui.backend import study
 
-    assert n == method_predictions("digits", "softmax").n
+    assert n == study("digits", "softmax").predictions.n
     assert any("Computing the UMAP map in the background" in i.value for i in at.info)
     assert spawned == [["--dataset", "digits", "--method", "softmax", "--corruptions",
                         "gaussian_noise", "--seed", "0", "--n-neighbors", "15", "--min-dist",
@@ -141,13 +141,13 @@ def test_selected_points_list_their_images(spawned):
     from PIL import Image
 
     from uqviz.metrics.scores import uncertainty
-    from uqviz.ui.backend import dataset_splits, method_predictions
+    from uqviz.ui.backend import dataset_splits, study
     from uqviz.ui.embedding_backend import set_label
 
     _store_fake_umap("deep_ensemble")
     at = _page(embed_method="deep_ensemble")
     assert not at.dataframe  # nothing selected yet
-    p = method_predictions("digits", "deep_ensemble")
+    p = study("digits", "deep_ensemble").predictions
     groups = p.group.astype(str)
     rows = [5, int(np.flatnonzero(groups == "gaussian_noise:5")[3]), p.n - 1]
     at.session_state["embed_chart_deep_ensemble_umap"] = {"selection": {
@@ -235,8 +235,10 @@ def test_a_predictions_file_with_features_is_embedded_from_an_npy(monkeypatch):
     rng = np.random.default_rng(2)
     feats = rng.normal(size=(40, 6)).astype(np.float32)
     p = Predictions(rng.dirichlet(np.ones(3), 40)[None], rng.integers(0, 3, 40), features=feats)
-    monkeypatch.setattr(backend, "is_predictions_dataset", lambda name: True)
-    monkeypatch.setattr(backend, "method_predictions", lambda name, method: p)
+    from uqviz.study import Study
+
+    monkeypatch.setattr(backend, "is_file_key", lambda name: True)
+    monkeypatch.setattr(backend, "study", lambda name, method: Study(p))
     backend.umap_file.clear()
     args = backend.embed_arguments("predictions:mine", "m")
     backend.umap_file.clear()
@@ -284,8 +286,9 @@ def test_features_that_cannot_be_mapped_start_no_job(spawned, monkeypatch, bad):
     import uqviz.ui.backend as ui_backend
     import uqviz.ui.embedding_backend as backend
     from uqviz.predictions import Predictions
+    from uqviz.study import Study
 
-    real = ui_backend.method_predictions("digits", "softmax")
+    real = ui_backend.study("digits", "softmax").predictions
     if bad == "nan":
         feats = real.features.copy()
         feats[3, 1] = np.nan
@@ -293,11 +296,11 @@ def test_features_that_cannot_be_mapped_start_no_job(spawned, monkeypatch, bad):
     else:
         broken = Predictions(real.probs[:, :2], real.labels[:2], features=real.features[:2])
 
-    def patched(dataset, method, original=ui_backend.method_predictions):
-        return broken if method == "softmax" else original(dataset, method)
+    def patched(dataset, method, plan="app", original=ui_backend.study):
+        return Study(broken) if method == "softmax" else original(dataset, method, plan)
 
-    monkeypatch.setattr(ui_backend, "method_predictions", patched)
-    monkeypatch.setattr(backend, "method_predictions", patched)
+    monkeypatch.setattr(ui_backend, "study", patched)
+    monkeypatch.setattr(backend, "study", patched)
     for cached in (backend.pca_map, backend.umap_file, backend.points, backend.hover_texts):
         cached.clear()
     try:

@@ -43,12 +43,12 @@ def _values(v) -> np.ndarray:
 
 def test_intervals_page_matches_the_core_at_full_size():
     from uqviz.metrics import bootstrap_mean_ci, normal_ci, wilson_ci
-    from uqviz.ui.backend import evaluation_rows
+    from uqviz.ui.backend import study
 
     at = _page("pages/intervals.py", methods=["softmax", "mc_dropout"])
     assert not at.error, [e.value for e in at.error]
     assert len(at.get("plotly_chart")) == 2
-    rows = evaluation_rows("digits", "mc_dropout")
+    rows = study("digits", "mc_dropout").rows
     correct = rows.predicted == rows.labels
     assert at.slider(key="ci_rows").value == rows.n
     table = at.dataframe[0].value

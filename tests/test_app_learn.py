@@ -135,7 +135,7 @@ def test_glossary_search_filters_terms():
     at.run()
     _ok(at)
     text = " ".join(m.value for m in at.markdown)
-    assert "**Randomized prior**" in text and "**NLL**" not in text
+    assert "**Prior ensemble**" in text and "**NLL**" not in text
     at.text_input(key="glossary_query").set_value("zzz")
     at.run()
     assert at.info and "No term mentions" in at.info[0].value

@@ -58,12 +58,12 @@ def test_table_matches_the_core_metric_and_bootstrap():
     from uqviz.metrics.bootstrap import bootstrap_ood_auroc_ci
     from uqviz.metrics.ood import ood_detection
     from uqviz.metrics.scores import uncertainty
-    from uqviz.ui.backend import method_predictions
+    from uqviz.ui.backend import study
     from uqviz.ui.tables import significant
 
     at = _page(ood_set="ood:natural_patches")
     assert not at.exception, at.exception
-    p = method_predictions("digits", "mc_dropout")
+    p = study("digits", "mc_dropout").predictions
     clean = p.select(p.group == "test")
     out = p.select(p.group == "ood:natural_patches")
     u_in, u_out = uncertainty(clean.probs, "entropy"), uncertainty(out.probs, "entropy")
@@ -105,12 +105,12 @@ def test_deep_ensemble_detects_gaussian_noise_by_mutual_information():
 
 def test_ood_gallery_is_sorted_and_labelled():
     from uqviz.metrics.scores import uncertainty
-    from uqviz.ui.backend import method_predictions
+    from uqviz.ui.backend import study
 
     at = _page(ood_set="ood:natural_patches", ood_image_method="deep_ensemble")
     assert not at.exception, at.exception
     most, least = _captions(at)[:2]
-    p = method_predictions("digits", "deep_ensemble")
+    p = study("digits", "deep_ensemble").predictions
     out = p.select(p.group == "ood:natural_patches")
     u = np.sort(uncertainty(out.probs, "entropy"))
     assert [float(c.rsplit("u=", 1)[1]) for c in most] == pytest.approx(u[::-1][:8], abs=1e-3)
@@ -119,13 +119,13 @@ def test_ood_gallery_is_sorted_and_labelled():
 
 def test_confidently_wrong_are_wrong_and_least_uncertain():
     from uqviz.metrics.scores import uncertainty
-    from uqviz.ui.backend import evaluation_rows
+    from uqviz.ui.backend import study
 
     at = _page()
     galleries = _captions(at)
     wrong_softmax = galleries[3]  # OOD most, OOD least, softmax most uncertain, softmax wrong
     assert all("✗" in c for c in wrong_softmax)
-    rows = evaluation_rows("digits", "softmax")
+    rows = study("digits", "softmax").rows
     u = uncertainty(rows.probs, "entropy")
     expected = np.sort(u[rows.predicted != rows.labels])[:len(wrong_softmax)]
     assert [float(c.rsplit("u=", 1)[1]) for c in wrong_softmax] == pytest.approx(expected,

@@ -22,12 +22,10 @@ UMAP_WAIT_S = 300
 def _forget_umap(method: str) -> None:
     """Remove a cached UMAP (and its lock) so that the page must compute it in the background."""
     from uqviz.embedding import umap_path
-    from uqviz.runs import run_evaluation
-    from uqviz.ui.backend import APP_CONFIG, APP_PLAN, DATA_SEED
+    from uqviz.sources import TrainedSource
     from uqviz.ui.embedding_backend import UMAP_PARAMS
 
-    preds = run_evaluation("digits", [method], config=APP_CONFIG, plan=APP_PLAN,
-                           data_seed=DATA_SEED)[method]
+    preds = TrainedSource("digits").predictions([method])[method]
     path = umap_path(preds.features, UMAP_PARAMS)
     for p in (path, path.with_suffix(".lock"), path.with_suffix(".log")):
         p.unlink(missing_ok=True)

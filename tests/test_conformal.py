@@ -19,8 +19,8 @@ from uqviz.conformal import (
     prediction_sets,
     split_calibration,
     split_conformal,
-    wilson_interval,
 )
+from uqviz.metrics import wilson_ci
 from uqviz.predictions import Predictions
 
 
@@ -72,14 +72,6 @@ def test_quantile_is_the_kth_order_statistic():
                 assert expected == np.quantile(scores, k / n, method="inverted_cdf")
 
 
-def test_wilson_interval_by_hand():
-    low, high = wilson_interval(8, 10)
-    assert low == pytest.approx(0.4902, abs=1e-4)
-    assert high == pytest.approx(0.9433, abs=1e-4)
-    assert wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
-    assert wilson_interval(10, 10)[1] == pytest.approx(1.0)
-
-
 def test_split_calibration_partitions_and_is_seeded():
     cal, test = split_calibration(101, 0.3, seed=4)
     assert cal.size == 30 and test.size == 71
@@ -103,7 +95,7 @@ def test_result_fields_by_hand():
     np.testing.assert_array_equal(result.sets, 1 - probs[test] <= qhat)
     covered = result.sets[np.arange(test.size), labels[test]]
     assert result.coverage == covered.mean()
-    assert result.coverage_ci == wilson_interval(int(covered.sum()), test.size)
+    assert result.coverage_ci == wilson_ci(int(covered.sum()), test.size)
     np.testing.assert_array_equal(result.set_sizes, result.sets.sum(axis=1))
     assert result.mean_set_size == pytest.approx(result.sets.sum(axis=1).mean())
     for c in range(4):
@@ -191,6 +183,7 @@ def test_sets_are_nested_as_alpha_shrinks(score, randomized):
     np.testing.assert_allclose(curve.mean_set_size, [r.mean_set_size for r in results])
     np.testing.assert_allclose(curve.qhat, [r.qhat for r in results])
     np.testing.assert_allclose(curve.coverage_low, [r.coverage_ci[0] for r in results])
+    np.testing.assert_allclose(curve.coverage_high, [r.coverage_ci[1] for r in results])
     assert (np.diff(curve.coverage) >= 0).all() and (np.diff(curve.mean_set_size) >= 0).all()
 
 

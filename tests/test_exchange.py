@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
@@ -307,7 +310,13 @@ def test_integer_ids_come_back_as_integers(tmp_path, suffix):
     p = _predictions(rng, "m", 2, 6, 3, ids=np.array([5, 3, 9, 1, 2, 8]))
     q = read_predictions(write_predictions({"m": p}, tmp_path / f"x{suffix}")).by_method["m"]
     assert q.ids.dtype == np.int64
-    np.testing.assert_array_equal(q.ids, p.ids)
+    # table files come back in ascending id order; NPZ keeps the order of its arrays
+    order = np.arange(p.n) if suffix == ".npz" else np.argsort(p.ids)
+    np.testing.assert_array_equal(q.ids, p.ids[order])
+    np.testing.assert_array_equal(q.probs, p.probs[:, order])
+    np.testing.assert_array_equal(q.labels, p.labels[order])
+    np.testing.assert_array_equal(q.is_ood, p.is_ood[order])
+    assert list(q.group) == list(p.group[order])
 
 
 def test_written_csv_has_the_documented_columns(tmp_path):
@@ -356,3 +365,301 @@ def test_drop_invalid_reports_a_method_that_loses_every_row(tmp_path):
     loaded = read_predictions(path, drop_invalid=True)
     assert list(loaded.by_method) == ["a"]
     assert "method 'b' has no rows left after dropping invalid rows" in loaded.warnings
+
+
+# -- row order: rows in any order when there is an id column -----------------------------------
+ROW_ORDER_METHODS = {"ens": 3, "mc": 2, "soft": 1, "half": 2}  # method -> samples S
+_TEXT_INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+
+def _canonical(ids) -> list:
+    """The documented order: ints ascending; text: plain integers first (numerically, ties by
+    text), then the others by code point."""
+    ids = list(ids)
+    if all(isinstance(x, int | np.integer) for x in ids):
+        return sorted(int(x) for x in ids)
+    return sorted(ids, key=lambda x: (0, int(x), x) if _TEXT_INTEGER.fullmatch(x)
+                  else (1, 0, x))
+
+
+def _random_ids(rng, kind: str, n: int) -> np.ndarray:
+    if kind == "int":
+        return rng.choice(np.arange(-50, 5_000), size=n, replace=False).astype(np.int64)
+    pool = ([f"img{k}" for k in range(120)] + [str(k) for k in range(120)]
+            + [f"{k:04d}" for k in range(120)] + ["Zeta", "alpha", "é-1", "-7", "x"])
+    return np.asarray([str(x) for x in rng.choice(pool, size=n, replace=False)], dtype=object)
+
+
+def _long_frame(rng, id_kind: str, n: int = 30, num_classes: int = 3) -> pd.DataFrame:
+    """A long-format file as a frame, in the one row order today's rule accepted: each method
+    lists its examples in its own (random) order, the same in every sample. Method 'half' has
+    half of the ids."""
+    ids = _random_ids(rng, id_kind, n)
+    labels = rng.integers(-1, num_classes, n)
+    group = np.array(["test", "ood:svhn", "gaussian_noise:2"], dtype=object)[rng.integers(0, 3, n)]
+    is_ood = rng.integers(0, 2, n)
+    parts = []
+    for method, num_samples in ROW_ORDER_METHODS.items():
+        own = rng.permutation(n if method != "half" else rng.choice(n, n // 2, replace=False))
+        for s in range(num_samples):
+            probs = rng.dirichlet(np.full(num_classes, 0.5), size=own.size)
+            parts.append(pd.DataFrame({
+                "id": ids[own], "method": method, "sample": s, "label": labels[own],
+                "group": group[own], "is_ood": is_ood[own],
+                **{f"p_{j}": probs[:, j] for j in range(num_classes)},
+            }))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _row_orders(frame: pd.DataFrame, rng) -> dict[str, np.ndarray]:
+    """Named permutations of the frame's rows."""
+    n = len(frame)
+    example_key = pd.factorize(frame["id"])[0]
+    interleaved = np.lexsort((frame["sample"].to_numpy(), pd.factorize(frame["method"])[0],
+                              rng.permutation(example_key.max() + 1)[example_key]))
+    return {
+        "interleaved": interleaved,  # all rows of an example together, samples alternating
+        "reversed": np.arange(n)[::-1],
+        **{f"random{seed}": np.random.default_rng(seed).permutation(n) for seed in range(3)},
+    }
+
+
+def _write_frame(frame: pd.DataFrame, path) -> None:
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+
+
+def _assert_identical(a: LoadedPredictions, b: LoadedPredictions) -> None:
+    assert sorted(a.by_method) == sorted(b.by_method)
+    for key, p in a.by_method.items():
+        q = b.by_method[key]
+        np.testing.assert_array_equal(p.probs, q.probs)
+        np.testing.assert_array_equal(p.labels, q.labels)
+        assert list(p.group) == list(q.group)
+        np.testing.assert_array_equal(p.is_ood, q.is_ood)
+        assert p.ids.dtype == q.ids.dtype
+        assert list(p.ids) == list(q.ids)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("id_kind", ["int", "text"])
+def test_any_row_order_gives_the_same_predictions_in_ascending_id_order(tmp_path, suffix,
+                                                                        id_kind):
+    rng = np.random.default_rng(7 if id_kind == "int" else 8)
+    frame = _long_frame(rng, id_kind)
+    path = tmp_path / f"as_built{suffix}"
+    _write_frame(frame, path)
+    reference = read_predictions(path)
+    assert reference.warnings == ()
+    assert list(reference.by_method) == list(ROW_ORDER_METHODS)
+    # the canonical order: ascending id, the same for every method with the same ids
+    for method, p in reference.by_method.items():
+        own = frame[frame["method"] == method]
+        assert list(p.ids) == _canonical(set(own["id"]))
+        assert p.ids.dtype == (np.int64 if id_kind == "int" else object)
+        assert p.probs.shape == (ROW_ORDER_METHODS[method], len(p.ids), 3)
+        # each value is the file's value for that (method, sample, id)
+        by_key = own.set_index(["sample", "id"])
+        for s in range(p.num_samples):
+            expected = by_key.loc[[(s, i) for i in p.ids], ["p_0", "p_1", "p_2"]].to_numpy()
+            np.testing.assert_array_equal(p.probs[s], expected.astype(np.float32))
+        first = by_key.loc[[(0, i) for i in p.ids]]
+        np.testing.assert_array_equal(p.labels, first["label"].to_numpy())
+        assert list(p.group) == list(first["group"])
+        np.testing.assert_array_equal(p.is_ood, first["is_ood"].to_numpy() == 1)
+    full = reference.by_method["ens"]
+    for method in ("mc", "soft"):
+        assert list(reference.by_method[method].ids) == list(full.ids)
+        np.testing.assert_array_equal(reference.by_method[method].labels, full.labels)
+    for name, order in _row_orders(frame, rng).items():
+        shuffled = tmp_path / f"{name}{suffix}"
+        _write_frame(frame.iloc[order], shuffled)
+        loaded = read_predictions(shuffled)
+        assert loaded.warnings == (), name
+        assert loaded.num_rows == len(frame)
+        _assert_identical(reference, loaded)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_written_files_read_back_the_same_after_shuffling(tmp_path, suffix):
+    rng = np.random.default_rng(3)
+    ids = rng.permutation(40)[:25] * 3
+    ens = _predictions(rng, "deep_ensemble", 4, 25, 5, ids=ids)
+    back = np.arange(25)[::-1]  # softmax lists the same examples the other way round
+    soft = Predictions(rng.dirichlet(np.ones(5), size=25), ens.labels[back],
+                       group=ens.group[back], is_ood=ens.is_ood[back], ids=ids[back])
+    by_method = {"deep_ensemble": ens, "softmax": soft}
+    path = write_predictions(by_method, tmp_path / f"written{suffix}")
+    reference = read_predictions(path)
+    order = np.argsort(ids)
+    for key in by_method:
+        p = reference.by_method[key]
+        original = by_method[key]
+        mine = np.argsort(original.ids)
+        np.testing.assert_array_equal(p.ids, ids[order])
+        np.testing.assert_array_equal(p.probs, original.probs[:, mine])
+        np.testing.assert_array_equal(p.labels, original.labels[mine])
+        np.testing.assert_array_equal(p.is_ood, original.is_ood[mine])
+    table = pq.read_table(path) if suffix == ".parquet" else pa_csv.read_csv(path)
+    for seed in range(3):
+        take = np.random.default_rng(seed).permutation(table.num_rows)
+        shuffled = tmp_path / f"shuffled{seed}{suffix}"
+        if suffix == ".parquet":
+            pq.write_table(table.take(take), shuffled)
+        else:
+            pa_csv.write_csv(table.take(take), shuffled)
+        _assert_identical(reference, read_predictions(shuffled))
+        _assert_identical(reference, read_predictions_bytes(shuffled.read_bytes(),
+                                                            shuffled.name))
+
+
+def test_text_ids_sort_plain_integers_first_then_by_code_point(tmp_path):
+    path = tmp_path / "text_ids.csv"
+    ids = ["x10", "b", "10", "9", "7", "007", "-3", "B", "img2", "img10"]
+    rows = [f"{i},{s},0,0.5,0.5" for s in (1, 0) for i in reversed(ids)]
+    path.write_text("id,sample,label,p_0,p_1\n" + "\n".join(rows) + "\n")
+    p = read_predictions(path).by_method["default"]
+    assert list(p.ids) == ["-3", "007", "7", "9", "10", "B", "b", "img10", "img2", "x10"]
+    assert p.probs.shape == (2, 10, 2)
+
+
+def test_integer_ids_sort_numerically(tmp_path):
+    path = tmp_path / "int_ids.csv"
+    path.write_text("id,label,p_0,p_1\n10,0,0.1,0.9\n-2,1,0.2,0.8\n9,0,0.3,0.7\n100,1,0.4,0.6\n")
+    p = read_predictions(path).by_method["default"]
+    assert p.ids.dtype == np.int64
+    assert list(p.ids) == [-2, 9, 10, 100]
+    np.testing.assert_allclose(p.probs[0, :, 0], [0.2, 0.3, 0.1, 0.4])
+    np.testing.assert_array_equal(p.labels, [1, 0, 0, 1])
+
+
+def test_drop_invalid_on_shuffled_rows(tmp_path):
+    path = tmp_path / "nan_shuffled.csv"
+    path.write_text(
+        "id,sample,label,p_0,p_1\n"
+        "c,1,1,0.5,inf\nb,0,1,0.5,0.5\na,1,0,0.4,0.6\nc,0,1,0.5,0.5\na,0,0,0.5,0.5\n"
+        "b,1,1,0.3,0.7\n"
+    )
+    loaded = read_predictions(path, drop_invalid=True)
+    p = loaded.by_method["default"]
+    assert list(p.ids) == ["a", "b"]
+    np.testing.assert_allclose(p.probs[:, :, 0], [[0.5, 0.5], [0.4, 0.3]])
+    assert loaded.warnings == ("dropped 1 row(s) with NaN, inf or empty values in p_ columns "
+                               "(first at row 2 (header = row 1)) and 1 other sample row(s) of "
+                               "the same examples",)
+
+
+MIXED_HEADER = "method,sample,id,label,p_0,p_1\n"
+
+
+def test_an_id_twice_in_one_sample_is_named(tmp_path):
+    path = tmp_path / "twice.csv"
+    path.write_text(MIXED_HEADER + "b,0,7,0,0.5,0.5\na,1,3,1,0.5,0.5\na,0,3,1,0.5,0.5\n"
+                    "b,0,8,1,0.5,0.5\na,1,3,1,0.5,0.5\nb,0,7,0,0.5,0.5\n")
+    assert _read_error(path) == (
+        "twice.csv: row 6 (header = row 1), column id: id 3 appears twice in method 'a', "
+        "sample 1 (first at row 3 (header = row 1)); each sample of a method must list an id "
+        "once (2 rows repeat an earlier one)")
+    path.write_text("id,label,p_0,p_1\nx,0,0.5,0.5\ny,1,0.5,0.5\nx,0,0.5,0.5\n")
+    assert _read_error(path) == (
+        "twice.csv: row 4 (header = row 1), column id: id x appears twice in method 'default', "
+        "sample 0 (first at row 2 (header = row 1)); each sample of a method must list an id "
+        "once")
+
+
+def test_an_id_missing_from_one_sample_is_named(tmp_path):
+    path = tmp_path / "missing.csv"
+    path.write_text(MIXED_HEADER + "ens,2,b,1,0.5,0.5\nens,0,c,0,0.5,0.5\nens,1,a,0,0.5,0.5\n"
+                    "ens,0,a,0,0.5,0.5\nens,2,a,0,0.5,0.5\nens,0,b,1,0.5,0.5\n"
+                    "ens,1,b,1,0.5,0.5\nens,1,c,0,0.5,0.5\nens,2,d,0,0.5,0.5\n")
+    assert _read_error(path) == (
+        "missing.csv: row 3 (header = row 1), column id: id c of method 'ens' is in sample 0 but "
+        "missing from sample 2; every sample of a method must list the same ids (in any order)")
+
+
+def test_extra_ids_in_one_sample_are_named(tmp_path):
+    path = tmp_path / "extra.csv"
+    path.write_text(MIXED_HEADER + "soft,0,1,0,0.5,0.5\nens,1,5,0,0.5,0.5\nens,0,1,0,0.5,0.5\n"
+                    "ens,1,1,0,0.5,0.5\nens,1,4,0,0.5,0.5\n")
+    assert _read_error(path) == (
+        "extra.csv: row 3 (header = row 1), column id: id 5 of method 'ens' is in sample 1 but "
+        "not in sample 0 (and 1 more ids); every sample of a method must list the same ids "
+        "(in any order)")
+    # sample 0 is the reference: when it lacks an id that the other samples have, that id is
+    # named as extra in the first other sample
+    path.write_text(MIXED_HEADER + "m,2,b,0,0.5,0.5\nm,1,b,0,0.5,0.5\nm,0,a,0,0.5,0.5\n"
+                    "m,1,a,0,0.5,0.5\nm,2,a,0,0.5,0.5\n")
+    assert _read_error(path) == (
+        "extra.csv: row 3 (header = row 1), column id: id b of method 'm' is in sample 1 but "
+        "not in sample 0; every sample of a method must list the same ids (in any order)")
+
+
+def test_id_errors_in_parquet_name_the_same_rows(tmp_path):
+    csv_path = tmp_path / "missing.csv"
+    csv_path.write_text(MIXED_HEADER + "ens,1,a,0,0.5,0.5\nens,0,b,1,0.5,0.5\n"
+                        "ens,0,a,0,0.5,0.5\n")
+    parquet_path = tmp_path / "missing.parquet"
+    pq.write_table(pa_csv.read_csv(csv_path), parquet_path)
+    expected = ("row 3 (header = row 1), column id: id b of method 'ens' is in sample 0 but "
+                "missing from sample 1")
+    assert expected in _read_error(csv_path)
+    assert _read_error(parquet_path) == _read_error(csv_path).replace("missing.csv",
+                                                                      "missing.parquet")
+
+
+def test_values_that_differ_between_samples_of_an_id_are_named_on_shuffled_rows(tmp_path):
+    path = tmp_path / "differ.csv"
+    path.write_text("id,sample,label,group,p_0,p_1\n"
+                    "b,1,1,test,0.5,0.5\na,0,0,test,0.5,0.5\nb,0,1,ood:x,0.5,0.5\n"
+                    "a,1,0,test,0.5,0.5\n")
+    assert _read_error(path) == (
+        "differ.csv: row 2 (header = row 1), column group: group 'test' differs from group "
+        "'ood:x' of the same example (id b) in sample 0 at row 4 (header = row 1)")
+    path.write_text("id,method,label,p_0,p_1\n2,b,1,0.5,0.5\n1,a,0,0.5,0.5\n2,a,1,0.5,0.5\n"
+                    "1,b,1,0.5,0.5\n")
+    assert _read_error(path) == (
+        "differ.csv: row 5 (header = row 1), column label: id 1 has label 1 here but label 0 "
+        "at row 3 (header = row 1); the same id must have the same label in every method")
+
+
+def test_without_ids_samples_are_matched_by_position_and_the_message_says_so(tmp_path):
+    path = tmp_path / "no_ids.csv"
+    path.write_text("sample,label,p_0,p_1\n0,0,0.5,0.5\n0,1,0.5,0.5\n1,1,0.5,0.5\n"
+                    "1,0,0.5,0.5\n")
+    assert _read_error(path) == (
+        "no_ids.csv: row 4 (header = row 1), column label: label 1 differs from label 0 of the "
+        "same example (position 1 of sample 0) in sample 0 at row 2 (header = row 1); without "
+        "an 'id' column the samples are matched by position, so every sample must list the "
+        "examples in the same order; add an 'id' column to give rows in any order")
+    path.write_text("sample,label,p_0,p_1\n0,0,0.5,0.5\n0,1,0.5,0.5\n1,0,0.5,0.5\n")
+    assert _read_error(path) == (
+        "no_ids.csv: method 'default': sample 1 has 1 row but sample 0 has 2 rows; every sample "
+        "must cover the same examples; without an 'id' column the samples are matched by "
+        "position, so every sample must list the examples in the same order; add an 'id' "
+        "column to give rows in any order")
+    # the same rows with an id column are fine in any order
+    path.write_text("id,sample,label,p_0,p_1\n1,1,1,0.2,0.8\n0,0,0,0.5,0.5\n1,0,1,0.5,0.5\n"
+                    "0,1,0,0.1,0.9\n")
+    p = read_predictions(path).by_method["default"]
+    np.testing.assert_allclose(p.probs[:, :, 0], [[0.5, 0.5], [0.1, 0.2]])
+
+
+@pytest.mark.parametrize("id_kind", ["int", "text"])
+def test_every_sorting_path_gives_the_same_result(tmp_path, monkeypatch, id_kind):
+    """Counting sort (compact keys), argsort and lexsort (keys too large for one int64) agree,
+    on good files and on the message for a repeated id."""
+    rng = np.random.default_rng(11)
+    frame = _long_frame(rng, id_kind)
+    path = tmp_path / "shuffled.csv"
+    _write_frame(frame.iloc[rng.permutation(len(frame))], path)
+    repeated = tmp_path / "repeated.csv"
+    _write_frame(pd.concat([frame, frame.iloc[[5, 40]]]).iloc[::-1], repeated)
+    reference, message = read_predictions(path), _read_error(repeated)
+    assert "appears twice in method" in message
+    for factor, max_key in ((0, 2**62), (4, 0), (0, 0)):
+        monkeypatch.setattr(exchange, "_COUNTING_FACTOR", factor)
+        monkeypatch.setattr(exchange, "_MAX_KEY", max_key)
+        _assert_identical(reference, read_predictions(path))
+        assert _read_error(repeated) == message

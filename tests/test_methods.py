@@ -43,6 +43,7 @@ def test_each_method_fits_and_predicts(method_id):
     out = method.predict(data.test_x, CPU)
     expected_s = {"mc_dropout": 4, "deep_ensemble": 3, "prior_ensemble": 3}.get(method_id, 1)
     assert out.probs.shape == (expected_s, len(data.test_y), 3)
+    assert out.probs.dtype == np.float32
     np.testing.assert_allclose(out.probs.sum(-1), 1, atol=1e-5)
     assert out.features.shape[0] == len(data.test_y)
     acc = (out.probs.mean(0).argmax(1) == data.test_y.numpy()).mean()

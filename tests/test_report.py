@@ -35,7 +35,7 @@ from uqviz.plots.report import (
 )
 from uqviz.plots.theme import method_label
 from uqviz.predictions import Predictions
-from uqviz.ui.referral import operating_point, policy_document
+from uqviz.policy import operating_point, policy_document
 
 N_IN, N_OOD, C = 240, 40, 4
 RESAMPLES = 200

@@ -99,11 +99,14 @@ def test_regions_cover_the_grid_once(plain):
     assert np.all(total == 1)
 
 
+# Margins below come from benchmarks/seed_spread.py (8 seeds; a different CPU moves the weights
+# as a different seed does): σ gap / σ inside 3.18–6.95 (plain) and 4.93–10.9 (prior),
+# σ outside / σ inside 7.68–9.75 (plain) and 6.99–8.62 (prior); RMSE 0.101–0.119.
 @pytest.mark.parametrize("fixture", ["plain", "with_prior"])
 def test_sigma_in_the_gap_and_outside_exceeds_sigma_inside(fixture, request):
     fit = request.getfixturevalue(fixture)
     s = region_spread(fit)
-    assert s["gap"] > 3 * s["inside"], s
+    assert s["gap"] > 2 * s["inside"], s
     assert s["outside"] > 3 * s["inside"], s
 
 
@@ -112,11 +115,14 @@ def test_members_fit_the_data(plain):
     assert np.sqrt(np.mean((pred - plain.data.y) ** 2)) < 0.2
 
 
-def test_a_prior_makes_members_disagree_more_outside_the_data(plain, with_prior):
-    out_plain = region_spread(plain)["outside"]
-    out_prior = region_spread(with_prior)["outside"]
-    assert out_prior > 1.3 * out_plain, (out_plain, out_prior)
-    assert np.any(with_prior.prior != 0) and np.all(plain.prior == 0)
+def test_a_random_prior_is_a_fixed_function_per_member_scaled_by_beta(plain, with_prior):
+    """Each member is its trained network plus β·p_k(x), p_k drawn once per member. (Whether
+    the prior widens the band beyond the data is not guaranteed: over 8 seeds σ outside with
+    the prior over σ outside without ranged 0.78–1.65, mean 0.99, so no test claims it.)"""
+    assert np.all(plain.prior == 0)
+    assert np.all(np.std(with_prior.prior, axis=0) > 0)  # the members' priors differ
+    half = fit_ensemble_1d(RegressionSettings(prior="random", beta=1.5))
+    np.testing.assert_allclose(half.prior, with_prior.prior / 2, rtol=1e-5, atol=1e-6)
 
 
 def test_sine_prior_is_shared_and_the_same_seed_repeats():
@@ -127,8 +133,8 @@ def test_sine_prior_is_shared_and_the_same_seed_repeats():
     np.testing.assert_array_equal(a.members, b.members)
 
 
-def test_the_1d_ensemble_trains_in_seconds(plain):
-    assert plain.seconds < 10
+def test_the_1d_ensemble_reports_its_training_time(plain):
+    assert plain.seconds > 0  # the figure itself is in benchmarks/, not a timed test
 
 
 # -- two moons -------------------------------------------------------------------------------
@@ -142,11 +148,26 @@ def _far_points(radius: float = 6.0) -> np.ndarray:
     return np.column_stack([0.5 + radius * np.cos(angle), 0.25 + radius * np.sin(angle)])
 
 
-@pytest.mark.parametrize("method", ["deep_ensemble", "prior_ensemble", "mc_dropout"])
+# Margins from benchmarks/seed_spread.py (8 seeds): MI far / MI near 77–1089 (deep ensemble),
+# 43–1584 (prior ensemble) but only 1.24–5.59 for MC dropout, which is not guaranteed to be
+# distance-aware; over any 3 of the 8 seeds its mean far / mean near was at least 1.49.
+# Softmax entropy far away 0.000–0.024, the deep ensemble's 0.055–0.160; training accuracy
+# 0.985–1.0.
+@pytest.mark.parametrize("method", ["deep_ensemble", "prior_ensemble"])
 def test_ensemble_mutual_information_far_exceeds_near(moons_models, method):
     near = predict_moons(moons_models, moons_models.x)[method]
     far = predict_moons(moons_models, _far_points())[method]
-    assert mutual_information(far).mean() > 3 * mutual_information(near).mean()
+    assert mutual_information(far).mean() > 10 * mutual_information(near).mean()
+
+
+def test_mc_dropout_mutual_information_rises_away_from_the_data_on_average(moons_models):
+    """MC dropout's disagreement grows away from the data on average over seeds, not on
+    every seed: three seeds, mean far > 1.2 × mean near."""
+    near, far = [], []
+    for models in [moons_models, *(fit_moons(MoonsSettings(seed=s)) for s in (1, 2))]:
+        near.append(mutual_information(predict_moons(models, models.x)["mc_dropout"]).mean())
+        far.append(mutual_information(predict_moons(models, _far_points())["mc_dropout"]).mean())
+    assert np.mean(far) > 1.2 * np.mean(near), (near, far)
 
 
 def test_softmax_is_confident_far_from_the_data(moons_models):
@@ -168,7 +189,7 @@ def test_moons_classifiers_learn_the_moons(moons_models):
 def test_moons_playground_grid_and_time():
     result = moons_playground(MoonsSettings(n_points=60, steps=200), grid=20)
     assert result.probs["softmax"].shape == (1, 400, 2)
-    assert result.seconds < 15
+    assert result.seconds > 0  # timings belong to benchmarks/, never to a test
 
 
 @pytest.mark.parametrize("kwargs", [dict(n_points=5), dict(noise=1.0), dict(members=1),
@@ -213,6 +234,9 @@ def test_decompose_matches_the_app_scores_on_random_members():
     assert dec.aleatoric == pytest.approx(expected_entropy(members[:, None])[0])
 
 
+# Margins from benchmarks/seed_spread.py (8 seeds): aleatoric noisy − clean 0.508–0.618;
+# aleatoric / epistemic in the noisy block 13.3–43.1; epistemic with 8 points over 200 points
+# 1.29–20.4 per seed, and at least 2.37 for the means over any 3 of the 8 seeds.
 def test_label_noise_raises_aleatoric_uncertainty():
     clean = region_means(aleatoric_epistemic_toy(ToySettings(label_noise=0.0, n_points=200)))
     noisy = region_means(aleatoric_epistemic_toy(ToySettings(label_noise=0.3, n_points=200)))
@@ -220,10 +244,16 @@ def test_label_noise_raises_aleatoric_uncertainty():
     assert noisy["noisy"]["aleatoric"] > 5 * noisy["noisy"]["epistemic"]
 
 
-def test_too_little_data_raises_epistemic_uncertainty():
-    few = region_means(aleatoric_epistemic_toy(ToySettings(label_noise=0.3, n_points=8)))
-    many = region_means(aleatoric_epistemic_toy(ToySettings(label_noise=0.3, n_points=200)))
-    assert few["data"]["epistemic"] > 3 * many["data"]["epistemic"]
+def test_too_little_data_raises_epistemic_uncertainty_on_average():
+    """Fewer points leave the members freer to disagree, on average over seeds (one seed can
+    come close: 1.29×)."""
+    def epistemic(n_points: int, seed: int) -> float:
+        toy = aleatoric_epistemic_toy(ToySettings(label_noise=0.3, n_points=n_points, seed=seed))
+        return region_means(toy)["data"]["epistemic"]
+
+    few = np.mean([epistemic(8, s) for s in range(3)])
+    many = np.mean([epistemic(200, s) for s in range(3)])
+    assert few > 1.5 * many, (few, many)
 
 
 @pytest.mark.parametrize("kwargs", [dict(label_noise=0.6), dict(n_points=2), dict(members=1),

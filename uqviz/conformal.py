@@ -20,7 +20,7 @@ the 1-based rank of class ``y`` in that order (ties broken by the lower class in
 
 With a fixed ``u`` per row the APS and RAPS sets are prefixes of the sorted classes.
 
-This module imports numpy only.
+This module imports numpy and, for the Wilson interval, ``uqviz.metrics`` (numpy/scipy).
 
 References:
     Vovk, Gammerman & Shafer, "Algorithmic Learning in a Random World", 2005 (split conformal).
@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from uqviz.metrics.classification import wilson_ci
+from uqviz.validation import check_labels, check_probs
 
 if TYPE_CHECKING:
     from uqviz.predictions import Predictions
@@ -60,7 +61,6 @@ __all__ = [
     "split_calibration",
     "split_conformal",
     "tie_breaking_uniforms",
-    "wilson_interval",
 ]
 
 SCORE_NAMES = ("lac", "aps", "raps")
@@ -69,31 +69,6 @@ _CEIL_TOLERANCE = 1e-9
 
 
 # -- validation --------------------------------------------------------------------------------
-def _check_probs(probs: np.ndarray) -> np.ndarray:
-    probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape[1] < 2:
-        raise ValueError(f"probs must be (N, C) with C >= 2, got shape {probs.shape}")
-    if not np.isfinite(probs).all():
-        raise ValueError("probs contains NaN or inf")
-    return probs
-
-
-def _check_labels(labels: np.ndarray, n: int, num_classes: int) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.shape != (n,):
-        raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
-    if labels.size and not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-    labels = labels.astype(np.int64)
-    bad = (labels < 0) | (labels >= num_classes)
-    if bad.any():
-        raise ValueError(
-            f"labels must be known classes 0..{num_classes - 1} (drop unlabelled rows first), "
-            f"found {labels[bad][0]}"
-        )
-    return labels
-
-
 def _check_score(score: str) -> str:
     if score not in SCORE_NAMES:
         raise ValueError(f"score must be one of {', '.join(SCORE_NAMES)}, got {score!r}")
@@ -148,7 +123,7 @@ def class_scores(
     References:
         Sadinle et al. 2019 (LAC); Romano et al. 2020 (APS); Angelopoulos et al. 2021 (RAPS).
     """
-    probs = _check_probs(probs)
+    probs = check_probs(probs)
     score = _check_score(score)
     if score == "lac":
         return 1.0 - probs
@@ -187,7 +162,7 @@ def conformity_scores(
         Sadinle et al. 2019 (LAC); Romano et al. 2020 (APS); Angelopoulos et al. 2021 (RAPS).
     """
     all_scores = class_scores(probs, score=score, u=u, lam=lam, k_reg=k_reg)
-    labels = _check_labels(labels, *all_scores.shape)
+    labels = check_labels(labels, *all_scores.shape)
     return all_scores[np.arange(labels.size), labels]
 
 
@@ -259,18 +234,8 @@ def split_calibration(n: int, cal_fraction: float, seed: int) -> tuple[np.ndarra
     return np.sort(perm[:n_cal]), np.sort(perm[n_cal:])
 
 
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of ``successes / n`` (``uqviz.metrics.classification.wilson_ci``
-    for one proportion; NaN when n = 0).
-
-    References:
-        Wilson, "Probable inference, the law of succession, and statistical inference", JASA
-        1927.
-    """
-    if n > 0 and not 0 <= successes <= n:
-        raise ValueError(f"successes must be in 0..{n}, got {successes}")
-    low, high = wilson_ci(successes, n, confidence)
-    return (float(low), float(high))
+# The old name, still imported by pages/conformal.py: delete once that page uses wilson_ci.
+wilson_interval = wilson_ci
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -310,6 +275,17 @@ class ConformalResult:
     cal_indices: np.ndarray
     randomized: bool
 
+    def summary(self) -> dict:
+        """JSON-ready: ``qhat`` (None when infinite), ``coverage``, ``mean_set_size``,
+        ``n_cal``, ``n_test``."""
+        return {
+            "qhat": float(self.qhat) if math.isfinite(self.qhat) else None,
+            "coverage": float(self.coverage),
+            "mean_set_size": float(self.mean_set_size),
+            "n_cal": int(self.n_cal),
+            "n_test": int(self.n_test),
+        }
+
 
 @dataclass(frozen=True, eq=False)
 class ConformalCurve:
@@ -347,8 +323,8 @@ def _split_scores(probs, labels, score, cal_fraction, seed, randomized, lam, k_r
     so sets are never empty and coverage is at least 1 − α. The returned set scores are
     shifted by one ulp so that ``set_scores <= qhat`` means ``mass above < qhat``.
     """
-    probs = _check_probs(probs)
-    labels = _check_labels(labels, *probs.shape)
+    probs = check_probs(probs)
+    labels = check_labels(labels, *probs.shape)
     score = _check_score(score)
     cal_idx, test_idx = split_calibration(probs.shape[0], cal_fraction, seed)
     u = tie_breaking_uniforms(probs.shape[0], seed) if randomized else None
@@ -418,7 +394,7 @@ def split_conformal(
         sets=sets,
         set_sizes=set_sizes,
         coverage=hits / test_idx.size,
-        coverage_ci=wilson_interval(hits, int(test_idx.size)),
+        coverage_ci=wilson_ci(hits, int(test_idx.size)),
         mean_set_size=float(set_sizes.mean()),
         per_class_coverage=per_class,
         n_cal=int(cal_idx.size),
@@ -466,13 +442,13 @@ def coverage_vs_alpha(
     sizes_total = np.searchsorted(sorted_class_scores, qhats, side="right")
     hits = np.searchsorted(sorted_true, qhats, side="right")
     n_test = test_idx.size
-    ci = np.array([wilson_interval(int(h), n_test) for h in hits]).reshape(-1, 2)
+    coverage_low, coverage_high = wilson_ci(hits, np.full(hits.shape, n_test))
     return ConformalCurve(
         score=score,
         alpha=alphas,
         coverage=hits / n_test,
-        coverage_low=ci[:, 0],
-        coverage_high=ci[:, 1],
+        coverage_low=coverage_low,
+        coverage_high=coverage_high,
         mean_set_size=sizes_total / n_test,
         qhat=qhats,
         n_cal=int(cal_scores.size),
@@ -494,11 +470,4 @@ def conformal_summary(p: Predictions, *, alpha: float = 0.1, **kwargs) -> dict:
         ``mean_set_size`` (floats), ``n_cal`` and ``n_test`` (ints).
     """
     rows = p.labelled_in_distribution()
-    result = split_conformal(rows.mean_probs, rows.labels, alpha=alpha, **kwargs)
-    return {
-        "qhat": float(result.qhat) if math.isfinite(result.qhat) else None,
-        "coverage": float(result.coverage),
-        "mean_set_size": float(result.mean_set_size),
-        "n_cal": int(result.n_cal),
-        "n_test": int(result.n_test),
-    }
+    return split_conformal(rows.mean_probs, rows.labels, alpha=alpha, **kwargs).summary()

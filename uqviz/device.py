@@ -45,7 +45,26 @@ def configure_threads(default: int = 1) -> int:
         raise ValueError(f"{THREADS_ENV} must be a whole number, got {raw!r}") from err
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+    configure_determinism()
     return threads
+
+
+def configure_determinism(device: torch.device | None = None) -> bool:
+    """Ask torch for deterministic kernels where that costs nothing: on the CPU (its kernels
+    are deterministic already; the flag makes any that are not warn). On CUDA it would slow
+    scatter/index kernels and needs a cuBLAS workspace setting, so it is left off there.
+
+    Reproducible bit for bit: the same machine, the same torch build and thread count. Not
+    across CPUs: another instruction set (AVX-512, AVX2, or ``ATEN_CPU_CAPABILITY=default``)
+    or thread count sums floats in another order, training drifts from there, and the tests
+    assert what each method guarantees with margins measured over seeds instead
+    (``benchmarks/seed_spread.py``). Returns whether the flag is on.
+    """
+    device = device or default_device()
+    on = device.type == "cpu"
+    if torch.are_deterministic_algorithms_enabled() != on:
+        torch.use_deterministic_algorithms(on, warn_only=True)
+    return on
 
 
 def default_device() -> torch.device:

@@ -9,8 +9,12 @@ Table files (CSV or Parquet) hold one row per example and stochastic sample:
   ``default``), ``group`` (default ``test``), ``is_ood`` (0/1; by default true for groups
   starting with ``ood:``).
 
-Each method × sample must list the same examples (the same ids, in the same order; by position
-when there is no ``id`` column). Other columns are ignored with a warning.
+Each method × sample must list the same examples. With an ``id`` column the rows may come in any
+order (samples interleaved, rows shuffled): the samples of a method are matched on ``id`` and the
+examples come back in ascending ``id`` order (see ``read_predictions``); each sample must list
+every id of the method exactly once. Without an ``id`` column the samples are matched by
+position, so every sample must list the examples in the same order. Other columns are ignored
+with a warning.
 
 NPZ files hold ``probs`` (N, C) or (S, N, C) (or ``logits``), ``labels`` (N,) and optional
 ``group`` (N,) strings, ``is_ood`` (N,), ``ids`` (N,), ``method`` (a string) and ``class_names``
@@ -77,10 +81,18 @@ LOGITS_HINT = (
     "command line, the 'Apply softmax' checkbox in the app) to apply a softmax"
 )
 DROP_HINT = "pass drop_invalid=True (--drop-invalid on the command line) to drop them"
+NO_ID_HINT = (
+    "without an 'id' column the samples are matched by position, so every sample must list the "
+    "examples in the same order; add an 'id' column to give rows in any order"
+)
+SAME_IDS = "every sample of a method must list the same ids (in any order)"
 _CLASS_COLUMN = re.compile(r"^(p_|logit_)(\d+)$")
 _RAGGED = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+)")
 _NULL_TEXT = {"", "nan", "-nan", "na", "n/a", "null", "none", "<na>", "#n/a"}
 _MAX_LISTED = 8
+_INTEGER_TEXT = r"^-?[0-9]{1,18}$"  # text ids sorted as numbers (they fit in int64)
+_COUNTING_FACTOR = 4  # counting sorts when the key space is at most this many times the rows
+_MAX_KEY = 2**62  # (method, sample, id) fit in one int64 sort key below this; else a lexsort
 
 
 class PredictionsFileError(ValueError):
@@ -202,6 +214,24 @@ def read_predictions(
 ) -> LoadedPredictions:
     """Read and validate a predictions file (CSV, Parquet or NPZ; see the module docstring).
 
+    Row order of table files (CSV, Parquet): with an ``id`` column the rows may come in any
+    order. The samples of each method are aligned on ``id`` and every method's examples come
+    back in one canonical order, ascending ``id``, that depends only on the ids, so:
+
+    * every permutation of a file's rows gives the same ``Predictions`` (probs, labels, group,
+      is_ood, ids, row for row);
+    * methods that have the same ids line up row by row;
+    * a file already sorted by id reads as before.
+
+    Ascending ``id`` means: integer ids (a column whose ids are all plain integers) in numeric
+    order; text ids that are plain integers (such as ``"7"`` next to ``"x7"``, or the ids the
+    writer gives a method without ids when another method has text ids) first, in numeric
+    order (ties, e.g. ``"007"`` and ``"7"``, by text), then the other text ids in code-point
+    (UTF-8 byte) order. Group, label and file position play no part. Without an ``id`` column
+    the examples keep the order of sample 0 and every sample must list them in that order (they
+    are matched by position). NPZ files keep the order of their arrays. The methods of
+    ``by_method`` keep their order of first appearance in the file.
+
     Args:
         path: the file; its suffix (.csv, .parquet/.pq, .npz) picks the format.
         drop_invalid: drop examples with NaN, inf or empty probabilities (every sample of them)
@@ -216,6 +246,8 @@ def read_predictions(
     Raises:
         PredictionsFileError: the file is missing, unreadable or malformed; the one-line message
             names the file, the row (header = row 1) or array index, the column and the problem.
+            With ids: an id listed twice in one sample of a method, or an id that sample 0 of a
+            method has and another sample lacks (or the other way round).
     """
     path = Path(path)
     name = path.name
@@ -635,25 +667,96 @@ def _integers(source, values, column, rows, *, minimum=0) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _grouping(method_codes: np.ndarray, sample: np.ndarray):
-    """Rows sorted by (method, sample), file order kept within each: (order, starts, keys)."""
-    key = method_codes * (int(sample.max()) + 1) + sample
-    if key.size < 2 or bool((key[1:] >= key[:-1]).all()):
-        order = np.arange(key.size)
+def _id_ranks(ids: np.ndarray) -> np.ndarray:
+    """(R,) int64 rank of each row's id in the canonical order (ascending id, as documented in
+    ``read_predictions``): equal ids get equal ranks 0..K-1; only the ids decide, not the rows'
+    order in the file."""
+    if ids.dtype.kind in "iu" and ids.size:
+        low, high = int(ids.min()), int(ids.max())
+        if high - low <= _COUNTING_FACTOR * ids.size:  # compact integers: no hashing, no sort
+            present = np.zeros(high - low + 1, dtype=bool)
+            offset = ids - low
+            present[offset] = True
+            return (np.cumsum(present, dtype=np.int64) - 1)[offset]
+    codes, uniques = pd.factorize(ids)
+    uniques = np.asarray(uniques)
+    perm = (np.argsort(uniques, kind="stable") if uniques.dtype.kind in "iu"
+            else _text_order(uniques))
+    rank = np.empty(perm.size, dtype=np.int64)
+    rank[perm] = np.arange(perm.size, dtype=np.int64)
+    return rank[codes]
+
+
+def _text_order(texts: np.ndarray) -> np.ndarray:
+    """Indices that sort distinct text ids: plain integers first (numerically, then by text),
+    then the others in code-point (UTF-8 byte) order."""
+    text = pa.array(texts, type=pa.string())
+    integer = pc.match_substring_regex(text, _INTEGER_TEXT)
+    number = pc.cast(pc.if_else(integer, text, "0"), pa.int64())
+    keys = pa.table({"other": pc.invert(integer), "number": number, "text": text})
+    order = pc.sort_indices(keys, sort_keys=[("other", "ascending"), ("number", "ascending"),
+                                             ("text", "ascending")])
+    return order.to_numpy().astype(np.int64)
+
+
+def _grouping(method_codes: np.ndarray, sample: np.ndarray, id_rank: np.ndarray | None = None):
+    """Rows sorted by (method, sample) block: (order, block key of each sorted row, stride).
+
+    The block key is ``method * stride + sample``. Within a block the rows are sorted by id rank
+    when ``id_rank`` is given, else kept in file order. ``order`` is None when the rows are
+    already in that order.
+    """
+    stride = int(sample.max()) + 1
+    block = method_codes * stride + sample
+    key, space = block, None
+    if id_rank is not None:
+        width = int(id_rank.max()) + 1
+        space = (int(block.max()) + 1) * width
+        key = block * width + id_rank if space < _MAX_KEY else None
+    if key is not None and (key.size < 2 or bool((key[1:] >= key[:-1]).all())):
+        return None, block, stride
+    if key is None:
+        order = np.lexsort((id_rank, block))
+    elif space is not None and space <= _COUNTING_FACTOR * key.size:
+        order = _counting_order(key, space)
     else:
         order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-    return order, starts, sorted_key[starts]
+    return order, block[order], stride
 
 
-def _positions(order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def _counting_order(key: np.ndarray, space: int) -> np.ndarray:
+    """The stable sorting order of int keys in 0..space-1 in O(R + space) when no key repeats
+    (each (method, sample, id) once, the usual case); else a stable argsort."""
+    counts = np.bincount(key, minlength=space)
+    if counts.max(initial=0) > 1:
+        return np.argsort(key, kind="stable")
+    slot = np.cumsum(counts) - 1
+    order = np.empty(key.size, dtype=np.int64)
+    order[slot[key]] = np.arange(key.size, dtype=np.int64)
+    return order
+
+
+def _block_bounds(sorted_block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(starts, ends, block keys) of the runs of equal keys in a sorted block-key array."""
+    starts = np.flatnonzero(np.r_[True, sorted_block[1:] != sorted_block[:-1]])
+    return starts, np.r_[starts[1:], sorted_block.size], sorted_block[starts]
+
+
+def _positions(order: np.ndarray | None, sorted_block: np.ndarray) -> np.ndarray:
     """Position of each row within its (method, sample) block."""
-    sizes = np.diff(np.r_[starts, order.size])
-    pos_sorted = np.arange(order.size) - np.repeat(starts, sizes)
+    starts, ends, _ = _block_bounds(sorted_block)
+    pos_sorted = np.arange(sorted_block.size) - np.repeat(starts, ends - starts)
+    if order is None:
+        return pos_sorted
     pos = np.empty_like(pos_sorted)
     pos[order] = pos_sorted
     return pos
+
+
+def _earliest(mask: np.ndarray, rows: np.ndarray) -> int:
+    """The index where ``mask`` is true whose row number (``rows``) comes first in the file."""
+    candidates = np.flatnonzero(mask)
+    return int(candidates[np.argmin(rows[candidates])])
 
 
 def _check_class_counts(t: _Table, method_codes, method_names) -> None:
@@ -670,7 +773,7 @@ def _check_class_counts(t: _Table, method_codes, method_names) -> None:
                      f"values in {t.prefix} columns); every method needs the same classes")
 
 
-def _drop_non_finite(t: _Table, rows, method_codes, sample, drop_invalid):
+def _drop_non_finite(t: _Table, rows, method_codes, sample, id_rank, drop_invalid):
     """Rows to keep (bool (R,)) and the warnings; raises when not dropping."""
     finite = np.isfinite(t.values)
     bad = ~finite.all(axis=1)
@@ -684,11 +787,11 @@ def _drop_non_finite(t: _Table, rows, method_codes, sample, drop_invalid):
         raise _error(t.source, f"value is {shown}, not a number; {n_bad} row(s) have NaN, inf "
                      f"or empty values in {t.prefix} columns; {DROP_HINT}",
                      _cell(rows[r], t.class_columns[c]))
-    if t.ids is not None:
-        example = pd.factorize(t.ids)[0].astype(np.int64)
+    if id_rank is not None:
+        example = id_rank
     else:
-        order, starts, _ = _grouping(method_codes, sample)
-        example = _positions(order, starts)
+        order, sorted_block, _ = _grouping(method_codes, sample)
+        example = _positions(order, sorted_block)
     key = method_codes * (int(example.max()) + 1) + example
     drop = np.isin(key, np.unique(key[bad]))
     n_drop = int(drop.sum())
@@ -700,7 +803,12 @@ def _drop_non_finite(t: _Table, rows, method_codes, sample, drop_invalid):
 
 
 def _assemble(t: _Table, drop_invalid: bool, logits_to_probs: bool):
-    """Validate the rows of a table file and split them into per-method arrays."""
+    """Validate the rows of a table file and split them into per-method arrays.
+
+    With ids the samples of each method are aligned on id, in ascending id order (whatever the
+    order of the rows); without ids they are matched by position. The rows are put in order
+    once (one gather per column); each (method, sample) block is then a slice.
+    """
     num_rows, num_classes = t.values.shape
     rows = np.arange(2, num_rows + 2)
     warnings = list(t.warnings)
@@ -715,8 +823,9 @@ def _assemble(t: _Table, drop_invalid: bool, logits_to_probs: bool):
     sample = (np.zeros(num_rows, dtype=np.int64) if t.sample is None
               else _integers(t.source, t.sample, "sample", rows))
     _check_class_counts(t, method_codes, method_names)
+    id_rank = None if t.ids is None else _id_ranks(t.ids)
 
-    keep, dropped = _drop_non_finite(t, rows, method_codes, sample, drop_invalid)
+    keep, dropped = _drop_non_finite(t, rows, method_codes, sample, id_rank, drop_invalid)
     warnings += dropped
     values, label, ids, is_ood_raw = t.values, t.label, t.ids, t.is_ood
     group_codes, group_names = t.group if t.group is not None else (
@@ -728,6 +837,7 @@ def _assemble(t: _Table, drop_invalid: bool, logits_to_probs: bool):
         rows, values, label, method_codes, sample, group_codes = (
             a[keep] for a in (rows, values, label, method_codes, sample, group_codes))
         ids = None if ids is None else ids[keep]
+        id_rank = None if id_rank is None else id_rank[keep]
         is_ood_raw = None if is_ood_raw is None else is_ood_raw[keep]
 
     labels = _check_labels(t.source, label, num_classes, lambda r: _cell(rows[r], "label"))
@@ -755,29 +865,41 @@ def _assemble(t: _Table, drop_invalid: bool, logits_to_probs: bool):
         )
         probs = values
 
-    columns = _Columns(t.source, rows, probs, labels, ids, group_codes, is_ood)
+    order, sorted_block, stride = _grouping(method_codes, sample, id_rank)
+    if id_rank is not None:
+        sorted_rank = id_rank if order is None else id_rank[order]
+        repeated = ((sorted_block[1:] == sorted_block[:-1])
+                    & (sorted_rank[1:] == sorted_rank[:-1]))
+        if repeated.any():
+            raise _repeated_id(t.source, rows, ids, id_rank, method_names, method_codes, sample)
+    probs = probs.astype(np.float32)
+    columns = [rows, probs, labels, ids, id_rank, group_codes, is_ood]
+    if order is not None:
+        columns = [None if a is None else np.take(a, order, axis=0) for a in columns]
+    col = _Columns(t.source, *columns)
     methods = {}
-    order, starts, keys = _grouping(method_codes, sample)
-    stride = int(sample.max()) + 1
-    ends = np.r_[starts[1:], order.size]
+    starts, ends, keys = _block_bounds(sorted_block)
     for m, name in enumerate(method_names):
-        blocks = {int(k % stride): order[s:e] for k, s, e in zip(keys, starts, ends, strict=True)
-                  if k // stride == m}
+        blocks = {int(k % stride): slice(int(s), int(e))
+                  for k, s, e in zip(keys, starts, ends, strict=True) if k // stride == m}
         if not blocks:
             warnings.append(f"method {name!r} has no rows left after dropping invalid rows")
             continue
-        methods[name] = _method_arrays(columns, name, blocks, group_names)
-    _check_labels_across_methods(columns, methods)
+        methods[name] = _method_arrays(col, name, blocks, group_names)
+    _check_labels_across_methods(col, methods)
     return {name: parts for name, (parts, _) in methods.items()}, warnings, t.num_rows
 
 
 @dataclass(frozen=True)
 class _Columns:
+    """The rows of a table file (after dropping), sorted by (method, sample[, id rank])."""
+
     source: str
-    rows: np.ndarray
-    probs: np.ndarray
+    rows: np.ndarray  # row number in the file (header = row 1)
+    probs: np.ndarray  # (R, C) float32
     labels: np.ndarray
     ids: np.ndarray | None
+    id_rank: np.ndarray | None  # canonical rank of each row's id (see _id_ranks)
     group_codes: np.ndarray
     is_ood: np.ndarray
 
@@ -789,61 +911,101 @@ def _first_duplicate(ids: np.ndarray) -> int | None:
     return _first(duplicated) if duplicated.any() else None
 
 
-def _method_arrays(col: _Columns, name: str, blocks: dict[int, np.ndarray], group_names):
-    """(Predictions keyword arguments, sample-0 rows) for one method's (sample -> rows) blocks."""
+def _repeated_id(source, rows, ids, id_rank, method_names, method_codes,
+                 sample) -> PredictionsFileError:
+    """The error for an id listed twice in one sample of a method (arrays in file order).
+
+    It names the first row in the file that repeats an earlier (method, sample, id).
+    """
+    repeat = pd.DataFrame({"m": method_codes, "s": sample, "r": id_rank}).duplicated()
+    repeat = repeat.to_numpy()
+    k = _first(repeat)
+    first = _first((method_codes == method_codes[k]) & (sample == sample[k])
+                   & (id_rank == id_rank[k]))
+    count = int(repeat.sum())
+    return _error(source, f"id {ids[k]!s} appears twice in method "
+                  f"{method_names[method_codes[k]]!r}, sample {sample[k]} (first at "
+                  f"{_row(rows[first])}); each sample of a method must list an id once"
+                  + (f" ({count} rows repeat an earlier one)" if count > 1 else ""),
+                  _cell(rows[k], "id"))
+
+
+def _id_mismatch(col: _Columns, name: str, s: int, base: slice,
+                 other: slice) -> PredictionsFileError:
+    """The error for sample ``s`` (rows ``other``) of a method listing other ids than its sample
+    0 (rows ``base``).
+
+    It names the offending id whose row comes first in the file: a row of sample 0 whose id
+    sample ``s`` lacks, or a row of sample ``s`` whose id sample 0 lacks.
+    """
+    ids_0, ids_s = col.id_rank[base], col.id_rank[other]
+    missing = np.arange(base.start, base.stop)[~np.isin(ids_0, ids_s)]
+    extra = np.arange(other.start, other.stop)[~np.isin(ids_s, ids_0)]
+    candidates = np.r_[missing, extra]
+    pick = int(np.argmin(col.rows[candidates]))
+    k = int(candidates[pick])
+    if pick < missing.size:
+        problem = (f"id {col.ids[k]!s} of method {name!r} is in sample 0 but missing from "
+                   f"sample {s}{_more(missing.size, 'ids')}")
+    else:
+        problem = (f"id {col.ids[k]!s} of method {name!r} is in sample {s} but not in sample 0"
+                   f"{_more(extra.size, 'ids')}")
+    return _error(col.source, f"{problem}; {SAME_IDS}", _cell(col.rows[k], "id"))
+
+
+def _method_arrays(col: _Columns, name: str, blocks: dict[int, slice], group_names):
+    """(Predictions keyword arguments, sample-0 rows) for one method's (sample -> rows) blocks.
+
+    The blocks are consecutive slices of ``col``, in sample order. With ids each block is sorted
+    by id rank, so the samples are aligned when they list the same ids; without ids the blocks
+    are in file order and are matched by position.
+    """
     found = sorted(blocks)
     if found != list(range(len(found))):
         missing = sorted(set(range(found[-1] + 1)) - set(found))
-        first_row = col.rows[blocks[found[-1]][0]]
+        first_row = col.rows[blocks[found[-1]].start]
         raise _error(col.source, f"method {name!r} has samples {_listing(found)}; samples must "
                      f"be numbered 0..S-1 without gaps (missing {_listing(missing)})",
                      _cell(first_row, "sample"))
     base = blocks[0]
-    for s in found:
-        rows_s = blocks[s]
-        if rows_s.size != base.size:
-            raise _error(col.source, f"method {name!r}: sample {s} has {_rows(rows_s.size)} "
-                         f"but sample 0 has {_rows(base.size)}; every sample must cover the same "
-                         f"examples")
-        if col.ids is not None:
-            dup = _first_duplicate(col.ids[rows_s])
-            if dup is not None:
-                ids_s = col.ids[rows_s]
-                first = _first(ids_s == ids_s[dup])
-                raise _error(col.source, f"id {ids_s[dup]!s} appears twice in method {name!r}, "
-                             f"sample {s} (first at {_row(col.rows[rows_s[first]])})",
-                             _cell(col.rows[rows_s[dup]], "id"))
-            if s and not np.array_equal(col.ids[rows_s], col.ids[base]):
-                k = _first(col.ids[rows_s] != col.ids[base])
-                raise _error(col.source, f"sample {s} of method {name!r} has id "
-                             f"{col.ids[rows_s[k]]!s} where sample 0 has id {col.ids[base[k]]!s} "
-                             f"({_row(col.rows[base[k]])}); each sample must list the same ids "
-                             f"in the same order", _cell(col.rows[rows_s[k]], "id"))
-        if s:
-            for column, array in (("label", col.labels), ("group", col.group_codes),
-                                  ("is_ood", col.is_ood)):
-                differ = array[rows_s] != array[base]
-                if differ.any():
-                    k = _first(differ)
-                    shown = (group_names if column == "group" else None)
-                    a, b = array[rows_s[k]], array[base[k]]
-                    if shown is not None:
-                        a, b = shown[a], shown[b]
-                    a, b = (int(a), int(b)) if column != "group" else (repr(a), repr(b))
-                    example = (f"id {col.ids[base[k]]!s}" if col.ids is not None
-                               else f"position {k + 1} of sample 0")
-                    raise _error(col.source, f"{column} {a} differs from {column} {b} of the "
-                                 f"same example ({example}) in sample 0 at "
-                                 f"{_row(col.rows[base[k]])}",
-                                 _cell(col.rows[rows_s[k]], column))
-    probs = np.stack([col.probs[blocks[s]] for s in found]).astype(np.float32)
+    n = base.stop - base.start
+    with_ids = col.id_rank is not None
+    for s in found[1:]:
+        other = blocks[s]
+        size = other.stop - other.start
+        if with_ids:
+            if size != n or not np.array_equal(col.id_rank[other], col.id_rank[base]):
+                raise _id_mismatch(col, name, s, base, other)
+        elif size != n:
+            raise _error(col.source, f"method {name!r}: sample {s} has {_rows(size)} but sample "
+                         f"0 has {_rows(n)}; every sample must cover the same examples; "
+                         f"{NO_ID_HINT}")
+        for column, array in (("label", col.labels), ("group", col.group_codes),
+                              ("is_ood", col.is_ood)):
+            differ = array[other] != array[base]
+            if differ.any():
+                k = _earliest(differ, col.rows[other])
+                a, b = array[other][k], array[base][k]
+                if column == "group":
+                    a, b = repr(group_names[a]), repr(group_names[b])
+                else:
+                    a, b = int(a), int(b)
+                example, hint = ((f"id {col.ids[base][k]!s}", "") if with_ids else
+                                 (f"position {k + 1} of sample 0", f"; {NO_ID_HINT}"))
+                raise _error(col.source, f"{column} {a} differs from {column} {b} of the same "
+                             f"example ({example}) in sample 0 at {_row(col.rows[base][k])}"
+                             f"{hint}", _cell(col.rows[other][k], column))
+    start, stop = base.start, blocks[found[-1]].stop
+    probs = col.probs[start:stop].reshape(len(found), n, col.probs.shape[1])
+    if stop - start != col.probs.shape[0]:  # other methods share the array: own a copy
+        probs = probs.copy()
     names = np.asarray(group_names, dtype=object)
     parts = {
         "probs": probs,
-        "labels": col.labels[base],
+        "labels": col.labels[base],  # Predictions copies it (astype)
         "group": names[col.group_codes[base]],
-        "is_ood": col.is_ood[base],
-        "ids": None if col.ids is None else col.ids[base],
+        "is_ood": col.is_ood[base].copy(),
+        "ids": None if col.ids is None else col.ids[base].copy(),
     }
     return parts, base
 
@@ -852,19 +1014,18 @@ def _check_labels_across_methods(col: _Columns, methods: dict) -> None:
     """The same id must carry the same label in every method."""
     if col.ids is None or len(methods) < 2:
         return
-    bases = [base for _, base in methods.values()]
-    rows = np.concatenate(bases)
-    codes = pd.factorize(col.ids[rows])[0]
-    _, first = np.unique(codes, return_index=True)
+    rows = np.concatenate([np.arange(base.start, base.stop) for _, base in methods.values()])
+    rows = rows[np.argsort(col.rows[rows], kind="stable")]  # file order
+    _, first, inverse = np.unique(col.id_rank[rows], return_index=True, return_inverse=True)
+    first_of = first[inverse]  # per row: where its id first appears in the file
     labels = col.labels[rows]
-    first_row_of = rows[first][codes]
-    differ = labels != labels[first[codes]]
+    differ = labels != labels[first_of]
     if differ.any():
         k = _first(differ)
+        j = rows[first_of[k]]
         raise _error(col.source, f"id {col.ids[rows[k]]!s} has label {labels[k]} here but label "
-                     f"{col.labels[first_row_of[k]]} at {_row(col.rows[first_row_of[k]])}; the "
-                     f"same id must have the same label in every method",
-                     _cell(col.rows[rows[k]], "label"))
+                     f"{col.labels[j]} at {_row(col.rows[j])}; the same id must have the same "
+                     f"label in every method", _cell(col.rows[rows[k]], "label"))
 
 
 # -- NPZ ---------------------------------------------------------------------------------------

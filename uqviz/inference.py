@@ -417,12 +417,3 @@ def mc_dropout_logits(net: nn.Module, x: torch.Tensor, device: torch.device, *, 
     if not rows:
         raise ValueError("mc_dropout_logits needs at least one image, got 0")
     return _to_numpy(torch.cat(rows, dim=1))
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Numerically stable softmax over the last axis, float32."""
-    z = logits.astype(np.float64) / temperature
-    z -= z.max(axis=-1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=-1, keepdims=True)
-    return z.astype(np.float32)

@@ -12,7 +12,7 @@ Shape convention, written once:
 * ``features`` is an optional float32 ``(N, D)`` embedding (penultimate layer) for the map.
 * ``scores`` holds optional extra per-row scores ``(N,)`` a method provides.
 
-This module imports numpy only.
+This module imports numpy only (its checks are ``uqviz.validation``'s).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from uqviz.validation import check_labels, check_probs
 
 TEST_GROUP = "test"
 OOD_PREFIX = "ood:"
@@ -72,26 +74,9 @@ class Predictions:
     ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        probs = np.asarray(self.probs, dtype=np.float32)
-        if probs.ndim == 2:
-            probs = probs[None]
-        if probs.ndim != 3:
-            raise ValueError(f"probs must be (S, N, C) or (N, C), got shape {probs.shape}")
-        s, n, c = probs.shape
-        if s < 1 or c < 2:
-            raise ValueError(
-                f"probs needs S >= 1 samples and C >= 2 classes, got shape {probs.shape}")
-        if not np.isfinite(probs).all():
-            raise ValueError("probs contains NaN or inf")
-        labels = np.asarray(self.labels)
-        if labels.shape != (n,):
-            raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
-        if labels.size and not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-        labels = labels.astype(np.int64)
-        if labels.size and (labels.min() < -1 or labels.max() >= c):
-            bad = labels[(labels < -1) | (labels >= c)][0]
-            raise ValueError(f"labels must be in -1..{c - 1}, found {bad}")
+        probs = check_probs(self.probs, samples=True, dtype=np.float32)
+        _, n, c = probs.shape
+        labels = check_labels(self.labels, n, c, unknown_ok=True)
         group = (
             np.full(n, TEST_GROUP, dtype=object)
             if self.group is None

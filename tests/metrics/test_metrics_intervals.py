@@ -51,6 +51,9 @@ def test_wilson_by_hand():
     assert wilson_ci(8, 10) == pytest.approx((0.4901625, 0.9433178), abs=1e-7)
     ref = binomtest(8, 10).proportion_ci(0.95, method="wilson")
     assert wilson_ci(8, 10) == pytest.approx((ref.low, ref.high), abs=1e-12)
+    # 0 of 10 and 10 of 10: the interval touches 0 (resp. 1) and keeps its width
+    assert wilson_ci(0, 10) == pytest.approx((0.0, Z95**2 / (10 + Z95**2)), abs=1e-12)
+    assert wilson_ci(10, 10) == pytest.approx((10 / (10 + Z95**2), 1.0), abs=1e-12)
 
 
 def test_bootstrap_of_a_proportion_is_the_binomial_quantiles():

@@ -11,7 +11,6 @@ import pytest
 from uqviz.metrics import (
     METRIC_INFO,
     MetricTable,
-    accuracy_ci,
     adaptive_calibration_error,
     area_under_risk_coverage,
     bootstrap_classification_cis,
@@ -26,6 +25,7 @@ from uqviz.metrics import (
     mutual_information,
     negative_log_likelihood,
     ood_detection,
+    wilson_ci,
 )
 from uqviz.predictions import Predictions
 
@@ -58,7 +58,7 @@ def test_method_summary_keys_values_and_json():
     correct = mean.argmax(1) == y
     u = 1 - mean.max(1)
     assert summary["accuracy"] == pytest.approx(correct.mean())
-    assert summary["accuracy_ci"] == pytest.approx(list(accuracy_ci(int(correct.sum()), rows.n)))
+    assert summary["accuracy_ci"] == pytest.approx(list(wilson_ci(int(correct.sum()), rows.n)))
     assert summary["nll"] == pytest.approx(negative_log_likelihood(mean, y))
     assert summary["brier"] == pytest.approx(brier_score(mean, y))
     assert summary["ece"] == pytest.approx(expected_calibration_error(mean, y))

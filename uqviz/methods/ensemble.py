@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from uqviz.data.base import DatasetSpec, DataSplits
-from uqviz.inference import ensemble_logits, softmax
+from uqviz.inference import ensemble_logits
 from uqviz.methods.base import Method, MethodOutput
+from uqviz.numerics import softmax
 from uqviz.training import NetworkRecipe, Progress, member_recipes, no_progress, trained_network
 
 
@@ -46,4 +48,4 @@ class DeepEnsembleMethod(Method):
         self._check_fitted()
         logits, feats = ensemble_logits(self.nets, x, device,
                                         batched=self.config.batched)
-        return MethodOutput(softmax(logits), feats)
+        return MethodOutput(softmax(logits, dtype=np.float32), feats)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from uqviz.inference import mc_dropout_logits, network_logits, softmax
+from uqviz.inference import mc_dropout_logits, network_logits
 from uqviz.methods.base import MethodOutput
 from uqviz.methods.softmax import SoftmaxMethod
+from uqviz.numerics import softmax
 
 
 class MCDropoutMethod(SoftmaxMethod):
@@ -28,4 +30,4 @@ class MCDropoutMethod(SoftmaxMethod):
                                    seed=self.config.seed, batched=self.config.batched,
                                    row_offset=row_offset)
         _, feats = network_logits(self.net, x, device)
-        return MethodOutput(softmax(logits), feats)
+        return MethodOutput(softmax(logits, dtype=np.float32), feats)

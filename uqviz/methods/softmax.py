@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from uqviz.data.base import DatasetSpec, DataSplits
-from uqviz.inference import network_logits, softmax
+from uqviz.inference import network_logits
 from uqviz.methods.base import Method, MethodOutput
+from uqviz.numerics import softmax
 from uqviz.training import Progress, no_progress, trained_network
 
 
@@ -35,4 +37,4 @@ class SoftmaxMethod(Method):
     def predict(self, x: torch.Tensor, device: torch.device, *,
                 row_offset: int = 0) -> MethodOutput:
         logits, feats = self.logits(x, device)
-        return MethodOutput(softmax(logits)[None], feats)
+        return MethodOutput(softmax(logits, dtype=np.float32)[None], feats)

@@ -7,9 +7,9 @@ import torch
 from scipy.optimize import minimize_scalar
 
 from uqviz.data.base import DatasetSpec, DataSplits
-from uqviz.inference import softmax
 from uqviz.methods.base import MethodOutput
 from uqviz.methods.softmax import SoftmaxMethod
+from uqviz.numerics import softmax
 from uqviz.training import Progress, no_progress
 
 
@@ -95,4 +95,5 @@ class TemperatureMethod(SoftmaxMethod):
     def predict(self, x: torch.Tensor, device: torch.device, *,
                 row_offset: int = 0) -> MethodOutput:
         logits, feats = self.logits(x, device)
-        return MethodOutput(softmax(logits, self.temperature)[None], feats)
+        return MethodOutput(
+            softmax(logits, temperature=self.temperature, dtype=np.float32)[None], feats)

@@ -15,8 +15,9 @@ Uncertainty scores (``scores``), (S, N, C) -> (N,)
     ``uncertainty(probs, key)`` gives any of them oriented; ``UNCERTAINTY_SCORES`` labels them.
 
 Classification (``classification``), probs (N, C)
-    accuracy              mean 1[argmax p_i = y_i]; ``accuracy_ci`` Wilson interval
-    intervals             ``wilson_ci``, ``normal_ci`` (Wald p̂ ± z·sqrt(p̂(1-p̂)/n));
+    accuracy              mean 1[argmax p_i = y_i]
+    intervals             ``wilson_ci`` (Wilson 1927, for any proportion k/n: accuracy,
+                          coverage, sensitivity), ``normal_ci`` (Wald p̂ ± z·sqrt(p̂(1-p̂)/n));
                           ``accuracy_intervals`` Wald, Wilson, bootstrap on nested subsamples
     nll                   mean -log max(p_i,y_i, 1e-12)
     brier                 mean_i sum_c (p_ic - 1[y_i = c])², range 0–2
@@ -46,6 +47,9 @@ OOD detection (``ood``): in-distribution is the positive class, score -uncertain
 Bootstrap (``bootstrap``): percentile intervals over rows, np.random.default_rng(seed),
 chunked; vectorised for means, ECE/MCE/adaptive ECE, AURC/E-AURC and OOD AUROC.
 
+Checks of inputs (``uqviz.validation``, shared with ``Predictions`` and ``uqviz.conformal``):
+``check_probs``, ``check_labels``, ``check_probs_labels``, ``check_scores_correct``.
+
 Summary (``summary``): ``method_summary(p)`` dict, ``metric_table(predictions)`` with
 bootstrap intervals, ``METRIC_INFO`` labels and tooltips.
 """
@@ -72,13 +76,11 @@ from uqviz.metrics.calibration import (
 from uqviz.metrics.classification import (
     AccuracyIntervals,
     accuracy,
-    accuracy_ci,
     accuracy_intervals,
     brier_score,
     confusion_matrix,
     negative_log_likelihood,
     normal_ci,
-    proportion_ci,
     subsample_sizes,
     wilson_ci,
 )
@@ -135,7 +137,6 @@ __all__ = [
     "RiskCoverageCurve",
     "ScoreInfo",
     "accuracy",
-    "accuracy_ci",
     "accuracy_intervals",
     "adaptive_calibration_error",
     "area_under_risk_coverage",
@@ -168,7 +169,6 @@ __all__ = [
     "ood_detection",
     "oracle_aurc",
     "predicted_class_variance",
-    "proportion_ci",
     "referral_curve",
     "reliability_bins",
     "resample_indices",

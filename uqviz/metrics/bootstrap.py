@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 
 from uqviz.metrics.calibration import equal_mass_bin_sizes, top_label, uniform_bin_index
-from uqviz.metrics.classification import check_probs_labels
+from uqviz.validation import check_confidence, check_probs_labels
 
 __all__ = [
     "TABLE_METRICS",
@@ -49,8 +49,7 @@ def _check_common(n_resamples: int, confidence: float) -> None:
         raise ValueError(f"n_resamples must be an integer, got {n_resamples!r}")
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    check_confidence(confidence)
 
 
 def _chunk_size(n_rows: int, n_resamples: int) -> int:

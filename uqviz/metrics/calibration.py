@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from uqviz.metrics.classification import check_probs_labels
+from uqviz.validation import check_probs_labels
 
 __all__ = [
     "ReliabilityBins",

@@ -7,100 +7,44 @@ rows first: unknown labels are -1 in ``Predictions``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
 
+from uqviz.metrics.bootstrap import bootstrap_mean_ci
+from uqviz.validation import check_confidence, check_correct, check_probs_labels
+
 __all__ = [
     "AccuracyIntervals",
     "accuracy",
-    "accuracy_ci",
     "accuracy_intervals",
     "brier_score",
     "confusion_matrix",
     "negative_log_likelihood",
     "normal_ci",
-    "proportion_ci",
     "subsample_sizes",
     "wilson_ci",
 ]
 
 
-# -- validation shared by the metrics package --------------------------------------------------
-def check_probs_labels(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate (N, C) probabilities and (N,) labels; return them as float64 / int64 arrays.
-
-    Raises:
-        ValueError: wrong dimensions, mismatched N, no rows, or labels outside ``0 … C-1``.
-    """
-    probs = np.asarray(probs)
-    labels = np.asarray(labels)
-    if probs.ndim == 3:
-        raise ValueError(
-            f"probs must be (N, C); got (S, N, C) shape {probs.shape}: "
-            "average the samples first (probs.mean(axis=0))"
-        )
-    if probs.ndim != 2:
-        raise ValueError(f"probs must be (N, C), got shape {probs.shape}")
-    if labels.ndim != 1 or labels.shape[0] != probs.shape[0]:
-        raise ValueError(
-            f"labels must have shape ({probs.shape[0]},) to match probs {probs.shape}, "
-            f"got {labels.shape}"
-        )
-    if probs.shape[0] == 0:
-        raise ValueError("empty input: probs has no rows")
-    if probs.shape[1] < 2:
-        raise ValueError(f"probs needs C >= 2 classes, got {probs.shape[1]}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-    if not np.isfinite(probs).all():
-        raise ValueError("probs contains NaN or inf")
-    lo, hi = int(labels.min()), int(labels.max())
-    if lo < 0 or hi >= probs.shape[1]:
-        bad = lo if lo < 0 else hi
-        raise ValueError(
-            f"labels must be in 0..{probs.shape[1] - 1} (select labelled rows first), found {bad}"
-        )
-    return probs.astype(np.float64, copy=False), labels.astype(np.int64, copy=False)
-
-
-def check_scores_correct(
-    uncertainty: np.ndarray, correct: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate an (N,) finite uncertainty and an (N,) boolean/0-1 correctness vector."""
-    uncertainty = np.asarray(uncertainty, dtype=np.float64)
-    correct = np.asarray(correct)
-    if uncertainty.ndim != 1:
-        raise ValueError(f"uncertainty must be 1-D (N,), got shape {uncertainty.shape}")
-    if correct.shape != uncertainty.shape:
-        raise ValueError(
-            f"correct must have the shape of uncertainty {uncertainty.shape}, got {correct.shape}"
-        )
-    if uncertainty.size == 0:
-        raise ValueError("empty input: no rows")
-    if not np.isfinite(uncertainty).all():
-        raise ValueError("uncertainty contains NaN or inf")
-    if correct.dtype != bool:
-        if not np.isin(correct, (0, 1)).all():
-            raise ValueError("correct must be boolean or 0/1")
-        correct = correct.astype(bool)
-    return uncertainty, correct
-
-
 def _z(confidence: float) -> float:
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    return float(norm.ppf(0.5 + confidence / 2.0))
+    """The ``(1 + confidence)/2`` standard normal quantile (1.96 for 95%)."""
+    return float(norm.ppf(0.5 + check_confidence(confidence) / 2.0))
 
 
 # -- intervals for a proportion ----------------------------------------------------------------
 def wilson_ci(successes, n, confidence: float = 0.95):
-    """Wilson score interval for a binomial proportion ``k / n``.
+    """Wilson score interval for a binomial proportion ``p̂ = k / n``.
 
     ``(p̂ + z²/2n ± z·sqrt(p̂(1-p̂)/n + z²/4n²)) / (1 + z²/n)`` with ``z`` the
-    ``(1 + confidence)/2`` normal quantile. Vectorised: ``successes`` and ``n`` may be arrays.
+    ``(1 + confidence)/2`` normal quantile: the p for which the score test of ``p̂`` against p,
+    ``|p̂ - p| <= z·sqrt(p(1-p)/n)``, does not reject. It stays in [0, 1] and is wider than
+    the Wald interval (``normal_ci``) near 0 and 1. Vectorised: ``successes`` and ``n`` may be
+    arrays. By hand, 8 of 10 at 95% (z = 1.95996, z² = 3.84146): centre
+    (0.8 + 0.19207) / 1.38415 = 0.71674, half-width 1.95996 · sqrt(0.016 + 0.0096036) / 1.38415
+    = 0.22658, so (0.49016, 0.94332), as scipy's
+    ``binomtest(8, 10).proportion_ci(method="wilson")`` gives.
 
     Args:
         successes: number of successes k, 0 <= k <= n.
@@ -170,37 +114,6 @@ def normal_ci(successes, n, confidence: float = 0.95, *, clip: bool = True):
     if lo.ndim == 0:
         return float(lo), float(hi)
     return lo, hi
-
-
-def proportion_ci(
-    successes: int, n: int, confidence: float = 0.95, method: str = "wilson"
-) -> tuple[float, float, float]:
-    """A proportion with its interval: ``(k / n, lo, hi)``; all NaN when n = 0.
-
-    Args:
-        successes: k.
-        n: trials.
-        confidence: coverage in (0, 1).
-        method: ``"wilson"`` (default) or ``"normal"``.
-    """
-    if method == "wilson":
-        lo, hi = wilson_ci(successes, n, confidence)
-    elif method == "normal":
-        lo, hi = normal_ci(successes, n, confidence)
-    else:
-        raise ValueError(f"method must be 'wilson' or 'normal', got {method!r}")
-    value = successes / n if n > 0 else math.nan
-    return float(value), float(lo), float(hi)
-
-
-def accuracy_ci(n_correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval ``(lo, hi)`` for an accuracy of ``n_correct / n``.
-
-    References:
-        Wilson, JASA 22 (1927).
-    """
-    lo, hi = wilson_ci(n_correct, n, confidence)
-    return float(lo), float(hi)
 
 
 @dataclass(frozen=True)
@@ -284,13 +197,10 @@ def accuracy_intervals(
         Brown, Cai & DasGupta, Statistical Science 16 (2001) (Wald vs Wilson);
         Efron & Tibshirani, "An Introduction to the Bootstrap", 1993 (percentile interval).
     """
-    from uqviz.metrics.bootstrap import bootstrap_mean_ci  # bootstrap imports this module
-
     correct = np.asarray(correct)
     if correct.ndim != 1 or correct.size == 0:
         raise ValueError(f"correct must be a non-empty 1-D array, got shape {correct.shape}")
-    if correct.dtype != bool and not np.isin(correct, (0, 1)).all():
-        raise ValueError("correct must be boolean or 0/1")
+    correct = check_correct(correct)
     sizes = np.unique(np.asarray(sizes, dtype=np.int64))
     if sizes.size == 0 or sizes[0] < 1 or sizes[-1] > correct.size:
         raise ValueError(f"sizes must be in 1..{correct.size}, got {sizes.tolist()}")

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from uqviz.metrics.classification import check_scores_correct, wilson_ci
+from uqviz.metrics.classification import wilson_ci
+from uqviz.validation import check_scores_correct
 
 __all__ = [
     "OneVsRestRates",
@@ -93,17 +94,7 @@ def risk_coverage_curve(uncertainty: np.ndarray, correct: np.ndarray) -> RiskCov
         El-Yaniv & Wiener, "On the Foundations of Noise-free Selective Classification", JMLR 11
         (2010); Geifman & El-Yaniv, NeurIPS 2017.
     """
-    sorted_u, errors = _sorted_errors(uncertainty, correct)
-    n = sorted_u.size
-    risk = _risk(errors)
-    aurc = float(risk.mean())
-    return RiskCoverageCurve(
-        coverage=np.arange(1, n + 1) / n,
-        risk=risk,
-        threshold=sorted_u,
-        aurc=aurc,
-        eaurc=aurc - oracle_aurc(n, int(errors.sum())),
-    )
+    return ReferralIndex.from_scores(uncertainty, correct).risk_coverage()
 
 
 def area_under_risk_coverage(uncertainty: np.ndarray, correct: np.ndarray) -> float:
@@ -223,17 +214,7 @@ def referral_curve(
         Leibig et al., "Leveraging uncertainty information from deep neural networks for
         disease detection", Scientific Reports 7, 17816 (2017).
     """
-    _, errors = _sorted_errors(uncertainty, correct)
-    n = errors.size
-    accuracy_kept = 1.0 - _risk(errors)[::-1]  # kept = N, N-1, ..., 1
-    referred = np.arange(n) / n
-    referred, accuracy_kept = downsample_curve(referred, accuracy_kept, max_points)
-    overall = 1.0 - errors.mean()
-    return ReferralCurve(
-        referred_fraction=referred,
-        accuracy_retained=accuracy_kept,
-        random_baseline=np.full(referred.size, overall),
-    )
+    return ReferralIndex.from_scores(uncertainty, correct).referral_curve(max_points)
 
 
 # -- referral workbench ------------------------------------------------------------------------
@@ -307,6 +288,7 @@ class ReferralIndex:
     cuts: np.ndarray = field(repr=False)
     cut_accuracy_suffix_max: np.ndarray = field(repr=False)
     confidence: float = 0.95
+    order: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def from_scores(
@@ -323,11 +305,57 @@ class ReferralIndex:
         with np.errstate(invalid="ignore", divide="ignore"):
             acc = np.where(cuts > 0, cum[cuts] / np.maximum(cuts, 1), -np.inf)
         suffix_max = np.maximum.accumulate(acc[::-1])[::-1]
-        return cls(sorted_u, cum, cuts, suffix_max, confidence)
+        return cls(sorted_u, cum, cuts, suffix_max, confidence, order)
 
     @property
     def n(self) -> int:
         return int(self.sorted_uncertainty.size)
+
+    @property
+    def n_errors(self) -> int:
+        return self.n - int(self.cum_correct[-1])
+
+    def errors_kept(self) -> np.ndarray:
+        """(N,) int64: errors among the k least uncertain cases, k = 1..N."""
+        return np.arange(1, self.n + 1) - self.cum_correct[1:]
+
+    def risk_coverage(self) -> RiskCoverageCurve:
+        """The risk–coverage curve from the same sort (see ``risk_coverage_curve``)."""
+        n = self.n
+        risk = self.errors_kept() / np.arange(1, n + 1)
+        aurc = float(risk.mean())
+        return RiskCoverageCurve(coverage=np.arange(1, n + 1) / n, risk=risk,
+                                 threshold=self.sorted_uncertainty, aurc=aurc,
+                                 eaurc=aurc - oracle_aurc(n, self.n_errors))
+
+    def referral_curve(self, max_points: int = 2000) -> ReferralCurve:
+        """The referral curve from the same sort (see ``referral_curve``)."""
+        n = self.n
+        accuracy_kept = 1.0 - (self.errors_kept() / np.arange(1, n + 1))[::-1]
+        referred, accuracy_kept = downsample_curve(np.arange(n) / n, accuracy_kept, max_points)
+        return ReferralCurve(referred_fraction=referred, accuracy_retained=accuracy_kept,
+                             random_baseline=np.full(referred.size, 1.0 - self.n_errors / n))
+
+    def kept_rows(self, point: OperatingPoint) -> np.ndarray:
+        """Row indices (into the scores given) of the automated cases, least uncertain first."""
+        return self._order()[:point.n_automated]
+
+    def keep_mask(self, point: OperatingPoint) -> np.ndarray:
+        """(N,) bool: the cases the model decides at ``point``."""
+        keep = np.zeros(self.n, dtype=bool)
+        keep[self.kept_rows(point)] = True
+        return keep
+
+    def border_rows(self, point: OperatingPoint, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` automated cases just below the threshold (most uncertain first) and the
+        ``k`` referred cases just above it (least uncertain first), as row indices."""
+        order, m = self._order(), point.n_automated
+        return order[max(0, m - k):m][::-1], order[m:m + k]
+
+    def _order(self) -> np.ndarray:
+        if self.order is None:
+            raise ValueError("this index was built without row order; use from_scores")
+        return self.order
 
     def _threshold_for_kept(self, m: int) -> float:
         if m == 0:

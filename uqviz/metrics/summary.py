@@ -22,9 +22,9 @@ from uqviz.metrics.calibration import (
     maximum_calibration_error,
 )
 from uqviz.metrics.classification import (
-    accuracy_ci,
     brier_score,
     negative_log_likelihood,
+    wilson_ci,
 )
 from uqviz.metrics.ood import ood_detection
 from uqviz.metrics.scores import mean_probabilities, uncertainty
@@ -113,7 +113,7 @@ def method_summary(p: Predictions) -> dict:
         "num_classes": int(rows.num_classes),
         "samples": int(rows.num_samples),
         "accuracy": n_correct / rows.n,
-        "accuracy_ci": list(accuracy_ci(n_correct, rows.n)),
+        "accuracy_ci": list(wilson_ci(n_correct, rows.n)),
         "nll": negative_log_likelihood(probs, labels),
         "brier": brier_score(probs, labels),
         "ece": expected_calibration_error(probs, labels),

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
-from uqviz.plots.figures import _finish, _rgba
-from uqviz.plots.theme import ACCENT, METHOD_COLORS, MUTED_COLOR
+from uqviz.plots.theme import ACCENT, METHOD_COLORS, MUTED_COLOR, _finish, _rgba
 
 if TYPE_CHECKING:
     from uqviz.teaching.active import LearningCurve

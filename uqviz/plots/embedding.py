@@ -18,13 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from uqviz.plots.figures import SCATTERGL_MIN_POINTS, _finish, _png_data_uri
+from uqviz.plots.images import _png_data_uri
 from uqviz.plots.theme import (
     CORRECT_COLOR,
     IN_DISTRIBUTION_COLOR,
     MUTED_COLOR,
     OUT_OF_DISTRIBUTION_COLOR,
+    SCATTERGL_MIN_POINTS,
     WRONG_COLOR,
+    _finish,
 )
 
 __all__ = [

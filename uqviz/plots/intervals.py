@@ -9,8 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from uqviz.metrics.classification import AccuracyIntervals
-from uqviz.plots.figures import _finish
-from uqviz.plots.theme import DIAGONAL_COLOR, MUTED_COLOR, method_color, method_label
+from uqviz.plots.theme import DIAGONAL_COLOR, MUTED_COLOR, _finish, method_color, method_label
 
 __all__ = ["INTERVAL_KINDS", "interval_comparison_figure", "interval_width_figure"]
 

@@ -33,11 +33,8 @@ from uqviz.cache import atomic_write
 from uqviz.metrics.calibration import reliability_bins
 from uqviz.metrics.selective import risk_coverage_curve
 from uqviz.metrics.summary import METRIC_INFO, MetricTable, metric_table
-from uqviz.plots.figures import (
-    reliability_figure,
-    reliability_overlay_figure,
-    risk_coverage_figure,
-)
+from uqviz.plots.calibration import reliability_figure, reliability_overlay_figure
+from uqviz.plots.selective import risk_coverage_figure
 from uqviz.plots.theme import (
     ACCENT,
     GRID_COLOR,
@@ -46,6 +43,7 @@ from uqviz.plots.theme import (
     method_color,
     method_label,
 )
+from uqviz.policy import REFERRAL_MODES
 from uqviz.predictions import Predictions
 
 __all__ = [
@@ -109,8 +107,6 @@ POLICY_PERCENT_FIELDS = frozenset({
     "model_accuracy_on_referred",
     "model_accuracy_on_referred_ci95",
 })
-POLICY_MODES = {"threshold": "a threshold", "budget": "a referral budget",
-                "target": "a target accuracy", "cost": "costs"}
 
 
 # -- numbers -----------------------------------------------------------------------------------
@@ -159,7 +155,7 @@ def format_interval(metric: str, lower: float, upper: float) -> str:
 
 
 def format_policy_value(key: str, value) -> str:
-    """One field of a referral policy (``uqviz.ui.referral.policy_document``) as text.
+    """One field of a referral policy (``uqviz.policy.policy_document``) as text.
 
     Rates and accuracies as percentages, intervals as ``[a, b]``, the threshold with four
     significant figures, booleans as yes/no, counts with thousands separators, None as ``–``.
@@ -177,7 +173,7 @@ def format_policy_value(key: str, value) -> str:
             return format_percent(value)
         return significant(value, 4 if key == "threshold" else 3)
     if key == "set_by":
-        return POLICY_MODES.get(str(value), str(value))
+        return REFERRAL_MODES.get(str(value), str(value))
     if key == "method":
         return method_label(str(value))
     return str(value)
@@ -559,6 +555,7 @@ def build_report(
     title: str = "uqviz report",
     generated: str | None = None,
     seed: int = 0,
+    table: MetricTable | None = None,
 ) -> str:
     """One self-contained HTML document comparing methods, for readers who are not experts.
 
@@ -573,7 +570,7 @@ def build_report(
         predictions: method name -> Predictions (scored on ``labelled_in_distribution()``).
         dataset_name: shown in the title block.
         dataset_description: plain text (paragraphs separated by blank lines), escaped.
-        policy: a referral policy, e.g. ``uqviz.ui.referral.policy_document(...)``; shown as a
+        policy: a referral policy, e.g. ``uqviz.policy.policy_document(...)``; shown as a
             sentence and a table of its fields.
         conformal: method -> ``uqviz.conformal.conformal_summary(...)`` dict, plus optional
             ``alpha`` and ``score`` keys; or the command line's ``{"alpha", "score",
@@ -582,6 +579,8 @@ def build_report(
         title: the document title.
         generated: the date text to print; default: now, ``YYYY-MM-DD HH:MM``.
         seed: bootstrap seed.
+        table: the metric table of these predictions when the caller has it already (the
+            dashboard's Compare page): reused instead of rerunning the bootstrap.
 
     Returns:
         The HTML document as a string (about 5 MB, mostly Plotly's JavaScript).
@@ -598,7 +597,8 @@ def build_report(
     rows = _scored_rows(predictions)
     policy_section = _policy_html(policy) if policy is not None else ""
     conformal_section = _conformal_html(conformal) if conformal is not None else ""
-    table = metric_table(dict(predictions), n_resamples=n_resamples, seed=seed)
+    if table is None:
+        table = metric_table(dict(predictions), n_resamples=n_resamples, seed=seed)
     figures = report_figures(predictions)
     when = generated if generated is not None else datetime.now().strftime("%Y-%m-%d %H:%M")
     methods_text = ", ".join(method_label(m) for m in predictions)

@@ -13,7 +13,6 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from uqviz.plots.figures import _finish, _rgba
 from uqviz.plots.theme import (
     ACCENT,
     GRID_COLOR,
@@ -21,6 +20,8 @@ from uqviz.plots.theme import (
     OUT_OF_DISTRIBUTION_COLOR,
     TEXT_COLOR,
     WRONG_COLOR,
+    _finish,
+    _rgba,
     method_color,
     method_label,
 )

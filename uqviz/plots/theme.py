@@ -1,8 +1,11 @@
-"""One place for colours, method names and the ``"uqviz"`` Plotly template.
+"""One place for colours, method names, the ``"uqviz"`` Plotly template and the layout helpers
+every figure builder shares.
 
 Every figure builder in ``uqviz.plots`` uses ``TEMPLATE`` and ``method_color``, so a method has
-the same colour on every chart of every page. Importing this module registers the template in
-``plotly.io.templates`` (it does not change ``plotly.io.templates.default``).
+the same colour on every chart of every page. Builders end with ``_finish`` (template, title,
+height), draw lines with ``curve_trace`` (``go.Scattergl`` above ``SCATTERGL_MIN_POINTS``
+points) and share ``DIAGONAL_LINE`` and ``TOP_LEFT_LEGEND``. Importing this module registers
+the template in ``plotly.io.templates`` (it does not change ``plotly.io.templates.default``).
 
 Streamlit note: ``st.plotly_chart(fig)`` applies Streamlit's own theme on top of a figure's
 template unless called with ``theme=None``; trace colours set here survive either way.
@@ -11,7 +14,9 @@ template unless called with ``theme=None``; trace colours set here survive eithe
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -19,6 +24,7 @@ __all__ = [
     "ACCENT",
     "CORRECT_COLOR",
     "DIAGONAL_COLOR",
+    "DIAGONAL_LINE",
     "FALLBACK_PALETTE",
     "FONT_FAMILY",
     "GRID_COLOR",
@@ -27,10 +33,13 @@ __all__ = [
     "METHOD_LABELS",
     "MUTED_COLOR",
     "OUT_OF_DISTRIBUTION_COLOR",
+    "SCATTERGL_MIN_POINTS",
     "SEQUENTIAL_SCALE",
     "TEMPLATE",
     "TEXT_COLOR",
+    "TOP_LEFT_LEGEND",
     "WRONG_COLOR",
+    "curve_trace",
     "method_color",
     "method_label",
     "register_template",
@@ -85,6 +94,10 @@ FALLBACK_PALETTE: tuple[str, ...] = (
     "#74B816",
     "#495057",
 )
+
+SCATTERGL_MIN_POINTS = 1000
+DIAGONAL_LINE = dict(color=DIAGONAL_COLOR, dash="dash", width=1.5)
+TOP_LEFT_LEGEND = dict(x=0.01, y=0.99, xanchor="left", yanchor="top")
 
 
 def method_color(name: str) -> str:
@@ -157,6 +170,43 @@ def register_template() -> str:
     if TEMPLATE not in pio.templates:
         pio.templates[TEMPLATE] = _build_template()
     return TEMPLATE
+
+
+# -- helpers of the figure builders ------------------------------------------------------------
+def _rgba(hex_color: str, alpha: float) -> str:
+    """``"#RRGGBB"`` -> ``"rgba(r,g,b,alpha)"``."""
+    value = hex_color.lstrip("#")
+    r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _vector(name: str, values, *, dtype=np.float64) -> np.ndarray:
+    array = np.asarray(values, dtype=dtype)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+    return array
+
+
+def _finish(fig: go.Figure, *, title: str | None, height: int, **layout) -> go.Figure:
+    register_template()
+    fig.update_layout(template=TEMPLATE, title=dict(text=title), height=height, **layout)
+    return fig
+
+
+def _check_nonempty(name: str, mapping: Mapping) -> None:
+    if not mapping:
+        raise ValueError(f"{name} needs at least one method, got none")
+
+
+def curve_trace(x, y, **kwargs) -> go.Scatter | go.Scattergl:
+    """A line trace: ``go.Scattergl`` above ``SCATTERGL_MIN_POINTS`` points, else ``go.Scatter``.
+
+    Args:
+        x, y: (P,) coordinates (downsample first; see ``downsample_curve``).
+        **kwargs: passed to the trace (name, line, customdata, hovertemplate, ...).
+    """
+    trace_type = go.Scattergl if len(x) > SCATTERGL_MIN_POINTS else go.Scatter
+    return trace_type(x=x, y=y, **kwargs)
 
 
 register_template()

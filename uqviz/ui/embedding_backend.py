@@ -40,14 +40,8 @@ from uqviz.plots.embedding import NO_LABEL
 from uqviz.predictions import OOD_PREFIX, TEST_GROUP, Predictions, parse_shift_group
 from uqviz.runs import evaluation_inputs
 from uqviz.shifts import CORRUPTIONS
-from uqviz.ui.backend import (
-    APP_PLAN,
-    NoImages,
-    dataset_spec,
-    dataset_splits,
-    method_predictions,
-)
-from uqviz.ui.files import is_predictions_dataset
+from uqviz.sources import APP_PLAN, NoImages, is_file_key
+from uqviz.ui.backend import dataset_spec, dataset_splits, study
 from uqviz.ui.images import to_uint8_hwc
 
 UMAP_PARAMS = UmapParams()
@@ -125,12 +119,12 @@ def hover_text(table: pd.DataFrame, score_keys: list[str]) -> list[str]:
 @st.cache_resource(show_spinner=False, max_entries=16)
 def points(dataset: str, method: str) -> pd.DataFrame:
     """``point_table`` of one method's predictions (read-only)."""
-    return point_table(method_predictions(dataset, method))
+    return point_table(study(dataset, method).predictions)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def hover_texts(dataset: str, method: str) -> np.ndarray:
-    p = method_predictions(dataset, method)
+    p = study(dataset, method).predictions
     keys = [k for k in ("entropy", "max_prob", "mutual_information")
             if k in table_scores(p.num_samples)]
     return np.array(hover_text(points(dataset, method), keys), dtype=object)
@@ -139,7 +133,7 @@ def hover_texts(dataset: str, method: str) -> np.ndarray:
 @st.cache_resource(show_spinner="Projecting the features on two principal components…",
                    max_entries=16)
 def pca_map(dataset: str, method: str) -> Embedding:
-    p = method_predictions(dataset, method)
+    p = study(dataset, method).predictions
     return pca_embedding(p.features, UMAP_PARAMS.seed, method=method,
                          max_points=UMAP_PARAMS.max_points)
 
@@ -147,7 +141,7 @@ def pca_map(dataset: str, method: str) -> Embedding:
 @st.cache_resource(show_spinner=False, max_entries=16)
 def umap_file(dataset: str, method: str) -> Path:
     """Where the UMAP of this method's features will be cached (hashes the features once)."""
-    features = method_predictions(dataset, method).features
+    features = study(dataset, method).predictions.features
     return umap_path(features, UMAP_PARAMS, digest=features_digest(features))
 
 
@@ -261,10 +255,10 @@ def embed_arguments(dataset: str, method: str) -> list[str]:
     params = ["--seed", str(UMAP_PARAMS.seed), "--n-neighbors", str(UMAP_PARAMS.n_neighbors),
               "--min-dist", str(UMAP_PARAMS.min_dist), "--max-points",
               str(UMAP_PARAMS.max_points)]
-    if not is_predictions_dataset(dataset):
+    if not is_file_key(dataset):
         corruptions = ",".join(APP_PLAN.corruptions)
         return ["--dataset", dataset, "--method", method, "--corruptions", corruptions, *params]
-    features = method_predictions(dataset, method).features
+    features = study(dataset, method).predictions.features
     target = umap_file(dataset, method).with_suffix(".features.npy")
     if not target.exists():
         def write(tmp: Path) -> None:

@@ -37,3 +37,12 @@ def tile_images(images: np.ndarray, columns: int, scale: int = 1, pad: int = 2) 
 def upscale_for_display(height: int) -> int:
     """An integer zoom that shows small images at about 56 px."""
     return max(1, 56 // max(1, height))
+
+
+def framed_pictures(images: np.ndarray, rows: np.ndarray, width: int,
+                    pad: int = 3) -> list[np.ndarray]:
+    """The images of ``rows`` (from (N, C, H, W) in [0, 1]) upscaled to about ``width`` px,
+    each in a white frame of ``pad`` px that keeps neighbouring tiles apart."""
+    scale = max(1, (width - 2 * pad) // images.shape[2])
+    pictures = [to_uint8_hwc(images[i], scale) for i in rows]
+    return [np.pad(p, ((pad, pad), (pad, pad), (0, 0)), constant_values=255) for p in pictures]

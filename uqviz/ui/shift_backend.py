@@ -26,18 +26,12 @@ from uqviz.metrics.classification import accuracy, negative_log_likelihood
 from uqviz.metrics.ood import ood_detection
 from uqviz.metrics.scores import uncertainty
 from uqviz.predictions import Predictions, parse_shift_group, shift_group
-from uqviz.runs import EvalPlan, predictions_path, run_evaluation
+from uqviz.runs import predictions_path, run_evaluation
 from uqviz.shifts import ROTATION_ANGLES, corrupt, rotate
-from uqviz.ui.backend import (
-    APP_CONFIG,
-    DATA_SEED,
-    _progress_with_eta,
-    dataset_spec,
-    dataset_splits,
-)
-from uqviz.ui.files import is_predictions_dataset, loaded_file
+from uqviz.sources import APP_CONFIG, DATA_SEED, SHIFT_PLAN, is_file_key
+from uqviz.ui.backend import _progress_with_eta, dataset_spec, dataset_splits
+from uqviz.ui.files import file_source
 
-SHIFT_PLAN = EvalPlan(corruptions=("all",))
 SEVERITY_LEVELS = (0, 1, 2, 3, 4, 5)
 TABLE_COLUMNS = ("method", "corruption", "severity", "n", "accuracy", "ece", "nll",
                  "mean_uncertainty", "auroc_wrong_vs_right")
@@ -45,7 +39,7 @@ TABLE_COLUMNS = ("method", "corruption", "severity", "n", "accuracy", "ece", "nl
 
 def missing_shift_methods(dataset: str, methods: list[str]) -> list[str]:
     """Methods whose predictions on the full corruption suite are not yet on disk."""
-    if is_predictions_dataset(dataset):
+    if is_file_key(dataset):
         return []
     spec = dataset_spec(dataset)
     return [m for m in methods
@@ -56,8 +50,8 @@ def missing_shift_methods(dataset: str, methods: list[str]) -> list[str]:
 def shift_predictions(dataset: str, method: str) -> Predictions:
     """One method's predictions on the clean test set and every corruption × severity (or the
     rows of a predictions file)."""
-    if is_predictions_dataset(dataset):
-        return loaded_file(dataset).by_method[method]
+    if is_file_key(dataset):
+        return file_source(dataset).loaded.by_method[method]
     results = run_evaluation(dataset_spec(dataset), [method], config=APP_CONFIG, plan=SHIFT_PLAN,
                              device=default_device(), data_seed=DATA_SEED)
     return results[method]

@@ -11,15 +11,15 @@ from uqviz.data import dataset_choices
 from uqviz.device import default_device, device_name
 from uqviz.glossary import term_text
 from uqviz.methods import METHOD_IDS, METHODS
-from uqviz.ui.files import display_name, is_predictions_dataset, loaded_file, prediction_datasets
+from uqviz.sources import file_label, is_file_key
+from uqviz.ui.files import file_source, prediction_datasets
 
 DATASET_KEY = "dataset"
 METHODS_KEY = "methods"
 DEFAULT_DATASET = "digits"
+# The registry's labels, explained by the glossary terms of the same name.
 METHODS_HELP = "\n\n".join(
-    f"**{name}**: {term_text(name)}"
-    for name in ("Softmax", "Temperature scaling", "MC dropout", "Deep ensemble",
-                 "Randomized prior"))
+    f"**{cls.label}**: {term_text(cls.label)}" for cls in METHODS.values())
 
 
 def current_dataset() -> str:
@@ -29,9 +29,9 @@ def current_dataset() -> str:
 
 def available_methods(dataset: str) -> list[str]:
     """The registry's methods, or the methods in a predictions file."""
-    if is_predictions_dataset(dataset):
+    if is_file_key(dataset):
         try:
-            return loaded_file(dataset).methods
+            return file_source(dataset).methods
         except ValueError:
             return []
     return list(METHOD_IDS)
@@ -39,7 +39,7 @@ def available_methods(dataset: str) -> list[str]:
 
 def methods_key(dataset: str) -> str:
     """One multiselect per predictions file (their methods differ); one for trained data."""
-    return f"{METHODS_KEY}:{dataset}" if is_predictions_dataset(dataset) else METHODS_KEY
+    return f"{METHODS_KEY}:{dataset}" if is_file_key(dataset) else METHODS_KEY
 
 
 def current_methods() -> list[str]:
@@ -61,7 +61,7 @@ def _dataset_label(name: str) -> str:
     labels = {"digits": "digits (8×8, offline)", "mnist5k": "mnist5k (28×28, offline)",
               "mnist": "MNIST (download)", "fashion_mnist": "Fashion-MNIST (download)",
               "cifar10": "CIFAR-10 (download)", "svhn": "SVHN (download)"}
-    return labels.get(name, display_name(name))
+    return labels.get(name, file_label(name))
 
 
 def select_dataset(name: str) -> None:

@@ -1,0 +1,106 @@
+"""The house colours and template, the same colour for a method on every figure, the line-trace
+helper, and the layering of ``uqviz.plots`` (neither streamlit nor torch)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from tests.plots.figure_checks import trace_named
+from uqviz import metrics
+from uqviz.plots import (
+    ACCENT,
+    METHOD_COLORS,
+    METHOD_LABELS,
+    SCATTERGL_MIN_POINTS,
+    TEMPLATE,
+    curve_trace,
+    method_color,
+    method_label,
+    metric_vs_severity_figure,
+    referral_curve_figure,
+    reliability_overlay_figure,
+    risk_coverage_figure,
+)
+from uqviz.plots.theme import FALLBACK_PALETTE
+
+
+# -- theme -------------------------------------------------------------------------------------
+def test_template_registered_with_accent():
+    assert TEMPLATE in pio.templates
+    assert pio.templates[TEMPLATE].layout.colorway[0] == ACCENT
+
+
+def test_fixed_method_colours_distinct_and_outside_the_fallback_palette():
+    assert set(METHOD_COLORS) == {"softmax", "temperature", "mc_dropout", "deep_ensemble",
+                                  "prior_ensemble"}
+    assert len(set(METHOD_COLORS.values())) == len(METHOD_COLORS)
+    assert not set(METHOD_COLORS.values()) & set(FALLBACK_PALETTE)
+    for name, color in METHOD_COLORS.items():
+        assert method_color(name) == color
+
+
+def test_method_labels_with_fallback():
+    assert method_label("mc_dropout") == "MC dropout" == METHOD_LABELS["mc_dropout"]
+    assert method_label("temperature") == "Temperature scaling"
+    assert method_label("my_upload") == "my_upload"
+
+
+def test_fallback_colour_stable_and_spread():
+    assert method_color("user_model") == method_color("user_model")
+    assert method_color("user_model") in FALLBACK_PALETTE
+    colours = {method_color(f"model_{i}") for i in range(40)}
+    assert len(colours) >= 6  # hashing spreads names over the palette
+
+
+def test_curve_trace_switches_to_webgl_above_the_limit():
+    x = np.arange(SCATTERGL_MIN_POINTS, dtype=float)
+    assert type(curve_trace(x, x)) is go.Scatter
+    x = np.arange(SCATTERGL_MIN_POINTS + 1, dtype=float)
+    assert type(curve_trace(x, x, name="many")) is go.Scattergl
+
+
+# -- colours shared across figures -------------------------------------------------------------
+def test_same_method_same_colour_across_figures(data):
+    probs, labels, correct, uncertainty = data
+    methods = ["deep_ensemble", "my_upload"]
+    reliability = reliability_overlay_figure(
+        {m: metrics.reliability_bins(probs, labels) for m in methods})
+    risk = risk_coverage_figure({m: metrics.risk_coverage_curve(uncertainty, correct)
+                                 for m in methods})
+    referral = referral_curve_figure({m: metrics.referral_curve(uncertainty, correct)
+                                      for m in methods})
+    severity = metric_vs_severity_figure([0, 1], {m: [0.9, 0.8] for m in methods},
+                                         metric_label="Accuracy")
+    for method in methods:
+        label = method_label(method)
+        colours = {
+            next(t for t in reliability.data if t.name.startswith(label)).line.color,
+            next(t for t in risk.data if t.name.startswith(label)).line.color,
+            trace_named(referral, label).line.color,
+            trace_named(severity, label).line.color,
+        }
+        assert colours == {method_color(method)}
+    assert method_color("deep_ensemble") != method_color("my_upload")
+
+
+# -- layering ----------------------------------------------------------------------------------
+def test_importing_plots_loads_neither_streamlit_nor_torch():
+    code = (
+        "import sys, uqviz.plots\n"
+        "bad = sorted({k.split('.')[0] for k in sys.modules} & {'streamlit', 'torch'})\n"
+        "print(','.join(bad))\n"
+        "print(uqviz.plots.method_color('someone_elses_model'))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    bad, colour = out.stdout.split("\n")[:2]
+    assert bad == "", f"uqviz.plots imported {bad}"
+    # the fallback colour does not depend on Python's salted string hash
+    assert colour == method_color("someone_elses_model")

@@ -1,0 +1,144 @@
+"""Conformal prediction: empirical coverage and mean set size against the target ``1 − α``,
+and how many classes each prediction set holds (``uqviz.conformal`` results in)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from uqviz.plots.theme import (
+    ACCENT,
+    DIAGONAL_LINE,
+    TEXT_COLOR,
+    TOP_LEFT_LEGEND,
+    _finish,
+    _rgba,
+    _vector,
+)
+
+if TYPE_CHECKING:
+    from uqviz.conformal import ConformalCurve
+
+__all__ = ["conformal_curve_figure", "coverage_vs_alpha_figure", "set_size_histogram_figure"]
+
+
+def coverage_vs_alpha_figure(
+    alpha,
+    coverage,
+    mean_set_size,
+    *,
+    coverage_low=None,
+    coverage_high=None,
+    title: str | None = "Conformal sets: coverage and size against the target",
+    height: int = 400,
+) -> go.Figure:
+    """Left: empirical coverage against the target ``1 − α`` with the diagonal; right: the
+    mean set size against ``1 − α``.
+
+    Args:
+        alpha: (K,) miscoverage levels in (0, 1).
+        coverage: (K,) empirical test coverage.
+        mean_set_size: (K,) mean number of classes per set.
+        coverage_low, coverage_high: optional (K,) interval of the coverage, drawn as a band.
+        title: figure title.
+        height: figure height in px.
+    """
+    alpha = _vector("alpha", alpha)
+    coverage = _vector("coverage", coverage)
+    size = _vector("mean_set_size", mean_set_size)
+    if alpha.size == 0:
+        raise ValueError("alpha is empty")
+    if coverage.shape != alpha.shape or size.shape != alpha.shape:
+        raise ValueError(f"alpha, coverage and mean_set_size must have equal length, got "
+                         f"{alpha.size}, {coverage.size} and {size.size}")
+    has_band = coverage_low is not None and coverage_high is not None
+    if has_band:
+        coverage_low = _vector("coverage_low", coverage_low)
+        coverage_high = _vector("coverage_high", coverage_high)
+        if coverage_low.shape != alpha.shape or coverage_high.shape != alpha.shape:
+            raise ValueError(f"coverage_low and coverage_high must have {alpha.size} entries")
+    order = np.argsort(1.0 - alpha, kind="stable")
+    target = (1.0 - alpha)[order]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
+                        subplot_titles=("Coverage", "Mean set size"))
+    if has_band:
+        fig.add_trace(go.Scatter(x=target, y=coverage_high[order], mode="lines",
+                                 line=dict(width=0), hoverinfo="skip", showlegend=False),
+                      row=1, col=1)
+        fig.add_trace(go.Scatter(x=target, y=coverage_low[order], mode="lines",
+                                 line=dict(width=0), fill="tonexty",
+                                 fillcolor=_rgba(ACCENT, 0.18), name="95% interval",
+                                 hoverinfo="skip"),
+                      row=1, col=1)
+    ends = [float(target[0]), float(target[-1])]
+    fig.add_trace(go.Scatter(x=ends, y=ends, mode="lines", name="Target: coverage = 1 − α",
+                             line=DIAGONAL_LINE, hoverinfo="skip"), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(x=target, y=coverage[order], mode="lines+markers", name="Empirical coverage",
+                   line=dict(color=ACCENT, width=2.5), marker=dict(color=ACCENT, size=6),
+                   hovertemplate="Target %{x:.1%}<br>Coverage %{y:.2%}<extra></extra>"),
+        row=1, col=1,
+    )
+    fig.add_trace(
+        go.Scatter(x=target, y=size[order], mode="lines+markers", name="Mean set size",
+                   showlegend=False,
+                   line=dict(color=TEXT_COLOR, width=2.5), marker=dict(color=TEXT_COLOR, size=6),
+                   hovertemplate="Target %{x:.1%}<br>Mean set size %{y:.2f}<extra></extra>"),
+        row=1, col=2,
+    )
+    fig.update_xaxes(title_text="Target coverage 1 − α", tickformat=".0%")
+    fig.update_yaxes(title_text="Empirical test coverage", tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(title_text="Mean classes per set", rangemode="tozero", row=1, col=2)
+    return _finish(fig, title=title, height=height, legend=TOP_LEFT_LEGEND)
+
+
+def conformal_curve_figure(curve: ConformalCurve, *, title: str | None = None,
+                           height: int = 400) -> go.Figure:
+    """``coverage_vs_alpha_figure`` of a ``uqviz.conformal.ConformalCurve``, with its interval."""
+    return coverage_vs_alpha_figure(
+        curve.alpha, curve.coverage, curve.mean_set_size, coverage_low=curve.coverage_low,
+        coverage_high=curve.coverage_high, height=height,
+        title=title or f"Conformal sets ({curve.score.upper()}): coverage and size "
+                       "against the target",
+    )
+
+
+def set_size_histogram_figure(
+    set_sizes,
+    *,
+    num_classes: int | None = None,
+    title: str | None = "How many classes each prediction set holds",
+    height: int = 340,
+) -> go.Figure:
+    """Share of test rows per prediction-set size, one bar per size 0, 1, 2, ….
+
+    Args:
+        set_sizes: (N,) ints >= 0, e.g. ``ConformalResult.set_sizes``.
+        num_classes: C, to extend the x axis to every possible size.
+        title: figure title.
+        height: figure height in px.
+    """
+    sizes = np.asarray(set_sizes)
+    if sizes.ndim != 1:
+        raise ValueError(f"set_sizes must be 1-D, got shape {sizes.shape}")
+    if sizes.size and not np.issubdtype(sizes.dtype, np.integer):
+        raise ValueError(f"set_sizes must be integers, got dtype {sizes.dtype}")
+    if sizes.size and sizes.min() < 0:
+        raise ValueError(f"set_sizes must be >= 0, found {sizes.min()}")
+    largest = int(num_classes) if num_classes is not None else int(sizes.max(initial=1))
+    fig = go.Figure(
+        go.Histogram(
+            x=sizes.astype(np.int32), histnorm="probability",
+            xbins=dict(start=-0.5, end=largest + 0.5, size=1),
+            marker=dict(color=ACCENT, line=dict(color="#FFFFFF", width=1)),
+            hovertemplate="Set size %{x}<br>Share of rows %{y:.1%}<extra></extra>",
+            name="Set size",
+        )
+    )
+    fig.update_xaxes(title_text="Classes in the prediction set", range=[-0.5, largest + 0.5],
+                     dtick=1 if largest <= 20 else None)
+    fig.update_yaxes(title_text="Share of test rows", tickformat=".0%")
+    return _finish(fig, title=title, height=height, showlegend=False)

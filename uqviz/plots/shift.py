@@ -1,0 +1,121 @@
+"""Dataset shift: a metric per method as the shift gets stronger, as lines or as boxes over
+the corruptions of each severity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from uqviz.plots.theme import (
+    _check_nonempty,
+    _finish,
+    _rgba,
+    _vector,
+    method_color,
+    method_label,
+)
+
+__all__ = ["box_by_severity_figure", "metric_vs_severity_figure"]
+
+
+def metric_vs_severity_figure(
+    x_severity,
+    values_by_method: Mapping[str, np.ndarray],
+    *,
+    metric_label: str,
+    intervals_by_method: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    tickformat: str | None = None,
+    title: str | None = None,
+    height: int = 420,
+) -> go.Figure:
+    """One line per method: a metric at each shift severity.
+
+    Args:
+        x_severity: (K,) severities (e.g. ``[0, 1, 2, 3, 4, 5]``, 0 = clean test set).
+        values_by_method: method id -> (K,) metric values.
+        metric_label: y-axis label, e.g. ``METRIC_INFO["ece"].label``.
+        intervals_by_method: optional method id -> ((K,) lower, (K,) upper), drawn as error bars.
+        tickformat: d3 format of the y axis, e.g. ``".0%"``.
+        title: default "<metric> as the shift gets stronger".
+        height: figure height in px.
+    """
+    _check_nonempty("metric_vs_severity_figure", values_by_method)
+    x = np.asarray(x_severity)
+    if x.ndim != 1:
+        raise ValueError(f"x_severity must be 1-D, got shape {x.shape}")
+    fig = go.Figure()
+    for method, values in values_by_method.items():
+        y = _vector(f"values of {method!r}", values)
+        if y.shape != x.shape:
+            raise ValueError(f"values of {method!r} have {y.size} entries for {x.size} severities")
+        label = method_label(method)
+        color = method_color(method)
+        error = None
+        if intervals_by_method is not None and method in intervals_by_method:
+            lower, upper = (_vector(f"interval of {method!r}", v) for v in
+                            intervals_by_method[method])
+            if lower.shape != x.shape or upper.shape != x.shape:
+                raise ValueError(f"interval of {method!r} must have {x.size} entries, got "
+                                 f"{lower.size} and {upper.size}")
+            error = dict(type="data", symmetric=False, array=upper - y, arrayminus=y - lower,
+                         color=color, thickness=1.2, width=4)
+        fig.add_trace(
+            go.Scatter(x=x, y=y, mode="lines+markers", name=label, error_y=error,
+                       line=dict(color=color, width=2.5), marker=dict(color=color, size=8),
+                       hovertemplate=(f"Severity %{{x}}<br>{metric_label} %{{y:.4g}}"
+                                      f"<extra>{label}</extra>"))
+        )
+    if np.issubdtype(x.dtype, np.number):
+        fig.update_xaxes(tickmode="array", tickvals=x)
+    fig.update_xaxes(title_text="Shift severity (0 = clean test set)")
+    fig.update_yaxes(title_text=metric_label, tickformat=tickformat)
+    return _finish(fig, title=title or f"{metric_label} as the shift gets stronger",
+                   height=height)
+
+
+def box_by_severity_figure(
+    values: Mapping[str, Mapping[object, Sequence[float]]],
+    *,
+    metric_label: str,
+    tickformat: str | None = None,
+    title: str | None = None,
+    height: int = 420,
+) -> go.Figure:
+    """Grouped boxes: the spread of a metric at each severity (e.g. over corruptions), per method.
+
+    Args:
+        values: method id -> {severity -> values (e.g. one per corruption type)}.
+        metric_label: y-axis label.
+        tickformat: d3 format of the y axis.
+        title: default "<metric> by shift severity".
+        height: figure height in px.
+    """
+    _check_nonempty("box_by_severity_figure", values)
+    order: list[str] = []
+    fig = go.Figure()
+    for method, by_severity in values.items():
+        xs: list[str] = []
+        ys: list[float] = []
+        for severity, entries in by_severity.items():
+            key = str(severity)
+            if key not in order:
+                order.append(key)
+            entries = _vector(f"values of {method!r} at severity {severity}", entries)
+            xs.extend([key] * entries.size)
+            ys.extend(entries.tolist())
+        label = method_label(method)
+        color = method_color(method)
+        fig.add_trace(
+            go.Box(x=xs, y=ys, name=label, marker=dict(color=color, size=5),
+                   line=dict(color=color), fillcolor=_rgba(color, 0.25),
+                   boxpoints="all" if len(ys) <= 300 else "outliers", jitter=0.35, pointpos=0,
+                   hovertemplate=(f"Severity %{{x}}<br>{metric_label} %{{y:.4g}}"
+                                  f"<extra>{label}</extra>"))
+        )
+    fig.update_xaxes(title_text="Shift severity", type="category", categoryorder="array",
+                     categoryarray=order)
+    fig.update_yaxes(title_text=metric_label, tickformat=tickformat)
+    return _finish(fig, title=title or f"{metric_label} by shift severity", height=height,
+                   boxmode="group")

@@ -1,0 +1,341 @@
+"""Studies: every number the dashboard shows about one method, computed once, on first use.
+
+A ``Study`` wraps one method's ``Predictions`` on one source. Each derived thing — the scored
+rows, mean probabilities, predicted classes, right/wrong, each uncertainty score and its sort
+order, the referral index and curves, reliability bins, confusion matrices, OOD detection,
+conformal sets, the shift table — is computed lazily the first time a page (or the report, or
+the command line) asks, and kept. A ``Comparison`` holds the studies of several methods on the
+same source and the tables across them (the metric table with its bootstrap intervals, the OOD
+detection table).
+
+**The rows we score.** Every summary (metric table, charts, referral, conformal, the counts in
+captions) uses the same rows: ``Predictions.labelled_in_distribution()``, i.e. a known label,
+not out-of-distribution, not a corrupted copy (``<corruption>:<severity>`` groups). For a trained
+dataset these are the clean test rows; for a user's file, every labelled in-distribution group.
+
+No streamlit, no plotly: this module runs headless (``python -m uqviz`` uses it too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from uqviz.conformal import ConformalCurve, ConformalResult, coverage_vs_alpha, split_conformal
+from uqviz.metrics.bootstrap import bootstrap_ood_auroc_ci
+from uqviz.metrics.calibration import ReliabilityBins, reliability_bins
+from uqviz.metrics.classification import confusion_matrix
+from uqviz.metrics.ood import OODResult, ood_detection
+from uqviz.metrics.scores import UNCERTAINTY_SCORES, uncertainty
+from uqviz.metrics.selective import (
+    OneVsRestRates,
+    OperatingPoint,
+    ReferralCurve,
+    ReferralIndex,
+    RiskCoverageCurve,
+    one_vs_rest_rates,
+)
+from uqviz.metrics.summary import OOD_SUMMARY_SCORES, MetricTable, metric_table
+from uqviz.policy import operating_point
+from uqviz.predictions import Predictions
+
+BORDER_CASES = 8
+
+
+def bootstrap_resamples(n_rows: int) -> int:
+    """1,000 resamples up to 20,000 rows, fewer above (intervals are narrow there anyway and
+    a page must stay responsive): about 2·10⁷ resampled rows, at least 50."""
+    return 1000 if n_rows <= 20_000 else max(50, int(2e7 // n_rows))
+
+
+def display_rows(n_rows: int, limit: int = 100_000, seed: int = 0) -> np.ndarray:
+    """Row indices to draw: all rows up to ``limit``, else a seeded random ``limit`` of them."""
+    if n_rows <= limit:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=limit, replace=False))
+
+
+def scores_for(num_samples: int, keys=OOD_SUMMARY_SCORES) -> list[str]:
+    """The scores of ``keys`` that mean something for a method with ``num_samples`` samples
+    (mutual information and other sample-spread scores need S > 1)."""
+    return [k for k in keys if num_samples > 1 or not UNCERTAINTY_SCORES[k].needs_samples]
+
+
+@dataclass(frozen=True, eq=False)
+class ReferralDetail:
+    """What the referral workbench shows beside the numbers at one operating point.
+
+    Attributes:
+        keep: (N,) bool, the automated cases (rows of ``Study.rows``).
+        confusion: (C, C) confusion matrix of the automated cases (rows: true class).
+        below: up to 8 automated rows just below the threshold, most uncertain first.
+        above: up to 8 referred rows just above it, least uncertain first.
+    """
+
+    keep: np.ndarray
+    confusion: np.ndarray
+    below: np.ndarray
+    above: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Gallery:
+    """Rows to show as pictures, in order, with the score that ordered them.
+
+    Attributes:
+        rows: row indices (into the rows the gallery was drawn from).
+        score: the uncertainty score key used.
+        total: how many rows qualified (e.g. every wrong prediction).
+    """
+
+    rows: np.ndarray
+    score: str
+    total: int
+
+
+class Study:
+    """Everything derived from one method's predictions on one source, computed once.
+
+    Args:
+        predictions: every row the method predicted (test, corrupted, OOD).
+
+    Raises on first use of ``rows`` when no labelled in-distribution row exists.
+    """
+
+    def __init__(self, predictions: Predictions) -> None:
+        self.predictions = predictions
+        self._memo: dict[tuple, object] = {}
+
+    def _once(self, key: tuple, compute):
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    @property
+    def method(self) -> str:
+        return self.predictions.method
+
+    @property
+    def num_samples(self) -> int:
+        return self.predictions.num_samples
+
+    # -- the scored rows ---------------------------------------------------------------------
+    @cached_property
+    def rows(self) -> Predictions:
+        """The labelled in-distribution rows: what every summary scores (module docstring)."""
+        rows = self.predictions.labelled_in_distribution()
+        if rows.n == 0:
+            raise ValueError(
+                f"method {self.method!r} has no labelled in-distribution rows to score "
+                f"(labels all -1 or every row OOD or corrupted, N={self.predictions.n})")
+        return rows
+
+    @property
+    def n(self) -> int:
+        return self.rows.n
+
+    @cached_property
+    def mean_probs(self) -> np.ndarray:
+        """(N, C) predictive distribution of the scored rows."""
+        return self.rows.mean_probs
+
+    @cached_property
+    def predicted(self) -> np.ndarray:
+        """(N,) predicted class of the scored rows."""
+        return self.mean_probs.argmax(axis=1)
+
+    @cached_property
+    def correct(self) -> np.ndarray:
+        """(N,) bool: the prediction is right."""
+        return self.predicted == self.rows.labels
+
+    def uncertainty(self, score: str) -> np.ndarray:
+        """(N,) uncertainty of the scored rows under ``score`` (a key of UNCERTAINTY_SCORES)."""
+        return self._once(("u", score), lambda: uncertainty(self.rows.probs, score))
+
+    def applicable_score(self, score: str, fallback: str = "entropy") -> str:
+        """``score`` when it means something for this method, else ``fallback`` (one-sample
+        methods have no spread between samples)."""
+        return score if score in scores_for(self.num_samples, (score,)) else fallback
+
+    # -- selective prediction and referral ----------------------------------------------------
+    def referral_index(self, score: str) -> ReferralIndex:
+        """The one sort of the scored rows by ``score``: every referral query is a search."""
+        return self._once(("index", score),
+                          lambda: ReferralIndex.from_scores(self.uncertainty(score), self.correct))
+
+    def referral_curve(self, score: str) -> ReferralCurve:
+        return self._once(("referral_curve", score),
+                          lambda: self.referral_index(score).referral_curve())
+
+    def risk_coverage(self, score: str) -> RiskCoverageCurve:
+        return self._once(("risk_coverage", score),
+                          lambda: self.referral_index(score).risk_coverage())
+
+    def operating_point(self, score: str, mode: str, value) -> OperatingPoint:
+        """The referral operating point set by one of ``uqviz.policy.REFERRAL_MODES``."""
+        return operating_point(self.referral_index(score), mode, value)
+
+    def referral_detail(self, score: str, point: OperatingPoint) -> ReferralDetail:
+        """The automated cases' confusion matrix and the cases either side of the threshold."""
+        index = self.referral_index(score)
+        keep = index.keep_mask(point)
+        below, above = index.border_rows(point, BORDER_CASES)
+        matrix = confusion_matrix(self.predicted[keep], self.rows.labels[keep],
+                                  self.rows.num_classes)
+        return ReferralDetail(keep, matrix, below, above)
+
+    def one_vs_rest(self, score: str, point: OperatingPoint, positive: int) -> OneVsRestRates:
+        """Sensitivity and specificity of class ``positive`` on the automated cases."""
+        keep = self.referral_index(score).keep_mask(point)
+        return one_vs_rest_rates(self.predicted, self.rows.labels, positive, keep)
+
+    def right_and_wrong(self, score: str, limit: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+        """``score`` of the right and of the wrong predictions, for histograms: every row up
+        to ``limit`` rows, else a seeded random ``limit`` of them (a histogram of 100,000
+        points looks the same and draws fast)."""
+        def compute():
+            u, correct = self.uncertainty(score), self.correct
+            keep = display_rows(self.n, limit)
+            return u[keep][correct[keep]], u[keep][~correct[keep]]
+        return self._once(("right_wrong", score, limit), compute)
+
+    # -- calibration and errors ---------------------------------------------------------------
+    @cached_property
+    def reliability(self) -> ReliabilityBins:
+        """15 equal-width confidence bins of the scored rows."""
+        return reliability_bins(self.mean_probs, self.rows.labels)
+
+    @cached_property
+    def confusion(self) -> np.ndarray:
+        """(C, C) confusion matrix of the scored rows (rows: true class)."""
+        return confusion_matrix(self.predicted, self.rows.labels, self.rows.num_classes)
+
+    def most_uncertain(self, score: str, k: int = 8) -> Gallery:
+        """The ``k`` scored rows with the highest uncertainty, most uncertain first."""
+        order = self.referral_index(score).order
+        return Gallery(order[::-1][:k], score, self.n)
+
+    def confidently_wrong(self, score: str, k: int = 8) -> Gallery:
+        """The ``k`` wrong predictions with the lowest uncertainty: those a threshold on
+        ``score`` would not catch."""
+        order = self.referral_index(score).order
+        wrong = order[~self.correct[order]]
+        return Gallery(wrong[:k], score, int(wrong.size))
+
+    # -- out of distribution ------------------------------------------------------------------
+    @cached_property
+    def ood_groups(self) -> list[str]:
+        """Groups made only of out-of-distribution rows, in order of first appearance."""
+        p = self.predictions
+        return [g for g in p.groups if p.is_ood[p.group == g].all()]
+
+    def _group_mask(self, group: str) -> np.ndarray:
+        return self._once(("mask", group), lambda: self.predictions.group == group)
+
+    def group_uncertainty(self, group: str, score: str) -> np.ndarray:
+        """(N_group,) uncertainty of the rows of ``group``, in their order."""
+        return self._once(("group_u", group, score), lambda: uncertainty(
+            self.predictions.probs[:, self._group_mask(group)], score))
+
+    def group_predicted(self, group: str) -> np.ndarray:
+        """(N_group,) predicted class of the rows of ``group``."""
+        return self._once(("group_pred", group), lambda: self.predictions.probs[
+            :, self._group_mask(group)].mean(axis=0).argmax(axis=1))
+
+    def group_extremes(self, group: str, score: str,
+                       k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` most uncertain rows of ``group`` (most first) and the ``k`` least
+        uncertain (least first), as indices into the group's rows."""
+        def compute():
+            order = np.argsort(self.group_uncertainty(group, score), kind="stable")
+            return order[::-1][:k], order[:k]
+        return self._once(("extremes", group, score, k), compute)
+
+    def ood_detection(self, group: str, score: str) -> OODResult:
+        """AUROC, AUPR-in/out and FPR95 of ``score`` telling ``group`` from the scored rows."""
+        return self._once(("ood", group, score), lambda: ood_detection(
+            self.uncertainty(score), self.group_uncertainty(group, score)))
+
+    def ood_auroc_ci(self, group: str, score: str) -> tuple[float, float]:
+        """95% bootstrap interval of the AUROC (in and out resampled separately)."""
+        def compute():
+            u_in, u_out = self.uncertainty(score), self.group_uncertainty(group, score)
+            return bootstrap_ood_auroc_ci(u_in, u_out, seed=0,
+                                          n_resamples=bootstrap_resamples(u_in.size + u_out.size))
+        return self._once(("ood_ci", group, score), compute)
+
+    # -- conformal prediction -----------------------------------------------------------------
+    def conformal(self, *, alpha: float, score: str = "lac", cal_fraction: float = 0.5,
+                  seed: int = 0, randomized: bool = True, lam: float = 0.01,
+                  k_reg: int = 5) -> ConformalResult:
+        """Split-conformal sets on the scored rows (``uqviz.conformal.split_conformal``)."""
+        args = dict(alpha=alpha, score=score, cal_fraction=cal_fraction, seed=seed,
+                    randomized=randomized, lam=lam, k_reg=k_reg)
+        return self._once(("conformal", *sorted(args.items())), lambda: split_conformal(
+            self.mean_probs, self.rows.labels, **args))
+
+    def conformal_curve(self, alphas: np.ndarray, **kwargs) -> ConformalCurve:
+        """Coverage and set size against α on one split (``coverage_vs_alpha``)."""
+        key = ("conformal_curve", tuple(np.round(alphas, 9)), *sorted(kwargs.items()))
+        return self._once(key, lambda: coverage_vs_alpha(
+            self.mean_probs, self.rows.labels, alphas=alphas, **kwargs))
+
+
+@dataclass(frozen=True)
+class OODTableRow:
+    """One method × score as an OOD detector on one OOD group."""
+
+    method: str
+    score: str
+    result: OODResult
+    auroc_ci: tuple[float, float]
+
+
+class Comparison:
+    """The studies of several methods on one source, and the tables across them.
+
+    Args:
+        studies: method id -> Study, in the order the pages list the methods.
+    """
+
+    def __init__(self, studies: Mapping[str, Study]) -> None:
+        if not studies:
+            raise ValueError("a comparison needs at least one method, got none")
+        self.studies = dict(studies)
+        self._memo: dict[tuple, object] = {}
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.studies)
+
+    @property
+    def n(self) -> int:
+        """Scored rows (the most of any method; they are the same rows for a trained source)."""
+        return max(s.n for s in self.studies.values())
+
+    def metric_table(self) -> MetricTable:
+        """Every metric with 95% bootstrap intervals (``bootstrap_resamples(n)`` resamples)."""
+        if "table" not in self._memo:
+            self._memo["table"] = metric_table(
+                {m: s.predictions for m, s in self.studies.items()},
+                n_resamples=bootstrap_resamples(self.n), seed=0)
+        return self._memo["table"]
+
+    @property
+    def ood_groups(self) -> list[str]:
+        """OOD groups present in every method's predictions."""
+        first = next(iter(self.studies.values()))
+        return [g for g in first.ood_groups
+                if all(g in s.ood_groups for s in self.studies.values())]
+
+    def ood_table(self, group: str) -> tuple[list[OODTableRow], int]:
+        """One row per method × applicable score on ``group``; and the index of the row with
+        the best AUROC (-1 when there is a single row)."""
+        rows = [OODTableRow(m, score, s.ood_detection(group, score), s.ood_auroc_ci(group, score))
+                for m, s in self.studies.items() for score in scores_for(s.num_samples)]
+        best = int(np.argmax([r.result.auroc for r in rows])) if len(rows) > 1 else -1
+        return rows, best
