@@ -96,7 +96,7 @@ def test_a_tiny_run_is_deterministic_and_cached(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_bald_beats_random_at_100_labels_over_three_seeds():
+def test_bald_beats_random_from_100_labels_on_over_three_seeds():
     """The page's default experiment (4 strategies × 3 seeds up to 200 labels), cached on disk
     for the page tests that follow; about 30 s on one thread."""
     result = active_learning_experiment(tuple(STRATEGIES), (0, 1, 2), ActiveConfig())
@@ -105,7 +105,13 @@ def test_bald_beats_random_at_100_labels_over_three_seeds():
     # everyone starts from the same balanced 20 labels per seed
     first = {s: c.accuracy[:, 0].tolist() for s, c in result.curves.items()}
     assert len({tuple(v) for v in first.values()}) == 1
-    assert at_100["bald"] > at_100["random"], at_100
+    # Margins from benchmarks/seed_spread.py and its cached runs (8 disjoint seed triples):
+    # BALD − random at exactly 100 labels 0.006–0.029 (too thin to assert), averaged over the
+    # rounds from 100 to 200 labels 0.020–0.041; random at 100 labels 0.901–0.926.
+    bald, rand = result.curves["bald"], result.curves["random"]
+    later = bald.n_labels >= 100
+    gain = float(np.mean(bald.mean[later] - rand.mean[later]))
+    assert gain > 0.01, (gain, at_100)
     assert at_100["random"] > 0.85, at_100
 
 

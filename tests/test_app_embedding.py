@@ -334,7 +334,7 @@ def test_an_unreadable_result_file_is_computed_again(spawned, damage):
     _forget("softmax")
 
 
-# -- the job's lock file ---------------------------------------------------------------------
+# -- the job's lock file, as the view reads it (the protocol itself: tests/test_jobs.py) -------
 def _dead_pid() -> int:
     import subprocess
 
@@ -343,116 +343,20 @@ def _dead_pid() -> int:
     return gone.pid
 
 
-def _write(lock: Path, pid, age: float = 0.0) -> bytes:
-    content = b"" if pid is None else json.dumps({"pid": pid, "started": 0}).encode()
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    lock.write_bytes(content)
-    stamp = time.time() - age
-    os.utime(lock, (stamp, stamp))
-    return content
-
-
-def test_a_long_running_job_keeps_its_lock(tmp_path):
-    """Only a lock whose process is gone is stale, however old: a live job running for an
-    hour gets no duplicate."""
+def test_a_job_whose_lock_names_no_process_waits_a_grace_period(tmp_path):
+    """Another process's job whose lock names no process (being written) is still running;
+    once the lock is older than the grace period it is abandoned: the view offers a retry."""
     import uqviz.ui.embedding_backend as backend
+    from uqviz.jobs import LOCK_GRACE_SECONDS
 
-    lock = tmp_path / "map.lock"
-    live = _write(lock, os.getpid(), age=3600)
-    assert not backend._claim(lock)
-    assert lock.read_bytes() == live
-    _write(lock, _dead_pid(), age=1)
-    assert backend._claim(lock)
-    assert json.loads(lock.read_text())["pid"] == os.getpid()
-
-
-def test_a_lock_naming_no_process_waits_a_grace_period(tmp_path):
-    """An empty lock (being written) is not stale at once, nor live for ever; a pid <= 0 is
-    never taken for a live process (os.kill(-1, 0) would signal every process)."""
-    import uqviz.ui.embedding_backend as backend
-
-    assert not backend._pid_alive(-1) and not backend._pid_alive(0)
     target = tmp_path / "map.npz"
     lock = target.with_suffix(".lock")
-    _write(lock, None, age=1)
     job = backend.UmapJob(target, target.with_suffix(".log"), time.time())
-    assert not backend._claim(lock)
+    lock.write_bytes(b"")
+    os.utime(lock, (time.time() - 1,) * 2)
     assert job.returncode() is None  # still being written: wait
-    _write(lock, None, age=backend.LOCK_GRACE_SECONDS + 30)
+    os.utime(lock, (time.time() - LOCK_GRACE_SECONDS - 30,) * 2)
     assert job.returncode() == -1  # abandoned: the view offers a retry
-    assert backend._claim(lock)
-
-
-def test_a_stale_lock_claimed_meanwhile_by_another_process_is_kept(tmp_path, monkeypatch):
-    """Two processes judge the same lock stale; the first replaces it, and the second must not
-    remove the first one's fresh lock (nor start a second job)."""
-    import uqviz.ui.embedding_backend as backend
-
-    lock = tmp_path / "map.lock"
-    _write(lock, 4_000_000, age=1)  # beyond any pid: its process is gone
-    theirs = json.dumps({"pid": os.getpid(), "started": 1}).encode()
-    real = backend._pid_alive
-
-    def judged_then_claimed(pid):
-        if pid == 4_000_000:  # between our reading and our removing, another claim lands
-            lock.write_bytes(theirs)
-            return False
-        return real(pid)
-
-    monkeypatch.setattr(backend, "_pid_alive", judged_then_claimed)
-    assert not backend._claim(lock)
-    assert lock.read_bytes() == theirs
-    assert {p.name for p in tmp_path.iterdir()} <= {"map.lock", "map.lock.guard"}
-
-
-def test_only_one_of_many_claims_on_a_stale_lock_wins(tmp_path):
-    import threading
-
-    import uqviz.ui.embedding_backend as backend
-
-    lock = tmp_path / "map.lock"
-    for _ in range(20):
-        _write(lock, _dead_pid(), age=1)
-        barrier = threading.Barrier(6)
-        won: list[bool] = []
-
-        def claim(barrier=barrier, won=won):
-            barrier.wait()
-            won.append(backend._claim(lock))
-
-        threads = [threading.Thread(target=claim) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert sum(won) == 1, won
-        assert json.loads(lock.read_text())["pid"] == os.getpid()
-
-
-def test_the_lock_is_rewritten_whole(tmp_path):
-    """Naming the job's process replaces the lock at once: a reader never sees it empty."""
-    import threading
-
-    import uqviz.ui.embedding_backend as backend
-
-    lock = tmp_path / "map.lock"
-    _write(lock, 1)
-    seen: list[bytes] = []
-    done = threading.Event()
-
-    def read():
-        while not done.is_set():
-            seen.append(lock.read_bytes())
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    try:
-        for pid in range(2, 400):
-            backend._write_lock(lock, pid)
-    finally:
-        done.set()
-        reader.join()
-    assert seen and all(json.loads(s)["pid"] > 0 for s in seen)
 
 
 def test_forgetting_a_job_keeps_a_lock_that_a_live_process_holds(monkeypatch):
@@ -461,12 +365,14 @@ def test_forgetting_a_job_keeps_a_lock_that_a_live_process_holds(monkeypatch):
     import subprocess
 
     import uqviz.ui.embedding_backend as backend
+    from uqviz.jobs import write_lock
 
     path = _forget("softmax")
     lock = path.with_suffix(".lock")
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
-        held = _write(lock, sleeper.pid)
+        write_lock(lock, sleeper.pid)
+        held = lock.read_bytes()
         backend.forget_umap_job("digits", "softmax", str(path))
         assert lock.read_bytes() == held
     finally:
@@ -474,23 +380,3 @@ def test_forgetting_a_job_keeps_a_lock_that_a_live_process_holds(monkeypatch):
         sleeper.wait()
     backend.forget_umap_job("digits", "softmax", str(path))
     assert not lock.exists()
-
-
-def test_a_job_that_exited_unwaited_is_not_taken_for_alive():
-    """A child that exited but was not yet waited for (a zombie) still answers a signal; its
-    lock must not hold other processes off for ever."""
-    import subprocess
-
-    import uqviz.ui.embedding_backend as backend
-
-    child = subprocess.Popen(["true"])
-    try:
-        for _ in range(200):
-            state = Path(f"/proc/{child.pid}/stat")
-            if not state.exists() or state.read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                break
-            time.sleep(0.01)
-        assert not backend._pid_alive(child.pid)
-    finally:
-        child.wait()
-    assert backend._pid_alive(os.getpid())

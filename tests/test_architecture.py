@@ -166,7 +166,7 @@ def layering_violations(imports: list[Import]) -> list[Import]:
             bad.append(imp)
         elif top == "plotly" and not _within(src, "uqviz.plots"):
             bad.append(imp)
-        elif top == "pages" and src != imp.target:
+        elif top == "pages":
             bad.append(imp)
         elif is_core(src) and (_within(imp.target, "uqviz.ui")
                                or _within(imp.target, "uqviz.plots")):

@@ -663,3 +663,22 @@ def test_every_sorting_path_gives_the_same_result(tmp_path, monkeypatch, id_kind
         monkeypatch.setattr(exchange, "_MAX_KEY", max_key)
         _assert_identical(reference, read_predictions(path))
         assert _read_error(repeated) == message
+
+
+@pytest.mark.parametrize("max_words", [4, 1, 0])
+def test_text_order_is_the_documented_order(monkeypatch, max_words):
+    """Byte-wise lexsort (short texts) and Arrow's sort (long texts) both give: plain integers
+    first, numerically (ties by text), then the rest by code point."""
+    monkeypatch.setattr(exchange, "_MAX_SORT_WORDS", max_words)
+    rng = np.random.default_rng(max_words)
+    alphabet = list("ab0129-_ xZé\u00ff\u4e2d\U0001f600") + ["\x00"]
+    texts = {"".join(rng.choice(alphabet, size=rng.integers(1, 14))) for _ in range(400)}
+    texts |= {"a", "a\x00", "a\x00\x00", "ab", "007", "7", "-7", "-007", "12345678901234567",
+              "0", "10", "9", "img9", "img10", "x" * 40, "x" * 39 + "y", "99999999999999999999"}
+    texts = sorted(texts)
+    shuffled = [texts[i] for i in rng.permutation(len(texts))]
+    order = exchange._text_order(pa.array(shuffled, pa.string()))
+    assert [shuffled[i] for i in order] == _canonical(texts)
+    no_numbers = [t for t in shuffled if not _TEXT_INTEGER.fullmatch(t)]
+    order = exchange._text_order(pa.array(no_numbers, pa.string()))
+    assert [no_numbers[i] for i in order] == sorted(no_numbers, key=lambda t: t.encode())

@@ -49,17 +49,30 @@ if TYPE_CHECKING:
     from uqviz.predictions import Predictions
 
 __all__ = [
+    "AVERAGE_ALPHAS",
+    "CURVE_ALPHAS",
+    "EXAMPLE_KINDS",
     "SCORE_NAMES",
+    "AverageCoverage",
+    "ClassCoverage",
     "ConformalCurve",
     "ConformalResult",
+    "SetExamples",
+    "class_coverage",
     "class_scores",
     "conformal_quantile",
     "conformal_summary",
     "conformity_scores",
+    "coverage_over_draws",
     "coverage_vs_alpha",
+    "covered_test_rows",
+    "number_of_draws",
     "prediction_sets",
+    "quantile_rank",
+    "set_examples",
     "split_calibration",
     "split_conformal",
+    "split_sizes",
     "tie_breaking_uniforms",
 ]
 
@@ -471,3 +484,179 @@ def conformal_summary(p: Predictions, *, alpha: float = 0.1, **kwargs) -> dict:
     """
     rows = p.labelled_in_distribution()
     return split_conformal(rows.mean_probs, rows.labels, alpha=alpha, **kwargs).summary()
+
+
+# -- what the conformal page shows besides one split -------------------------------------------
+MAX_DRAWS, MIN_DRAWS, DRAW_BUDGET = 100, 10, 2e7  # splits averaged; rows × classes × splits
+EXAMPLE_KINDS = ("random", "largest", "missed")
+CURVE_ALPHAS = np.linspace(0.01, 0.5, 25)  # the points of a coverage-against-α curve
+# ... and every α of a 0.01-step slider: the levels averaged over splits
+AVERAGE_ALPHAS = np.unique(np.concatenate([CURVE_ALPHAS,
+                                           np.round(np.arange(0.01, 0.505, 0.01), 2)]))
+
+
+def split_sizes(n: int, cal_fraction: float) -> tuple[int, int]:
+    """``(n_cal, n_test)`` of ``split_calibration(n, cal_fraction, seed)``: ``round(cal_fraction
+    · n)`` and the rest; a split needs both >= 1."""
+    n_cal = int(round(float(cal_fraction) * n))
+    return n_cal, n - n_cal
+
+
+def quantile_rank(n_cal: int, alpha: float) -> int:
+    """``k = ceil((n_cal + 1)(1 - alpha))``: q̂ is the ``k``-th smallest calibration score
+    (``conformal_quantile``; q̂ is infinite when ``k > n_cal``)."""
+    return math.ceil((n_cal + 1) * (1.0 - _check_alpha(alpha)) - _CEIL_TOLERANCE)
+
+
+def number_of_draws(n_rows: int, n_classes: int) -> int:
+    """Calibration splits to average: ``DRAW_BUDGET / (rows × classes)``, clipped to
+    ``MIN_DRAWS``–``MAX_DRAWS`` (100 splits for small sets, at least 10 for large files)."""
+    return int(np.clip(DRAW_BUDGET // (n_rows * n_classes), MIN_DRAWS, MAX_DRAWS))
+
+
+@dataclass(frozen=True, eq=False)
+class AverageCoverage:
+    """Test coverage against alpha averaged over the splits of seeds ``0 … n_draws - 1``.
+
+    One split's coverage scatters around ``1 - alpha``; the guarantee
+    ``1 - alpha <= E[coverage]`` is about the mean over splits (and tie-breaking draws), which
+    this estimates.
+
+    Attributes:
+        alpha: (K,) miscoverage levels, as given.
+        coverage: (K,) mean test coverage over the splits.
+        n_draws: splits averaged.
+
+    References:
+        Angelopoulos & Bates 2021, section 1 (coverage holds on average over calibration sets).
+    """
+
+    alpha: np.ndarray
+    coverage: np.ndarray
+    n_draws: int
+
+    def at(self, alpha: float) -> float:
+        """The mean coverage at the level of ``self.alpha`` nearest to ``alpha``."""
+        return float(self.coverage[np.argmin(np.abs(self.alpha - float(alpha)))])
+
+
+def coverage_over_draws(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    alphas: np.ndarray,
+    n_draws: int,
+    score: str = "lac",
+    cal_fraction: float = 0.5,
+    randomized: bool = True,
+    lam: float = 0.01,
+    k_reg: int = 5,
+) -> AverageCoverage:
+    """Mean of ``coverage_vs_alpha(..., seed=s).coverage`` over ``s = 0 … n_draws - 1``.
+
+    Args:
+        probs: (N, C) class probabilities; labels: (N,) true classes.
+        alphas: (K,) miscoverage levels in (0, 1).
+        n_draws: splits to average (``number_of_draws`` suggests one), >= 1.
+        score, cal_fraction, randomized, lam, k_reg: as ``split_conformal``.
+
+    References:
+        Angelopoulos & Bates 2021 (coverage of split conformal prediction).
+    """
+    if int(n_draws) < 1:
+        raise ValueError(f"n_draws must be >= 1, got {n_draws}")
+    alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    mean = np.mean([coverage_vs_alpha(probs, labels, alphas=alphas, score=score,
+                                      cal_fraction=cal_fraction, seed=s, randomized=randomized,
+                                      lam=lam, k_reg=k_reg).coverage
+                    for s in range(int(n_draws))], axis=0)
+    return AverageCoverage(alphas, mean, int(n_draws))
+
+
+def covered_test_rows(result: ConformalResult, labels: np.ndarray) -> np.ndarray:
+    """(n_test,) bool: the set of each test row contains its true class (``labels``: the
+    (N,) labels ``result`` was computed on)."""
+    return result.sets[np.arange(result.n_test), np.asarray(labels)[result.test_indices]]
+
+
+@dataclass(frozen=True, eq=False)
+class ClassCoverage:
+    """Coverage among the test rows of each true class, with 95% Wilson intervals.
+
+    Attributes:
+        coverage: (C,) share of each class's test rows whose set contains it (NaN when none).
+        low, high: (C,) ends of the 95% Wilson interval (NaN when the class has no test row).
+        counts: (C,) test rows of each class.
+        target: ``1 - alpha``.
+    """
+
+    coverage: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    counts: np.ndarray
+    target: float
+
+
+def class_coverage(result: ConformalResult, labels: np.ndarray) -> ClassCoverage:
+    """Per-class coverage of ``result`` (the (N,) ``labels`` it was computed on) with Wilson
+    intervals (``uqviz.metrics.classification.wilson_ci``). Conformal coverage is promised
+    for all classes together, so a class may fall below ``1 - alpha``.
+
+    References:
+        Wilson, JASA 1927; Angelopoulos & Bates 2021, section 4.1 (class-conditional
+        coverage).
+    """
+    test_labels = np.asarray(labels)[result.test_indices]
+    num_classes = result.sets.shape[1]
+    counts = np.bincount(test_labels, minlength=num_classes)
+    hits = np.bincount(test_labels, weights=covered_test_rows(result, labels),
+                       minlength=num_classes).round().astype(np.int64)
+    low, high = wilson_ci(hits, counts)
+    return ClassCoverage(result.per_class_coverage, np.asarray(low), np.asarray(high), counts,
+                         1.0 - result.alpha)
+
+
+@dataclass(frozen=True, eq=False)
+class SetExamples:
+    """A few test rows with their prediction sets.
+
+    Attributes:
+        rows: (k,) rows of the input (e.g. ``Study.rows``), to look up their images.
+        members: each row's set, as class indices in increasing order.
+        labels: (k,) true classes.
+        covered: (k,) bool: the set contains the true class.
+    """
+
+    rows: np.ndarray
+    members: list[tuple[int, ...]]
+    labels: np.ndarray
+    covered: np.ndarray
+
+    def captions(self, names) -> list[str]:
+        """``{3, 5} · true 5 ✓`` per row: the set, the true class, ✓ when the set holds it
+        (``{}`` is an empty set); ``names``: the class names."""
+        return [f"{{{', '.join(names[c] for c in members)}}} · true {names[true]} "
+                f"{'✓' if ok else '✗'}"
+                for members, true, ok in zip(self.members, self.labels, self.covered,
+                                             strict=True)]
+
+
+def set_examples(result: ConformalResult, labels: np.ndarray, kind: str, *, k: int = 8,
+                 seed: int = 0) -> SetExamples:
+    """Up to ``k`` test rows of ``result``: ``random`` (a permutation seeded by ``seed``),
+    ``largest`` (largest sets first, ties in test-row order) or ``missed`` (sets without the
+    true class, in test-row order; none when every set covers)."""
+    if kind not in EXAMPLE_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(EXAMPLE_KINDS)}, got {kind!r}")
+    covered = covered_test_rows(result, labels)
+    if kind == "random":
+        pick = np.random.default_rng(seed).permutation(result.n_test)[:k]
+    elif kind == "largest":
+        pick = np.argsort(-result.set_sizes, kind="stable")[:k]
+    else:
+        pick = np.flatnonzero(~covered)[:k]
+    return SetExamples(rows=result.test_indices[pick],
+                       members=[tuple(int(c) for c in np.flatnonzero(result.sets[i]))
+                                for i in pick],
+                       labels=np.asarray(labels)[result.test_indices[pick]],
+                       covered=covered[pick])

@@ -93,6 +93,7 @@ _MAX_LISTED = 8
 _INTEGER_TEXT = r"^-?[0-9]{1,18}$"  # text ids sorted as numbers (they fit in int64)
 _COUNTING_FACTOR = 4  # counting sorts when the key space is at most this many times the rows
 _MAX_KEY = 2**62  # (method, sample, id) fit in one int64 sort key below this; else a lexsort
+_MAX_SORT_WORDS = 4  # text ids up to 32 bytes are sorted on their bytes with np.lexsort
 
 
 class PredictionsFileError(ValueError):
@@ -356,7 +357,8 @@ class _Table:
     label: np.ndarray  # (R,) float64, NaN where empty
     method: tuple[np.ndarray, list[str]] | None
     sample: np.ndarray | None  # float64
-    ids: np.ndarray | None
+    ids: np.ndarray | None  # (K,) the distinct ids in the canonical order (int64 or str)
+    id_rank: np.ndarray | None  # (R,) int64 rank of each row's id: its id is ids[id_rank]
     group: tuple[np.ndarray, list[str]] | None
     is_ood: np.ndarray | None  # float64
     warnings: list[str]
@@ -538,8 +540,10 @@ def _codes(source: str, column: str, values: pa.ChunkedArray) -> tuple[np.ndarra
     return codes.astype(np.int64), [str(x) for x in encoded.dictionary.to_pylist()]
 
 
-def _id_values(source: str, values: pa.ChunkedArray) -> np.ndarray:
-    """(R,) int64 ids when every id is a plain integer, else str (object) ids."""
+def _id_values(source: str, values: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """The (K,) distinct ids in the canonical order, int64 when every id is a plain integer,
+    else str (object), and the (R,) int64 rank of each row's id among them (see
+    ``_int_ranks``, ``_text_ranks``)."""
     if values.null_count:
         first = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
         raise _error(source, f"empty id{_more(values.null_count)}", _cell(first + 2, "id"))
@@ -548,15 +552,18 @@ def _id_values(source: str, values: pa.ChunkedArray) -> np.ndarray:
         values = values.cast(kind.value_type)
         kind = values.type
     if pa.types.is_integer(kind):
-        return values.to_numpy().astype(np.int64)
+        return _int_ranks(values.to_numpy().astype(np.int64))
     text = values if pa.types.is_string(kind) else pc.cast(values, pa.string())
-    try:
-        as_int = pc.cast(text, pa.int64())
-        if pc.all(pc.equal(pc.cast(as_int, pa.string()), text)).as_py():
-            return as_int.to_numpy().astype(np.int64)
-    except pa.ArrowInvalid:
-        pass
-    return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    # a failing cast scans every value: try it only when every id looks like an integer
+    if pc.all(pc.match_substring_regex(text, r"^-?[0-9]+$")).as_py():
+        try:
+            as_int = pc.cast(text, pa.int64())
+            if pc.all(pc.equal(pc.cast(as_int, pa.string()), text)).as_py():
+                return _int_ranks(as_int.to_numpy().astype(np.int64))
+        except pa.ArrowInvalid:
+            pass
+    return _text_ranks(text)
 
 
 def _table_from_arrow(source, table, prefix, class_columns, optional, warnings) -> _Table:
@@ -567,6 +574,7 @@ def _table_from_arrow(source, table, prefix, class_columns, optional, warnings) 
     for j, name in enumerate(class_columns):
         values[:, j] = _parse_numbers(source, name, table.column(name))
     has = set(optional)
+    ids, id_rank = _id_values(source, table.column("id")) if "id" in has else (None, None)
     return _Table(
         source=source,
         num_rows=num_rows,
@@ -577,7 +585,8 @@ def _table_from_arrow(source, table, prefix, class_columns, optional, warnings) 
         method=_codes(source, "method", table.column("method")) if "method" in has else None,
         sample=_parse_numbers(source, "sample", table.column("sample")) if "sample" in has
         else None,
-        ids=_id_values(source, table.column("id")) if "id" in has else None,
+        ids=ids,
+        id_rank=id_rank,
         group=_codes(source, "group", table.column("group")) if "group" in has else None,
         is_ood=_parse_numbers(source, "is_ood", table.column("is_ood")) if "is_ood" in has
         else None,
@@ -667,36 +676,88 @@ def _integers(source, values, column, rows, *, minimum=0) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _id_ranks(ids: np.ndarray) -> np.ndarray:
-    """(R,) int64 rank of each row's id in the canonical order (ascending id, as documented in
-    ``read_predictions``): equal ids get equal ranks 0..K-1; only the ids decide, not the rows'
-    order in the file."""
-    if ids.dtype.kind in "iu" and ids.size:
-        low, high = int(ids.min()), int(ids.max())
-        if high - low <= _COUNTING_FACTOR * ids.size:  # compact integers: no hashing, no sort
-            present = np.zeros(high - low + 1, dtype=bool)
-            offset = ids - low
-            present[offset] = True
-            return (np.cumsum(present, dtype=np.int64) - 1)[offset]
+def _int_ranks(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer ids: (K,) the distinct ids ascending, (R,) the rank of each row's id among them.
+
+    Only the ids decide, not the rows' order in the file.
+    """
+    low, high = int(ids.min()), int(ids.max())
+    if high - low <= _COUNTING_FACTOR * ids.size:  # compact integers: no hashing, no sort
+        present = np.zeros(high - low + 1, dtype=bool)
+        offset = ids - low
+        present[offset] = True
+        distinct = np.flatnonzero(present).astype(np.int64) + low
+        return distinct, (np.cumsum(present, dtype=np.int64) - 1)[offset]
     codes, uniques = pd.factorize(ids)
-    uniques = np.asarray(uniques)
-    perm = (np.argsort(uniques, kind="stable") if uniques.dtype.kind in "iu"
-            else _text_order(uniques))
+    uniques = np.asarray(uniques, dtype=np.int64)
+    perm = np.argsort(uniques, kind="stable")
+    return uniques[perm], _ranks_from(codes, perm)
+
+
+def _text_ranks(text: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
+    """Text ids: (K,) the distinct ids (str objects) in the canonical text order (see
+    ``_text_order``), (R,) the rank of each row's id among them."""
+    encoded = pc.dictionary_encode(text)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    perm = _text_order(encoded.dictionary)
+    distinct = encoded.dictionary.take(pa.array(perm)).to_numpy(zero_copy_only=False)
+    return np.asarray(distinct, dtype=object), _ranks_from(codes, perm)
+
+
+def _ranks_from(codes: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """Per row, the rank of its code when the distinct values are sorted by ``perm``."""
     rank = np.empty(perm.size, dtype=np.int64)
     rank[perm] = np.arange(perm.size, dtype=np.int64)
     return rank[codes]
 
 
-def _text_order(texts: np.ndarray) -> np.ndarray:
+def _text_order(text: pa.StringArray) -> np.ndarray:
     """Indices that sort distinct text ids: plain integers first (numerically, then by text),
-    then the others in code-point (UTF-8 byte) order."""
-    text = pa.array(texts, type=pa.string())
+    then the others in code-point (UTF-8 byte) order.
+
+    Short texts (up to ``_MAX_SORT_WORDS`` 8-byte words) are sorted with ``np.lexsort`` on
+    their bytes read as big-endian integers, which is faster than a comparison sort on shuffled
+    input; longer ones by Arrow's sort.
+    """
     integer = pc.match_substring_regex(text, _INTEGER_TEXT)
-    number = pc.cast(pc.if_else(integer, text, "0"), pa.int64())
-    keys = pa.table({"other": pc.invert(integer), "number": number, "text": text})
-    order = pc.sort_indices(keys, sort_keys=[("other", "ascending"), ("number", "ascending"),
-                                             ("text", "ascending")])
-    return order.to_numpy().astype(np.int64)
+    numbers = pc.any(integer).as_py()
+    words = _sort_words(text)
+    if words is None:
+        keys = [("text", "ascending")]
+        columns = {"text": text}
+        if numbers:
+            keys = [("other", "ascending"), ("number", "ascending"), *keys]
+            columns |= {"other": pc.invert(integer),
+                        "number": pc.cast(pc.if_else(integer, text, "0"), pa.int64())}
+        return pc.sort_indices(pa.table(columns), sort_keys=keys).to_numpy().astype(np.int64)
+    keys = list(words)  # least significant first, as np.lexsort wants
+    if numbers:
+        keys += [pc.cast(pc.if_else(integer, text, "0"), pa.int64()).to_numpy(),
+                 ~integer.to_numpy(zero_copy_only=False)]
+    return np.lexsort(keys).astype(np.int64)
+
+
+def _sort_words(text: pa.StringArray) -> list[np.ndarray] | None:
+    """Sort keys for ``np.lexsort`` (least significant first) that order texts by their UTF-8
+    bytes: each text's bytes, zero-padded, as big-endian uint64 words, then its length when a
+    text holds a NUL byte (so that "a" comes before "a\0"). None when a text is longer than
+    ``_MAX_SORT_WORDS`` words."""
+    count = len(text)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:text.offset + count + 1]
+    lengths = np.diff(offsets)
+    longest = int(lengths.max()) if count else 0
+    if longest > 8 * _MAX_SORT_WORDS:
+        return None
+    width = 8 * max(1, -(-longest // 8))
+    start, stop = int(offsets[0]), int(offsets[-1])
+    data = (np.frombuffer(text.buffers()[2], dtype=np.uint8)[start:stop] if stop > start
+            else np.zeros(0, dtype=np.uint8))
+    padded = np.zeros(count * width, dtype=np.uint8)
+    to = np.repeat(np.arange(count, dtype=np.int64) * width - (offsets[:-1] - start), lengths)
+    padded[to + np.arange(stop - start)] = data
+    words = padded.view(">u8").reshape(count, width // 8).astype(np.uint64)
+    keys = [words[:, j] for j in range(words.shape[1] - 1, -1, -1)]
+    return ([lengths.astype(np.int64)] + keys) if (data == 0).any() else keys
 
 
 def _grouping(method_codes: np.ndarray, sample: np.ndarray, id_rank: np.ndarray | None = None):
@@ -823,7 +884,7 @@ def _assemble(t: _Table, drop_invalid: bool, logits_to_probs: bool):
     sample = (np.zeros(num_rows, dtype=np.int64) if t.sample is None
               else _integers(t.source, t.sample, "sample", rows))
     _check_class_counts(t, method_codes, method_names)
-    id_rank = None if t.ids is None else _id_ranks(t.ids)
+    id_rank = t.id_rank
 
     keep, dropped = _drop_non_finite(t, rows, method_codes, sample, id_rank, drop_invalid)
     warnings += dropped
@@ -836,7 +897,6 @@ def _assemble(t: _Table, drop_invalid: bool, logits_to_probs: bool):
                          "values")
         rows, values, label, method_codes, sample, group_codes = (
             a[keep] for a in (rows, values, label, method_codes, sample, group_codes))
-        ids = None if ids is None else ids[keep]
         id_rank = None if id_rank is None else id_rank[keep]
         is_ood_raw = None if is_ood_raw is None else is_ood_raw[keep]
 
@@ -873,10 +933,11 @@ def _assemble(t: _Table, drop_invalid: bool, logits_to_probs: bool):
         if repeated.any():
             raise _repeated_id(t.source, rows, ids, id_rank, method_names, method_codes, sample)
     probs = probs.astype(np.float32)
-    columns = [rows, probs, labels, ids, id_rank, group_codes, is_ood]
+    columns = [rows, probs, labels, id_rank, group_codes, is_ood]
     if order is not None:
         columns = [None if a is None else np.take(a, order, axis=0) for a in columns]
-    col = _Columns(t.source, *columns)
+    rows, probs, labels, id_rank, group_codes, is_ood = columns
+    col = _Columns(t.source, rows, probs, labels, ids, id_rank, group_codes, is_ood)
     methods = {}
     starts, ends, keys = _block_bounds(sorted_block)
     for m, name in enumerate(method_names):
@@ -898,8 +959,8 @@ class _Columns:
     rows: np.ndarray  # row number in the file (header = row 1)
     probs: np.ndarray  # (R, C) float32
     labels: np.ndarray
-    ids: np.ndarray | None
-    id_rank: np.ndarray | None  # canonical rank of each row's id (see _id_ranks)
+    ids: np.ndarray | None  # (K,) the distinct ids in the canonical order (not per row)
+    id_rank: np.ndarray | None  # per row: its id is ids[id_rank]
     group_codes: np.ndarray
     is_ood: np.ndarray
 
@@ -923,7 +984,7 @@ def _repeated_id(source, rows, ids, id_rank, method_names, method_codes,
     first = _first((method_codes == method_codes[k]) & (sample == sample[k])
                    & (id_rank == id_rank[k]))
     count = int(repeat.sum())
-    return _error(source, f"id {ids[k]!s} appears twice in method "
+    return _error(source, f"id {ids[id_rank[k]]!s} appears twice in method "
                   f"{method_names[method_codes[k]]!r}, sample {sample[k]} (first at "
                   f"{_row(rows[first])}); each sample of a method must list an id once"
                   + (f" ({count} rows repeat an earlier one)" if count > 1 else ""),
@@ -945,10 +1006,12 @@ def _id_mismatch(col: _Columns, name: str, s: int, base: slice,
     pick = int(np.argmin(col.rows[candidates]))
     k = int(candidates[pick])
     if pick < missing.size:
-        problem = (f"id {col.ids[k]!s} of method {name!r} is in sample 0 but missing from "
+        problem = (f"id {col.ids[col.id_rank[k]]!s} of method {name!r} is in sample 0 but "
+                   f"missing from "
                    f"sample {s}{_more(missing.size, 'ids')}")
     else:
-        problem = (f"id {col.ids[k]!s} of method {name!r} is in sample {s} but not in sample 0"
+        problem = (f"id {col.ids[col.id_rank[k]]!s} of method {name!r} is in sample {s} but "
+                   f"not in sample 0"
                    f"{_more(extra.size, 'ids')}")
     return _error(col.source, f"{problem}; {SAME_IDS}", _cell(col.rows[k], "id"))
 
@@ -990,7 +1053,7 @@ def _method_arrays(col: _Columns, name: str, blocks: dict[int, slice], group_nam
                     a, b = repr(group_names[a]), repr(group_names[b])
                 else:
                     a, b = int(a), int(b)
-                example, hint = ((f"id {col.ids[base][k]!s}", "") if with_ids else
+                example, hint = ((f"id {col.ids[col.id_rank[base][k]]!s}", "") if with_ids else
                                  (f"position {k + 1} of sample 0", f"; {NO_ID_HINT}"))
                 raise _error(col.source, f"{column} {a} differs from {column} {b} of the same "
                              f"example ({example}) in sample 0 at {_row(col.rows[base][k])}"
@@ -1005,7 +1068,7 @@ def _method_arrays(col: _Columns, name: str, blocks: dict[int, slice], group_nam
         "labels": col.labels[base],  # Predictions copies it (astype)
         "group": names[col.group_codes[base]],
         "is_ood": col.is_ood[base].copy(),
-        "ids": None if col.ids is None else col.ids[base].copy(),
+        "ids": None if col.ids is None else col.ids[col.id_rank[base]],
     }
     return parts, base
 
@@ -1023,9 +1086,9 @@ def _check_labels_across_methods(col: _Columns, methods: dict) -> None:
     if differ.any():
         k = _first(differ)
         j = rows[first_of[k]]
-        raise _error(col.source, f"id {col.ids[rows[k]]!s} has label {labels[k]} here but label "
-                     f"{col.labels[j]} at {_row(col.rows[j])}; the same id must have the same "
-                     f"label in every method", _cell(col.rows[rows[k]], "label"))
+        raise _error(col.source, f"id {col.ids[col.id_rank[rows[k]]]!s} has label {labels[k]} "
+                     f"here but label {col.labels[j]} at {_row(col.rows[j])}; the same id must "
+                     f"have the same label in every method", _cell(col.rows[rows[k]], "label"))
 
 
 # -- NPZ ---------------------------------------------------------------------------------------

@@ -284,6 +284,53 @@ class Study:
         return self._once(key, lambda: coverage_vs_alpha(
             self.mean_probs, self.rows.labels, alphas=alphas, **kwargs))
 
+    # -- conformal page -----------------------------------------------------------------------
+    def average_coverage(self, alphas: np.ndarray, n_draws: int, **kwargs):
+        """Coverage against α averaged over the splits of seeds 0 … ``n_draws`` - 1
+        (``uqviz.conformal.coverage_over_draws``; ``kwargs``: score, cal_fraction,
+        randomized, lam, k_reg)."""
+        from uqviz.conformal import coverage_over_draws
+
+        key = ("average_coverage", tuple(np.round(alphas, 9)), int(n_draws),
+               *sorted(kwargs.items()))
+        return self._once(key, lambda: coverage_over_draws(
+            self.mean_probs, self.rows.labels, alphas=alphas, n_draws=n_draws, **kwargs))
+
+    # -- shift --------------------------------------------------------------------------------
+    def shift_rows(self, corruption: str, severity: int) -> Predictions:
+        """Labelled rows of ``<corruption>:<severity>``; severity 0 is ``rows``, the scored
+        rows (``uqviz.shift_analysis``)."""
+        if severity == 0:
+            return self.rows
+        from uqviz.shift_analysis import corrupted_rows
+
+        return self._once(("shift_rows", corruption, severity),
+                          lambda: corrupted_rows(self.predictions, corruption, severity))
+
+    def shift_uncertainty(self, corruption: str, severity: int, score: str) -> np.ndarray:
+        """(N,) uncertainty of ``shift_rows(corruption, severity)`` under ``score``."""
+        if severity == 0:
+            return self.uncertainty(score)
+        return self._once(("shift_u", corruption, severity, score), lambda: uncertainty(
+            self.shift_rows(corruption, severity).probs, score))
+
+    def shift_cases(self, corruption: str, severity: int, score: str, picks: np.ndarray):
+        """Truth, prediction and ``score`` of the rows ``picks`` at one severity
+        (``uqviz.shift_analysis.Cases``)."""
+        from uqviz.shift_analysis import cases_at
+
+        return cases_at(self.shift_rows(corruption, severity),
+                        self.shift_uncertainty(corruption, severity, score), picks)
+
+    def shift_records(self, corruption: str, score: str) -> list[dict]:
+        """Accuracy, ECE, NLL, mean uncertainty and AUROC wrong-vs-right at each severity 0–5
+        of ``corruption`` (``uqviz.shift_analysis.severity_records``; severity 0: ``rows``)."""
+        from uqviz.shift_analysis import severity_records
+
+        return self._once(("shift_records", corruption, score), lambda: severity_records(
+            self.predictions, corruption, score, clean=self.rows,
+            clean_uncertainty=self.uncertainty(score)))
+
 
 @dataclass(frozen=True)
 class OODTableRow:

@@ -11,18 +11,24 @@ from plotly.subplots import make_subplots
 
 from uqviz.plots.theme import (
     ACCENT,
+    CORRECT_COLOR,
     DIAGONAL_LINE,
+    MUTED_COLOR,
     TEXT_COLOR,
     TOP_LEFT_LEGEND,
+    WRONG_COLOR,
     _finish,
     _rgba,
     _vector,
 )
 
 if TYPE_CHECKING:
-    from uqviz.conformal import ConformalCurve
+    from uqviz.conformal import AverageCoverage, ClassCoverage, ConformalCurve
 
-__all__ = ["conformal_curve_figure", "coverage_vs_alpha_figure", "set_size_histogram_figure"]
+__all__ = ["class_coverage_figure", "conformal_curve_figure", "coverage_vs_alpha_figure",
+           "set_size_histogram_figure"]
+
+BELOW_LEGEND = dict(orientation="h", x=0.0, y=-0.2, xanchor="left", yanchor="top")
 
 
 def coverage_vs_alpha_figure(
@@ -96,14 +102,67 @@ def coverage_vs_alpha_figure(
 
 
 def conformal_curve_figure(curve: ConformalCurve, *, title: str | None = None,
-                           height: int = 400) -> go.Figure:
-    """``coverage_vs_alpha_figure`` of a ``uqviz.conformal.ConformalCurve``, with its interval."""
-    return coverage_vs_alpha_figure(
+                           height: int = 400, average: AverageCoverage | None = None,
+                           marked_alpha: float | None = None,
+                           legend_below: bool = False) -> go.Figure:
+    """``coverage_vs_alpha_figure`` of a ``uqviz.conformal.ConformalCurve``, with its interval.
+
+    Args:
+        curve: coverage and set size against α on one split.
+        title: default names the score.
+        height: figure height in px.
+        average: the coverage averaged over many splits (``uqviz.conformal.AverageCoverage``),
+            drawn as a second line on the coverage panel, named "Average of N splits".
+        marked_alpha: a dotted vertical line at ``1 − marked_alpha`` on both panels.
+        legend_below: the legend in one row under the panels (for a wide, short figure).
+    """
+    fig = coverage_vs_alpha_figure(
         curve.alpha, curve.coverage, curve.mean_set_size, coverage_low=curve.coverage_low,
         coverage_high=curve.coverage_high, height=height,
         title=title or f"Conformal sets ({curve.score.upper()}): coverage and size "
                        "against the target",
     )
+    if average is not None:
+        order = np.argsort(1.0 - average.alpha, kind="stable")
+        fig.add_trace(go.Scatter(
+            x=(1.0 - average.alpha)[order], y=average.coverage[order], mode="lines",
+            name=f"Average of {average.n_draws} splits", line=dict(color=CORRECT_COLOR, width=2),
+            hovertemplate="Target %{x:.1%}<br>Mean coverage %{y:.2%}<extra></extra>"),
+            row=1, col=1)
+    if marked_alpha is not None:
+        fig.add_vline(x=1.0 - float(marked_alpha), line=dict(color=MUTED_COLOR, dash="dot"),
+                      row="all", col="all")
+    if legend_below:
+        fig.update_layout(legend=BELOW_LEGEND)
+    return fig
+
+
+def class_coverage_figure(coverage: ClassCoverage, class_names, *,
+                          title: str | None = "Coverage per true class",
+                          height: int = 340) -> go.Figure:
+    """Coverage per true class with 95% Wilson whiskers and the target ``1 − α`` as a dashed
+    line.
+
+    Args:
+        coverage: ``uqviz.conformal.class_coverage`` of one split.
+        class_names: (C,) names of the classes, in class order.
+        title: figure title.
+        height: figure height in px.
+    """
+    names = list(class_names)
+    value = _vector("coverage", coverage.coverage)
+    if value.size != len(names):
+        raise ValueError(f"{value.size} classes of coverage for {len(names)} class names")
+    fig = go.Figure(go.Bar(
+        x=names, y=value, marker_color=ACCENT, customdata=coverage.counts,
+        error_y=dict(type="data", symmetric=False, array=coverage.high - value,
+                     arrayminus=value - coverage.low, color=MUTED_COLOR),
+        hovertemplate="Class %{x}: %{y:.1%} of %{customdata} images<extra></extra>"))
+    fig.add_hline(y=coverage.target, line=dict(color=WRONG_COLOR, dash="dash", width=2))
+    fig.update_xaxes(title_text="True class", type="category")
+    fig.update_yaxes(title_text="Share of its images covered", tickformat=".0%",
+                     range=[0, 1.05])
+    return _finish(fig, title=title, height=height, showlegend=False)
 
 
 def set_size_histogram_figure(

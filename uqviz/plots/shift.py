@@ -1,5 +1,5 @@
 """Dataset shift: a metric per method as the shift gets stronger, as lines or as boxes over
-the corruptions of each severity."""
+the corruptions of each severity; and the uncertainty of one image as it is rotated."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from uqviz.plots.theme import (
     method_label,
 )
 
-__all__ = ["box_by_severity_figure", "metric_vs_severity_figure"]
+__all__ = ["box_by_severity_figure", "metric_vs_severity_figure", "rotation_figure"]
+
+SEVERITY_TITLE = "Shift severity (0 = clean test set)"
 
 
 def metric_vs_severity_figure(
@@ -29,6 +31,10 @@ def metric_vs_severity_figure(
     tickformat: str | None = None,
     title: str | None = None,
     height: int = 420,
+    x_title: str = SEVERITY_TITLE,
+    y_title: bool = True,
+    showlegend: bool = True,
+    compact: bool = False,
 ) -> go.Figure:
     """One line per method: a metric at each shift severity.
 
@@ -40,6 +46,11 @@ def metric_vs_severity_figure(
         tickformat: d3 format of the y axis, e.g. ``".0%"``.
         title: default "<metric> as the shift gets stronger".
         height: figure height in px.
+        x_title: the x axis title.
+        y_title: ``metric_label`` as the y axis title (False: the title names the metric).
+        showlegend: draw the legend.
+        compact: narrow margins and the legend in one row under the plot (for a grid of small
+            figures).
     """
     _check_nonempty("metric_vs_severity_figure", values_by_method)
     x = np.asarray(x_severity)
@@ -69,10 +80,15 @@ def metric_vs_severity_figure(
         )
     if np.issubdtype(x.dtype, np.number):
         fig.update_xaxes(tickmode="array", tickvals=x)
-    fig.update_xaxes(title_text="Shift severity (0 = clean test set)")
-    fig.update_yaxes(title_text=metric_label, tickformat=tickformat)
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=metric_label if y_title else None, tickformat=tickformat)
+    layout = {"showlegend": showlegend}
+    if compact:
+        layout.update(margin=dict(l=50, r=10, t=40, b=40),
+                      legend=dict(orientation="h", x=0.0, y=-0.3, xanchor="left",
+                                  yanchor="top"))
     return _finish(fig, title=title or f"{metric_label} as the shift gets stronger",
-                   height=height)
+                   height=height, **layout)
 
 
 def box_by_severity_figure(
@@ -119,3 +135,42 @@ def box_by_severity_figure(
     fig.update_yaxes(title_text=metric_label, tickformat=tickformat)
     return _finish(fig, title=title or f"{metric_label} by shift severity", height=height,
                    boxmode="group")
+
+
+def rotation_figure(
+    frames: Mapping[str, object],
+    *,
+    class_names: Sequence[str],
+    score_label: str,
+    angles: Sequence[float] | None = None,
+    title: str | None = "Uncertainty and predicted class as the digit turns",
+    height: int = 420,
+) -> go.Figure:
+    """One line per method: the uncertainty of one image at each rotation angle, each marker
+    labelled with the class the method predicts there.
+
+    Args:
+        frames: method id -> table with columns ``angle``, ``uncertainty``, ``predicted``
+            (class index) and ``confidence`` (``uqviz.shift_analysis.rotation_frame``).
+        class_names: (C,) class names, in class order.
+        score_label: the uncertainty score's label (y axis).
+        angles: the x ticks (default: the angles of the first table).
+        title: figure title.
+        height: figure height in px.
+    """
+    _check_nonempty("rotation_figure", frames)
+    fig = go.Figure()
+    for method, frame in frames.items():
+        label, color = method_label(method), method_color(method)
+        predicted = [class_names[int(c)] for c in frame.predicted]
+        fig.add_trace(go.Scatter(
+            x=list(frame.angle), y=_vector(f"uncertainty of {method!r}", frame.uncertainty),
+            mode="lines+markers+text", name=label, text=predicted, textposition="top center",
+            line=dict(color=color, width=2.5), marker=dict(size=8), textfont=dict(color=color),
+            customdata=np.column_stack([predicted, np.asarray(frame.confidence)]),
+            hovertemplate=("%{x}°: predicts %{customdata[0]} (p=%{customdata[1]:.2f})<br>"
+                           f"{score_label} %{{y:.3f}}<extra>{label}</extra>")))
+    ticks = list(next(iter(frames.values())).angle) if angles is None else list(angles)
+    fig.update_xaxes(title_text="Rotation (degrees)", tickvals=ticks)
+    fig.update_yaxes(title_text=score_label)
+    return _finish(fig, title=title, height=height, legend=dict(orientation="h", y=-0.2))

@@ -3,20 +3,18 @@
 UMAP's first call in a process compiles numba code for about a minute, so the page never runs
 it: ``start_umap`` launches ``python -m uqviz embed`` as a detached, niced subprocess once per
 (dataset, method, features) — ``st.cache_resource`` guards the server process and an exclusive
-lock file next to the result guards every other process — and the page polls until the result
-file appears in the disk cache. Everything is keyed by small ids.
+lock file next to the result guards every other process (``uqviz.jobs``) — and the page polls
+until the result file appears in the disk cache. Everything is keyed by small ids.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +33,14 @@ from uqviz.embedding import (
     pca_embedding,
     umap_path,
 )
+from uqviz.jobs import (
+    claim_lock,
+    lock_is_stale,
+    read_lock,
+    release_lock,
+    remove_stale_lock,
+    write_lock,
+)
 from uqviz.metrics.scores import UNCERTAINTY_SCORES, uncertainty
 from uqviz.plots.embedding import NO_LABEL
 from uqviz.predictions import OOD_PREFIX, TEST_GROUP, Predictions, parse_shift_group
@@ -45,7 +51,6 @@ from uqviz.ui.backend import dataset_spec, dataset_splits, study
 from uqviz.ui.images import to_uint8_hwc
 
 UMAP_PARAMS = UmapParams()
-LOCK_GRACE_SECONDS = 30.0  # a lock naming no process (being written, or abandoned) waits this
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -161,7 +166,7 @@ def umap_ready(path: str) -> Embedding | None:
         load_umap.clear(path)
         target = Path(path)
         if target.exists() and _remove_unreadable(target):
-            _remove_stale_lock(target.with_suffix(".lock"))
+            remove_stale_lock(target.with_suffix(".lock"))
     return found
 
 
@@ -236,10 +241,10 @@ class UmapJob:
             return self.process.poll()
         if self.path.exists():
             return None
-        held = _read_lock(self.path.with_suffix(".lock"))  # read again: its pid may be new
+        held = read_lock(self.path.with_suffix(".lock"))  # read again: its pid may be new
         if held is not None and held.pid is not None:
             self.pid = held.pid
-        return -1 if held is None or _lock_stale(held) else None
+        return -1 if held is None or lock_is_stale(held) else None
 
     def last_line(self) -> str:
         try:
@@ -282,146 +287,26 @@ def spawn_embed(arguments: list[str], log: Path) -> subprocess.Popen:
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:  # os.kill(0 or -1, 0) would ask about a process group, or every process
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a child that exited but was never waited for (a zombie) answers the signal
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-@dataclass(frozen=True)
-class HeldLock:
-    """What a lock file held when read: its bytes, its process id (None when unreadable) and
-    its modification time."""
-
-    content: bytes
-    pid: int | None
-    mtime: float
-
-
-def _lock_bytes(pid: int) -> bytes:
-    return json.dumps({"pid": pid, "started": time.time()}).encode()
-
-
-def _read_lock(lock: Path) -> HeldLock | None:
-    """The lock's content, process id and time (one open file: all from the same lock), or
-    None when there is no lock."""
-    try:
-        with open(lock, "rb") as fh:
-            content, mtime = fh.read(), os.fstat(fh.fileno()).st_mtime
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return HeldLock(b"", None, time.time())
-    try:
-        pid = int(json.loads(content)["pid"])
-    except (ValueError, KeyError, TypeError):
-        pid = None
-    return HeldLock(content, pid, mtime)
-
-
-def _lock_stale(held: HeldLock) -> bool:
-    """A lock is stale once its process is gone (however long a live job runs); a lock naming
-    no process, once it is older than ``LOCK_GRACE_SECONDS``."""
-    if held.pid is None:
-        return time.time() - held.mtime > LOCK_GRACE_SECONDS
-    return not _pid_alive(held.pid)
-
-
-def _remove_lock_if(lock: Path, content: bytes) -> bool:
-    """Remove the lock only if it still holds ``content`` (the stale lock that was judged):
-    it is renamed aside first and put back when another process has claimed it since."""
-    aside = lock.with_name(f".{uuid.uuid4().hex}.{lock.name}")
-    try:
-        os.rename(lock, aside)
-    except FileNotFoundError:
-        return True
-    try:
-        if aside.read_bytes() == content:
-            return True
-        try:
-            os.link(aside, lock)  # put it back, unless yet another claim came meanwhile
-        except FileExistsError:
-            pass
-        return False
-    finally:
-        aside.unlink(missing_ok=True)
-
-
-@contextmanager
-def _removal_guard(lock: Path):
-    """Serialises the removal of stale locks among processes and threads: an exclusive
-    ``flock`` on ``<lock>.guard`` (released by the system when its holder dies)."""
-    try:
-        import fcntl
-    except ImportError:  # no flock here: the content check of ``_remove_lock_if`` remains
-        yield
-        return
-    with open(lock.with_name(f"{lock.name}.guard"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-
-
-def _remove_stale_lock(lock: Path) -> bool:
-    """Remove the lock if it is stale; True when no lock is left."""
-    with _removal_guard(lock):
-        held = _read_lock(lock)
-        if held is None:
-            return True
-        return _lock_stale(held) and _remove_lock_if(lock, held.content)
-
-
-def _claim(lock: Path) -> bool:
-    """Create the lock file exclusively, naming this process; a stale lock is replaced."""
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if not _remove_stale_lock(lock):
-                return False
-            continue
-        with os.fdopen(fd, "wb") as fh:  # one write: a reader sees it whole or empty
-            fh.write(_lock_bytes(os.getpid()))
-        return True
-    return False
-
-
-def _write_lock(lock: Path, pid: int) -> None:
-    """Name the job's process in the lock, replacing it whole (never an empty file)."""
-    atomic_write(lock, lambda tmp: tmp.write_bytes(_lock_bytes(pid)))
-
-
 @st.cache_resource(show_spinner=False, max_entries=64)
 def start_umap(dataset: str, method: str, path: str) -> UmapJob:
     """Start the background UMAP of one method's features, once per result file."""
     target = Path(path)
     lock, log = target.with_suffix(".lock"), target.with_suffix(".log")
-    if target.exists() or not _claim(lock):
-        held = _read_lock(lock)
+    if target.exists() or not claim_lock(lock):
+        held = read_lock(lock)
         return UmapJob(target, log, held.mtime if held else time.time(),
                        pid=held.pid if held else None)
     try:
         process = spawn_embed(embed_arguments(dataset, method), log)
     except BaseException:
-        held = _read_lock(lock)
-        if held is not None and held.pid == os.getpid():
-            _remove_lock_if(lock, held.content)
+        release_lock(lock)
         raise
-    _write_lock(lock, process.pid)
+    write_lock(lock, process.pid)
     return UmapJob(target, log, time.time(), process, pid=process.pid)
 
 
 def forget_umap_job(dataset: str, method: str, path: str) -> None:
     """Drop a finished or failed job so that the next call starts a new one. The lock is
     removed only when its process is gone: a job claimed since by another session stays."""
-    _remove_stale_lock(Path(path).with_suffix(".lock"))
+    remove_stale_lock(Path(path).with_suffix(".lock"))
     start_umap.clear(dataset, method, path)
