@@ -24,7 +24,7 @@ noise = c2.slider("Noise of the moons", 0.0, 0.4, 0.15, 0.05, key="moons_noise")
 members = c3.slider("Ensemble members", 2, 15, 8, key="moons_members",
                     help=term_text("Deep ensemble"))
 beta = c4.slider("Prior scale β", 0.5, 10.0, 3.0, 0.5, key="moons_beta",
-                 help=term_text("Randomized prior"))
+                 help=term_text("Prior ensemble"))
 scores = st.pills("Uncertainty rows", list(MOONS_SCORES), selection_mode="multi",
                   default=["entropy", "mutual_information"], key="moons_scores",
                   format_func=lambda k: UNCERTAINTY_SCORES[k].label,

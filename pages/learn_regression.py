@@ -25,7 +25,7 @@ with left:
     members = st.slider("Members", 2, 30, 10, key="reg_members",
                         help=term_text("Deep ensemble"))
     prior_name = st.radio("Prior added to each member", list(PRIORS), key="reg_prior",
-                          help=term_text("Randomized prior"))
+                          help=term_text("Prior ensemble"))
     beta = st.slider("Prior scale β", 0.0, 10.0, 3.0, 0.5, key="reg_beta",
                      disabled=PRIORS[prior_name] == "none",
                      help="How strongly the untrained prior is added: 0 is a plain ensemble.")

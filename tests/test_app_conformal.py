@@ -39,9 +39,9 @@ def _parse(caption: str) -> tuple[set[str], str, bool]:
 
 
 def _rows(method: str = "softmax"):
-    from uqviz.ui.backend import evaluation_rows
+    from uqviz.ui.backend import study
 
-    return evaluation_rows("digits", method)
+    return study("digits", method).rows
 
 
 def test_page_runs_with_charts_metrics_and_examples():
@@ -124,6 +124,7 @@ def test_predictions_file_has_no_images_but_works(monkeypatch, tmp_path):
     from uqviz.conformal import split_conformal
     from uqviz.exchange import read_predictions, write_predictions
     from uqviz.predictions import Predictions
+    from uqviz.study import Study
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 4, 400)
@@ -138,6 +139,6 @@ def test_predictions_file_has_no_images_but_works(monkeypatch, tmp_path):
     assert not at.get("image")
     assert any("mine.csv (your predictions) holds predictions only" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) == CHARTS
-    rows = read_predictions(path).by_method["my_model"].evaluation_rows()
+    rows = Study(read_predictions(path).by_method["my_model"]).rows
     core = split_conformal(rows.mean_probs, rows.labels, alpha=0.1)  # the page's defaults
     assert _metric(at, "Coverage") == f"{100 * core.coverage:.1f}%"

@@ -72,10 +72,12 @@ def test_severity_table_matches_the_core_and_degrades(app):
     from uqviz.metrics.classification import accuracy, negative_log_likelihood
     from uqviz.metrics.scores import uncertainty
     from uqviz.runs import run_evaluation
-    from uqviz.ui.backend import APP_CONFIG, DATA_SEED
-    from uqviz.ui.shift_backend import SHIFT_PLAN, severity_table
+    from uqviz.shift_analysis import severity_table
+    from uqviz.sources import APP_CONFIG, DATA_SEED, SHIFT_PLAN
+    from uqviz.ui.backend import study
 
-    table = severity_table("digits", tuple(METHOD_IDS), "gaussian_noise", "entropy")
+    table = severity_table([study("digits", m, "shift") for m in METHOD_IDS], "gaussian_noise",
+                           "entropy")
     assert list(table.severity[table.method == "softmax"]) == [0, 1, 2, 3, 4, 5]
     for method in METHOD_IDS:
         acc = table[table.method == method].set_index("severity").accuracy

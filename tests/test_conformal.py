@@ -357,3 +357,92 @@ def test_raps_beyond_qhat_one_mapie_adds_at_most_one_class_above_qhat(randomized
     extra = sets & ~ours
     assert (extra.sum(axis=1) <= 1).all()
     assert (scores[extra] > qhat).all()
+
+
+# -- what the conformal page shows besides one split -------------------------------------------
+def test_split_sizes_quantile_rank_and_number_of_draws():
+    from uqviz.conformal import number_of_draws, quantile_rank, split_sizes
+
+    assert split_sizes(10, 0.3) == (3, 7)
+    assert split_sizes(3, 0.1) == (0, 3)  # too few: the page says so instead of splitting
+    assert quantile_rank(99, 0.1) == 90  # (99 + 1) * 0.9, not 91 from rounding error
+    assert quantile_rank(10, 0.2) == 9
+    assert number_of_draws(450, 10) == 100  # small sets: 100 splits
+    assert number_of_draws(200_000, 10) == 10  # 2e7 / 2e6, the floor
+    assert number_of_draws(40_000, 10) == 50
+
+
+def test_coverage_over_draws_is_the_mean_of_the_splits(rng):
+    from uqviz.conformal import coverage_over_draws
+
+    probs, labels = _calibrated_data(rng, 300, num_classes=5)
+    alphas = np.array([0.1, 0.2, 0.3])
+    avg = coverage_over_draws(probs, labels, alphas=alphas, n_draws=7, score="aps",
+                              cal_fraction=0.4, lam=0.0, k_reg=0)
+    by_hand = [[split_conformal(probs, labels, alpha=a, score="aps", cal_fraction=0.4, seed=s,
+                                lam=0.0, k_reg=0).coverage for a in alphas] for s in range(7)]
+    np.testing.assert_allclose(avg.coverage, np.mean(by_hand, axis=0))
+    assert avg.n_draws == 7 and avg.at(0.21) == avg.coverage[1]
+    with pytest.raises(ValueError, match="n_draws"):
+        coverage_over_draws(probs, labels, alphas=alphas, n_draws=0)
+
+
+def test_study_average_coverage_is_memoised(rng):
+    from uqviz.conformal import AVERAGE_ALPHAS, CURVE_ALPHAS, coverage_over_draws
+    from uqviz.study import Study
+
+    assert np.isin(CURVE_ALPHAS, AVERAGE_ALPHAS).all()
+    assert np.isin(np.round(np.arange(0.01, 0.505, 0.01), 2), AVERAGE_ALPHAS).all()
+    probs, labels = _calibrated_data(rng, 200, num_classes=4)
+    study = Study(Predictions(probs[None], labels))
+    avg = study.average_coverage(CURVE_ALPHAS, 3, score="lac", cal_fraction=0.5)
+    assert study.average_coverage(CURVE_ALPHAS, 3, score="lac", cal_fraction=0.5) is avg
+    np.testing.assert_allclose(avg.coverage, coverage_over_draws(
+        probs, labels, alphas=CURVE_ALPHAS, n_draws=3, score="lac", cal_fraction=0.5).coverage)
+
+
+def test_class_coverage_counts_and_wilson_intervals(rng):
+    from uqviz.conformal import class_coverage, covered_test_rows
+
+    probs, labels = _calibrated_data(rng, 400, num_classes=4)
+    labels[labels == 3] = 2  # class 3 has no row: NaN coverage and interval
+    result = split_conformal(probs, labels, alpha=0.2, seed=3)
+    test_labels = labels[result.test_indices]
+    covered = covered_test_rows(result, labels)
+    np.testing.assert_array_equal(
+        covered, [result.sets[i, y] for i, y in enumerate(test_labels)])
+    per_class = class_coverage(result, labels)
+    assert per_class.target == pytest.approx(0.8)
+    for c in range(3):
+        n_c, hits = int((test_labels == c).sum()), int(covered[test_labels == c].sum())
+        assert per_class.counts[c] == n_c
+        assert per_class.coverage[c] == pytest.approx(hits / n_c)
+        assert (per_class.low[c], per_class.high[c]) == pytest.approx(wilson_ci(hits, n_c))
+    assert per_class.counts[3] == 0
+    assert np.isnan([per_class.coverage[3], per_class.low[3], per_class.high[3]]).all()
+
+
+def test_set_examples_random_largest_and_missed(rng):
+    from uqviz.conformal import covered_test_rows, set_examples
+
+    probs, labels = _calibrated_data(rng, 300, num_classes=5)
+    result = split_conformal(probs, labels, alpha=0.3, seed=1)
+    covered = covered_test_rows(result, labels)
+    missed = set_examples(result, labels, "missed")
+    assert len(missed.rows) == min(8, int((~covered).sum())) > 0
+    assert not missed.covered.any()
+    np.testing.assert_array_equal(missed.rows, result.test_indices[~covered][:8])
+    largest = set_examples(result, labels, "largest", k=5)
+    sizes = [len(m) for m in largest.members]
+    assert sizes == sorted(result.set_sizes, reverse=True)[:5]
+    random = set_examples(result, labels, "random", seed=4)
+    assert random.rows.tolist() == set_examples(result, labels, "random", seed=4).rows.tolist()
+    for ex in (missed, largest, random):
+        np.testing.assert_array_equal(ex.labels, labels[ex.rows])
+        assert [y in m for m, y in zip(ex.members, ex.labels, strict=True)] == list(ex.covered)
+    names = ("a", "b", "c", "d", "e")
+    caption = missed.captions(names)[0]
+    assert caption.startswith("{") and caption.endswith(f"true {names[missed.labels[0]]} ✗")
+    assert set_examples(result, labels, "missed", k=0).captions(names) == []
+    with pytest.raises(ValueError, match="kind must be one of"):
+        set_examples(result, labels, "worst")

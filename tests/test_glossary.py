@@ -29,6 +29,6 @@ def test_sidebar_help_uses_the_registry_labels():
 
 
 def test_plot_labels_are_the_registry_labels():
-    from uqviz.plots.theme import METHOD_LABELS
+    from uqviz.labels import METHOD_LABELS
 
     assert METHOD_LABELS == LABELS

@@ -34,8 +34,8 @@ from uqviz.plots.report import (
     write_report,
 )
 from uqviz.plots.theme import method_label
-from uqviz.predictions import Predictions
 from uqviz.policy import operating_point, policy_document
+from uqviz.predictions import Predictions
 
 N_IN, N_OOD, C = 240, 40, 4
 RESAMPLES = 200

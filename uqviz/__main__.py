@@ -149,7 +149,7 @@ def _read(args: argparse.Namespace):
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from uqviz.metrics.summary import method_summary
+    from uqviz.study import Study
 
     loaded = _read(args)
     methods = {}
@@ -157,7 +157,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         if not (p.labelled_in_distribution().n):
             raise CliError(f"{args.file}: method {name!r} has no labelled in-distribution rows "
                            "to score")
-        methods[name] = method_summary(p)
+        methods[name] = Study(p).summary()
     if args.json:
         print(json.dumps(_clean({"methods": methods})))
     else:
@@ -166,17 +166,17 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_conformal(args: argparse.Namespace) -> int:
-    from uqviz.conformal import conformal_summary
+    from uqviz.study import Study
 
     if not 0 < args.alpha < 1:
         raise CliError(f"--alpha must be between 0 and 1, got {args.alpha}")
     if not 0 < args.cal_fraction < 1:
         raise CliError(f"--cal-fraction must be between 0 and 1, got {args.cal_fraction}")
     loaded = _read(args)
-    methods = {name: conformal_summary(p, alpha=args.alpha, score=args.score,
-                                       cal_fraction=args.cal_fraction, seed=args.seed,
-                                       randomized=not args.non_randomized, lam=args.lam,
-                                       k_reg=args.k_reg)
+    methods = {name: Study(p).conformal(alpha=args.alpha, score=args.score,
+                                        cal_fraction=args.cal_fraction, seed=args.seed,
+                                        randomized=not args.non_randomized, lam=args.lam,
+                                        k_reg=args.k_reg).summary()
                for name, p in loaded.by_method.items()}
     if args.json:
         print(json.dumps(_clean({"methods": methods})))
@@ -218,8 +218,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from uqviz.conformal import conformal_summary
     from uqviz.plots.report import build_report, write_report
+    from uqviz.study import Study
 
     if args.file:
         by_method = _read(args).by_method
@@ -234,8 +234,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                                    data_seed=args.data_seed)
         name, description = spec.name, spec.description
     conformal = {"alpha": args.alpha, "score": args.score,
-                 "methods": {m: conformal_summary(p, alpha=args.alpha, score=args.score,
-                                                  cal_fraction=0.5, seed=args.seed)
+                 "methods": {m: Study(p).conformal(alpha=args.alpha, score=args.score,
+                                                   cal_fraction=0.5, seed=args.seed).summary()
                              for m, p in by_method.items()}}
     html = build_report(by_method, dataset_name=name, dataset_description=description,
                         conformal=conformal, generated=date.today().isoformat())
@@ -273,11 +273,11 @@ def _write_bundle(out: Path, results: dict, extra: dict) -> None:
     the bundle ``evaluate`` writes; prints the metric table."""
     from uqviz.cache import atomic_write
     from uqviz.exchange import write_predictions
-    from uqviz.metrics.summary import method_summary
+    from uqviz.study import Study
 
     out.mkdir(parents=True, exist_ok=True)
     write_predictions(results, out / "predictions.parquet")
-    summary = {**extra, "methods": {m: method_summary(p) for m, p in results.items()}}
+    summary = {**extra, "methods": {m: Study(p).summary() for m, p in results.items()}}
     atomic_write(out / "metrics.json",
                  lambda tmp: tmp.write_text(json.dumps(_clean(summary), indent=2)))
     _print_table(summary["methods"])

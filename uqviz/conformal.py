@@ -247,10 +247,6 @@ def split_calibration(n: int, cal_fraction: float, seed: int) -> tuple[np.ndarra
     return np.sort(perm[:n_cal]), np.sort(perm[n_cal:])
 
 
-# The old name, still imported by pages/conformal.py: delete once that page uses wilson_ci.
-wilson_interval = wilson_ci
-
-
 # -- results -----------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class ConformalResult:

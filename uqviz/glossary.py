@@ -114,12 +114,9 @@ GLOSSARY: tuple[Term, ...] = (
 
 # Old names still asked for by pages/learn_moons.py and pages/learn_regression.py; delete once
 # they ask for the new one.
-_RENAMED = {"randomized prior": "prior ensemble"}
-
-
 def term_text(term: str) -> str:
     """The text of one term (for a tooltip); ValueError listing the known terms."""
-    wanted = _RENAMED.get(term.lower(), term.lower())
+    wanted = term.lower()
     for t in GLOSSARY:
         if t.term.lower() == wanted:
             return t.text

@@ -38,7 +38,7 @@ from uqviz.metrics.selective import (
     RiskCoverageCurve,
     one_vs_rest_rates,
 )
-from uqviz.metrics.summary import OOD_SUMMARY_SCORES, MetricTable, metric_table
+from uqviz.metrics.summary import OOD_SUMMARY_SCORES, MetricTable, method_summary, metric_table
 from uqviz.policy import operating_point
 from uqviz.predictions import Predictions
 
@@ -160,6 +160,11 @@ class Study:
         """``score`` when it means something for this method, else ``fallback`` (one-sample
         methods have no spread between samples)."""
         return score if score in scores_for(self.num_samples, (score,)) else fallback
+
+    def summary(self) -> dict:
+        """Headline metrics as JSON-ready values (``uqviz.metrics.summary.method_summary``):
+        what ``python -m uqviz metrics`` prints and ``evaluate`` writes."""
+        return self._once(("summary",), lambda: method_summary(self.predictions))
 
     # -- selective prediction and referral ----------------------------------------------------
     def referral_index(self, score: str) -> ReferralIndex:

@@ -7,6 +7,7 @@ import torch
 
 from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.inference import ensemble_logits
+from uqviz.labels import METHOD_LABELS
 from uqviz.methods.base import Method, MethodOutput
 from uqviz.numerics import softmax
 from uqviz.training import NetworkRecipe, Progress, member_recipes, no_progress, trained_network
@@ -22,7 +23,7 @@ class DeepEnsembleMethod(Method):
     """
 
     id = "deep_ensemble"
-    label = "Deep ensemble"
+    label = METHOD_LABELS["deep_ensemble"]
     description = ("K networks trained from different random starts; their average is the "
                    "prediction.")
     stochastic = True

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from uqviz.inference import mc_dropout_logits, network_logits
+from uqviz.labels import METHOD_LABELS
 from uqviz.methods.base import MethodOutput
 from uqviz.methods.softmax import SoftmaxMethod
 from uqviz.numerics import softmax
@@ -19,7 +20,7 @@ class MCDropoutMethod(SoftmaxMethod):
     """
 
     id = "mc_dropout"
-    label = "MC dropout"
+    label = METHOD_LABELS["mc_dropout"]
     description = "One network sampled T times with dropout left on at test time."
     stochastic = True
 

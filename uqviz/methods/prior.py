@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from uqviz.labels import METHOD_LABELS
 from uqviz.methods.ensemble import DeepEnsembleMethod
 from uqviz.training import NetworkRecipe
 
@@ -17,7 +18,7 @@ class PriorEnsembleMethod(DeepEnsembleMethod):
     """
 
     id = "prior_ensemble"
-    label = "Prior ensemble"
+    label = METHOD_LABELS["prior_ensemble"]
     description = "An ensemble whose members each carry a fixed random prior network (scale β)."
     stochastic = True
 

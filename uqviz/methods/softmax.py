@@ -7,6 +7,7 @@ import torch
 
 from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.inference import network_logits
+from uqviz.labels import METHOD_LABELS
 from uqviz.methods.base import Method, MethodOutput
 from uqviz.numerics import softmax
 from uqviz.training import Progress, no_progress, trained_network
@@ -20,7 +21,7 @@ class SoftmaxMethod(Method):
     """
 
     id = "softmax"
-    label = "Softmax"
+    label = METHOD_LABELS["softmax"]
     description = "One network; confidence is its largest softmax probability."
 
     def fit(self, spec: DatasetSpec, data: DataSplits, device: torch.device,

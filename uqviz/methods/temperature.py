@@ -7,6 +7,7 @@ import torch
 from scipy.optimize import minimize_scalar
 
 from uqviz.data.base import DatasetSpec, DataSplits
+from uqviz.labels import METHOD_LABELS
 from uqviz.methods.base import MethodOutput
 from uqviz.methods.softmax import SoftmaxMethod
 from uqviz.numerics import softmax
@@ -82,7 +83,7 @@ class TemperatureMethod(SoftmaxMethod):
     """The softmax baseline's network with T fitted on the validation split by NLL."""
 
     id = "temperature"
-    label = "Temperature scaling"
+    label = METHOD_LABELS["temperature"]
     description = "The same network, logits divided by a temperature fitted on validation data."
 
     def fit(self, spec: DatasetSpec, data: DataSplits, device: torch.device,

@@ -30,6 +30,7 @@ import plotly.offline
 
 import uqviz
 from uqviz.cache import atomic_write
+from uqviz.formatting import significant
 from uqviz.metrics.calibration import reliability_bins
 from uqviz.metrics.selective import risk_coverage_curve
 from uqviz.metrics.summary import METRIC_INFO, MetricTable, metric_table
@@ -110,29 +111,6 @@ POLICY_PERCENT_FIELDS = frozenset({
 
 
 # -- numbers -----------------------------------------------------------------------------------
-def significant(value: float, digits: int = 3) -> str:
-    """``value`` with ``digits`` significant figures, never in exponent notation.
-
-    ``0.000312 -> "0.000312"``, ``0.046 -> "0.0460"``, ``1.2734 -> "1.27"``, ``1234.5 -> "1234"``
-    (large values keep their integer digits), 0 -> ``"0"``, NaN -> ``"–"``,
-    ±inf -> ``"∞"`` / ``"−∞"``.
-    """
-    if digits < 1:
-        raise ValueError(f"digits must be >= 1, got {digits}")
-    value = float(value)
-    if math.isnan(value):
-        return "–"
-    if math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    if value == 0.0:
-        return "0"
-    decimals = max(digits - 1 - math.floor(math.log10(abs(value))), 0)
-    rounded = round(value, decimals)
-    if rounded != 0.0:  # 0.09996 rounds to 0.100: count the digits of the rounded value
-        decimals = max(digits - 1 - math.floor(math.log10(abs(rounded))), 0)
-    return f"{round(value, decimals):.{decimals}f}"
-
-
 def format_percent(fraction: float, digits: int = 3) -> str:
     """A fraction as a percentage with ``digits`` significant figures: ``0.98912 -> "98.9%"``."""
     text = significant(100.0 * float(fraction), digits)

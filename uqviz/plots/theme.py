@@ -20,6 +20,8 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from uqviz.labels import METHOD_LABELS, method_label
+
 __all__ = [
     "ACCENT",
     "CORRECT_COLOR",
@@ -71,13 +73,6 @@ METHOD_COLORS: dict[str, str] = {
     "prior_ensemble": "#CC79A7",  # reddish purple
 }
 
-METHOD_LABELS: dict[str, str] = {
-    "softmax": "Softmax",
-    "temperature": "Temperature scaling",
-    "mc_dropout": "MC dropout",
-    "deep_ensemble": "Deep ensemble",
-    "prior_ensemble": "Prior ensemble",
-}
 
 # Colours for methods without a fixed colour (e.g. from a user's file); none repeats a fixed one.
 FALLBACK_PALETTE: tuple[str, ...] = (
@@ -116,11 +111,6 @@ def method_color(name: str) -> str:
         return METHOD_COLORS[name]
     digest = hashlib.md5(str(name).encode("utf-8")).digest()
     return FALLBACK_PALETTE[int.from_bytes(digest[:4], "big") % len(FALLBACK_PALETTE)]
-
-
-def method_label(name: str) -> str:
-    """Readable name of a method (``"mc_dropout"`` -> ``"MC dropout"``); unknown names as given."""
-    return METHOD_LABELS.get(name, str(name))
 
 
 def _axis_style() -> dict:

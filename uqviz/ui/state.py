@@ -10,6 +10,7 @@ import streamlit as st
 from uqviz.data import dataset_choices
 from uqviz.device import default_device, device_name
 from uqviz.glossary import term_text
+from uqviz.labels import method_label
 from uqviz.methods import METHOD_IDS, METHODS
 from uqviz.sources import file_label, is_file_key
 from uqviz.ui.files import file_source, prediction_datasets
@@ -50,11 +51,6 @@ def current_methods() -> list[str]:
     if chosen is None:
         chosen = options
     return [m for m in options if m in chosen]
-
-
-def method_label(method_id: str) -> str:
-    cls = METHODS.get(method_id)
-    return cls.label if cls else method_id
 
 
 def _dataset_label(name: str) -> str:
