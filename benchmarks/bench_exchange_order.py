@@ -4,8 +4,9 @@ With an ``id`` column the reader aligns the samples of each method on ``id``, so
 long-format file may come in any order. This script writes, for each layout (ids × samples) and
 format, a file as ``write_predictions`` writes it (sorted: method, sample, ascending id) and the
 same rows randomly shuffled (samples interleaved), checks that both read to identical
-predictions, and prints the median read time of each and the ratio shuffled / sorted (target:
-at most 2). It prints figures and never asserts on time; it is not run by the tests.
+predictions, and prints the median read time of each (wall clock, and CPU time of the process)
+and the ratio shuffled / sorted (target: at most 2). It prints figures and never asserts on
+time; it is not run by the tests.
 
 Usage: .venv/bin/python benchmarks/bench_exchange_order.py [--layouts 100000x10,1000000x1]
        [--formats csv,parquet] [--classes 10] [--repeats 5] [--ids int|text] [--json OUT]
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -75,16 +77,18 @@ def same_predictions(a, b) -> bool:
     return True
 
 
-def median_read_seconds(paths: list[Path], repeats: int) -> list[float]:
-    """Median seconds of ``read_predictions`` per path; the paths take turns in each round, so
-    that a busy machine slows them alike."""
-    times = [[] for _ in paths]
+def median_read_seconds(paths: list[Path], repeats: int) -> list[tuple[float, float]]:
+    """Per path, the median wall-clock and CPU seconds (all threads of this process) of
+    ``read_predictions``; the paths take turns in each round, so that a busy machine slows them
+    alike. CPU time is the steadier figure when other jobs share the cores."""
+    times = [([], []) for _ in paths]
     for _ in range(repeats):
-        for path, spent in zip(paths, times, strict=True):
-            start = time.perf_counter()
+        for path, (wall, cpu) in zip(paths, times, strict=True):
+            start, start_cpu = time.perf_counter(), time.process_time()
             read_predictions(path)
-            spent.append(time.perf_counter() - start)
-    return [statistics.median(spent) for spent in times]
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+    return [(statistics.median(wall), statistics.median(cpu)) for wall, cpu in times]
 
 
 def main() -> int:
@@ -99,8 +103,11 @@ def main() -> int:
     args = parser.parse_args()
 
     results = []
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
+          f"medians of {args.repeats} reads, {args.ids} ids, {args.classes} classes")
     print(f"{'layout':>12} {'format':>8} {'rows':>10} {'MB':>6} {'sorted s':>9} "
-          f"{'shuffled s':>10} {'ratio':>6} identical")
+          f"{'shuffled s':>10} {'ratio':>6} {'sorted cpu':>10} {'shuffled cpu':>12} "
+          f"{'cpu ratio':>9} identical")
     with tempfile.TemporaryDirectory(prefix="bench_exchange_order_") as tmp:
         for layout in args.layouts.split(","):
             n, samples = (int(x) for x in layout.lower().split("x"))
@@ -112,16 +119,20 @@ def main() -> int:
                 shuffled_copy(sorted_path, shuffled_path)
                 identical = same_predictions(read_predictions(sorted_path),
                                              read_predictions(shuffled_path))
-                sorted_s, shuffled_s = median_read_seconds([sorted_path, shuffled_path],
-                                                           args.repeats)
+                (sorted_s, sorted_cpu), (shuffled_s, shuffled_cpu) = median_read_seconds(
+                    [sorted_path, shuffled_path], args.repeats)
                 row = {"layout": layout, "format": fmt, "rows": n * samples,
                        "ids": args.ids, "classes": args.classes, "repeats": args.repeats,
                        "mb": round(shuffled_path.stat().st_size / 2**20, 1),
                        "sorted_s": round(sorted_s, 3), "shuffled_s": round(shuffled_s, 3),
-                       "ratio": round(shuffled_s / sorted_s, 2), "identical": identical}
+                       "ratio": round(shuffled_s / sorted_s, 2),
+                       "sorted_cpu_s": round(sorted_cpu, 3),
+                       "shuffled_cpu_s": round(shuffled_cpu, 3),
+                       "cpu_ratio": round(shuffled_cpu / sorted_cpu, 2), "identical": identical}
                 results.append(row)
                 print(f"{layout:>12} {fmt:>8} {row['rows']:>10,} {row['mb']:>6} "
                       f"{sorted_s:>9.3f} {shuffled_s:>10.3f} {row['ratio']:>6.2f} "
+                      f"{sorted_cpu:>10.3f} {shuffled_cpu:>12.3f} {row['cpu_ratio']:>9.2f} "
                       f"{'yes' if identical else 'NO'}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -110,6 +110,24 @@ def moons(seed: int) -> dict[str, float]:
         out[f"{method}.mi_far_over_near"] = out[f"{method}.mi_far"] / out[f"{method}.mi_near"]
     out["softmax.far_entropy"] = float(entropy(far["softmax"]).mean())
     out["deep_ensemble.far_entropy"] = float(entropy(far["deep_ensemble"]).mean())
+    # SNGP: one prediction (S = 1), so its uncertainty is the entropy; uniformity around the
+    # circle = the circle's least entropy as a share of its mean (1: the same all round)
+    out["sngp.entropy_near"] = float(entropy(near["sngp"]).mean())
+    out["sngp.entropy_far"] = float(entropy(far["sngp"]).mean())
+    out["sngp.entropy_far_over_near"] = out["sngp.entropy_far"] / out["sngp.entropy_near"]
+    for method in ("sngp", "deep_ensemble", "prior_ensemble"):
+        h = entropy(far[method])
+        out[f"{method}.far_uniformity"] = float(h.min() / h.mean())
+    out["sngp_minus_deep_ensemble.far_uniformity"] = (out["sngp.far_uniformity"]
+                                                      - out["deep_ensemble.far_uniformity"])
+    import torch
+
+    with torch.no_grad():
+        out["sngp.variance_near"] = float(models.sngp.variance(torch.as_tensor(models.x)).mean())
+        out["sngp.variance_far"] = float(models.sngp.variance(
+            torch.as_tensor(_far_points(), dtype=torch.float32)).mean())
+        out["sngp.largest_singular_value"] = max(
+            float(torch.linalg.matrix_norm(b.weight(), ord=2)) for b in models.sngp.blocks)
     return out
 
 

@@ -94,18 +94,18 @@ def workbench() -> None:
     m[0].metric("Coverage", f"{result.coverage:.1%}", delta_color="off", delta_arrow="off",
                 delta=f"{100 * (result.coverage - (1 - alpha)):+.1f} pts vs target",
                 help=f"Share of the {result.n_test:,} test images whose set contains the true "
-                     f"class; 95% CI {lo:.1%}–{hi:.1%}.")
+                     f"class; 95% CI {100 * lo:.1f}–{100 * hi:.1f}%.")
     m[1].metric("Target 1 − α", f"{1 - alpha:.0%}")
     m[2].metric(f"Average of {n_draws} splits", f"{average.at(alpha):.1%}",
                 help=f"Mean coverage over {n_draws} random calibration/test splits (seeds 0–"
                      f"{n_draws - 1}): the guarantee is about this average.")
     m[3].metric("Mean set size", f"{result.mean_set_size:.2f}",
                 help=f"Classes per set, out of {n_classes}.")
-    st.caption(f"This split: coverage {result.coverage:.1%} (95% interval {lo:.1%}–{hi:.1%}) "
-               f"on {result.n_test:,} test images, against the target {1 - alpha:.0%}. Sets "
-               f"keep every class whose score is at most q̂ = {result.qhat:.4f}, the "
-               f"{quantile_rank(result.n_cal, alpha)}-th smallest of {result.n_cal:,} "
-               "calibration scores.")
+    st.caption(f"This split: coverage {result.coverage:.1%} (95% interval {100 * lo:.1f}–"
+               f"{100 * hi:.1f}%) on {result.n_test:,} test images, against the target "
+               f"{1 - alpha:.0%}. Sets keep every class whose score is at most q̂ = "
+               f"{result.qhat:.4f}, the {quantile_rank(result.n_cal, alpha)}-th smallest of "
+               f"{result.n_cal:,} calibration scores.")
     if math.isinf(result.qhat):
         st.warning(f"{result.n_cal} calibration images are too few for α = {alpha:.2f}: every "
                    "set holds all classes. Raise α or the calibration share.")

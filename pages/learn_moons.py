@@ -1,4 +1,5 @@
-"""Two moons: a softmax network is confident far from the data, ensembles are not."""
+"""Two moons: a softmax network is confident far from the data, ensembles are not in wedges,
+SNGP is not all around."""
 
 from uqviz.ui.frame import require_frame
 
@@ -13,10 +14,17 @@ from uqviz.ui.teaching_backend import MOONS_SCORES, moons, moons_rows
 
 st.title("Two moons")
 st.markdown(
-    "Four small classifiers learn the same two moons; each heatmap covers the plane far beyond "
+    "Five small classifiers learn the same two moons; each heatmap covers the plane far beyond "
     "the points. **The softmax network is sure of itself almost everywhere, even where it has "
     "never seen a point. MC dropout and the ensembles light up away from the data**: their "
     "samples disagree there (mutual information), a network that knows when it does not know.")
+st.markdown(
+    "**SNGP** is one network made aware of distance: spectral normalisation keeps points that "
+    "are far apart in the plane far apart inside the network, and a Gaussian-process output "
+    "layer falls back to 50/50 away from its training points. **SNGP's uncertainty grows with "
+    "distance from the data in every direction; the ensembles grow it only where their members "
+    "happen to disagree.** It makes one prediction, so read its entropy: its mutual "
+    "information is zero, as the softmax network's is.", help=term_text("SNGP"))
 
 c1, c2, c3, c4 = st.columns(4)
 n_points = c1.slider("Training points", 20, 1000, 200, 20, key="moons_points")
@@ -36,7 +44,7 @@ st.plotly_chart(moons_figure(rows, result.grid_x, result.grid_y, result.x, resul
                 theme=None, key="moons_grid")
 st.caption("Top row: predicted probability of the orange class (white = 50/50). Lower rows: "
            "each uncertainty score, white = certain, dark = uncertain (entropies up to log 2). "
-           f"Dots: training points. Four methods trained in {result.seconds:.1f} s on one CPU "
+           f"Dots: training points. Five models trained in {result.seconds:.1f} s on one CPU "
            "thread.")
 if not scores:
     st.info("Pick an uncertainty score above to add its row of heatmaps.")

@@ -10,14 +10,10 @@ from datetime import date
 import streamlit as st
 
 from uqviz.metrics.scores import UNCERTAINTY_SCORES
-from uqviz.plots import (
-    confusion_matrix_figure,
-    referral_curve_figure,
-    sensitivity_specificity_figure,
-)
+from uqviz.plots import confusion_matrix_figure, sensitivity_specificity_figure
 from uqviz.policy import REFERRAL_MODES, policy_document
 from uqviz.ui.backend import POLICY_KEY, NoImages, ensure_comparison, test_images
-from uqviz.ui.referral import operating_point_controls, operating_point_metrics
+from uqviz.ui.referral import operating_point_workbench, referral_values
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.widgets import case_captions, show_cases
 
@@ -42,20 +38,17 @@ study = comp.studies[method]
 
 
 @st.fragment
-def workbench() -> None:
-    point = operating_point_controls(study, score, mode)
-    operating_point_metrics(point)
+def workbench(start: dict) -> None:
+    # the slider, the numbers and the curve answer in the browser; what follows updates on
+    # the committed value (release, or a pause in typing)
+    point = operating_point_workbench(study, score, mode, start, source=dataset, method=method)
     detail = study.referral_detail(score, point)
     names = study.rows.names
 
-    left, right = st.columns(2)
-    left.plotly_chart(referral_curve_figure({method: study.referral_curve(score)},
-                                            operating_point=point), theme=None, key="ref_curve")
-    left.caption("Accuracy on the cases the model keeps, as more uncertain cases are referred. "
-                 "The dashed line is referring at random.")
-    right.plotly_chart(confusion_matrix_figure(detail.confusion, names, normalize=False,
-                                               title="Automated cases"), theme=None,
-                       key="ref_confusion")
+    left, _ = st.columns(2)
+    left.plotly_chart(confusion_matrix_figure(detail.confusion, names, normalize=False,
+                                              title="Automated cases"), theme=None,
+                      key="ref_confusion")
 
     st.subheader("Cases at the border")
     try:
@@ -88,4 +81,4 @@ def workbench() -> None:
                        mime="application/json", key="ref_export")
 
 
-workbench()
+workbench(referral_values())

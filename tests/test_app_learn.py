@@ -64,14 +64,14 @@ def test_moons_page_draws_one_row_per_score():
     (chart,) = _charts(at)
     fig = _figure(at, 0)
     heatmaps = [t for t in fig["data"] if t["type"] == "heatmap"]
-    assert len(heatmaps) == 3 * 4  # P(class 1), entropy, mutual information × four methods
-    columns = [a["text"] for a in fig["layout"]["annotations"][:4]]
-    assert columns == ["Softmax", "MC dropout", "Deep ensemble", "Prior ensemble"]
+    assert len(heatmaps) == 3 * 5  # P(class 1), entropy, mutual information × five methods
+    columns = [a["text"] for a in fig["layout"]["annotations"][:5]]
+    assert columns == ["Softmax", "MC dropout", "Deep ensemble", "Prior ensemble", "SNGP"]
     at.pills(key="moons_scores").set_value(["expected_entropy"])
     at.run()
     _ok(at)
     heatmaps = [t for t in _figure(at, 0)["data"] if t["type"] == "heatmap"]
-    assert len(heatmaps) == 2 * 4
+    assert len(heatmaps) == 2 * 5
 
 
 def test_moons_page_without_scores_says_how_to_add_one():

@@ -417,7 +417,10 @@ def _row_orders(frame: pd.DataFrame, rng) -> dict[str, np.ndarray]:
     example_key = pd.factorize(frame["id"])[0]
     interleaved = np.lexsort((frame["sample"].to_numpy(), pd.factorize(frame["method"])[0],
                               rng.permutation(example_key.max() + 1)[example_key]))
+    by_id = np.lexsort((frame["id"].astype(str).to_numpy(), frame["sample"].to_numpy(),
+                        frame["method"].to_numpy()))
     return {
+        "sorted": by_id,  # method, sample, id (as text)
         "interleaved": interleaved,  # all rows of an example together, samples alternating
         "reversed": np.arange(n)[::-1],
         **{f"random{seed}": np.random.default_rng(seed).permutation(n) for seed in range(3)},

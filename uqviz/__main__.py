@@ -113,11 +113,88 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from uqviz.runs import RunTimer, run_evaluation
 
+    if args.model:
+        return _evaluate_user_model(args)
+    if args.ood or args.model_config:
+        raise CliError("--ood and --model-config go with --model (your own model file)")
     timer = RunTimer()
     results = run_evaluation(args.dataset, _method_list(args), config=_method_config(args),
                              plan=_plan(args), progress=_tqdm_progress("evaluate"),
                              data_seed=args.data_seed, data_dir=args.data_dir, timer=timer)
     _write_bundle(Path(args.out), results, {"dataset": args.dataset, "seconds": timer.seconds})
+    return 0
+
+
+def _user_model_source(args: argparse.Namespace):
+    """``ModelSource`` of ``--model`` files and the ``--dataset folder:DIR`` images; config
+    flags win over model.json."""
+    from uqviz.user_model import MethodSettings, ModelSource
+
+    if not args.dataset.startswith("folder:"):
+        raise CliError(f"--model needs --dataset folder:DIR (your images), got {args.dataset}")
+    if args.ood and not args.ood.startswith("folder:"):
+        raise CliError(f"--ood must be folder:DIR, got {args.ood}")
+    features = args.features_output
+    overrides = {
+        "input_size": args.input_size, "channels": args.channels, "mean": args.mean,
+        "std": args.std, "outputs": args.outputs,
+        "classes": args.classes and [c.strip() for c in args.classes.split(",") if c.strip()],
+        "features_output": int(features) if features and features.isdigit() else features,
+        "flips_preserve_label": args.flips_preserve_label,
+    }
+    settings = MethodSettings(tta_samples=args.tta_samples, mc_samples=args.mc_samples,
+                              seed=args.seed, cal_fraction=args.cal_fraction,
+                              batch_size=args.batch_size, bf16=args.bf16)
+    return ModelSource.create(args.model, args.dataset, ood=args.ood, config=args.model_config,
+                              plan=_plan(args), settings=settings, **overrides)
+
+
+def _evaluate_user_model(args: argparse.Namespace) -> int:
+    """``evaluate --model …``: predict with the user's model on their images and write the
+    bundle; ``--methods all`` means every method that applies."""
+    import time
+
+    from uqviz.metrics.ood import ood_detection
+    from uqviz.user_model import MAHALANOBIS
+
+    start = time.perf_counter()
+    source = _user_model_source(args)
+    names = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = source.methods if names == ["all"] else names
+    for method in methods:
+        why = source.why_not(method)
+        if why:
+            raise CliError(f"--methods {method}: {why}")
+    run = source.run(methods, _tqdm_progress("evaluate"))
+    for warning in run.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    sizes = ", ".join(f"{part} {n}" for part, n in run.sizes.items())
+    print(f"images: {sizes}; methods: {', '.join(methods)}", file=sys.stderr)
+    extra = {"models": [Path(m).name for m in source.models], "dataset": args.dataset,
+             "ood": args.ood, "sizes": run.sizes, "temperature": run.temperature,
+             "warnings": list(run.warnings), "seconds": time.perf_counter() - start}
+    first = next(iter(run.predictions.values()))
+    if MAHALANOBIS in first.scores:
+        score, rows = first.scores[MAHALANOBIS], first.evaluation_rows()
+        extra["mahalanobis_ood"] = {
+            group: vars(ood_detection(rows.scores[MAHALANOBIS], score[first.group == group]))
+            for group in first.groups if group.startswith("ood:") and rows.n}
+    else:
+        extra["mahalanobis_ood"] = source.why_no_mahalanobis()
+    out = Path(args.out)
+    if first.labelled_in_distribution().n:
+        _write_bundle(out, run.predictions, extra)
+        return 0
+    from uqviz.cache import atomic_write
+    from uqviz.exchange import write_predictions
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_predictions(run.predictions, out / "predictions.parquet")
+    summary = {**extra, "methods": {}}
+    atomic_write(out / "metrics.json",
+                 lambda tmp: tmp.write_text(json.dumps(_clean(summary), indent=2)))
+    print(f"the images are unlabelled: no metrics; wrote {out / 'predictions.parquet'} and "
+          f"{out / 'metrics.json'}", file=sys.stderr)
     return 0
 
 
@@ -185,6 +262,47 @@ def cmd_conformal(args: argparse.Namespace) -> int:
             print(f"{name}: qhat {row['qhat']:.4f}  coverage {row['coverage']:.4f} "
                   f"(target {1 - args.alpha:.2f})  mean set size {row['mean_set_size']:.3f}  "
                   f"n_cal {row['n_cal']}  n_test {row['n_test']}")
+    return 0
+
+
+def cmd_referral(args: argparse.Namespace) -> int:
+    from uqviz.metrics.scores import UNCERTAINTY_SCORES
+    from uqviz.study import Study
+
+    if args.score not in UNCERTAINTY_SCORES:
+        raise CliError(f"--score must be one of {', '.join(UNCERTAINTY_SCORES)}, got "
+                       f"{args.score!r}")
+    for name, value, top in (("--target-accuracy", args.target_accuracy, 1.0),
+                             ("--confidence", args.confidence, 1.0 - 1e-12),
+                             ("--calibration-share", args.calibration_share, 1.0)):
+        if not 0 < value <= top:
+            raise CliError(f"{name} must be between 0 and 1, got {value}")
+    loaded = _read(args)
+    method = args.method or next(iter(loaded.by_method))
+    if method not in loaded.by_method:
+        raise CliError(f"{args.file}: no method {method!r}; methods: "
+                       f"{', '.join(loaded.by_method)}")
+    study = Study(loaded.by_method[method])
+    try:
+        result = study.guaranteed_referral(
+            args.score, target_accuracy=args.target_accuracy, confidence=args.confidence,
+            calibration_share=args.calibration_share, seed=args.seed)
+    except ValueError as err:
+        raise CliError(f"{args.file}: {err}") from None
+    doc = {"method": method, **result.to_dict()}
+    if args.json:
+        print(json.dumps(_clean(doc)))
+        return 0
+    verdict = ("certified" if doc["certified"] else "NOT certified; the best that can be: "
+               f"{doc['accuracy_bound']:.4f}")
+    print(f"{method}: refer when {args.score} > {doc['threshold']:.6g} "
+          f"({100 * doc['referred_fraction']:.1f}% of {doc['n_calibration']:,} calibration "
+          f"rows); accuracy on automated >= {args.target_accuracy} with probability "
+          f">= {args.confidence}: {verdict}")
+    if "heldout" in doc:
+        h = doc["heldout"]
+        print(f"held-out ({h['n']:,} rows): {100 * h['referred_fraction']:.1f}% referred, "
+              f"accuracy on automated {h['automated_accuracy']:.4f}")
     return 0
 
 
@@ -320,6 +438,36 @@ def _add_file_options(p: argparse.ArgumentParser) -> None:
                    help="the p_* columns hold logits: apply a softmax")
 
 
+def _add_user_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "your model", "predict with your own model file(s) on --dataset folder:DIR instead of "
+        "training; flags below win over model.json; --methods all = every method that applies "
+        "(softmax, temperature, tta, mc_dropout, ensemble)")
+    g.add_argument("--model", action="append", default=None, metavar="PATH",
+                   help="TorchScript (.pt), exported program (.pt2) or ONNX file; repeat for "
+                        "an ensemble of checkpoints")
+    g.add_argument("--ood", default=None, metavar="folder:DIR",
+                   help="a folder of out-of-distribution images")
+    g.add_argument("--model-config", default=None, metavar="JSON",
+                   help="the model's config (default: model.json next to the model)")
+    g.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"))
+    g.add_argument("--channels", type=int, default=None, help="1 or 3")
+    g.add_argument("--mean", type=float, nargs="+", default=None, help="one per channel")
+    g.add_argument("--std", type=float, nargs="+", default=None, help="one per channel")
+    g.add_argument("--classes", default=None, help="comma-separated; output i is class i")
+    g.add_argument("--outputs", choices=["logits", "probabilities"], default=None)
+    g.add_argument("--features-output", default=None,
+                   help="index or name of the output with penultimate features")
+    g.add_argument("--flips-preserve-label", action="store_true", default=None,
+                   help="a mirrored image keeps its class (test-time augmentation flips)")
+    g.add_argument("--tta-samples", type=int, default=8, help="test-time augmentation passes")
+    g.add_argument("--cal-fraction", type=float, default=0.3,
+                   help="share of each class's images kept to calibrate")
+    g.add_argument("--batch-size", type=int, default=64, help="images per batch")
+    g.add_argument("--bf16", action="store_true",
+                   help="bf16 autocast on CUDA (TorchScript and .pt2 only)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m uqviz",
                                      description="uqviz: see when an image classifier does not "
@@ -336,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--corruptions", default=None,
                    help="comma-separated corruption names, or all (default)")
+    _add_user_model_options(p)
     p.set_defaults(func=cmd_evaluate, corruptions_default="all")
 
     p = sub.add_parser("metrics", help="metrics of a predictions file")
@@ -354,6 +503,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, default=0.01, help="RAPS λ")
     p.add_argument("--k-reg", type=int, default=5, help="RAPS k_reg")
     p.set_defaults(func=cmd_conformal)
+
+    p = sub.add_parser("referral", help="a referral threshold with a guarantee on a "
+                       "predictions file: accuracy on automated cases >= A with probability "
+                       ">= confidence (selection with guaranteed risk)")
+    _add_file_options(p)
+    p.add_argument("--method", default=None, help="the method (default: the file's first)")
+    p.add_argument("--score", default="max_prob", help="the uncertainty score thresholded")
+    p.add_argument("--target-accuracy", type=float, required=True,
+                   help="A: the accuracy to guarantee on automated cases")
+    p.add_argument("--confidence", type=float, default=0.95, help="1 − δ")
+    p.add_argument("--calibration-share", type=float, default=0.5,
+                   help="share of the labelled rows used to choose (1: all; no held-out "
+                        "figures)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the calibration split")
+    p.set_defaults(func=cmd_referral)
 
     p = sub.add_parser("embed", help="UMAP of one method's penultimate-layer features on test, "
                                      "corrupted and OOD rows, cached for the embedding map "

@@ -224,14 +224,20 @@ def read_predictions(
     * methods that have the same ids line up row by row;
     * a file already sorted by id reads as before.
 
-    Ascending ``id`` means: integer ids (a column whose ids are all plain integers) in numeric
-    order; text ids that are plain integers (such as ``"7"`` next to ``"x7"``, or the ids the
-    writer gives a method without ids when another method has text ids) first, in numeric
-    order (ties, e.g. ``"007"`` and ``"7"``, by text), then the other text ids in code-point
-    (UTF-8 byte) order. Group, label and file position play no part. Without an ``id`` column
-    the examples keep the order of sample 0 and every sample must list them in that order (they
-    are matched by position). NPZ files keep the order of their arrays. The methods of
-    ``by_method`` keep their order of first appearance in the file.
+    Ascending ``id`` means: when every id is a plain integer (the column then gives int64
+    ids), numeric order. Otherwise the ids are text: those that are plain integers of up to 18
+    digits (such as ``"7"`` next to ``"x7"``, or the ids the writer gives a method without ids
+    when another method has text ids) come first, in numeric order (ties such as ``"007"`` and
+    ``"7"`` by text), then the other ids in code-point (UTF-8 byte) order, so ``"img10"`` comes
+    before ``"img9"``. Group, label and the position in the file play no part, so the order is
+    stable for ints and strings alike. (Sorting by id rather than, say, by group then id keeps
+    the order of files that are sorted by id already, as written by ``write_predictions`` for
+    ids 0..N-1, whatever their groups.)
+
+    Without an ``id`` column the examples keep the order of sample 0 and every sample must list
+    them in that order (they are matched by position). NPZ files keep the order of their arrays.
+    The methods of ``by_method`` keep their order of first appearance in the file (the one thing
+    that the row order still decides).
 
     Args:
         path: the file; its suffix (.csv, .parquet/.pq, .npz) picks the format.
@@ -926,18 +932,19 @@ def _assemble(t: _Table, drop_invalid: bool, logits_to_probs: bool):
         probs = values
 
     order, sorted_block, stride = _grouping(method_codes, sample, id_rank)
+    sorted_rank = None
     if id_rank is not None:
-        sorted_rank = id_rank if order is None else id_rank[order]
+        sorted_rank = id_rank if order is None else np.take(id_rank, order)
         repeated = ((sorted_block[1:] == sorted_block[:-1])
                     & (sorted_rank[1:] == sorted_rank[:-1]))
         if repeated.any():
             raise _repeated_id(t.source, rows, ids, id_rank, method_names, method_codes, sample)
     probs = probs.astype(np.float32)
-    columns = [rows, probs, labels, id_rank, group_codes, is_ood]
+    columns = [rows, probs, labels, group_codes, is_ood]
     if order is not None:
-        columns = [None if a is None else np.take(a, order, axis=0) for a in columns]
-    rows, probs, labels, id_rank, group_codes, is_ood = columns
-    col = _Columns(t.source, rows, probs, labels, ids, id_rank, group_codes, is_ood)
+        columns = [np.take(a, order, axis=0) for a in columns]
+    rows, probs, labels, group_codes, is_ood = columns
+    col = _Columns(t.source, rows, probs, labels, ids, sorted_rank, group_codes, is_ood)
     methods = {}
     starts, ends, keys = _block_bounds(sorted_block)
     for m, name in enumerate(method_names):
@@ -1415,7 +1422,8 @@ def write_predictions(by_method: Mapping[str, Predictions], path: str | os.PathL
     when there are class names, a ``<file>.classes.json`` sidecar. NPZ files use the layout in
     the module docstring. Files are written to a temporary name in the same folder, then
     renamed (``os.replace``), so a reader never sees half a file. Features and extra scores are
-    not written.
+    not written. ``read_predictions`` gives a table file's examples back in ascending id order
+    (the order written when the ids are sorted or absent); NPZ files keep the order.
 
     Args:
         by_method: method name -> Predictions; every method needs the same classes.

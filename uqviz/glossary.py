@@ -88,6 +88,11 @@ GLOSSARY: tuple[Term, ...] = (
          "random, untrained network to its output, scaled by β. Where data is missing the "
          "priors are not trained away, so the members keep disagreeing.",
          "pages/learn_regression.py"),
+    Term("SNGP", "Spectral-normalized neural Gaussian process: one network whose hidden layers are "
+         "spectrally normalised so that they keep distances, under a Gaussian-process output "
+         "layer. Its uncertainty grows with the distance from the training data in every "
+         "direction, from a single forward pass (Liu et al., NeurIPS 2020).",
+         "pages/learn_moons.py"),
     Term("Bootstrap (ensembles)", "Each ensemble member trains on its own resample of the data, "
          "drawn with replacement. The members then differ also because they saw different "
          "points, as they would with a different data set.", "pages/learn_regression.py"),

@@ -28,6 +28,8 @@ from uqviz.conformal import ConformalCurve, ConformalResult, coverage_vs_alpha, 
 from uqviz.metrics.bootstrap import bootstrap_ood_auroc_ci
 from uqviz.metrics.calibration import ReliabilityBins, reliability_bins
 from uqviz.metrics.classification import confusion_matrix
+from uqviz.metrics.guarantee import METHOD_NAME as GUARANTEE_METHOD
+from uqviz.metrics.guarantee import CertifiedThreshold, calibration_split, certify_threshold
 from uqviz.metrics.ood import OODResult, ood_detection
 from uqviz.metrics.scores import UNCERTAINTY_SCORES, uncertainty
 from uqviz.metrics.selective import (
@@ -41,6 +43,7 @@ from uqviz.metrics.selective import (
 from uqviz.metrics.summary import OOD_SUMMARY_SCORES, MetricTable, method_summary, metric_table
 from uqviz.policy import operating_point
 from uqviz.predictions import Predictions
+from uqviz.stream import CLEAN, Stream, StreamMix, stream_predictions
 
 BORDER_CASES = 8
 
@@ -82,6 +85,58 @@ class ReferralDetail:
 
 
 @dataclass(frozen=True, eq=False)
+class GuaranteedReferral:
+    """A threshold with a guarantee, chosen on one part of the stream, reported on another.
+
+    Attributes:
+        score: the uncertainty score thresholded.
+        certified: the threshold and its guarantee (``CertifiedThreshold``).
+        calibration: the operating point on the calibration part (what was chosen on).
+        heldout: the operating point on the held-out part (None when every row calibrated).
+        calibration_share: share of the stream used to choose.
+        seed: seed of the split.
+    """
+
+    score: str
+    certified: CertifiedThreshold
+    calibration: OperatingPoint
+    heldout: OperatingPoint | None
+    calibration_share: float
+    seed: int
+
+    def to_dict(self) -> dict:
+        """JSON-ready (``python -m uqviz referral --json``): threshold (refer scores above
+        it), referred_fraction and automated accuracy on the calibration part, certified,
+        accuracy_bound, and the held-out figures when there is a held-out part."""
+        c, cal = self.certified, self.calibration
+        doc = {
+            "score": self.score, "target_accuracy": c.target_accuracy,
+            "confidence": c.confidence, "certified": c.certified,
+            "threshold": _json_number(c.threshold), "accuracy_bound": c.accuracy_bound,
+            "referred_fraction": cal.referred_fraction,
+            "automated_accuracy": _json_number(cal.automated_accuracy),
+            "n_calibration": c.n_calibration, "calibration_share": self.calibration_share,
+            "seed": self.seed, "procedure": GUARANTEE_METHOD, "levels": c.levels,
+        }
+        if self.heldout is not None:
+            h = self.heldout
+            doc["heldout"] = {"n": h.n, "referred_fraction": h.referred_fraction,
+                              "automated_accuracy": _json_number(h.automated_accuracy),
+                              "automated_accuracy_ci95": [_json_number(v)
+                                                          for v in h.automated_accuracy_ci]}
+        return doc
+
+
+def _json_number(x: float) -> float | None:
+    """NaN as None; ±inf as the largest float of that sign (JSON has no infinity)."""
+    if x != x:
+        return None
+    if x in (float("inf"), float("-inf")):
+        return float(np.copysign(np.finfo(np.float64).max, x))
+    return float(x)
+
+
+@dataclass(frozen=True, eq=False)
 class Gallery:
     """Rows to show as pictures, in order, with the score that ordered them.
 
@@ -105,8 +160,9 @@ class Study:
     Raises on first use of ``rows`` when no labelled in-distribution row exists.
     """
 
-    def __init__(self, predictions: Predictions) -> None:
+    def __init__(self, predictions: Predictions, mix: StreamMix = CLEAN) -> None:
         self.predictions = predictions
+        self.mix = mix
         self._memo: dict[tuple, object] = {}
 
     def _once(self, key: tuple, compute):
@@ -124,9 +180,36 @@ class Study:
 
     # -- the scored rows ---------------------------------------------------------------------
     @cached_property
+    def _stream(self) -> tuple[Predictions, Stream]:
+        return stream_predictions(self.predictions, self.mix)
+
+    @property
+    def stream(self) -> Predictions:
+        """The incoming stream's rows (``uqviz.stream``): with the clean mix, the labelled
+        in-distribution rows; otherwise clean, shifted and OOD rows as mixed."""
+        return self._stream[0]
+
+    @property
+    def origin(self) -> np.ndarray:
+        """(M,) where each stream row came from: ``test``, a shift group or an OOD group."""
+        return self._stream[1].origin
+
+    @property
+    def stream_index(self) -> np.ndarray:
+        """(M,) each stream row's index in ``predictions``."""
+        return self._stream[1].rows
+
+    @property
+    def table_predictions(self) -> Predictions:
+        """What the metric table scores: every row for the clean mix (OOD AUROC against every
+        OOD set), the stream's rows otherwise."""
+        return self.predictions if self.mix.is_clean else self.stream
+
+    @cached_property
     def rows(self) -> Predictions:
-        """The labelled in-distribution rows: what every summary scores (module docstring)."""
-        rows = self.predictions.labelled_in_distribution()
+        """The stream's labelled rows: what accuracy, calibration and conformal sets score
+        (module docstring)."""
+        rows = self.stream.labelled_in_distribution()
         if rows.n == 0:
             raise ValueError(
                 f"method {self.method!r} has no labelled in-distribution rows to score "
@@ -156,6 +239,23 @@ class Study:
         """(N,) uncertainty of the scored rows under ``score`` (a key of UNCERTAINTY_SCORES)."""
         return self._once(("u", score), lambda: uncertainty(self.rows.probs, score))
 
+    @cached_property
+    def stream_predicted(self) -> np.ndarray:
+        """(M,) predicted class of every stream row."""
+        return self.stream.mean_probs.argmax(axis=1)
+
+    @cached_property
+    def stream_correct(self) -> np.ndarray:
+        """(M,) bool: right on a labelled row; an out-of-distribution row is never right (an
+        automated OOD case is an error)."""
+        return (self.stream.labels >= 0) & (self.stream_predicted == self.stream.labels)
+
+    def stream_uncertainty(self, score: str) -> np.ndarray:
+        """(M,) uncertainty of every stream row."""
+        if self.mix.is_clean:
+            return self.uncertainty(score)
+        return self._once(("stream_u", score), lambda: uncertainty(self.stream.probs, score))
+
     def applicable_score(self, score: str, fallback: str = "entropy") -> str:
         """``score`` when it means something for this method, else ``fallback`` (one-sample
         methods have no spread between samples)."""
@@ -169,8 +269,8 @@ class Study:
     # -- selective prediction and referral ----------------------------------------------------
     def referral_index(self, score: str) -> ReferralIndex:
         """The one sort of the scored rows by ``score``: every referral query is a search."""
-        return self._once(("index", score),
-                          lambda: ReferralIndex.from_scores(self.uncertainty(score), self.correct))
+        return self._once(("index", score), lambda: ReferralIndex.from_scores(
+            self.stream_uncertainty(score), self.stream_correct))
 
     def referral_curve(self, score: str) -> ReferralCurve:
         return self._once(("referral_curve", score),
@@ -184,27 +284,47 @@ class Study:
         """The referral operating point set by one of ``uqviz.policy.REFERRAL_MODES``."""
         return operating_point(self.referral_index(score), mode, value)
 
+    def guaranteed_referral(self, score: str, *, target_accuracy: float,
+                            confidence: float = 0.95, calibration_share: float = 0.5,
+                            seed: int = 0) -> GuaranteedReferral:
+        """A threshold chosen on a calibration part of the stream with a guarantee
+        (``uqviz.metrics.guarantee``), and what it does on the held-out rest."""
+        def compute():
+            u, correct = self.stream_uncertainty(score), self.stream_correct
+            cal, held = calibration_split(u.size, calibration_share, seed)
+            chosen = certify_threshold(u[cal], correct[cal], target_accuracy=target_accuracy,
+                                       confidence=confidence)
+            calibration = ReferralIndex.from_scores(u[cal], correct[cal]).at_threshold(
+                chosen.threshold)
+            heldout = (ReferralIndex.from_scores(u[held], correct[held]).at_threshold(
+                chosen.threshold) if held.size else None)
+            return GuaranteedReferral(score, chosen, calibration, heldout, calibration_share,
+                                      seed)
+        key = ("guaranteed", score, target_accuracy, confidence, calibration_share, seed)
+        return self._once(key, compute)
+
     def referral_detail(self, score: str, point: OperatingPoint) -> ReferralDetail:
         """The automated cases' confusion matrix and the cases either side of the threshold."""
         index = self.referral_index(score)
         keep = index.keep_mask(point)
         below, above = index.border_rows(point, BORDER_CASES)
-        matrix = confusion_matrix(self.predicted[keep], self.rows.labels[keep],
-                                  self.rows.num_classes)
+        labelled = keep & (self.stream.labels >= 0)
+        matrix = confusion_matrix(self.stream_predicted[labelled], self.stream.labels[labelled],
+                                  self.stream.num_classes)
         return ReferralDetail(keep, matrix, below, above)
 
     def one_vs_rest(self, score: str, point: OperatingPoint, positive: int) -> OneVsRestRates:
         """Sensitivity and specificity of class ``positive`` on the automated cases."""
-        keep = self.referral_index(score).keep_mask(point)
-        return one_vs_rest_rates(self.predicted, self.rows.labels, positive, keep)
+        keep = self.referral_index(score).keep_mask(point) & (self.stream.labels >= 0)
+        return one_vs_rest_rates(self.stream_predicted, self.stream.labels, positive, keep)
 
     def right_and_wrong(self, score: str, limit: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
         """``score`` of the right and of the wrong predictions, for histograms: every row up
         to ``limit`` rows, else a seeded random ``limit`` of them (a histogram of 100,000
         points looks the same and draws fast)."""
         def compute():
-            u, correct = self.uncertainty(score), self.correct
-            keep = display_rows(self.n, limit)
+            u, correct = self.stream_uncertainty(score), self.stream_correct
+            keep = display_rows(u.size, limit)
             return u[keep][correct[keep]], u[keep][~correct[keep]]
         return self._once(("right_wrong", score, limit), compute)
 
@@ -222,13 +342,13 @@ class Study:
     def most_uncertain(self, score: str, k: int = 8) -> Gallery:
         """The ``k`` scored rows with the highest uncertainty, most uncertain first."""
         order = self.referral_index(score).order
-        return Gallery(order[::-1][:k], score, self.n)
+        return Gallery(order[::-1][:k], score, order.size)
 
     def confidently_wrong(self, score: str, k: int = 8) -> Gallery:
         """The ``k`` wrong predictions with the lowest uncertainty: those a threshold on
         ``score`` would not catch."""
         order = self.referral_index(score).order
-        wrong = order[~self.correct[order]]
+        wrong = order[~self.stream_correct[order]]
         return Gallery(wrong[:k], score, int(wrong.size))
 
     # -- out of distribution ------------------------------------------------------------------
@@ -366,14 +486,18 @@ class Comparison:
 
     @property
     def n(self) -> int:
-        """Scored rows (the most of any method; they are the same rows for a trained source)."""
+        """Labelled scored rows (the most of any method; the same rows for a trained source)."""
         return max(s.n for s in self.studies.values())
+
+    @property
+    def mix(self) -> StreamMix:
+        return next(iter(self.studies.values())).mix
 
     def metric_table(self) -> MetricTable:
         """Every metric with 95% bootstrap intervals (``bootstrap_resamples(n)`` resamples)."""
         if "table" not in self._memo:
             self._memo["table"] = metric_table(
-                {m: s.predictions for m, s in self.studies.items()},
+                {m: s.table_predictions for m, s in self.studies.items()},
                 n_resamples=bootstrap_resamples(self.n), seed=0)
         return self._memo["table"]
 

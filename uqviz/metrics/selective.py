@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from uqviz.metrics.classification import wilson_ci
+from uqviz.metrics.classification import _z, wilson_ci
 from uqviz.validation import check_scores_correct
 
 __all__ = [
+    "CompactReferral",
     "OneVsRestRates",
     "OperatingPoint",
     "ReferralCurve",
@@ -460,6 +461,139 @@ class ReferralIndex:
         best = cost.min()
         chosen = int(m[np.flatnonzero(cost <= best + 1e-12 * max(1.0, abs(best)))[-1]])
         return self._point(chosen, self._threshold_for_kept(chosen), ce, cr)
+
+    def compact(self, max_points: int = 10_000) -> CompactReferral:
+        """The index restricted to at most ``max_points`` cuts: every cut when there are that
+        few, else the cuts nearest a grid of ``max_points`` quantiles of the kept count
+        (``m ≈ q·N``, so the thresholds are quantiles of the scores), always with ``m = 0``
+        and ``m = N``. The counts at every kept cut are exact; see ``CompactReferral``."""
+        if max_points < 2:
+            raise ValueError(f"max_points must be >= 2, got {max_points}")
+        cuts = self.cuts
+        if cuts.size <= max_points:
+            kept = cuts.copy()
+        else:
+            targets = np.round(np.linspace(0, self.n, max_points)).astype(np.int64)
+            above = np.minimum(np.searchsorted(cuts, targets), cuts.size - 1)
+            below = np.maximum(above - 1, 0)
+            nearer_below = targets - cuts[below] < cuts[above] - targets
+            kept = cuts[np.unique(np.where(nearer_below, below, above))]
+        thresholds = np.empty(kept.size, dtype=np.float64)
+        thresholds[1:] = self.sorted_uncertainty[kept[1:] - 1]
+        thresholds[0] = self._threshold_for_kept(0)  # kept[0] is always 0
+        correct = self.cum_correct[kept].astype(np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            acc = np.where(kept > 0, correct / np.maximum(kept, 1), -np.inf)
+        return CompactReferral(n=self.n, kept=kept.astype(np.int64), correct=correct,
+                               thresholds=thresholds, exact=bool(kept.size == cuts.size),
+                               confidence=self.confidence,
+                               accuracy_suffix_max=np.maximum.accumulate(acc[::-1])[::-1])
+
+
+@dataclass(frozen=True, eq=False)
+class CompactReferral:
+    """A ``ReferralIndex`` restricted to some of its cuts (``ReferralIndex.compact``): small
+    enough to ship to a browser, and answering every query exactly as the full index would if
+    only these cuts existed.
+
+    Each kept cut is a count ``m`` of automated (least uncertain) cases that a threshold can
+    separate; its threshold is the m-th smallest score (for ``m = 0``, just below the
+    smallest), so ``ReferralIndex.at_threshold(thresholds[i])`` automates exactly
+    ``kept[i]`` cases and every number at a kept cut is exact. When ``exact`` (every cut was
+    kept) each query equals the full index's.
+
+    Attributes:
+        n: total cases.
+        kept: (K,) int64 ascending kept counts, ``kept[0] = 0`` and ``kept[-1] = n``.
+        correct: (K,) int64 correct predictions among the ``kept[i]`` least uncertain.
+        thresholds: (K,) float64 strictly ascending threshold of each kept cut.
+        exact: every cut of the full index is kept.
+        confidence: coverage of the Wilson intervals.
+        accuracy_suffix_max: (K,) ``max_{j >= i}`` automated accuracy at ``kept[j]`` (-inf
+            for ``m = 0``), as ``ReferralIndex.cut_accuracy_suffix_max``.
+    """
+
+    n: int
+    kept: np.ndarray
+    correct: np.ndarray
+    thresholds: np.ndarray
+    exact: bool
+    confidence: float = 0.95
+    accuracy_suffix_max: np.ndarray = field(default=None, repr=False)
+
+    @property
+    def size(self) -> int:
+        return int(self.kept.size)
+
+    @property
+    def z(self) -> float:
+        """The normal quantile of the Wilson intervals (``wilson_ci``'s, 1.96 for 95%)."""
+        return _z(self.confidence)
+
+    def _point(self, i: int, cost_error=None, cost_review=None, reached=True) -> OperatingPoint:
+        n, m = self.n, int(self.kept[i])
+        correct_auto = int(self.correct[i])
+        correct_ref = int(self.correct[-1]) - correct_auto
+        n_ref = n - m
+        auto_acc = correct_auto / m if m else math.nan
+        if cost_error is None and cost_review is None:
+            cost = math.nan
+        else:
+            if cost_error is None or cost_review is None:
+                raise ValueError("give both cost_error and cost_review, or neither")
+            cost = ((m - correct_auto) * _check_cost("cost_error", cost_error)
+                    + n_ref * _check_cost("cost_review", cost_review)) / n
+        return OperatingPoint(
+            threshold=float(self.thresholds[i]), n=n, n_referred=n_ref,
+            referred_fraction=n_ref / n, automated_accuracy=auto_acc,
+            automated_accuracy_ci=tuple(wilson_ci(correct_auto, m, self.confidence)),
+            automated_error_rate=1.0 - auto_acc,
+            referred_accuracy=correct_ref / n_ref if n_ref else math.nan,
+            referred_accuracy_ci=tuple(wilson_ci(correct_ref, n_ref, self.confidence)),
+            expected_cost=cost, reached=bool(reached))
+
+    def position_at_threshold(self, threshold: float) -> int:
+        """Index of the kept cut with the largest threshold ``<= threshold`` (0 below all)."""
+        threshold = float(threshold)
+        if math.isnan(threshold):
+            raise ValueError("threshold must be a number, got nan")
+        return max(0, int(np.searchsorted(self.thresholds, threshold, side="right")) - 1)
+
+    def at_threshold(self, threshold: float, *, cost_error: float | None = None,
+                     cost_review: float | None = None) -> OperatingPoint:
+        """Refer above ``threshold``, snapped down to the kept cut at or below it (reported
+        at that cut's threshold: the policy that automates exactly that many cases)."""
+        return self._point(self.position_at_threshold(threshold), cost_error, cost_review)
+
+    def at_budget(self, fraction_referred: float, *, cost_error: float | None = None,
+                  cost_review: float | None = None) -> OperatingPoint:
+        """Refer at most ``ceil(fraction · N)`` cases: the smallest kept cut automating at
+        least ``N - budget`` (``ReferralIndex.at_budget`` restricted to the kept cuts)."""
+        fraction = _check_fraction("fraction_referred", fraction_referred, allow_zero=True)
+        budget = min(self.n, _ceil_count(fraction, self.n))
+        i = int(np.searchsorted(self.kept, self.n - budget, side="left"))
+        return self._point(i, cost_error, cost_review)
+
+    def for_target_accuracy(self, target: float, *, cost_error: float | None = None,
+                            cost_review: float | None = None) -> OperatingPoint:
+        """The kept cut with the fewest referrals whose automated accuracy is ``>= target``;
+        refer everything with ``reached=False`` when none is."""
+        target = _check_fraction("target", target, allow_zero=True)
+        reaching = int(np.searchsorted(-self.accuracy_suffix_max, -(target - 1e-12),
+                                       side="right"))
+        if reaching == 0:
+            return self._point(0, cost_error, cost_review, False)
+        return self._point(reaching - 1, cost_error, cost_review)
+
+    def for_costs(self, cost_error: float, cost_review: float) -> OperatingPoint:
+        """The kept cut of least expected cost per case (ties: fewer referrals)."""
+        ce = _check_cost("cost_error", cost_error)
+        cr = _check_cost("cost_review", cost_review)
+        m = self.kept
+        cost = ((m - self.correct) * ce + (self.n - m) * cr) / self.n
+        best = cost.min()
+        chosen = int(np.flatnonzero(cost <= best + 1e-12 * max(1.0, abs(best)))[-1])
+        return self._point(chosen, ce, cr)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALEATORIC_COLOR",
     "EPISTEMIC_COLOR",
+    "TEACHING_METHODS",
     "decomposition_figure",
     "ensemble_1d_figure",
     "four_settings_figure",
@@ -46,6 +47,16 @@ NO_DATA_FILL = "rgba(134,142,150,0.10)"
 PROBABILITY_SCALE = [[0.0, "#1C7ED6"], [0.5, "#FFFFFF"], [1.0, "#E8590C"]]
 UNCERTAINTY_SCALE = [[0.0, "#FFFFFF"], [0.35, "#D0BFFF"], [1.0, "#2B1A6B"]]
 CLASS_COLORS = ("#1C7ED6", "#E8590C")
+TEACHING_METHODS: dict[str, tuple[str, str]] = {"sngp": ("SNGP", "#0072B2")}
+"""Models of the Learn pages only, not in the method registry: id -> (label, colour)."""
+
+
+def _method_label(method: str) -> str:
+    return TEACHING_METHODS[method][0] if method in TEACHING_METHODS else method_label(method)
+
+
+def _method_color(method: str) -> str:
+    return TEACHING_METHODS[method][1] if method in TEACHING_METHODS else method_color(method)
 
 
 def _fit_color(fit: EnsembleFit1D) -> str:
@@ -147,7 +158,7 @@ def moons_figure(rows: Sequence[tuple[str, Mapping[str, np.ndarray]]], grid_x: n
     n_rows, n_cols = len(rows), len(methods)
     fig = make_subplots(rows=n_rows, cols=n_cols, shared_xaxes=True, shared_yaxes=True,
                         horizontal_spacing=0.012, vertical_spacing=0.045,
-                        column_titles=[method_label(m) for m in methods],
+                        column_titles=[_method_label(m) for m in methods],
                         row_titles=[label for label, _ in rows])
     for r, (label, maps) in enumerate(rows, start=1):
         probability = label.startswith("P(")
@@ -161,7 +172,7 @@ def moons_figure(rows: Sequence[tuple[str, Mapping[str, np.ndarray]]], grid_x: n
                 showscale=c == n_cols,
                 colorbar=dict(len=0.9 / n_rows, y=bar_y, thickness=12, x=1.06),
                 hovertemplate=f"x=%{{x:.2f}}<br>y=%{{y:.2f}}<br>{label}=%{{z:.3f}}"
-                              "<extra>" + method_label(method) + "</extra>",
+                              "<extra>" + _method_label(method) + "</extra>",
             ), row=r, col=c)
             for cls in (0, 1):
                 pts = x[y == cls]
@@ -172,7 +183,7 @@ def moons_figure(rows: Sequence[tuple[str, Mapping[str, np.ndarray]]], grid_x: n
                     name=f"class {cls}", showlegend=r == 1 and c == 1, legendgroup=f"c{cls}",
                 ), row=r, col=c)
     for c, method in enumerate(methods):
-        fig.layout.annotations[c].font = dict(color=method_color(method), size=15)
+        fig.layout.annotations[c].font = dict(color=_method_color(method), size=15)
     fig.update_xaxes(range=[float(grid_x[0]), float(grid_x[-1])], showgrid=False,
                      constrain="domain")
     fig.update_yaxes(range=[float(grid_y[0]), float(grid_y[-1])], showgrid=False)

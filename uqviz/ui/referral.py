@@ -1,66 +1,150 @@
-"""The referral workbench's controls: one slider or pair of costs per mode, and its numbers."""
+"""The referral workbench's operating point: set in the browser (``uqviz.ui.components``),
+committed values kept in session state under the page's keys and in the URL.
+
+Keys (session state and URL parameters): ``ref_threshold``, ``ref_budget`` (% referred),
+``ref_target`` (% accuracy), ``ref_cost_error``, ``ref_cost_review``. A value comes from
+session state, else from the URL (a shared link, a reload), else the default; the URL shows
+the current mode's values.
+"""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import streamlit as st
 
-from uqviz.metrics.selective import OperatingPoint
+from uqviz.metrics.selective import CompactReferral, OperatingPoint
+from uqviz.plots.theme import method_color
 from uqviz.study import Study
+from uqviz.ui.components.referral_workbench import prepare, referral_workbench
+
+WORKBENCH_KEY = "ref_workbench"
+THRESHOLD_SCORES_KEY = "_ref_threshold_scores"  # the scores ref_threshold was set on
+MODE_KEYS = {
+    "threshold": ("ref_threshold",),
+    "budget": ("ref_budget",),
+    "target": ("ref_target",),
+    "cost": ("ref_cost_error", "ref_cost_review"),
+}
+# ref_threshold's default depends on the scores: their 90% quantile
+DEFAULTS = {"ref_threshold": None, "ref_budget": 10.0, "ref_target": 99.0,
+            "ref_cost_error": 10.0, "ref_cost_review": 1.0}
+MAX_COST = 1e6
+# budget and target sliders: value = (offset + k) / scale, k = 0..steps (as the component's)
+STEPS = {"ref_budget": (0, 2, 200), "ref_target": (500, 10, 500)}
 
 
-def operating_point_controls(study: Study, score: str, mode: str) -> OperatingPoint:
-    """The widget of ``mode`` (threshold, budget, target accuracy or costs, each bound to the
-    URL) and the operating point it sets."""
-    index = study.referral_index(score)
+def _number(text) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def referral_values() -> dict[str, float | None]:
+    """This session's values by key (None: the default), seeded from the URL once."""
+    for key in DEFAULTS:
+        if key not in st.session_state:
+            st.session_state[key] = _number(st.query_params.get(key))
+    return {key: st.session_state[key] for key in DEFAULTS}
+
+
+def snap_value(key: str, value) -> float:
+    """A budget or target as its slider step allows it; the default when not a number."""
+    offset, scale, steps = STEPS[key]
+    value = _number(value)
+    if value is None:
+        return DEFAULTS[key]
+    k = min(max(round(value * scale - offset), 0), steps)
+    return (offset + k) / scale
+
+
+def _cost(key: str, value) -> float:
+    value = _number(value)
+    return value if value is not None and 0.0 <= value <= MAX_COST else DEFAULTS[key]
+
+
+def resolve(compact: CompactReferral, default_threshold: float, values: dict) -> dict:
+    """Values as the component offers them: the threshold snapped to a kept cut within the
+    slider's range (the default when missing), budget and target to their steps, costs in
+    0..1e6."""
+    t = _number(values.get("ref_threshold"))
+    t = default_threshold if t is None else max(t, float(compact.thresholds[1]))
+    return {
+        "ref_threshold": float(compact.thresholds[max(1, compact.position_at_threshold(t))]),
+        "ref_budget": snap_value("ref_budget", values.get("ref_budget")),
+        "ref_target": snap_value("ref_target", values.get("ref_target")),
+        "ref_cost_error": _cost("ref_cost_error", values.get("ref_cost_error")),
+        "ref_cost_review": _cost("ref_cost_review", values.get("ref_cost_review")),
+    }
+
+
+def point_for(compact: CompactReferral, mode: str, values: dict) -> OperatingPoint:
+    """The operating point the component shows for resolved ``values``."""
     if mode == "threshold":
-        lo, hi = float(index.sorted_uncertainty[0]), float(index.sorted_uncertainty[-1])
-        default = float(np.quantile(index.sorted_uncertainty, 0.9))
-        t = st.slider("Threshold on the score (refer above)", lo, max(hi, lo + 1e-6),
-                      value=default, step=max((hi - lo) / 1000, 1e-6), format="%.4f",
-                      key="ref_threshold", bind="query-params")
-        return study.operating_point(score, "threshold", t)
+        return compact.at_threshold(values["ref_threshold"])
     if mode == "budget":
-        b = st.slider("Share of cases sent to a human (%)", 0.0, 100.0, 10.0, 0.5,
-                      key="ref_budget", bind="query-params")
-        return study.operating_point(score, "budget", b / 100)
+        return compact.at_budget(values["ref_budget"] / 100)
     if mode == "target":
-        a = st.slider("Target accuracy on automated cases (%)", 50.0, 100.0, 99.0, 0.1,
-                      key="ref_target", bind="query-params")
-        point = study.operating_point(score, "target", a / 100)
-        if not point.reached:
-            st.warning(f"{a:.1f}% accuracy is not reachable with this score; showing the "
-                       "best that is.")
-        return point
-    k1, k2 = st.columns(2)
-    ce = k1.number_input("Cost of an automated error", 0.0, 1e6, 10.0, key="ref_cost_error",
-                         bind="query-params")
-    cr = k2.number_input("Cost of a human review", 0.0, 1e6, 1.0, key="ref_cost_review",
-                         bind="query-params")
-    point = study.operating_point(score, "cost", (ce, cr))
-    st.caption(f"Expected cost per case: **{point.expected_cost:.3f}** (reviews assumed "
-               "correct).")
-    return point
+        return compact.for_target_accuracy(values["ref_target"] / 100)
+    if mode == "cost":
+        return compact.for_costs(values["ref_cost_error"], values["ref_cost_review"])
+    raise ValueError(f"unknown referral mode {mode!r}; valid: {', '.join(MODE_KEYS)}")
 
 
-def operating_point_metrics(point: OperatingPoint) -> None:
-    """Share referred, accuracy and error on the automated cases, accuracy on the referred,
-    with 95% Wilson intervals."""
-    m = st.columns(4)
-    m[0].metric("Referred to a human", f"{100 * point.referred_fraction:.1f}%",
-                help=f"{point.n_referred:,} of {point.n:,} cases; threshold {point.threshold:.4f}")
-    acc_lo, acc_hi = point.automated_accuracy_ci
-    m[1].metric("Accuracy, automated", f"{100 * point.automated_accuracy:.2f}%",
-                help=f"95% CI {100 * acc_lo:.2f}–{100 * acc_hi:.2f}% on "
-                     f"{point.n_automated:,} cases")
-    m[2].metric("Error rate, automated", f"{100 * point.automated_error_rate:.2f}%")
-    r_lo, r_hi = point.referred_accuracy_ci
-    m[3].metric("Model accuracy on referred", "–" if math.isnan(point.referred_accuracy)
-                else f"{100 * point.referred_accuracy:.1f}%",
-                help=f"95% CI {100 * r_lo:.1f}–{100 * r_hi:.1f}%: how often the model would "
-                     "have been right on the cases it hands over")
-    st.caption(f"95% Wilson intervals — automated accuracy {100 * acc_lo:.2f}–{100 * acc_hi:.2f}%"
-               f"; referred {point.n_referred:,} case{'s' * (point.n_referred != 1)} at "
-               f"threshold {point.threshold:.4f}.")
+def _store_commit() -> None:
+    """The component committed a value: keep it under the page's key(s)."""
+    state = st.session_state.get(WORKBENCH_KEY)
+    commit = state.get("commit") if state is not None else None
+    if not isinstance(commit, dict) or commit.get("mode") not in MODE_KEYS:
+        return
+    keys, value = MODE_KEYS[commit["mode"]], commit.get("value")
+    values = value if isinstance(value, list) else [value]
+    numbers = [_number(v) for v in values]
+    if len(numbers) == len(keys) and None not in numbers:
+        for key, number in zip(keys, numbers, strict=True):
+            st.session_state[key] = number
+
+
+def _url_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _sync_url(mode: str, values: dict) -> None:
+    """The URL names the current mode's values, not the other modes'."""
+    shown = {key: _url_text(values[key]) for key in MODE_KEYS[mode]}
+    for key in DEFAULTS:
+        if key in shown:
+            if st.query_params.get(key) != shown[key]:
+                st.query_params[key] = shown[key]
+        elif key in st.query_params:
+            del st.query_params[key]
+
+
+def operating_point_workbench(study: Study, score: str, mode: str, start: dict, *,
+                              source: str, method: str) -> OperatingPoint:
+    """Mount the workbench for ``study`` and ``score`` and return the committed operating
+    point (what the page's Python panels show).
+
+    Args:
+        start: ``referral_values()`` as the last full run of the page found them; the
+            component starts from them (a fragment rerun passes the same, so the component's
+            data does not change while only its committed value does).
+        source, method: name the scores for the component (with a digest of them).
+    """
+    prepared = prepare(study.referral_index(score))
+    compact = prepared.compact
+    scores = f"{source}|{method}|{score}"
+    if st.session_state.setdefault(THRESHOLD_SCORES_KEY, scores) != scores:
+        # a threshold means nothing on other scores: back to their default
+        st.session_state[THRESHOLD_SCORES_KEY] = scores
+        st.session_state["ref_threshold"] = start["ref_threshold"] = None
+    shown = resolve(compact, prepared.default_threshold, start)
+    referral_workbench(
+        prepared, data_id=scores, mode=mode,
+        values={key.removeprefix("ref_"): value for key, value in shown.items()},
+        color=method_color(method), key=WORKBENCH_KEY, on_commit=_store_commit)
+    values = resolve(compact, prepared.default_threshold, referral_values())
+    _sync_url(mode, values)
+    return point_for(compact, mode, values)

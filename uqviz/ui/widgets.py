@@ -12,11 +12,13 @@ CASE_WIDTH = 110
 
 
 def case_captions(study: Study, score: str, rows: np.ndarray) -> list[str]:
-    """``pred 3 ✓ · true 3 · u=0.123`` for each scored row (``Study.rows`` indices)."""
-    names, labels = study.rows.names, study.rows.labels
-    u = study.uncertainty(score)
-    return [f"pred {names[study.predicted[i]]} {'✓' if study.correct[i] else '✗'} · true "
-            f"{names[labels[i]]} · u={u[i]:.3f}" for i in rows]
+    """``pred 3 ✓ · true 3 · u=0.123`` for each stream row (``Study.stream`` indices; an
+    out-of-distribution row reads ``true: none (OOD)``)."""
+    names, labels = study.stream.names, study.stream.labels
+    u, predicted = study.stream_uncertainty(score), study.stream_predicted
+    return [f"pred {names[predicted[i]]} {'✓' if study.stream_correct[i] else '✗'} · true "
+            f"{names[labels[i]] if labels[i] >= 0 else 'none (OOD)'} · u={u[i]:.3f}"
+            for i in rows]
 
 
 def show_cases(images: np.ndarray, rows: np.ndarray, captions: list[str],

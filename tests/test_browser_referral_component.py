@@ -1,0 +1,218 @@
+"""The referral workbench component in a real browser, on a random predictions file.
+
+* What it shows equals the Python core's operating point (``ReferralIndex.at_threshold /
+  at_budget / for_target_accuracy / for_costs`` and ``wilson_ci``), to the digit shown, in
+  every mode.
+* The keyboard (arrows, PageUp/PageDown, Home/End) and the mouse move the slider (a native
+  ``<input type="range">`` with a visible label) and the numbers; the committed value reaches
+  the URL, the policy export and a reload.
+
+Screenshot: artifacts/screenshots/referral-workbench.png.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from urllib.parse import quote_plus
+
+import numpy as np
+import pytest
+
+from tests.browser import chromium_missing_reason, exceptions, screenshot, settle
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(chromium_missing_reason() is not None,
+                                 reason=chromium_missing_reason() or "")]
+
+ROWS = 3000
+SCORE = "entropy"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A server offered a random predictions file; the file's study and index in Python."""
+    from tests.app_fixtures import offer_predictions_file
+    from tests.browser import streamlit_server
+    from uqviz.exchange import read_predictions
+    from uqviz.metrics.scores import UNCERTAINTY_SCORES
+    from uqviz.sources import FileSource
+    from uqviz.study import Study
+
+    path = tmp_path_factory.mktemp("referral-component") / "random.csv"
+    with pytest.MonkeyPatch.context() as mp:
+        offer_predictions_file(mp, path, rows=ROWS, classes=5, seed=11)
+        study = Study(FileSource.from_path(path, read_predictions(path)).predictions(["m"])["m"])
+        with streamlit_server() as url:
+            query = (f"dataset={quote_plus(f'{path.name} (your predictions)')}"
+                     f"&ref_score={quote_plus(UNCERTAINTY_SCORES[SCORE].label)}")
+            yield {"url": f"{url}/referral?{query}", "index": study.referral_index(SCORE)}
+
+
+def _open(page, served):
+    page.goto(served["url"])
+    settle(page)
+    page.locator('.wb[data-ready="true"]').wait_for(timeout=60_000)
+    assert exceptions(page) == []
+
+
+SHOWN = """el => {
+  const m = (name, part) => el.querySelector(`[data-metric="${name}"] .wb-metric-${part}`)
+    .textContent;
+  return {referred: m('referred', 'value'), accuracy: m('accuracy', 'value'),
+          error: m('error', 'value'), referred_accuracy: m('referred-accuracy', 'value'),
+          referred_help: m('referred', 'help'), accuracy_help: m('accuracy', 'help'),
+          caption: el.querySelector('.wb-caption').textContent,
+          warning: el.querySelector('.wb-warning').hidden ? null
+                   : el.querySelector('.wb-warning').textContent,
+          cost: el.querySelector('.wb-expected-cost').hidden ? null
+                : el.querySelector('.wb-expected-cost').textContent};
+}"""
+
+
+def _shown(page) -> dict:
+    return page.locator(".wb").evaluate(SHOWN)
+
+
+def _expected(point, *, cost: bool = False, target: float | None = None) -> dict:
+    """What the page showed before the component, from Python's own formatting (a NaN as
+    "–")."""
+    def pct(x, d):
+        return "–" if math.isnan(x) else f"{100 * x:.{d}f}%"
+
+    def num(x, d):
+        return "–" if math.isnan(x) else f"{100 * x:.{d}f}"
+
+    lo, hi = point.automated_accuracy_ci
+    return {
+        "referred": f"{100 * point.referred_fraction:.1f}%",
+        "accuracy": pct(point.automated_accuracy, 2),
+        "error": pct(point.automated_error_rate, 2),
+        "referred_accuracy": pct(point.referred_accuracy, 1),
+        "referred_help": f"{point.n_referred:,} of {point.n:,} cases; threshold "
+                         f"{point.threshold:.4f}",
+        "accuracy_help": f"95% CI {num(lo, 2)}–{num(hi, 2)}% on {point.n_automated:,} cases",
+        "caption": f"95% Wilson intervals — automated accuracy {num(lo, 2)}–{num(hi, 2)}%; "
+                   f"referred {point.n_referred:,} case{'s' * (point.n_referred != 1)} at "
+                   f"threshold {point.threshold:.4f}.",
+        "warning": None if target is None or point.reached else
+        f"{target:.1f}% accuracy is not reachable with this score; showing the best that is.",
+        "cost": f"Expected cost per case: {point.expected_cost:.3f} (reviews assumed correct)."
+        if cost else None,
+    }
+
+
+def _mode(page, label: str) -> None:
+    page.get_by_text(label, exact=True).click()
+    settle(page)
+
+
+def test_the_numbers_are_the_cores_in_every_mode(page, served):
+    index = served["index"]
+    thresholds = index.compact(index.n + 1).thresholds  # every cut: the slider's positions
+    rng = np.random.default_rng(0)
+    _open(page, served)
+    slider = page.get_by_role("slider", name="Threshold on the score (refer above)")
+    assert slider.get_attribute("max") == str(thresholds.size - 2)
+    for position in [0, thresholds.size - 2, *rng.integers(0, thresholds.size - 1, 12)]:
+        slider.fill(str(position))
+        assert _shown(page) == _expected(index.at_threshold(thresholds[position + 1]))
+
+    _mode(page, "a referral budget")
+    slider = page.get_by_role("slider", name="Share of cases sent to a human (%)")
+    for budget in [0.0, 100.0, 10.0, 0.5, *(rng.integers(0, 201, 12) / 2)]:
+        slider.fill(f"{budget:g}")
+        point = index.at_budget(budget / 100)
+        assert _shown(page) == _expected(point), budget
+        assert point.n_referred <= math.ceil(budget / 100 * index.n)
+
+    _mode(page, "a target accuracy")
+    slider = page.get_by_role("slider", name="Target accuracy on automated cases (%)")
+    reachable = 100 * index.cut_accuracy_suffix_max[1]
+    for tenths in [500, 1000, 990, int(reachable * 10), *rng.integers(500, 1001, 12)]:
+        target = tenths / 10
+        slider.fill(f"{target:g}")
+        assert _shown(page) == _expected(index.for_target_accuracy(target / 100),
+                                         target=target), target
+
+    _mode(page, "costs")
+    errors = page.get_by_role("spinbutton", name="Cost of an automated error")
+    reviews = page.get_by_role("spinbutton", name="Cost of a human review")
+    for ce, cr in [(10.0, 1.0), (0.0, 1.0), (1.0, 0.0), (5.0, 5.0), (2.5, 0.75),
+                   *np.round(rng.random((6, 2)) * [20, 3], 2).tolist()]:
+        errors.fill(f"{ce:g}")
+        reviews.fill(f"{cr:g}")
+        assert _shown(page) == _expected(index.for_costs(ce, cr), cost=True), (ce, cr)
+
+
+def _position(slider) -> int:
+    return int(slider.get_attribute("aria-valuenow") or slider.input_value())
+
+
+def test_keyboard_and_mouse_move_the_numbers_and_commit(page, served):
+    index = served["index"]
+    _open(page, served)
+    slider = page.get_by_role("slider", name="Threshold on the score (refer above)")
+    assert page.get_by_text("Threshold on the score (refer above)").is_visible()
+    top = int(slider.get_attribute("max"))
+    caption = page.locator(".wb-caption")
+    slider.focus()
+    start, before = _position(slider), caption.inner_text()
+    page.keyboard.press("ArrowLeft")
+    assert _position(slider) == start - 1 and caption.inner_text() != before
+    page.keyboard.press("ArrowRight")
+    assert _position(slider) == start and caption.inner_text() == before
+    page.keyboard.press("PageDown")
+    assert _position(slider) == start - round(top / 10)
+    page.keyboard.press("PageUp")
+    assert _position(slider) == start
+    page.keyboard.press("Home")
+    assert _position(slider) == 0
+    page.keyboard.press("End")
+    assert _position(slider) == top
+    assert _shown(page)["referred"] == "0.0%"
+
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.click(box["x"] + 0.25 * box["width"], y)
+    clicked = _position(slider)
+    assert 0.15 * top < clicked < 0.35 * top
+    page.mouse.move(box["x"] + 0.3 * box["width"], y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.7 * box["width"], y, steps=8)
+    dragged = _shown(page)
+    page.mouse.up()
+    assert 0.6 * top < _position(slider) < 0.8 * top
+    assert dragged["referred"] != "0.0%"
+    # released: the value is committed to Python (URL, policy export, the panels below)
+    threshold = index.compact(index.n + 1).thresholds[_position(slider) + 1]
+    page.wait_for_url(re.compile(f"ref_threshold={re.escape(repr(float(threshold)))}"),
+                      timeout=30_000)
+    settle(page)
+    with page.expect_download() as download:
+        page.get_by_role("button", name=re.compile("Export policy")).click()
+    policy = json.loads(open(download.value.path()).read())
+    point = index.at_threshold(threshold)
+    assert policy["threshold"] == threshold
+    assert policy["expected_referral_rate"] == point.referred_fraction
+    assert _shown(page) == _expected(point)
+    screenshot(page, "referral-workbench")
+
+    _mode(page, "a referral budget")
+    slider = page.get_by_role("slider", name="Share of cases sent to a human (%)")
+    slider.focus()
+    for _ in range(7):  # 10% + 7 × 0.5%
+        page.keyboard.press("ArrowRight")
+    assert slider.get_attribute("aria-valuetext") == "13.5%"
+    page.wait_for_url(re.compile(r"ref_budget=13\.5"), timeout=30_000)
+    settle(page)
+    shown = _shown(page)
+    assert shown == _expected(index.at_budget(0.135))
+    page.reload()  # mode and value survive a reload (and a shared link)
+    settle(page)
+    page.locator('.wb[data-ready="true"]').wait_for(timeout=60_000)
+    assert "ref_mode=budget" in page.url
+    assert page.get_by_role("slider", name="Share of cases sent to a human (%)") \
+        .get_attribute("aria-valuetext") == "13.5%"
+    assert _shown(page) == shown

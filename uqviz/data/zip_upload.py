@@ -1,0 +1,221 @@
+"""A ``.zip`` of class folders uploaded by a user, extracted safely into a folder of ours.
+
+Everything is checked from the archive's central directory before a byte is written, and the
+archive is refused whole (``ZipRejected``, one line) when any of these holds:
+
+* it is not a zip, is encrypted, or is larger than ``ZipLimits.max_archive_bytes``;
+* a member's path is absolute (``/x``, ``C:\\x``, ``\\\\server\\x``), climbs out with ``..``, or
+  the member is a symbolic link (zip-slip);
+* it holds more than ``max_files`` files;
+* its files would take more than ``max_total_bytes`` once extracted, or a file of more than
+  ``RATIO_MIN_BYTES`` is compressed more than ``max_ratio`` times (a zip bomb); while extracting,
+  no member may produce more bytes than it declared (a lying header is caught there too);
+* no image (PNG, JPEG, BMP, TIFF, WebP by extension) is left once the rest is skipped.
+
+Files that are not images (by extension), and macOS's ``__MACOSX/`` and hidden files, are
+skipped and counted. Every path written is checked to lie inside the target folder; nothing is
+written anywhere else, and a refused archive leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import stat
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import BinaryIO
+
+from uqviz.data.folder import IMAGE_EXTENSIONS
+
+RATIO_MIN_BYTES = 1 << 20
+CHUNK = 1 << 20
+
+
+class ZipRejected(ValueError):
+    """An uploaded archive that is refused; the message names the archive and why."""
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """What an uploaded archive may hold.
+
+    Attributes:
+        max_archive_bytes: size of the .zip itself.
+        max_total_bytes: sum of the extracted files' sizes.
+        max_ratio: largest uncompressed / compressed size of one file (of RATIO_MIN_BYTES or
+            more) and of the whole archive.
+        max_files: number of files (folders not counted).
+    """
+
+    max_archive_bytes: int = 1 << 30
+    max_total_bytes: int = 4 << 30
+    max_ratio: float = 100.0
+    max_files: int = 200_000
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What ``extract_zip`` wrote.
+
+    Attributes:
+        root: the folder holding the class folders: the target, or the archive's single
+            top-level folder when everything lies inside one.
+        images: number of image files written.
+        skipped: archive paths of the files left out (not images, hidden, ``__MACOSX``).
+    """
+
+    root: Path
+    images: int
+    skipped: tuple[str, ...]
+
+
+def _unsafe_reason(name: str, info: zipfile.ZipInfo) -> str | None:
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        return "is a symbolic link"
+    if name.startswith(("/", "\\")) or PureWindowsPath(name).drive:
+        return "is an absolute path"
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        return "climbs out of the folder with '..'"
+    return None
+
+
+def _is_skipped(parts: tuple[str, ...]) -> bool:
+    return (any(p.startswith(".") or p == "__MACOSX" for p in parts)
+            or Path(parts[-1]).suffix.lower() not in IMAGE_EXTENSIONS)
+
+
+def _plan(archive: zipfile.ZipFile, label: str, size: int,
+          limits: ZipLimits) -> tuple[list[tuple[zipfile.ZipInfo, tuple[str, ...]]], list[str]]:
+    """The members to write (with their path parts) and those skipped; raises ZipRejected."""
+    files = [i for i in archive.infolist() if not i.is_dir()]
+    if len(files) > limits.max_files:
+        raise ZipRejected(f"{label}: {len(files):,} files is more than the "
+                          f"{limits.max_files:,} allowed")
+    keep, skipped, total = [], [], 0
+    for info in archive.infolist():
+        why = _unsafe_reason(info.filename, info)
+        if why:
+            raise ZipRejected(f"{label}: refused, member {info.filename!r} {why}")
+        if info.flag_bits & 0x1:
+            raise ZipRejected(f"{label}: refused, member {info.filename!r} is encrypted")
+        if info.is_dir():
+            continue
+        parts = tuple(p for p in PurePosixPath(info.filename.replace("\\", "/")).parts
+                      if p not in ("", "."))
+        if not parts or _is_skipped(parts):
+            skipped.append(info.filename)
+            continue
+        if (info.file_size >= RATIO_MIN_BYTES
+                and info.file_size > limits.max_ratio * max(info.compress_size, 1)):
+            raise ZipRejected(f"{label}: refused, member {info.filename!r} expands "
+                              f"{info.file_size / max(info.compress_size, 1):,.0f} times (more "
+                              f"than {limits.max_ratio:g}: a zip bomb?)")
+        total += info.file_size
+        keep.append((info, parts))
+    if total > limits.max_total_bytes:
+        raise ZipRejected(f"{label}: refused, its images would take {total:,} bytes once "
+                          f"extracted, more than the {limits.max_total_bytes:,} allowed")
+    if total >= RATIO_MIN_BYTES and total > limits.max_ratio * max(size, 1):
+        raise ZipRejected(f"{label}: refused, it expands {total / max(size, 1):,.0f} times "
+                          f"(more than {limits.max_ratio:g}: a zip bomb?)")
+    if not keep:
+        raise ZipRejected(f"{label}: no images in the archive (PNG, JPEG, BMP, TIFF or WebP); "
+                          f"{len(skipped)} other file(s) skipped")
+    return keep, skipped
+
+
+def _copy(archive: zipfile.ZipFile, info: zipfile.ZipInfo, out: BinaryIO, label: str) -> None:
+    written = 0
+    with archive.open(info) as src:
+        while block := src.read(CHUNK):
+            written += len(block)
+            if written > info.file_size:
+                raise ZipRejected(f"{label}: refused, member {info.filename!r} holds more bytes "
+                                  f"than its header declares ({info.file_size:,})")
+            out.write(block)
+
+
+def _common_root(target: Path, parts: list[tuple[str, ...]]) -> Path:
+    firsts = {p[0] for p in parts}
+    if len(firsts) == 1 and all(len(p) > 2 for p in parts):
+        return target / firsts.pop()
+    return target
+
+
+def extract_zip(source: str | Path | bytes | BinaryIO, target: str | Path, *,
+                name: str | None = None, limits: ZipLimits | None = None) -> Extracted:
+    """Extract the images of a zip of class folders into ``target``, safely.
+
+    Args:
+        source: the archive: a path, its bytes, or a binary file object (an upload).
+        target: an empty folder of ours (e.g. a ``tempfile.mkdtemp()``); created if missing.
+        name: the archive's name, for messages (default: the file name, else ``upload.zip``).
+        limits: size, ratio and count limits (``ZipLimits()`` by default).
+
+    Returns:
+        ``Extracted``: where the class folders are, how many images were written, what was
+        skipped.
+
+    Raises:
+        ZipRejected: one line naming the archive and why (see the module docstring); nothing
+            is left in ``target`` then.
+        ValueError: ``target`` is not empty.
+    """
+    limits = limits or ZipLimits()
+    if isinstance(source, (str, Path)):
+        label = name or Path(source).name
+        size = Path(source).stat().st_size
+        handle: BinaryIO = open(source, "rb")  # noqa: SIM115 (closed below)
+    else:
+        label = name or getattr(source, "name", None) or "upload.zip"
+        handle = io.BytesIO(source) if isinstance(source, bytes) else source
+        size = handle.seek(0, io.SEEK_END)
+        handle.seek(0)
+    label = Path(str(label)).name
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    base = target.resolve()
+    if any(base.iterdir()):
+        raise ValueError(f"{target}: the folder to extract into must be empty")
+    try:
+        if size > limits.max_archive_bytes:
+            raise ZipRejected(f"{label}: {size:,} bytes is more than the "
+                              f"{limits.max_archive_bytes:,} allowed")
+        try:
+            archive = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, OSError, ValueError):
+            raise ZipRejected(f"{label}: not a zip archive") from None
+        with archive:
+            keep, skipped = _plan(archive, label, size, limits)
+            try:
+                for info, parts in keep:
+                    path = base.joinpath(*parts)
+                    if not path.resolve().is_relative_to(base):
+                        raise ZipRejected(f"{label}: refused, member {info.filename!r} would "
+                                          "land outside the folder")
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        with open(path, "xb") as out:
+                            _copy(archive, info, out, label)
+                    except FileExistsError:
+                        raise ZipRejected(f"{label}: refused, member {info.filename!r} appears "
+                                          "twice") from None
+                    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+                        raise ZipRejected(f"{label}: member {info.filename!r} is corrupt "
+                                          f"({err})") from None
+            except BaseException:
+                for child in list(base.iterdir()):
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child)
+                    else:
+                        child.unlink()
+                raise
+    finally:
+        if isinstance(source, (str, Path)):
+            handle.close()
+    return Extracted(_common_root(base, [p for _, p in keep]), len(keep), tuple(skipped))
+

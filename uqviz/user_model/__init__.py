@@ -1,0 +1,40 @@
+"""Your model, your images: a user's own classifier file(s) and image folders, headless.
+
+* ``config``: ``ModelConfig``, the sidecar ``model.json`` (input size, channels, mean/std,
+  classes, outputs, features output, flips) and its one-line checks.
+* ``loading``: TorchScript, exported programs (``.pt2``) and ONNX loaded without pickle
+  (``load_model``); a pickle is refused with one line saying why and how to export instead.
+* ``images``: folders labelled by sub-folder *name*, a seeded stratified calibration/test split,
+  images decoded in batches from disk.
+* ``methods``: softmax, temperature scaling, test-time augmentation, MC dropout (scripted
+  models with dropout), the ensemble of the checkpoints given, and the Mahalanobis OOD score.
+* ``source``: ``ModelSource``, the dashboard source (same interface as
+  ``uqviz.sources.TrainedSource``), with predictions cached on disk.
+
+Every user error is a ``UserModelError`` with a one-line message. No streamlit, no plotly.
+"""
+
+from uqviz.user_model.config import ModelConfig, UserModelError, ensemble_configs, model_config
+from uqviz.user_model.images import ImageSet, Split, scan_folder, split_calibration
+from uqviz.user_model.loading import UserModel, load_model, model_format
+from uqviz.user_model.methods import (
+    MAHALANOBIS,
+    USER_METHOD_LABELS,
+    USER_METHODS,
+    Mahalanobis,
+    MethodSettings,
+)
+from uqviz.user_model.source import (
+    MODEL_PREFIX,
+    USER_PLAN,
+    ModelSource,
+    PartialResults,
+    UserRun,
+)
+
+__all__ = [
+    "MAHALANOBIS", "MODEL_PREFIX", "USER_METHODS", "USER_METHOD_LABELS", "USER_PLAN",
+    "ImageSet", "Mahalanobis", "MethodSettings", "ModelConfig", "ModelSource", "PartialResults",
+    "Split", "UserModel", "UserModelError", "UserRun", "ensemble_configs", "load_model",
+    "model_config", "model_format", "scan_folder", "split_calibration",
+]

@@ -1,0 +1,235 @@
+"""A user's image folders, read for their model: labels by folder name, a seeded split, and
+images decoded in batches from disk.
+
+* **Labels** come from matching each sub-folder's *name* to the model's ``classes`` (never the
+  folders' sorted order): ``dog/`` is class ``classes.index("dog")``. A sub-folder whose name is
+  not a class is refused, naming it and the classes. A folder with no sub-folders is accepted
+  unlabelled (labels -1). Images lying directly in a folder that has class sub-folders are left
+  out; hidden folders and ``__MACOSX`` are ignored.
+* **Split**: labelled images are split, seeded and stratified by class, into a calibration part
+  (fits temperature scaling and the Mahalanobis score) and a test part.
+* **Streaming**: ``iter_batches`` decodes ``batch_size`` images at a time, so memory holds one
+  batch of pixels, never the folder. Each image is read safely
+  (``uqviz.data.user_images.read_user_image``: size limits, decompression bombs, truncation);
+  one that cannot be read is skipped and counted, the rest go on.
+* **Preprocessing**: converted to 1 (``L``) or 3 (``RGB``) channels, resized to the model's
+  ``input_size`` with Pillow's bilinear filter (antialiased when shrinking) unless it already has
+  that size (then its pixels are kept exactly), and divided by 255: float32 (C, H, W) in [0, 1].
+  The model's mean/std normalisation comes after (``UserModel.normalise``).
+
+Row ids are the images' paths relative to their folder (POSIX separators).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from uqviz.data.base import stratified_holdout
+from uqviz.data.folder import IMAGE_EXTENSIONS, image_files
+from uqviz.data.user_images import ImageRejected, read_user_image
+from uqviz.user_model.config import ModelConfig, UserModelError
+
+IGNORED_FOLDERS = frozenset({"__MACOSX"})
+_WIDE_GREY = ("I", "F")
+
+
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    """The image files of one folder, with their labels.
+
+    Attributes:
+        root: the folder (resolved).
+        files: N paths relative to ``root`` (POSIX), the rows' ids.
+        labels: int64 (N,) index into the model's classes, -1 when unlabelled.
+    """
+
+    root: Path
+    files: tuple[str, ...]
+    labels: np.ndarray
+
+    @property
+    def labelled(self) -> bool:
+        return bool(len(self.labels)) and bool((self.labels >= 0).all())
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def subset(self, rows: np.ndarray) -> ImageSet:
+        """The files at ``rows`` (indices), in that order."""
+        return ImageSet(self.root, tuple(self.files[i] for i in rows), self.labels[rows])
+
+    def fingerprint(self) -> str:
+        """A hash of the files' names, sizes and modification times (not their bytes): it
+        changes when the folder's content does."""
+        digest = hashlib.sha256(str(self.root).encode())
+        for name, label in zip(self.files, self.labels.tolist(), strict=True):
+            stat = (self.root / name).stat()
+            digest.update(f"\n{name}|{label}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        return digest.hexdigest()[:20]
+
+
+def _check_folder(root: Path) -> Path:
+    if not root.exists():
+        raise UserModelError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise UserModelError(f"{root}: a file, not a folder of images")
+    return root.resolve()
+
+
+def _sub_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and p.name not in IGNORED_FOLDERS)
+
+
+def _relative(paths: list[Path], root: Path) -> list[str]:
+    return [p.relative_to(root).as_posix() for p in paths]
+
+
+def _no_images(root: Path) -> UserModelError:
+    kinds = ", ".join(sorted(e.lstrip(".").upper() for e in IMAGE_EXTENSIONS))
+    return UserModelError(f"{root}: no images in the folder ({kinds})")
+
+
+def scan_folder(path: str | Path, classes: tuple[str, ...] | None = None) -> ImageSet:
+    """The images of a folder, labelled by sub-folder name when it has sub-folders.
+
+    Args:
+        path: a folder with one sub-folder per class (images anywhere below each), or a folder
+            of images without sub-folders (unlabelled).
+        classes: the model's class names; None reads every image below ``path`` unlabelled
+            (an OOD folder).
+
+    Returns:
+        An ``ImageSet`` sorted by class folder name, then path.
+
+    Raises:
+        UserModelError: no such folder, no images, or a sub-folder that is not a class.
+    """
+    root = _check_folder(Path(path).expanduser())
+    folders = [f for f in _sub_folders(root) if image_files(f)] if classes is not None else []
+    if not folders:
+        files = [p for p in image_files(root)
+                 if not any(part.startswith(".") or part in IGNORED_FOLDERS
+                            for part in p.relative_to(root).parts)]
+        if not files:
+            raise _no_images(root)
+        return ImageSet(root, tuple(_relative(files, root)), np.full(len(files), -1, np.int64))
+    names, labels = [], []
+    for folder in folders:
+        if folder.name not in classes:
+            raise UserModelError(f"{root}: sub-folder \"{folder.name}\" is not one of the model's "
+                                 f"classes ({', '.join(classes)})")
+        found = _relative(image_files(folder), root)
+        names += found
+        labels += [classes.index(folder.name)] * len(found)
+    return ImageSet(root, tuple(names), np.asarray(labels, dtype=np.int64))
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """A labelled folder cut into a calibration part and a test part (both sorted by path)."""
+
+    calibration: ImageSet
+    test: ImageSet
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"calibration": len(self.calibration), "test": len(self.test)}
+
+
+def split_calibration(images: ImageSet, fraction: float, seed: int) -> Split:
+    """Seeded, stratified: ``round(fraction × n_c)`` images of each class c go to calibration,
+    the rest to test (``uqviz.data.base.stratified_holdout``). Unlabelled images all go to
+    test and calibration is empty."""
+    if not images.labelled:
+        return Split(images.subset(np.arange(0)), images)
+    test, calibration = stratified_holdout(images.labels, fraction, seed)
+    return Split(images.subset(np.sort(calibration)), images.subset(np.sort(test)))
+
+
+def _grey(image: Image.Image) -> Image.Image:
+    """8-bit grey (``L``); 16-bit and float images scaled to their range first."""
+    if image.mode.startswith("I;16") or image.mode in _WIDE_GREY:
+        values = np.asarray(image, dtype=np.float64)
+        top = values.max(initial=0.0)
+        scale = 1.0 if top <= 1.0 else 255.0 if top <= 255.0 else 65535.0
+        return Image.fromarray(np.round(np.clip(values / scale, 0, 1) * 255).astype(np.uint8))
+    return image.convert("L")
+
+
+def to_model_pixels(image: Image.Image, config: ModelConfig) -> np.ndarray:
+    """uint8 (C, H, W) of a decoded picture: 1 or 3 channels, at the model's input size.
+
+    An image already of that size is not resampled (its pixels are kept exactly); others are
+    resized with Pillow's bilinear filter (antialiased when shrinking), the aspect ratio not
+    kept.
+    """
+    image = _grey(image) if config.channels == 1 else image.convert("RGB")
+    height, width = config.input_size
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def read_pixels(path: Path, name: str, config: ModelConfig) -> np.ndarray:
+    """One file as uint8 (C, H, W); raises ``ImageRejected`` when it cannot be read."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ImageRejected(f"{name}: cannot be read ({err.strerror})") from None
+    return to_model_pixels(read_user_image(data, name), config)
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """A batch of decoded images.
+
+    Attributes:
+        rows: int64 (B,) positions of the images in the ``ImageSet``.
+        images: float32 (B, C, H, W) in [0, 1].
+        skipped: reasons, one line per file of this batch that could not be read.
+    """
+
+    rows: np.ndarray
+    images: torch.Tensor
+    skipped: tuple[str, ...]
+
+
+def iter_batches(images: ImageSet, config: ModelConfig, batch_size: int) -> Iterator[Batch]:
+    """Decode ``images`` ``batch_size`` files at a time (memory holds one batch).
+
+    Yields a ``Batch`` per slice of ``batch_size`` files, even one whose files were all
+    unreadable (then with no rows), so that slice k always covers files ``k·batch_size`` on.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    shape = config.input_shape
+    for start in range(0, len(images), batch_size):
+        names = images.files[start:start + batch_size]
+        pixels = np.empty((len(names), *shape), dtype=np.uint8)
+        kept, skipped = [], []
+        for i, name in enumerate(names):
+            try:
+                pixels[len(kept)] = read_pixels(images.root / name, name, config)
+                kept.append(start + i)
+            except ImageRejected as err:
+                skipped.append(str(err))
+        x = torch.from_numpy(pixels[:len(kept)]).float().div_(255.0)
+        yield Batch(np.asarray(kept, dtype=np.int64), x, tuple(skipped))
+
+
+def load_images(images: ImageSet, config: ModelConfig, rows: np.ndarray | None = None,
+                batch_size: int = 256) -> torch.Tensor:
+    """float32 (N, C, H, W) in [0, 1] of the readable images (of ``rows`` when given), in
+    order; unreadable ones are left out as the predictions leave them out."""
+    chosen = images if rows is None else images.subset(np.asarray(rows))
+    parts = [b.images for b in iter_batches(chosen, config, batch_size)]
+    return torch.cat(parts) if parts else torch.empty((0, *config.input_shape))
