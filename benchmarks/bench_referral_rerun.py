@@ -101,7 +101,8 @@ def main() -> int:
             return 1
     times_ms = sorted(1000 * t for t in times)
     p90 = times_ms[min(len(times_ms) - 1, int(0.9 * len(times_ms)))]
-    print(f"{args.dataset or f'rows {args.rows:,}'}: first view {first:.2f} s; rerun per slider move median "
+    what = args.dataset or f"rows {args.rows:,}"
+    print(f"{what}: first view {first:.2f} s; rerun per slider move median "
           f"{statistics.median(times_ms):.0f} ms, p90 {p90:.0f} ms ({args.moves} moves)")
     per_move = {k: statistics.median(c[k] for c in counts) for k in COUNTED}
     print("calls per move (median): " + ", ".join(f"{k} {v:g}" for k, v in per_move.items()))

@@ -18,19 +18,20 @@ from uqviz.plots import (
 )
 from uqviz.sources import file_label
 from uqviz.study import bootstrap_resamples
-from uqviz.ui.backend import POLICY_KEY, ensure_comparison, report_html
+from uqviz.ui.backend import POLICY_KEY, ensure_stream_comparison, report_html
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.tables import TABLE_PARTS, metric_column_config, metric_frame
 
 st.title("Compare methods")
 dataset, methods = current_dataset(), current_methods()
-comp = ensure_comparison(dataset, methods)
+comp = ensure_stream_comparison(dataset, methods)
 if comp is None:
     st.stop()
 studies = comp.studies
-st.caption(f"{file_label(dataset)}: {comp.n:,} labelled in-distribution test rows. 95% intervals "
-           f"from {bootstrap_resamples(comp.n):,} bootstrap resamples; ★ marks the best value "
-           "per column.")
+stream_rows = next(iter(studies.values())).stream.n
+st.caption(f"{file_label(dataset)}: {comp.n:,} labelled rows of a stream of {stream_rows:,} "
+           f"({comp.mix.describe()}). 95% intervals from {bootstrap_resamples(comp.n):,} "
+           "bootstrap resamples; ★ marks the best value per column.")
 
 with st.spinner("Computing bootstrap intervals…"):
     table = comp.metric_table()
@@ -102,7 +103,8 @@ st.subheader("Share it")
 today = date.today().isoformat()
 st.download_button(
     "Download the report (HTML)", key="compare_report", type="primary",
-    data=lambda: report_html(dataset, tuple(methods), st.session_state.get(POLICY_KEY), today),
+    data=lambda: report_html(dataset, tuple(methods), st.session_state.get(POLICY_KEY), today,
+                             comp.mix),
     file_name=f"uqviz-report-{today}.html", mime="text/html",
     help="One self-contained file that opens offline: the metric table with intervals, the "
          "reliability and risk–coverage charts, the referral policy last set on the Referral "

@@ -22,7 +22,7 @@ from uqviz.glossary import term_text
 from uqviz.plots import conformal_curve_figure, set_size_histogram_figure
 from uqviz.plots.conformal import class_coverage_figure
 from uqviz.sources import file_label
-from uqviz.ui.backend import NoImages, ensure_comparison, test_images
+from uqviz.ui.backend import NoImages, ensure_stream_comparison, row_images
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.widgets import show_cases
 
@@ -40,7 +40,7 @@ st.caption(f"{term_text('Conformal set')} A share of the test images calibrates 
            "rest checks them. The guarantee holds on average over random splits: one split "
            "(change the seed) can land a little above or below the target.")
 dataset, methods = current_dataset(), current_methods()
-comp = ensure_comparison(dataset, methods)
+comp = ensure_stream_comparison(dataset, methods)
 if comp is None:
     st.stop()
 
@@ -124,7 +124,7 @@ def workbench() -> None:
 
     st.subheader("Examples with their prediction sets")
     try:
-        images = test_images(dataset)
+        images = row_images(dataset, study)
     except NoImages:
         images = None
     if images is None or len(images) != study.n:

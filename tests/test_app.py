@@ -83,14 +83,21 @@ def test_compare_table_equals_the_core():
     from uqviz.metrics.summary import method_summary
     from uqviz.ui.backend import study
 
+    from uqviz.stream import CLEAN, DEMO_MIX
+
     at = _app("pages/compare.py")
-    df = pd.concat([d.value.set_index("Method") for d in at.dataframe], axis=1)
-    row = df.loc["Deep ensemble"]
-    core = method_summary(study("digits", "deep_ensemble").predictions)
-    for column, key in [("Accuracy", "accuracy"), ("NLL", "nll"), ("ECE", "ece"),
-                        ("AURC", "aurc"), ("E-AURC", "eaurc"), ("Brier", "brier")]:
-        shown = float(row[column].split(" ")[0])
-        assert shown == pytest.approx(core[key], rel=5e-3, abs=1e-12), column
+    for mix in (DEMO_MIX, CLEAN):  # the default stream, then the clean test rows (URL: none)
+        if mix is CLEAN:
+            at.selectbox(key="stream_shift").set_value("none")
+            at.selectbox(key="stream_ood").set_value("none").run()
+        assert not at.exception, at.exception
+        df = pd.concat([d.value.set_index("Method") for d in at.dataframe], axis=1)
+        row = df.loc["Deep ensemble"]
+        core = method_summary(study("digits", "deep_ensemble", "app", mix).table_predictions)
+        for column, key in [("Accuracy", "accuracy"), ("NLL", "nll"), ("ECE", "ece"),
+                            ("AURC", "aurc"), ("E-AURC", "eaurc"), ("Brier", "brier")]:
+            shown = float(row[column].split(" ")[0])
+            assert shown == pytest.approx(core[key], rel=5e-3, abs=1e-12), (mix, column)
 
 
 def test_compare_overlay_toggle_draws_one_diagram():

@@ -39,9 +39,12 @@ def _parse(caption: str) -> tuple[set[str], str, bool]:
 
 
 def _rows(method: str = "softmax"):
+    """The scored rows of the page's default stream (``DEMO_MIX``): labelled clean and
+    shifted rows."""
+    from uqviz.stream import DEMO_MIX
     from uqviz.ui.backend import study
 
-    return study("digits", method).rows
+    return study("digits", method, "app", DEMO_MIX).rows
 
 
 def test_page_runs_with_charts_metrics_and_examples():

@@ -30,10 +30,25 @@ ROWS = 3000
 SCORE = "entropy"
 
 
+def _random_predictions(path) -> None:
+    """Random predictions whose labels are drawn from the model's own probabilities (so that
+    confidence means something and targets up to ~100% are reachable), a tenth of the rows
+    repeated (tied scores)."""
+    from uqviz.exchange import write_predictions
+    from uqviz.predictions import Predictions
+
+    rng = np.random.default_rng(11)
+    probs = rng.dirichlet(np.full(5, 0.3), ROWS - ROWS // 10)
+    probs = np.concatenate([probs, probs[: ROWS // 10]]).astype(np.float32)
+    probs /= probs.sum(1, keepdims=True)
+    labels = np.array([rng.choice(5, p=row / row.sum()) for row in probs.astype(np.float64)])
+    write_predictions({"m": Predictions(probs[None], labels)}, path)
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """A server offered a random predictions file; the file's study and index in Python."""
-    from tests.app_fixtures import offer_predictions_file
+    """A server offered a random predictions file through UQVIZ_PREDICTIONS (as
+    tests/app_fixtures.py's offer_predictions_file does); the file's index in Python."""
     from tests.browser import streamlit_server
     from uqviz.exchange import read_predictions
     from uqviz.metrics.scores import UNCERTAINTY_SCORES
@@ -41,8 +56,9 @@ def served(tmp_path_factory):
     from uqviz.study import Study
 
     path = tmp_path_factory.mktemp("referral-component") / "random.csv"
+    _random_predictions(path)
     with pytest.MonkeyPatch.context() as mp:
-        offer_predictions_file(mp, path, rows=ROWS, classes=5, seed=11)
+        mp.setenv("UQVIZ_PREDICTIONS", str(path))
         study = Study(FileSource.from_path(path, read_predictions(path)).predictions(["m"])["m"])
         with streamlit_server() as url:
             query = (f"dataset={quote_plus(f'{path.name} (your predictions)')}"
@@ -129,8 +145,10 @@ def test_the_numbers_are_the_cores_in_every_mode(page, served):
 
     _mode(page, "a target accuracy")
     slider = page.get_by_role("slider", name="Target accuracy on automated cases (%)")
-    reachable = 100 * index.cut_accuracy_suffix_max[1]
-    for tenths in [500, 1000, 990, int(reachable * 10), *rng.integers(500, 1001, 12)]:
+    best = int(1000 * index.cut_accuracy_suffix_max[1])  # highest reachable, in tenths of %
+    targets = [500, 1000, 990, best, best + 1, *rng.integers(500, 1001, 12)]
+    assert best > 900 and index.for_target_accuracy(0.9).n_referred < index.n
+    for tenths in [t for t in targets if 500 <= t <= 1000]:
         target = tenths / 10
         slider.fill(f"{target:g}")
         assert _shown(page) == _expected(index.for_target_accuracy(target / 100),
@@ -212,7 +230,7 @@ def test_keyboard_and_mouse_move_the_numbers_and_commit(page, served):
     page.reload()  # mode and value survive a reload (and a shared link)
     settle(page)
     page.locator('.wb[data-ready="true"]').wait_for(timeout=60_000)
-    assert "ref_mode=budget" in page.url
+    assert "ref_mode=a+referral+budget" in page.url  # the radio binds its label
     assert page.get_by_role("slider", name="Share of cases sent to a human (%)") \
         .get_attribute("aria-valuetext") == "13.5%"
     assert _shown(page) == shown

@@ -361,6 +361,18 @@ def test_tta_augmentations_are_seeded_and_flip_only_when_allowed():
     assert augment(x, a[1]).shape == x.shape
 
 
+def test_tta_predictions_are_seeded(workdir):
+    def tta(seed):
+        settings = MethodSettings(tta_samples=4, seed=seed)
+        return source(workdir, settings=settings).predictions(["tta"])["tta"]
+
+    first, again, other = tta(0), tta(0), tta(1)
+    assert first.probs.shape == (4, 12, 3)
+    np.testing.assert_array_equal(first.probs, again.probs)
+    np.testing.assert_array_equal(first.probs[0], other.probs[0])  # the image itself
+    assert not np.allclose(first.probs[1:], other.probs[1:])  # other crops
+
+
 def test_mc_dropout_switches_on_only_dropout(workdir, net, tmp_path):
     model = load_model(workdir / "net.pt", model_config(workdir / "net.pt"))
     assert model.why_no_dropout() is None

@@ -38,6 +38,16 @@ GLOSSARY: tuple[Term, ...] = (
          "with any classifier.", "pages/compare.py"),
     Term("Margin", "The gap between the two most likely classes. A small margin means two classes "
          "compete for the case.", "pages/compare.py"),
+    Term("Incoming stream", "What the model receives in deployment: clean test cases mixed "
+         "with a share of shifted cases (a corruption at a severity) and a share of "
+         "out-of-distribution cases, drawn with a seed. Accuracy and calibration count the "
+         "labelled cases; referral counts an automated out-of-distribution case as an error.",
+         "pages/referral.py"),
+    Term("Guaranteed threshold", "A referral threshold chosen on a calibration part so that the "
+         "accuracy on the automated cases is at least A with probability at least 1 − δ "
+         "(selection with guaranteed risk, Geifman & El-Yaniv 2017: Clopper–Pearson bounds at "
+         "20 coverage levels with a union bound). When A cannot be certified with the data at "
+         "hand, the highest A that can is shown.", "pages/referral.py"),
     Term("Calibration", "A model is calibrated when its confidence matches its accuracy: of all "
          "cases predicted with 80% confidence, 80% are right.", "pages/compare.py"),
     Term("ECE", "Expected calibration error: the average gap between confidence and accuracy "

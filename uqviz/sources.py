@@ -80,6 +80,23 @@ class TrainedSource:
         """(N, C, H, W) float images of the clean test split, in the order of its rows."""
         return self.splits().test_x.numpy()
 
+    def group_images(self, group: str) -> np.ndarray:
+        """(N, C, H, W) images of any group of a run, as ``uqviz.runs.evaluation_inputs``
+        made them: ``test``, ``<corruption>:<severity>`` or ``ood:<name>``."""
+        from uqviz.predictions import TEST_GROUP, parse_shift_group
+        from uqviz.shifts import corrupt
+
+        if group.startswith("ood:"):
+            return self.ood_images(group)
+        test_x = self.splits().test_x
+        if group == TEST_GROUP:
+            return test_x.numpy()
+        parsed = parse_shift_group(group)
+        if parsed is None:
+            raise ValueError(f"no images for group {group!r}")
+        name, severity = parsed
+        return corrupt(test_x, name, severity, seed=self.plan.seed + severity).numpy()
+
     def ood_images(self, group: str) -> np.ndarray:
         """(N, C, H, W) images of an ``ood:<name>`` group, regenerated as the run made them
         (the plan's seed and size), in the order of its rows."""

@@ -199,6 +199,25 @@ class Study:
         """(M,) each stream row's index in ``predictions``."""
         return self._stream[1].rows
 
+    def stream_locations(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Where the stream's rows sit in their groups: ``{group: (stream rows, positions
+        within the group)}`` (e.g. to fetch each row's image from its group's images)."""
+        def compute():
+            group = self.predictions.group.astype(str)
+            out = {}
+            for g in np.unique(group[self.stream_index]):
+                members = np.flatnonzero(group == g)
+                in_stream = np.flatnonzero(group[self.stream_index] == g)
+                out[str(g)] = (in_stream, np.searchsorted(members, self.stream_index[in_stream]))
+            return out
+        return self._once(("locations",), compute)
+
+    @cached_property
+    def rows_in_stream(self) -> np.ndarray:
+        """(N,) each scored row's index among the stream's rows."""
+        s = self.stream
+        return np.flatnonzero((s.labels >= 0) & ~s.is_ood & ~s.is_shifted)
+
     @property
     def table_predictions(self) -> Predictions:
         """What the metric table scores: every row for the clean mix (OOD AUROC against every

@@ -26,6 +26,7 @@ from uqviz.sources import (
     file_label,
     is_file_key,
 )
+from uqviz.stream import CLEAN, StreamMix
 from uqviz.study import Comparison, Study, bootstrap_resamples
 from uqviz.ui.files import file_source
 
@@ -69,6 +70,31 @@ def ood_images(key: str, group: str) -> np.ndarray:
     return source(key).ood_images(group)
 
 
+@st.cache_resource(show_spinner="Rebuilding the images…", max_entries=8)
+def group_images(key: str, group: str) -> np.ndarray:
+    """Images of one group of rows (test, a corruption at a severity, an OOD set); NoImages for
+    a predictions file."""
+    dataset_spec(key)  # NoImages for a predictions file
+    return source(key).group_images(group)
+
+
+def stream_images(key: str, study: Study) -> np.ndarray:
+    """(M, C, H, W) the image of every row of a study's stream, in stream order; NoImages for
+    a predictions file."""
+    images = None
+    for group, (rows, positions) in study.stream_locations().items():
+        block = group_images(key, group)
+        if images is None:
+            images = np.zeros((study.stream.n, *block.shape[1:]), dtype=block.dtype)
+        images[rows] = block[positions]
+    return images
+
+
+def row_images(key: str, study: Study) -> np.ndarray:
+    """(N, C, H, W) the image of every scored row (``Study.rows``)."""
+    return stream_images(key, study)[study.rows_in_stream]
+
+
 def describe_dataset(key: str) -> str:
     """One or two sentences about a dataset or a predictions file."""
     src = source(key)
@@ -97,17 +123,19 @@ def _progress_with_eta(bar, started: float):
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def study(key: str, method: str, plan: str = "app") -> Study:
-    """One method's study on a source (train first with ``ensure_comparison``)."""
-    return Study(source(key, plan).predictions([method])[method])
+def study(key: str, method: str, plan: str = "app", mix: StreamMix = CLEAN) -> Study:
+    """One method's study on a source and stream (train first with ``ensure_comparison``)."""
+    return Study(source(key, plan).predictions([method])[method], mix)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def comparison(key: str, methods: tuple[str, ...], plan: str = "app") -> Comparison:
-    return Comparison({m: study(key, m, plan) for m in methods})
+def comparison(key: str, methods: tuple[str, ...], plan: str = "app",
+               mix: StreamMix = CLEAN) -> Comparison:
+    return Comparison({m: study(key, m, plan, mix) for m in methods})
 
 
-def ensure_comparison(key: str, methods: list[str], plan: str = "app") -> Comparison | None:
+def ensure_comparison(key: str, methods: list[str], plan: str = "app",
+                      mix: StreamMix = CLEAN) -> Comparison | None:
     """The studies of every chosen method, training and predicting what is missing under a
     progress bar with the time left; None (after an ``st.info``/``st.error`` that says what
     to do) when no method is chosen or the source cannot be loaded."""
@@ -123,7 +151,7 @@ def ensure_comparison(key: str, methods: list[str], plan: str = "app") -> Compar
             bar = st.progress(0.0, text=f"{verb} {', '.join(todo)} on {file_label(key)}…")
             src.predictions(todo, progress=_progress_with_eta(bar, time.perf_counter()))
             bar.empty()
-        return comparison(key, tuple(methods), plan)
+        return comparison(key, tuple(methods), plan, mix)
     except DatasetUnavailable as err:
         st.error(f"{err}\n\nChoose an offline dataset (digits or mnist5k) in the sidebar.")
     except ValueError as err:
@@ -136,7 +164,7 @@ POLICY_KEY = "referral_policy"
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def report_html(key: str, methods: tuple[str, ...], policy_json: str | None,
-                generated: str) -> str:
+                generated: str, mix: StreamMix = CLEAN) -> str:
     """The stakeholder report (self-contained HTML) for the selected methods: the Compare
     page's metric table (not recomputed), the last referral policy set on the Referral page
     and a split-conformal summary (α = 0.1, LAC)."""
@@ -144,11 +172,13 @@ def report_html(key: str, methods: tuple[str, ...], policy_json: str | None,
 
     from uqviz.plots.report import build_report
 
-    comp = comparison(key, methods)
+    comp = comparison(key, methods, "app", mix)
     conformal = {"alpha": 0.1, "score": "lac", "methods": {
         m: s.conformal(alpha=0.1, score="lac").summary() for m, s in comp.studies.items()}}
     return build_report({m: s.predictions for m, s in comp.studies.items()},
-                        dataset_name=file_label(key), dataset_description=describe_dataset(key),
+                        dataset_name=file_label(key), dataset_description=(
+                            f"{describe_dataset(key)}\n\nIncoming stream: {mix.describe()}."
+                            if not mix.is_clean else describe_dataset(key)),
                         policy=json.loads(policy_json) if policy_json else None,
                         conformal=conformal, table=comp.metric_table(), generated=generated)
 
@@ -219,3 +249,22 @@ def active_learning(strategies: tuple[str, ...], seeds: int):
                                    progress=_progress_with_eta(bar, time.perf_counter()))
         bar.empty()
     return _active_result(strategies, seeds)
+
+
+def ensure_stream_comparison(key: str, methods: list[str]) -> Comparison | None:
+    """``ensure_comparison``, then the incoming-stream control (``uqviz.ui.state``), and the
+    studies on the stream it sets; None after a message when the source cannot be loaded."""
+    from uqviz.ui.state import stream_control
+
+    comp = ensure_comparison(key, methods)
+    if comp is None:
+        return None
+    groups = next(iter(comp.studies.values())).predictions.groups
+    mix = stream_control(groups)
+    if mix.is_clean:
+        return comp
+    try:
+        return comparison(key, tuple(methods), "app", mix)
+    except ValueError as err:
+        st.error(f"Could not draw the stream {mix.describe()}: {err}")
+        return None

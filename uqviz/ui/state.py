@@ -12,7 +12,9 @@ from uqviz.device import default_device, device_name
 from uqviz.glossary import term_text
 from uqviz.labels import method_label
 from uqviz.methods import METHOD_IDS, METHODS
+from uqviz.predictions import OOD_PREFIX
 from uqviz.sources import file_label, is_file_key
+from uqviz.stream import CLEAN, DEMO_MIX, StreamMix
 from uqviz.ui.files import file_source, prediction_datasets
 
 DATASET_KEY = "dataset"
@@ -82,3 +84,60 @@ def render_sidebar() -> None:
                        help="Uncertainty methods to train and compare (for a predictions file: "
                             "the methods in it).\n\n" + METHODS_HELP, persist_state="session")
         st.caption(f"Device: **{device_name(default_device())}**")
+
+
+# -- the incoming stream -------------------------------------------------------------------------
+STREAM_KEYS = ("stream_shift", "stream_shift_share", "stream_ood", "stream_ood_share",
+               "stream_seed")
+NO_SHIFT, NO_OOD = "none", "none"
+
+
+def _stream_options(groups: list[str]) -> tuple[list[str], list[str]]:
+    shifts = [g for g in groups if ":" in g and not g.startswith(OOD_PREFIX)]
+    oods = [g for g in groups if g.startswith(OOD_PREFIX)]
+    return shifts, oods
+
+
+def current_mix(groups: list[str]) -> StreamMix:
+    """The stream set by ``stream_control`` (or its URL parameters): the demo's default mix
+    where its groups exist, else the clean test rows."""
+    shifts, oods = _stream_options(groups)
+    default = DEMO_MIX if (DEMO_MIX.shift in shifts and DEMO_MIX.ood in oods) else CLEAN
+    state = st.session_state
+    shift = state.get("stream_shift", default.shift or NO_SHIFT)
+    ood = state.get("stream_ood", default.ood or NO_OOD)
+    shift_share = state.get("stream_shift_share", round(100 * default.shift_share))
+    ood_share = state.get("stream_ood_share", round(100 * default.ood_share))
+    shift = shift if shift in shifts else None
+    ood = ood if ood in oods else None
+    try:
+        return StreamMix(shift=shift, shift_share=shift_share / 100 if shift else 0.0,
+                         ood=ood, ood_share=ood_share / 100 if ood else 0.0,
+                         seed=int(state.get("stream_seed", default.seed)))
+    except ValueError:
+        return CLEAN
+
+
+def stream_control(groups: list[str]) -> StreamMix:
+    """An expander that sets what the model receives: clean test rows mixed with a share of
+    shifted rows and a share of out-of-distribution rows (bound to the URL); returns it."""
+    shifts, oods = _stream_options(groups)
+    mix = current_mix(groups)
+    with st.expander(f"Incoming stream: {mix.describe()}", expanded=False):
+        st.caption(term_text("Incoming stream"))
+        c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 1])
+        c1.selectbox("Shifted cases", [NO_SHIFT, *shifts], key="stream_shift",
+                     index=([NO_SHIFT, *shifts].index(mix.shift) if mix.shift else 0),
+                     bind="query-params")
+        c2.slider("Share (%)", 0, 60, int(round(100 * mix.shift_share)), 5,
+                  key="stream_shift_share", bind="query-params")
+        c3.selectbox("Out-of-distribution cases", [NO_OOD, *oods], key="stream_ood",
+                     index=([NO_OOD, *oods].index(mix.ood) if mix.ood else 0),
+                     bind="query-params")
+        c4.slider("Share (%)", 0, 40, int(round(100 * mix.ood_share)), 5,
+                  key="stream_ood_share", bind="query-params")
+        c5.number_input("Seed", 0, 10_000, mix.seed, key="stream_seed", bind="query-params")
+    mix = current_mix(groups)
+    if mix.shift_share + mix.ood_share > 1:
+        st.warning("The shares add up to more than 100%: showing the clean test rows.")
+    return mix
