@@ -33,6 +33,11 @@ with left:
         st.caption("All selected methods are trained and cached.")
 with right:
     st.subheader("Start here")
+    st.page_link("pages/story.py", label="The story in a minute: why uncertainty matters",
+                 icon=":material/slideshow:")
+    st.caption("Five steps on the incoming stream, each one chart and one sentence, for a "
+               "stakeholder demo: right on clean data, confidently wrong on some new cases, "
+               "uncertainty that tells them apart, referral, and a guarantee.")
     st.page_link("pages/compare.py", label="Demo in 5 minutes: compare the methods",
                  icon=":material/compare:")
     st.caption("Accuracy, calibration and risk–coverage of every method, with 95% CIs.")

@@ -10,6 +10,7 @@ from tests.app_fixtures import pretrain_digits
 TIMEOUT = 120
 PAGES = {
     "pages/home.py": {"plotly": 0},
+    "pages/story.py": {"plotly": 5},
     "pages/data_models.py": {"plotly": 0, "dataframe": 1},
     "pages/compare.py": {"plotly": 5 + 5 + 1 + 1, "dataframe": 2},
     "pages/referral.py": {"plotly": 2},  # + the curve, drawn by the workbench component

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,
                                  reason=chromium_missing_reason() or "")]
 
-PAGES = ["", "data_models", "upload", "compare", "referral", "conformal", "shift", "ood",
+PAGES = ["", "story", "data_models", "upload", "compare", "referral", "conformal", "shift", "ood",
          "your_images", "intervals", "learn_regression", "learn_moons", "learn_aleatoric",
          "learn_active", "glossary"]
 

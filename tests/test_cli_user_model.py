@@ -4,24 +4,16 @@ bundle it writes, and its one-line errors (exit code 2)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
 
+from tests.test_cli import run_cli
 from tests.user_model_fixtures import export_torchscript, train_tiny_net, write_config, write_folder
 from uqviz.__main__ import main
 from uqviz.exchange import read_predictions
 from uqviz.user_model.loading import EXPORT_HOW
-
-
-def run_cli(*args, timeout=600):
-    env = dict(os.environ, UQVIZ_TORCH_THREADS=os.environ.get("UQVIZ_TORCH_THREADS", "1"))
-    return subprocess.run([sys.executable, "-m", "uqviz", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="module")

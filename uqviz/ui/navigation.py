@@ -17,6 +17,7 @@ class PageEntry:
 SECTIONS: dict[str, tuple[PageEntry, ...]] = {
     "Overview": (
         PageEntry("pages/home.py", "Home", ":material/home:", default=True),
+        PageEntry("pages/story.py", "The story in a minute", ":material/slideshow:"),
         PageEntry("pages/data_models.py", "Data & models", ":material/model_training:"),
         PageEntry("pages/upload.py", "Your predictions", ":material/upload_file:"),
     ),

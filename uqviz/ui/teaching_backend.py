@@ -47,7 +47,7 @@ def four_settings(members: int, beta: float, seed: int = 0
             for title, prior, bootstrap in FOUR_SETTINGS]
 
 
-@st.cache_data(show_spinner="Training four classifiers on two moons…", max_entries=32)
+@st.cache_data(show_spinner="Training five classifiers on two moons…", max_entries=32)
 def moons(n_points: int, noise: float, members: int, beta: float, seed: int = 0) -> MoonsResult:
     """The two-moons playground's predictions over the plane."""
     configure_threads()

@@ -75,6 +75,11 @@ def _mix(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:7], "big")
 
 
+def _folder(path: str | Path) -> str:
+    """A folder path as given, without a ``folder:`` prefix."""
+    return str(path).removeprefix("folder:")
+
+
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
@@ -233,8 +238,8 @@ class ModelSource:
                 raise UserModelError(f"{path}: no such file")
         plan.corruption_names()  # validates
         configs = ensemble_configs(list(paths), config, **overrides)
-        strip = lambda p: None if p is None else str(p).removeprefix("folder:")  # noqa: E731
-        return cls(paths, strip(data), configs, strip(ood), plan, settings or MethodSettings())
+        return cls(paths, _folder(data), configs, None if ood is None else _folder(ood), plan,
+                   settings or MethodSettings())
 
     def with_plan(self, plan: EvalPlan) -> ModelSource:
         """The same model and images predicted on other rows (e.g. every corruption)."""

@@ -1,0 +1,107 @@
+"""The presenter's minute: five numbers, each from the data, that tell why uncertainty matters.
+
+1. On clean test data the model is right (accuracy with a 95% Wilson interval).
+2. On the incoming stream it is confidently wrong on some cases (the share of stream cases
+   predicted wrong, or automated out-of-distribution cases, with confidence ≥ 90%).
+3. The uncertainty of the better methods separates right from wrong (AUROC of predictive
+   entropy, wrong against right, with a 95% bootstrap interval).
+4. Referring the most uncertain 10% cuts the error on the automated cases from a to b.
+5. With a guarantee: the accuracy certified on the automated cases (``uqviz.metrics.guarantee``),
+   chosen on one half of the stream, and what the other half shows.
+
+Headless: ``story(clean, stream)`` takes two ``Comparison`` objects (the clean test rows and the
+incoming stream of the same methods) and returns plain numbers; the Story page draws them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from uqviz.metrics.bootstrap import bootstrap_ood_auroc_ci
+from uqviz.metrics.classification import wilson_ci
+from uqviz.metrics.ood import ood_detection
+from uqviz.metrics.selective import OperatingPoint
+from uqviz.study import Comparison, GuaranteedReferral, Study
+
+CONFIDENT = 0.9
+REFERRED_SHARE = 0.10
+STORY_SCORE = "entropy"
+TARGET_ACCURACY = 0.95
+CONFIDENCE = 0.95
+PREFERRED = ("deep_ensemble", "prior_ensemble", "mc_dropout", "temperature")
+
+Estimate = tuple[float, float, float]  # value, lower, upper (95%)
+
+
+@dataclass(frozen=True)
+class Story:
+    """The five steps' numbers, per method where a step compares methods.
+
+    Attributes:
+        baseline: the method the story starts from (softmax when present).
+        better: the method it shows off (the deep ensemble when present).
+        clean_accuracy: method -> accuracy on the clean test rows.
+        confidently_wrong: method -> share of stream cases wrong with confidence ≥ 90%.
+        separation: method -> AUROC of entropy telling wrong from right on the stream.
+        referral: method -> the operating point after referring the most uncertain 10%.
+        guarantee: the better method's guaranteed threshold (target 95% at 95% confidence,
+            or the best certifiable).
+        n_clean: clean test rows; n_stream: stream rows; mix: the stream's description.
+    """
+
+    baseline: str
+    better: str
+    clean_accuracy: dict[str, Estimate]
+    confidently_wrong: dict[str, Estimate]
+    separation: dict[str, Estimate]
+    referral: dict[str, OperatingPoint]
+    guarantee: GuaranteedReferral
+    n_clean: int
+    n_stream: int
+    mix: str
+
+
+def _share(k: int, n: int) -> Estimate:
+    lo, hi = wilson_ci(k, n)
+    return (k / n if n else float("nan"), float(lo), float(hi))
+
+
+def _confidently_wrong(s: Study) -> Estimate:
+    confidence = s.stream.mean_probs.max(axis=1)
+    return _share(int(((confidence >= CONFIDENT) & ~s.stream_correct).sum()), s.stream.n)
+
+
+def _separation(s: Study) -> Estimate:
+    u, right = s.stream_uncertainty(STORY_SCORE), s.stream_correct
+    if right.all() or not right.any():
+        return (float("nan"),) * 3
+    auroc = ood_detection(u[right], u[~right]).auroc
+    lo, hi = bootstrap_ood_auroc_ci(u[right], u[~right], n_resamples=1000, seed=0)
+    return (auroc, lo, hi)
+
+
+def story(clean: Comparison, stream: Comparison) -> Story:
+    """The five steps on the same methods: ``clean`` on the clean test rows, ``stream`` on the
+    incoming stream."""
+    methods = stream.methods
+    baseline = "softmax" if "softmax" in methods else methods[0]
+    better = next((m for m in PREFERRED if m in methods and m != baseline), methods[-1])
+    studies = stream.studies
+    guarantee = studies[better].guaranteed_referral(
+        STORY_SCORE, target_accuracy=TARGET_ACCURACY, confidence=CONFIDENCE)
+    if not guarantee.certified.certified:  # show the best that can be certified instead
+        guarantee = studies[better].guaranteed_referral(
+            STORY_SCORE, target_accuracy=max(guarantee.certified.accuracy_bound, 1e-9),
+            confidence=CONFIDENCE)
+    return Story(
+        baseline=baseline, better=better,
+        clean_accuracy={m: _share(int(s.correct.sum()), s.n) for m, s in clean.studies.items()},
+        confidently_wrong={m: _confidently_wrong(s) for m, s in studies.items()},
+        separation={m: _separation(s) for m, s in studies.items()},
+        referral={m: s.operating_point(STORY_SCORE, "budget", REFERRED_SHARE)
+                  for m, s in studies.items()},
+        guarantee=guarantee, n_clean=clean.n,
+        n_stream=int(np.max([s.stream.n for s in studies.values()])),
+        mix=stream.mix.describe())
