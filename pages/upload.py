@@ -18,6 +18,7 @@ st.markdown(
     "works on them — no training here. One row per example (and per stochastic sample): "
     "`label` (−1 or empty when unknown), `p_0 … p_{C-1}` probabilities **or** "
     "`logit_0 … logit_{C-1}`, optional `id`, `sample`, `method`, `group`, `is_ood`. "
+    "With an `id` column the rows may come in any order: the samples are aligned on it. "
     "Or NPZ with `probs` (N, C) or (S, N, C) and `labels` (N,)."
 )
 left, right = st.columns([2, 1])

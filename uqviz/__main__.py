@@ -442,7 +442,8 @@ def _add_user_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
         "your model", "predict with your own model file(s) on --dataset folder:DIR instead of "
         "training; flags below win over model.json; --methods all = every method that applies "
-        "(softmax, temperature, tta, mc_dropout, ensemble)")
+        "(softmax, temperature, tta, mc_dropout, ensemble); --corruptions as above (all = 80 "
+        "corrupted copies of the test part; gaussian_noise is 5)")
     g.add_argument("--model", action="append", default=None, metavar="PATH",
                    help="TorchScript (.pt), exported program (.pt2) or ONNX file; repeat for "
                         "an ensemble of checkpoints")

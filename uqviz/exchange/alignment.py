@@ -32,6 +32,7 @@ from uqviz.exchange.messages import (
     _number,
     _row,
     _rows,
+    _shown,
 )
 from uqviz.exchange.ordering import _block_bounds, _grouping, _positions
 from uqviz.exchange.tables import _Table
@@ -42,8 +43,7 @@ def _integers(source, values, column, rows, *, minimum=0) -> np.ndarray:
     bad = np.isnan(values) | (values != np.round(values)) | (values < minimum)
     if bad.any():
         r = _first(bad)
-        shown = "empty" if np.isnan(values[r]) else _number(values[r])
-        raise _error(source, f"{column} must be an integer >= {minimum}, got {shown}"
+        raise _error(source, f"{column} must be an integer >= {minimum}, got {_shown(values[r])}"
                      f"{_more(int(bad.sum()))}", _cell(rows[r], column))
     return values.astype(np.int64)
 

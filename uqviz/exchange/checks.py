@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from uqviz.exchange.messages import LOGITS_HINT, _error, _more, _number
+from uqviz.exchange.messages import LOGITS_HINT, _error, _more, _number, _shown
 from uqviz.numerics import softmax
 from uqviz.predictions import OOD_PREFIX, PROB_SUM_TOLERANCE
 
@@ -116,9 +116,8 @@ def _check_flags(source, values, where) -> np.ndarray:
     bad = ~np.isin(values, (0.0, 1.0))
     if bad.any():
         r = _first(bad)
-        shown = "empty" if np.isnan(values[r]) else _number(values[r])
-        raise _error(source, f"is_ood must be 0 or 1, got {shown}{_more(int(bad.sum()))}",
-                     where(r))
+        raise _error(source, f"is_ood must be 0 or 1, got {_shown(values[r])}"
+                     f"{_more(int(bad.sum()))}", where(r))
     return values == 1.0
 
 

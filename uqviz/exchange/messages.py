@@ -56,6 +56,11 @@ def _rows(count: int) -> str:
     return f"{count} row" if count == 1 else f"{count} rows"
 
 
+def _shown(value: float) -> str:
+    """A parsed cell: ``empty`` where it is missing (NaN), else the number."""
+    return "empty" if math.isnan(value) else _number(value)
+
+
 def _number(value: float) -> str:
     if math.isnan(value):
         return "NaN"

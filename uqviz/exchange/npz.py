@@ -35,6 +35,12 @@ def _npz_array(source: str, npz, key: str) -> np.ndarray:
         raise _error(source, f"cannot read array {key!r} ({err})") from err
 
 
+def _check_kind(source: str, key: str, array: np.ndarray, kinds: str, holds: str) -> None:
+    """The array's dtype is one of ``kinds`` (numpy dtype kind letters); ``holds`` says what."""
+    if array.dtype.kind not in kinds:
+        raise _error(source, f"array {key!r} must hold {holds}, got dtype {array.dtype}")
+
+
 def _read_npz(source: _Source, drop_invalid: bool, logits_to_probs: bool):
     if source.head(4) != b"PK\x03\x04":
         what = "a single .npy array" if source.head(6) == b"\x93NUMPY" else "a zip archive"
@@ -95,8 +101,7 @@ def _npz_method(source, npz, keys, name, suffix, drop_invalid, logits_to_probs):
                      f"arrays: {_listing(keys)}")
     key = probs_key if probs_key in keys else logits_key
     values = _npz_array(source, npz, key)
-    if values.dtype.kind not in "iuf":
-        raise _error(source, f"array {key!r} must hold numbers, got dtype {values.dtype}")
+    _check_kind(source, key, values, "iuf", "numbers")
     if values.ndim not in (2, 3):
         raise _error(source, f"array {key!r} must be (N, C) or (S, N, C), got shape "
                      f"{values.shape}")
@@ -126,9 +131,7 @@ def _npz_method(source, npz, keys, name, suffix, drop_invalid, logits_to_probs):
     if labels is None:
         raise _error(source, f"no 'labels{suffix}' array (N,) for method {name!r} (use -1 for "
                      f"unknown labels)")
-    if labels.dtype.kind not in "iuf":
-        raise _error(source, f"array {labels_key!r} must hold integer class indices, got dtype "
-                     f"{labels.dtype}")
+    _check_kind(source, labels_key, labels, "iuf", "integer class indices")
     group_key, group = optional("group")
     ood_key, is_ood = optional("is_ood")
     ids_key, ids = optional("ids", "id")
@@ -168,25 +171,20 @@ def _npz_method(source, npz, keys, name, suffix, drop_invalid, logits_to_probs):
     labels = _check_labels(source, labels.astype(np.float64), num_classes,
                            lambda i: f"{labels_key}[{i}] (0-based)")
     if group is not None:
-        if group.dtype.kind not in "US":
-            raise _error(source, f"array {group_key!r} must hold strings, got dtype "
-                         f"{group.dtype}")
+        _check_kind(source, group_key, group, "US", "strings")
         group = np.asarray([g.decode() if isinstance(g, bytes) else str(g) for g in group]
                            if group.dtype.kind == "S" else group.astype(str), dtype=object)
     else:
         group = np.full(n, TEST_GROUP, dtype=object)
     if is_ood is not None:
-        if is_ood.dtype.kind not in "biuf":
-            raise _error(source, f"array {ood_key!r} must hold 0/1, got dtype {is_ood.dtype}")
+        _check_kind(source, ood_key, is_ood, "biuf", "0/1")
         is_ood = _check_flags(source, is_ood.astype(np.float64),
                               lambda i: f"{ood_key}[{i}] (0-based)")
     else:
         names, codes = np.unique(group.astype(str), return_inverse=True)
         is_ood = _ood_from_groups([str(x) for x in names])[codes]
     if ids is not None:
-        if ids.dtype.kind not in "iuUS":
-            raise _error(source, f"array {ids_key!r} must hold integers or strings, got dtype "
-                         f"{ids.dtype}")
+        _check_kind(source, ids_key, ids, "iuUS", "integers or strings")
         ids = ids.astype(np.int64) if ids.dtype.kind in "iu" else ids.astype(str).astype(object)
         dup = _first_duplicate(ids)
         if dup is not None:

@@ -12,6 +12,9 @@ from uqviz.exchange.messages import _error
 
 @dataclass(frozen=True)
 class _Source:
+    """A file to read: ``path`` on disk, or ``data`` in memory (an upload); ``name`` goes into
+    the messages."""
+
     name: str
     path: Path | None
     data: bytes | None
@@ -30,6 +33,7 @@ class _Source:
 
 
 def _file_kind(name: str) -> str:
+    """``csv``, ``parquet`` or ``npz``, from the file name's suffix."""
     suffix = Path(name).suffix.lower()
     if suffix not in FILE_SUFFIXES:
         raise _error(

@@ -178,12 +178,15 @@ def _read_parquet(source: _Source) -> _Table:
     return _table_from_arrow(source.name, table, prefix, class_columns, optional, warnings)
 
 
+def _plain(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A dictionary-encoded column as its values; any other column as it is."""
+    return values.cast(values.type.value_type) if pa.types.is_dictionary(values.type) else values
+
+
 def _parse_numbers(source: str, column: str, values: pa.ChunkedArray) -> np.ndarray:
     """(R,) float64 from an Arrow column of numbers, booleans or numeric text; NaN where empty."""
+    values = _plain(values)
     kind = values.type
-    if pa.types.is_dictionary(kind):
-        values = values.cast(kind.value_type)
-        kind = values.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         try:
             values = pc.cast(pc.utf8_trim_whitespace(values), pa.float64())
@@ -206,8 +209,7 @@ def _parse_numbers(source: str, column: str, values: pa.ChunkedArray) -> np.ndar
 
 def _codes(source: str, column: str, values: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     """Dictionary codes (R,) int64 (-1 where empty) and the distinct strings, first seen first."""
-    if pa.types.is_dictionary(values.type):
-        values = values.cast(values.type.value_type)
+    values = _plain(values)
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         try:
             values = pc.cast(values, pa.string())
@@ -227,10 +229,8 @@ def _id_values(source: str, values: pa.ChunkedArray) -> tuple[np.ndarray, np.nda
     if values.null_count:
         first = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
         raise _error(source, f"empty id{_more(values.null_count)}", _cell(first + 2, "id"))
+    values = _plain(values)
     kind = values.type
-    if pa.types.is_dictionary(kind):
-        values = values.cast(kind.value_type)
-        kind = values.type
     if pa.types.is_integer(kind):
         return _int_ranks(values.to_numpy().astype(np.int64))
     text = values if pa.types.is_string(kind) else pc.cast(values, pa.string())

@@ -8,6 +8,7 @@
   images decoded in batches from disk.
 * ``methods``: softmax, temperature scaling, test-time augmentation, MC dropout (scripted
   models with dropout), the ensemble of the checkpoints given, and the Mahalanobis OOD score.
+* ``engine``: the streams of images and the one pass that computes every method asked for.
 * ``source``: ``ModelSource``, the dashboard source (same interface as
   ``uqviz.sources.TrainedSource``), with predictions cached on disk.
 
