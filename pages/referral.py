@@ -42,7 +42,6 @@ def workbench(start: dict) -> None:
     # the slider, the numbers and the curve answer in the browser; what follows updates on
     # the committed value (release, or a pause in typing)
     point = operating_point_workbench(study, score, mode, start, source=dataset, method=method)
-    st.stop()
     detail = study.referral_detail(score, point)
     names = study.rows.names
 

@@ -32,6 +32,7 @@ from uqviz.user_model import (
     MethodSettings,
     ModelConfig,
     ModelSource,
+    PartialResults,
     UserModelError,
     load_model,
     model_config,
@@ -445,6 +446,25 @@ def test_nan_outputs_name_how_many_rows(tmp_path, workdir):
     assert red_test == 5
     assert error_of(src.run, ["softmax"]) == (
         "nan.pt gave NaN outputs for 5 of 12 rows (Softmax; first: red/0.png)")
+    first_red = next(f for f in src.split.calibration.files if f.startswith("red/"))
+    assert error_of(src.run, ["temperature"]) == (
+        f"nan.pt gave NaN outputs for 2 of 6 rows (the calibration part; first: {first_red})")
+
+
+def test_a_failing_method_loses_nothing_already_computed(tmp_path, workdir):
+    shutil.copy(workdir / "net.pt", tmp_path)
+    torch.jit.script(_NaNForRed()).save(str(tmp_path / "nan.pt"))
+    write_config(tmp_path)
+    write_config(tmp_path, name="nan.pt.json", features_output=None)
+    shutil.copytree(workdir / "images", tmp_path / "images")
+    src = source(tmp_path, ("net.pt", "nan.pt"))
+    with pytest.raises(PartialResults) as info:
+        src.run(["softmax", "ensemble"])
+    assert str(info.value) == (
+        "nan.pt gave NaN outputs for 5 of 12 rows (Ensemble of your checkpoints; first: "
+        "red/0.png)")
+    assert list(info.value.predictions) == ["softmax"]
+    assert src.missing(["softmax", "ensemble"]) == ["ensemble"]
 
 
 def test_probabilities_outputs_are_checked(tmp_path, workdir):

@@ -72,7 +72,7 @@ class Stream:
 
 
 def image_stream(images: ImageSet, config: ModelConfig,
-                  groups: tuple[tuple[str, Transform | None], ...], part: str) -> Stream:
+                 groups: tuple[tuple[str, Transform | None], ...], part: str) -> Stream:
     return Stream(np.asarray(images.files, dtype=str), images.labels,
                   lambda size: iter_batches(images, config, size), groups,
                   f"{images.root} ({part})")
@@ -220,6 +220,8 @@ class Engine:
         _, out = self._predict([stream], set(), 0.0, 0.25)["calibration"]
         if not len(out["rows"]):
             raise self._none_read(stream, "calibration")
+        self._check_finite("the calibration part", [out["base"]], stream.ids[out["rows"]],
+                           self.models[0])
         labels = cal.labels[out["rows"]]
         temperature = fit_temperature_on(out["base"], labels, self.config.outputs,
                                          self.settings.seed) if wants_t else None
@@ -266,7 +268,8 @@ class Engine:
         ids = np.concatenate([
             np.asarray([(i if g == TEST_GROUP else f"{g}/{i}") for i in s.ids[rows_by_group[g]]],
                        dtype=str) for g, (s, _) in results.items()])
-        self._check_finite(method, samples, ids)
+        self._check_finite(USER_METHOD_LABELS[method], samples, ids,
+                           None if method == ENSEMBLE else self.models[0])
         models = self.models if method == ENSEMBLE else [self.models[0]] * len(samples)
         t = temperature if method == TEMPERATURE else 1.0
         probs = np.stack([to_probs(raw, m.config.outputs, t)
@@ -287,16 +290,17 @@ class Engine:
                 arrays[MAHALANOBIS] = maha.score(features)
         return arrays
 
-    def _check_finite(self, method: str, samples: list[np.ndarray], ids: np.ndarray) -> None:
-        """One line naming how many rows have NaN (or infinite) outputs in any sample."""
+    def _check_finite(self, what: str, samples: list[np.ndarray], ids: np.ndarray,
+                      model: UserModel | None) -> None:
+        """One line naming how many rows have NaN (or infinite) outputs in any sample; the
+        model is ``model``, or the k-th model for the first sample k with one (an ensemble)."""
         bad_by_sample = [~np.isfinite(raw).all(axis=1) for raw in samples]
         bad = np.logical_or.reduce(bad_by_sample)
         if bad.any():
             k = next(k for k, b in enumerate(bad_by_sample) if b.any())
-            model = self.models[k] if method == ENSEMBLE else self.models[0]
-            raise UserModelError(
-                f"{model.name} gave NaN outputs for {int(bad.sum())} of {len(bad)} rows "
-                f"({USER_METHOD_LABELS[method]}; first: {ids[np.argmax(bad)]})")
+            name = (model or self.models[k]).name
+            raise UserModelError(f"{name} gave NaN outputs for {int(bad.sum())} of {len(bad)} "
+                                 f"rows ({what}; first: {ids[np.argmax(bad)]})")
 
 
 def _check_probabilities(out: np.ndarray, model: UserModel) -> None:
