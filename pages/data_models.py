@@ -13,6 +13,7 @@ from uqviz.methods import METHODS
 from uqviz.sources import file_label, is_file_key
 from uqviz.ui.backend import dataset_spec, dataset_splits, ensure_comparison, missing_methods
 from uqviz.ui.images import tile_images, upscale_for_display
+from uqviz.ui.models import is_model_key
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
 PER_CLASS = 10
@@ -22,6 +23,10 @@ dataset, methods = current_dataset(), current_methods()
 if is_file_key(dataset):
     st.info(f"{file_label(dataset)} holds a model's predictions only, so there are no images "
             "to show or models to train. The analysis pages work on it.")
+    st.stop()
+if is_model_key(dataset):
+    st.info(f"{file_label(dataset)} is your own model: nothing to train here. Its images, "
+            "sizes and methods are on the 'Your model' page; the analysis pages work on it.")
     st.stop()
 spec = dataset_spec(dataset)
 st.markdown(f"**{dataset}** — {spec.description}  \nSource: {spec.source}; input "

@@ -24,6 +24,7 @@ from uqviz.ui.embedding_backend import (
     umap_file,
     umap_ready,
 )
+from uqviz.ui.models import is_model_key
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
 POLL_SECONDS = 2.0
@@ -61,6 +62,11 @@ comp = ensure_comparison(dataset, methods)
 if comp is None:
     st.stop()
 with_features = [m for m in methods if comp.studies[m].predictions.features is not None]
+if not with_features and is_model_key(dataset):
+    st.info(f"{file_label(dataset)}: your model gives no penultimate-layer features, so there "
+            "is nothing to map. Set \"features_output\" in its model.json (or the form on the "
+            "'Your model' page) and add it again.")
+    st.stop()
 if not with_features:
     st.info(f"{file_label(dataset)} holds no penultimate-layer features, so there is "
             "nothing to map. The map needs a model's features: choose a built-in dataset "

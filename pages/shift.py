@@ -20,6 +20,7 @@ from uqviz.shift_analysis import (
 from uqviz.shifts import CORRUPTIONS, ROTATION_ANGLES
 from uqviz.ui.backend import NoImages, dataset_spec, ensure_comparison, test_images
 from uqviz.ui.images import tile_images, upscale_for_display
+from uqviz.ui.models import is_model_key
 from uqviz.ui.shift_backend import corrupted_test_images, rotated_images, rotated_predictions
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
@@ -127,7 +128,10 @@ st.caption(f"Each box spreads {label.lower()} over the {everything.corruption.nu
            "are more robust.")
 
 spec = None if n_images is None else dataset_spec(dataset)
-if spec is not None and spec.is_digits:
+if is_model_key(dataset):
+    st.info("The rotated digit needs a built-in digits dataset (it refits the app's networks); "
+            "the charts above are your model on your images.")
+elif spec is not None and spec.is_digits:
     st.subheader("The rotated digit")
     st.caption("Turn one test digit through 180°: past some angle it stops looking like its "
                "class. A good method's uncertainty rises there (Gal & Ghahramani 2016).")

@@ -25,6 +25,7 @@ from uqviz.shifts import CORRUPTIONS, corrupt
 from uqviz.sources import file_label, is_file_key
 from uqviz.ui.backend import dataset_spec, ensure_comparison
 from uqviz.ui.images import to_uint8_hwc
+from uqviz.ui.models import is_model_key
 from uqviz.ui.shift_backend import fitted_method
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
@@ -40,6 +41,10 @@ dataset, methods = current_dataset(), current_methods()
 if is_file_key(dataset):
     st.info(f"{file_label(dataset)} holds predictions only, with no model to run. This page "
             "needs a trained dataset: choose one (digits or mnist5k) in the sidebar.")
+    st.stop()
+if is_model_key(dataset):
+    st.info(f"{file_label(dataset)} is your own model: running it on single pictures is not "
+            "wired up yet, so this page needs a built-in dataset (digits or mnist5k).")
     st.stop()
 try:
     spec = dataset_spec(dataset)

@@ -16,6 +16,7 @@ PAGES = {
     "pages/referral.py": {"plotly": 2},  # + the curve, drawn by the workbench component
     "pages/glossary.py": {"plotly": 0},
     "pages/upload.py": {"plotly": 0},
+    "pages/your_model.py": {"plotly": 0},
     "pages/conformal.py": {"plotly": 3},
     "pages/ood.py": {"plotly": 5, "dataframe": 1},
     "pages/shift.py": {"plotly": 8},
@@ -82,9 +83,8 @@ def test_compare_table_equals_the_core():
     import pandas as pd
 
     from uqviz.metrics.summary import method_summary
-    from uqviz.ui.backend import study
-
     from uqviz.stream import CLEAN, DEMO_MIX
+    from uqviz.ui.backend import study
 
     at = _app("pages/compare.py")
     for mix in (DEMO_MIX, CLEAN):  # the default stream, then the clean test rows (URL: none)

@@ -20,9 +20,9 @@ pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,
                                  reason=chromium_missing_reason() or "")]
 
-PAGES = ["", "story", "data_models", "upload", "compare", "referral", "conformal", "shift", "ood",
-         "your_images", "intervals", "learn_regression", "learn_moons", "learn_aleatoric",
-         "learn_active", "glossary"]
+PAGES = ["", "story", "data_models", "upload", "your_model", "compare", "referral", "conformal",
+         "shift", "ood", "your_images", "intervals", "learn_regression", "learn_moons",
+         "learn_aleatoric", "learn_active", "glossary"]
 
 
 def _metric_value(page, label: str) -> str:

@@ -83,6 +83,14 @@ GLOSSARY: tuple[Term, ...] = (
     Term("Dataset shift", "Test inputs that differ from the training inputs, such as blurred, "
          "noisy or rotated images. Accuracy falls with the severity; a good method's "
          "uncertainty rises with it.", "pages/shift.py"),
+    Term("Test-time augmentation", "Predicting on several altered copies of each image (small "
+         "crops, and flips when they keep the class) and averaging the probabilities. Where "
+         "the copies disagree the prediction is fragile: a cheap uncertainty needing no "
+         "retraining (Wang et al., Neurocomputing 2019).", "pages/your_model.py"),
+    Term("Mahalanobis score", "The distance of an image's penultimate features from the "
+         "nearest class mean, under one covariance shared by the classes, all fitted on "
+         "calibration images. Far from every class means out of distribution (Lee et al., "
+         "NeurIPS 2018).", "pages/ood.py"),
     Term("Temperature scaling", "Dividing the logits by one number T fitted on validation data. "
          "It fixes over- or under-confidence without changing any prediction.",
          "pages/compare.py"),

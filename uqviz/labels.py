@@ -12,7 +12,15 @@ METHOD_LABELS: dict[str, str] = {
     "prior_ensemble": "Prior ensemble",
 }
 
+# Methods that only a user's own model has (``uqviz.user_model.methods``); kept apart so that
+# METHOD_LABELS stays the registry's table.
+USER_METHOD_LABELS: dict[str, str] = {
+    "tta": "Test-time augmentation",
+    "ensemble": "Your ensemble",
+}
+
 
 def method_label(method_id: str) -> str:
-    """The label of a registered method; a user's own method names as they are."""
-    return METHOD_LABELS.get(method_id, method_id)
+    """The label of a registered method or a user's model's method; a user's own method names
+    (from a predictions file) as they are."""
+    return METHOD_LABELS.get(method_id) or USER_METHOD_LABELS.get(method_id, method_id)

@@ -29,6 +29,7 @@ from uqviz.sources import (
 from uqviz.stream import CLEAN, StreamMix
 from uqviz.study import Comparison, Study, bootstrap_resamples
 from uqviz.ui.files import file_source
+from uqviz.ui.models import is_model_key, model_source
 
 PLANS = {"app": APP_PLAN, "shift": SHIFT_PLAN}
 
@@ -39,28 +40,84 @@ def source(key: str, plan: str = "app") -> Source:
     """The source a sidebar key names; ValueError for a file this session has not loaded."""
     if is_file_key(key):
         return file_source(key)
+    if is_model_key(key):
+        src = model_source(key)
+        return src if plan == "app" else src.with_plan(PLANS[plan])
     return TrainedSource(key, PLANS[plan])
+
+
+def _model_spec(src) -> DatasetSpec:
+    """A ``DatasetSpec`` describing a user's model source (its classes and input shape); it
+    has no splits to load (``dataset_splits`` raises NoImages)."""
+    config = src.config
+    sizes = src.sizes
+
+    def load(seed: int):
+        raise NoImages(f"{src.label} has no training split: it brings its own model")
+
+    return DatasetSpec(
+        name=src.key, num_classes=config.num_classes, class_names=tuple(config.classes),
+        input_shape=config.input_shape, source="your model", load=load,
+        description=(f"your model {src.name} ({config.describe()}) on the images of "
+                     f"{src.data}: {sizes['calibration']:,} calibration and "
+                     f"{sizes['test']:,} test images"
+                     + (f", {sizes['ood']:,} out-of-distribution images." if sizes["ood"]
+                        else ".")))
 
 
 @st.cache_resource(show_spinner=False)
 def dataset_spec(key: str) -> DatasetSpec:
-    """The dataset behind a trained source; NoImages for a predictions file."""
+    """The dataset behind a source with images (trained dataset or a user's model); NoImages
+    for a predictions file."""
     src = source(key)
     if not src.has_images:
         raise NoImages(f"{src.label} holds predictions only: no images or model")
+    if is_model_key(key):
+        return _model_spec(src)
     return src.spec()
 
 
 @st.cache_resource(show_spinner=False)
 def dataset_splits(key: str):
+    """Train/calibration/test splits of a trained dataset; NoImages for a predictions file or
+    a user's model (no training split)."""
     dataset_spec(key)  # NoImages for a predictions file
+    if is_model_key(key):
+        raise NoImages(f"{source(key).label} brings its own model: it has no training split")
     return source(key).splits()
 
 
 @st.cache_resource(show_spinner=False)
 def test_images(key: str) -> np.ndarray:
     """(N, C, H, W) images of the clean test rows; NoImages for a predictions file."""
+    dataset_spec(key)  # NoImages for a predictions file
+    if is_model_key(key):
+        return np.asarray(source(key).test_images())
     return dataset_splits(key).test_x.numpy()
+
+
+def _model_group_images(key: str, group: str) -> np.ndarray:
+    """A user's model source's rows of one group, made as its engine made them: corruptions
+    are applied per batch of ``settings.batch_size`` test images with the engine's seeds."""
+    import torch
+
+    from uqviz.predictions import TEST_GROUP, parse_shift_group
+    from uqviz.user_model.engine import corruption
+
+    src = source(key)
+    if group.startswith("ood:"):
+        return src.ood_images(group)
+    images = test_images(key)
+    if group == TEST_GROUP:
+        return images
+    parsed = parse_shift_group(group)
+    if parsed is None:
+        raise ValueError(f"no images for group {group!r}")
+    transform = corruption(*parsed, src.plan.seed)
+    size = src.settings.batch_size
+    blocks = [transform(torch.from_numpy(images[start:start + size]), k).numpy()
+              for k, start in enumerate(range(0, len(images), size))]
+    return np.concatenate(blocks) if blocks else images
 
 
 @st.cache_resource(show_spinner="Regenerating the OOD images…", max_entries=4)
@@ -75,6 +132,8 @@ def group_images(key: str, group: str) -> np.ndarray:
     """Images of one group of rows (test, a corruption at a severity, an OOD set); NoImages for
     a predictions file."""
     dataset_spec(key)  # NoImages for a predictions file
+    if is_model_key(key):
+        return _model_group_images(key, group)
     return source(key).group_images(group)
 
 
@@ -98,7 +157,7 @@ def row_images(key: str, study: Study) -> np.ndarray:
 def describe_dataset(key: str) -> str:
     """One or two sentences about a dataset or a predictions file."""
     src = source(key)
-    if isinstance(src, TrainedSource):
+    if isinstance(src, TrainedSource) or is_model_key(key):
         return dataset_spec(key).description
     first = next(iter(src.loaded.by_method.values()))
     return (f"your predictions file {src.loaded.source}: {src.loaded.num_rows:,} rows, "
@@ -154,7 +213,7 @@ def ensure_comparison(key: str, methods: list[str], plan: str = "app",
         return comparison(key, tuple(methods), plan, mix)
     except DatasetUnavailable as err:
         st.error(f"{err}\n\nChoose an offline dataset (digits or mnist5k) in the sidebar.")
-    except ValueError as err:
+    except ValueError as err:  # UserModelError (PartialResults too) is a ValueError
         st.error(f"Could not prepare the predictions: {err}")
     return None
 

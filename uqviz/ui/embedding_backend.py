@@ -49,6 +49,7 @@ from uqviz.shifts import CORRUPTIONS
 from uqviz.sources import APP_PLAN, NoImages, is_file_key
 from uqviz.ui.backend import dataset_spec, dataset_splits, study
 from uqviz.ui.images import to_uint8_hwc
+from uqviz.ui.models import is_model_key
 
 UMAP_PARAMS = UmapParams()
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,7 +190,9 @@ def _remove_unreadable(target: Path) -> bool:
 def row_images(dataset: str) -> np.ndarray:
     """Images of every prediction row, rebuilt exactly as the run made them (clean test, each
     corruption × severity, each OOD set): float32 (N, C, H, W). Raises ``NoImages`` for a
-    predictions file."""
+    predictions file, and for a user's model (its rows are not rebuilt here)."""
+    if is_model_key(dataset):
+        raise NoImages("thumbnails of your model's rows are not rebuilt on this page")
     blocks = evaluation_inputs(dataset_spec(dataset), dataset_splits(dataset), APP_PLAN)
     return np.concatenate([b.images.numpy() for b in blocks])
 
@@ -256,11 +259,12 @@ class UmapJob:
 
 def embed_arguments(dataset: str, method: str) -> list[str]:
     """The ``embed`` arguments that compute this UMAP: ``--dataset/--method`` for a built-in
-    dataset; for a predictions file, its features saved next to the result (``--features``)."""
+    dataset; for a predictions file or a user's model, its features saved next to the result
+    (``--features``)."""
     params = ["--seed", str(UMAP_PARAMS.seed), "--n-neighbors", str(UMAP_PARAMS.n_neighbors),
               "--min-dist", str(UMAP_PARAMS.min_dist), "--max-points",
               str(UMAP_PARAMS.max_points)]
-    if not is_file_key(dataset):
+    if not is_file_key(dataset) and not is_model_key(dataset):
         corruptions = ",".join(APP_PLAN.corruptions)
         return ["--dataset", dataset, "--method", method, "--corruptions", corruptions, *params]
     features = study(dataset, method).predictions.features

@@ -20,6 +20,7 @@ SECTIONS: dict[str, tuple[PageEntry, ...]] = {
         PageEntry("pages/story.py", "The story in a minute", ":material/slideshow:"),
         PageEntry("pages/data_models.py", "Data & models", ":material/model_training:"),
         PageEntry("pages/upload.py", "Your predictions", ":material/upload_file:"),
+        PageEntry("pages/your_model.py", "Your model", ":material/neurology:"),
     ),
     "Analysis": (
         PageEntry("pages/compare.py", "Compare methods", ":material/compare:"),

@@ -19,16 +19,22 @@ import torch
 
 from uqviz.device import default_device
 from uqviz.methods import Method, get_method
+from uqviz.predictions import shift_group
 from uqviz.shift_analysis import rotation_frame
 from uqviz.shifts import ROTATION_ANGLES, corrupt, rotate
 from uqviz.sources import APP_CONFIG, DATA_SEED, SHIFT_PLAN
-from uqviz.ui.backend import dataset_spec, dataset_splits
+from uqviz.ui.backend import dataset_spec, dataset_splits, group_images, test_images
+from uqviz.ui.models import is_model_key
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def corrupted_test_images(dataset: str, corruption: str, severity: int) -> np.ndarray:
     """The test split corrupted exactly as the plan did (seed ``plan.seed + severity``):
     float32 (N, C, H, W)."""
+    if is_model_key(dataset):  # a user's model: corrupted as its engine did, batch by batch
+        if severity == 0:
+            return test_images(dataset)
+        return group_images(dataset, shift_group(corruption, severity))
     x = dataset_splits(dataset).test_x
     return corrupt(x, corruption, severity, seed=SHIFT_PLAN.seed + severity).numpy()
 

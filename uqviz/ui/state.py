@@ -16,6 +16,7 @@ from uqviz.predictions import OOD_PREFIX
 from uqviz.sources import file_label, is_file_key
 from uqviz.stream import CLEAN, DEMO_MIX, StreamMix
 from uqviz.ui.files import file_source, prediction_datasets
+from uqviz.ui.models import is_model_key, model_datasets, model_source
 
 DATASET_KEY = "dataset"
 METHODS_KEY = "methods"
@@ -31,18 +32,22 @@ def current_dataset() -> str:
 
 
 def available_methods(dataset: str) -> list[str]:
-    """The registry's methods, or the methods in a predictions file."""
-    if is_file_key(dataset):
+    """The registry's methods, the methods in a predictions file, or those that apply to a
+    user's model."""
+    if is_file_key(dataset) or is_model_key(dataset):
         try:
-            return file_source(dataset).methods
+            src = file_source(dataset) if is_file_key(dataset) else model_source(dataset)
+            return list(src.methods)
         except ValueError:
             return []
     return list(METHOD_IDS)
 
 
 def methods_key(dataset: str) -> str:
-    """One multiselect per predictions file (their methods differ); one for trained data."""
-    return f"{METHODS_KEY}:{dataset}" if is_file_key(dataset) else METHODS_KEY
+    """One multiselect per predictions file or model (their methods differ); one for trained
+    data."""
+    own = is_file_key(dataset) or is_model_key(dataset)
+    return f"{METHODS_KEY}:{dataset}" if own else METHODS_KEY
 
 
 def current_methods() -> list[str]:
@@ -59,6 +64,11 @@ def _dataset_label(name: str) -> str:
     labels = {"digits": "digits (8×8, offline)", "mnist5k": "mnist5k (28×28, offline)",
               "mnist": "MNIST (download)", "fashion_mnist": "Fashion-MNIST (download)",
               "cifar10": "CIFAR-10 (download)", "svhn": "SVHN (download)"}
+    if is_model_key(name):
+        try:
+            return model_source(name).label
+        except ValueError:
+            return name
     return labels.get(name, file_label(name))
 
 
@@ -70,14 +80,15 @@ def select_dataset(name: str) -> None:
 def render_sidebar() -> None:
     """Dataset selector (offline built-ins first), methods multiselect, the device in use."""
     with st.sidebar:
-        choices = [*dataset_choices(), *prediction_datasets()]
+        choices = [*dataset_choices(), *prediction_datasets(), *model_datasets()]
         if st.session_state.get(DATASET_KEY) not in (None, *choices):
             del st.session_state[DATASET_KEY]  # e.g. a shared link to another session's upload
         dataset = st.selectbox(
             "Dataset", choices, key=DATASET_KEY, format_func=_dataset_label,
             help="The offline sets ship inside installed packages; the torchvision ones are "
                  "downloaded when the network allows; your predictions files come from the "
-                 "'Your predictions' page.", bind="query-params")
+                 "'Your predictions' page, your models from the 'Your model' page.",
+            bind="query-params")
         options = available_methods(dataset)
         st.multiselect("Methods", options, default=options, key=methods_key(dataset),
                        format_func=method_label,

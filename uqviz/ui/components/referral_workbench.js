@@ -142,17 +142,12 @@ export function forTargetAccuracy(M, percentTarget) {
 
 export function forCosts(M, costError, costReview) {
   const { n, kept, correct, K } = M;
-  const cost = new Float64Array(K);
+  const cost = (i) => ((kept[i] - correct[i]) * costError + (n - kept[i]) * costReview) / n;
   let best = Infinity;
-  for (let i = 0; i < K; i++) {
-    cost[i] = ((kept[i] - correct[i]) * costError + (n - kept[i]) * costReview) / n;
-    if (cost[i] < best) best = cost[i];
-  }
+  for (let i = 0; i < K; i++) best = Math.min(best, cost(i));
   const tolerance = best + 1e-12 * Math.max(1.0, Math.abs(best));
-  let chosen = 0;
-  for (let i = K - 1; i >= 0; i--) {
-    if (cost[i] <= tolerance) { chosen = i; break; }
-  }
+  let chosen = K - 1; // ties: the fewest referrals, the last cut within the tolerance
+  while (chosen > 0 && !(cost(chosen) <= tolerance)) chosen--;
   return pointAt(M, chosen, true, [costError, costReview]);
 }
 

@@ -1,0 +1,119 @@
+"""Your model: upload a classifier file and images, then analyse it on every page."""
+
+from uqviz.ui.frame import require_frame
+
+require_frame()  # before the heavy imports: see uqviz/ui/frame.py
+
+import pandas as pd
+import streamlit as st
+
+from uqviz.data.roots import data_folders
+from uqviz.labels import method_label
+from uqviz.ui.models import (
+    add_model,
+    form_overrides,
+    images_folder,
+    model_source,
+    session_models,
+)
+from uqviz.ui.state import select_dataset
+from uqviz.user_model import USER_METHODS
+
+LAST_KEY = "your_model_last"
+ZIP, FOLDER = "a .zip of class folders", "a folder on the server"
+
+st.title("Your model")
+st.markdown(
+    "Bring your own trained classifier and your own labelled images: every analysis page "
+    "(compare, referral, conformal, dataset shift, out-of-distribution) then works on them. "
+    "Models: TorchScript (`.pt`), `torch.export` programs (`.pt2`) or ONNX (`.onnx`); "
+    "several files with the same classes form an ensemble. Pickled checkpoints are refused. "
+    "Images: one sub-folder per class, named as in `classes`.")
+
+
+def _one_line(err: Exception) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text
+
+
+left, right = st.columns(2)
+models = left.file_uploader("Model file(s)", type=["pt", "pt2", "onnx"],
+                            accept_multiple_files=True, key="model_files")
+sidecar = right.file_uploader("model.json (optional when the form below is filled)",
+                              type=["json"], key="model_sidecar")
+with st.expander("Describe the model (these fields win over model.json)",
+                 expanded=False):
+    c1, c2, c3 = st.columns(3)
+    input_size = c1.text_input("Input size (H x W)", key="model_input_size",
+                               placeholder="32 x 32")
+    channels = c2.selectbox("Channels", [None, 1, 3], key="model_channels",
+                            format_func=lambda c: "from model.json" if c is None else str(c))
+    outputs = c3.selectbox("Outputs", ["", "logits", "probabilities"], key="model_outputs",
+                           format_func=lambda o: o or "from model.json")
+    mean = c1.text_input("Mean per channel", key="model_mean", placeholder="0.5, 0.5, 0.5")
+    std = c2.text_input("Std per channel", key="model_std", placeholder="0.25, 0.25, 0.25")
+    features = c3.text_input("Features output (index or name)", key="model_features",
+                             placeholder="1")
+    classes = st.text_input("Classes, in output order (comma-separated)", key="model_classes",
+                            placeholder="cat, dog, bird")
+    flips = st.selectbox("A horizontal flip keeps the label", ["", "yes", "no"],
+                         key="model_flips", format_func=lambda f: f or "from model.json")
+
+folders = [str(p) for p in data_folders()]
+st.subheader("Images")
+i1, i2 = st.columns(2)
+how = i1.radio("Labelled images from", [ZIP, FOLDER], key="model_images_how",
+               horizontal=True)
+images_zip = images_dir = None
+if how == ZIP:
+    images_zip = i1.file_uploader("Images (.zip of class folders)", type=["zip"],
+                                  key="model_images_zip")
+elif folders:
+    images_dir = i1.selectbox("Image folder", folders, key="model_images_dir")
+else:
+    i1.info("No folder is offered: the operator lists them with UQVIZ_DATA_ROOTS.")
+ood_zip = i2.file_uploader("Out-of-distribution images (optional .zip)", type=["zip"],
+                           key="model_ood_zip")
+ood_dir = i2.selectbox("…or an OOD folder on the server", ["", *folders], key="model_ood_dir",
+                       format_func=lambda f: f or "none") if folders else ""
+
+if st.button("Add the model", type="primary", key="model_add"):
+    try:
+        overrides = form_overrides(input_size=input_size, channels=channels, mean=mean,
+                                   std=std, classes=classes, outputs=outputs,
+                                   features_output=features, flips=flips)
+        data = images_folder(None if images_zip is None else
+                             (images_zip.name, images_zip.getvalue()), images_dir, "images")
+        ood = None
+        if ood_zip is not None or ood_dir:
+            ood = images_folder(None if ood_zip is None else (ood_zip.name, ood_zip.getvalue()),
+                                ood_dir, "OOD images")
+        with st.spinner("Loading the model and reading the images…"):
+            added = add_model([(m.name, m.getvalue()) for m in models or []],
+                              config=None if sidecar is None else sidecar.getvalue(),
+                              overrides=overrides, images=data, ood=ood)
+        st.session_state[LAST_KEY] = added.key
+    except Exception as err:  # noqa: BLE001 - every problem is one line, never a traceback
+        st.error(_one_line(err))
+
+key = st.session_state.get(LAST_KEY)
+if key is None or key not in session_models():
+    if not session_models():
+        st.info("No model yet. The command line does the same: "
+                "`python -m uqviz evaluate --model net.pt --dataset folder:DIR`.")
+    st.stop()
+
+source = model_source(key)
+sizes = source.sizes
+st.success(f"Added {source.label}: {sizes['calibration']:,} calibration and "
+           f"{sizes['test']:,} test images" +
+           (f", {sizes['ood']:,} out-of-distribution images." if sizes["ood"] else "."))
+rows = [{"method": method_label(m), "applies": source.why_not(m) is None,
+         "why not": source.why_not(m) or ""} for m in USER_METHODS]
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+why_mahalanobis = source.why_no_mahalanobis()
+st.caption("Mahalanobis OOD score: " + (why_mahalanobis or "computed from the features."))
+st.button(f"Analyse {source.label}", type="primary", on_click=select_dataset, args=(key,),
+          key="model_use")
+st.caption("The model becomes a dataset in the sidebar; the first analysis page predicts every "
+           "method once (then it is cached on disk).")
