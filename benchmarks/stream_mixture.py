@@ -66,7 +66,8 @@ def main() -> int:
 
     preds = TrainedSource(args.dataset).predictions(list(METHOD_IDS))
     first = next(iter(preds.values()))
-    shifts = [g for g in first.groups if g.startswith("gaussian_noise:")]
+    shifts = [g for g in first.groups if ":" in g and not g.startswith("ood:")
+              and g.endswith((":3", ":5"))]
     oods = [g for g in first.groups if g.startswith("ood:")]
     results = []
     for shift, shift_share, ood, ood_share in itertools.product(

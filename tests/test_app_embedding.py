@@ -111,7 +111,8 @@ def test_pca_map_shows_at_once_and_umap_starts_once_in_the_background(spawned):
     assert n == study("digits", "softmax").predictions.n
     assert any("Computing the UMAP map in the background" in i.value for i in at.info)
     assert spawned == [["--dataset", "digits", "--method", "softmax", "--corruptions",
-                        "gaussian_noise", "--seed", "0", "--n-neighbors", "15", "--min-dist",
+                        "gaussian_noise,brightness", "--seed", "0", "--n-neighbors", "15",
+                        "--min-dist",
                         "0.1", "--max-points", "20000"]]
     at.run()
     at.selectbox(key="embed_color").set_value("correctness").run()

@@ -175,7 +175,7 @@ def _evaluate_user_model(args: argparse.Namespace) -> int:
              "warnings": list(run.warnings), "seconds": time.perf_counter() - start}
     first = next(iter(run.predictions.values()))
     if MAHALANOBIS in first.scores:
-        score, rows = first.scores[MAHALANOBIS], first.evaluation_rows()
+        score, rows = first.scores[MAHALANOBIS], first.labelled_in_distribution()
         extra["mahalanobis_ood"] = {
             group: vars(ood_detection(rows.scores[MAHALANOBIS], score[first.group == group]))
             for group in first.groups if group.startswith("ood:") and rows.n}

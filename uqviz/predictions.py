@@ -176,12 +176,6 @@ class Predictions:
         (``<corruption>:<severity>`` groups): what the summary metrics score."""
         return self.select((self.labels >= 0) & ~self.is_ood & ~self.is_shifted)
 
-    def evaluation_rows(self) -> Predictions:
-        """Clean test rows when a ``test`` group exists, else every labelled in-distribution row."""
-        if (self.group == TEST_GROUP).any():
-            return self.select((self.group == TEST_GROUP) & (self.labels >= 0))
-        return self.labelled_in_distribution()
-
     def ood_rows(self) -> Predictions:
         return self.select(self.is_ood)
 

@@ -24,7 +24,9 @@ from uqviz.runs import EvalPlan, predictions_path, run_evaluation
 from uqviz.training import Progress, no_progress
 
 FILE_PREFIX = "predictions:"
-APP_PLAN = EvalPlan(corruptions=("gaussian_noise",))
+# Gaussian noise (the embedding map, the shift examples) and brightness (the demo stream: the
+# corruption on which softmax and the ensembles differ most, benchmarks/stream_mixture.py)
+APP_PLAN = EvalPlan(corruptions=("gaussian_noise", "brightness"))
 SHIFT_PLAN = EvalPlan(corruptions=("all",))
 APP_CONFIG = MethodConfig()
 DATA_SEED = 0

@@ -80,8 +80,8 @@ class StreamMix:
 CLEAN = StreamMix()
 # The demo's default stream, chosen by benchmarks/stream_mixture.py (figures in
 # benchmarks/RESULTS.md): the mixture where softmax and the ensembles differ most clearly.
-DEMO_MIX = StreamMix(shift="gaussian_noise:5", shift_share=0.3, ood="ood:uniform_noise",
-                     ood_share=0.1)
+DEMO_MIX = StreamMix(shift="brightness:5", shift_share=0.4, ood="ood:uniform_noise",
+                     ood_share=0.2)
 
 
 @dataclass(frozen=True, eq=False)
