@@ -6,9 +6,8 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
 import streamlit as st
 
-from uqviz.sources import file_label
 from uqviz.ui.backend import describe_dataset, missing_methods
-from uqviz.ui.state import current_dataset, current_methods, method_label
+from uqviz.ui.state import current_dataset, current_methods, dataset_label, method_label
 
 st.title("When does the model not know?")
 st.markdown(
@@ -23,7 +22,7 @@ dataset, methods = current_dataset(), current_methods()
 left, right = st.columns(2)
 with left:
     st.subheader("In use")
-    st.markdown(f"**Dataset:** {file_label(dataset)} — {describe_dataset(dataset)}")
+    st.markdown(f"**Dataset:** {dataset_label(dataset)} — {describe_dataset(dataset)}")
     st.markdown("**Methods:** " + (", ".join(method_label(m) for m in methods) or "none"))
     todo = missing_methods(dataset, methods)
     if todo:
@@ -44,6 +43,10 @@ with right:
     st.page_link("pages/referral.py", label="Tune a referral threshold",
                  icon=":material/call_split:")
     st.caption("Choose which cases a human sees: by budget, target accuracy or cost; export it.")
+    st.page_link("pages/your_model.py", label="Your model, your images",
+                 icon=":material/neurology:")
+    st.caption("Upload your own classifier (TorchScript, .pt2 or ONNX) and a zip of labelled "
+               "images: every analysis page then works on them.")
     st.page_link("pages/learn_moons.py", label="Teach uncertainty: a network that knows when "
                  "it does not know", icon=":material/school:")
     st.caption("Two moons, ensembles in 1-D, aleatoric vs epistemic and active learning: each "

@@ -13,7 +13,7 @@ from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.plots import confusion_matrix_figure, sensitivity_specificity_figure
 from uqviz.policy import REFERRAL_MODES, policy_document
 from uqviz.ui.backend import POLICY_KEY, NoImages, ensure_comparison, test_images
-from uqviz.ui.referral import operating_point_workbench, referral_values
+from uqviz.ui.referral import operating_point_workbench, referral_values, warm_up_workbench
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.widgets import case_captions, show_cases
 
@@ -21,6 +21,7 @@ st.title("Referral threshold")
 st.caption("Cases whose uncertainty is above the threshold go to a human expert; the model "
            "decides the rest. Set the threshold directly, by budget, by target accuracy or by "
            "cost.")
+warming = warm_up_workbench()  # the browser loads the workbench's code while we compute
 dataset, methods = current_dataset(), current_methods()
 comp = ensure_comparison(dataset, methods)
 if comp is None:
@@ -82,3 +83,4 @@ def workbench(start: dict) -> None:
 
 
 workbench(referral_values())
+warming.empty()

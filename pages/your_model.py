@@ -18,6 +18,7 @@ from uqviz.ui.models import (
 )
 from uqviz.ui.state import select_dataset
 from uqviz.user_model import USER_METHODS
+from uqviz.user_model.loading import first_line
 
 LAST_KEY = "your_model_last"
 ZIP, FOLDER = "a .zip of class folders", "a folder on the server"
@@ -29,11 +30,6 @@ st.markdown(
     "Models: TorchScript (`.pt`), `torch.export` programs (`.pt2`) or ONNX (`.onnx`); "
     "several files with the same classes form an ensemble. Pickled checkpoints are refused. "
     "Images: one sub-folder per class, named as in `classes`.")
-
-
-def _one_line(err: Exception) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text
 
 
 left, right = st.columns(2)
@@ -94,7 +90,7 @@ if st.button("Add the model", type="primary", key="model_add"):
                               overrides=overrides, images=data, ood=ood)
         st.session_state[LAST_KEY] = added.key
     except Exception as err:  # noqa: BLE001 - every problem is one line, never a traceback
-        st.error(_one_line(err))
+        st.error(first_line(err))
 
 key = st.session_state.get(LAST_KEY)
 if key is None or key not in session_models():

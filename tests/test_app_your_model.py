@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -118,9 +119,22 @@ def test_the_page_registers_and_offers_analyse(workdir):
         assert state[models.MODELS_KEY] == {source.key: source}
         with pytest.raises(UserModelError, match="not a model file"):
             models.add_model([("net.pkl", b"x")], overrides=overrides, images=data)
+        with pytest.raises(UserModelError):  # garbage bytes: refused, nothing left behind
+            models.add_model([("bad.pt", b"not a model")], overrides=overrides, images=data)
+        assert not list(folder.glob("model-*/bad.pt"))
         with pytest.raises(UserModelError, match="input size"):
             models.form_overrides(input_size="big")
         assert list(state[models.MODELS_KEY]) == [source.key]  # nothing lost
+        again = models.add_model([("net.pt", (workdir / "net.pt").read_bytes())],
+                                 overrides=overrides,
+                                 images=models.images_folder(("pics.zip", buffer.getvalue()),
+                                                             None, "images"))
+        # the same upload again replaces the first and deletes its files
+        assert list(state[models.MODELS_KEY]) == [again.key]
+        assert not data.exists() and again.data != source.data
+        assert not any(p.exists() for p in map(Path, source.models))
+        assert all(p.exists() for p in map(Path, again.models))
+        source = again
         state[models.FOLDER_KEY].remove()
         assert not folder.exists()
     finally:

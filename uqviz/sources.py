@@ -190,9 +190,15 @@ def is_file_key(key: str) -> bool:
     return key.startswith(FILE_PREFIX)
 
 
+MODEL_KEY_PREFIX = "model:"
+
+
 def file_label(key: str) -> str:
-    """``predictions:preds.csv#ab12cd34`` -> ``preds.csv (your predictions)``; other keys as
-    they are."""
-    if not is_file_key(key):
-        return key
-    return f"{key.removeprefix(FILE_PREFIX).rsplit('#', 1)[0]} (your predictions)"
+    """The label of a sidebar key: ``predictions:preds.csv#ab12cd34`` -> ``preds.csv (your
+    predictions)``, ``model:net.pt#ab12cd34`` -> ``net.pt (your model)``; a dataset's name as
+    it is."""
+    if is_file_key(key):
+        return f"{key.removeprefix(FILE_PREFIX).rsplit('#', 1)[0]} (your predictions)"
+    if key.startswith(MODEL_KEY_PREFIX):
+        return f"{key.removeprefix(MODEL_KEY_PREFIX).rsplit('#', 1)[0]} (your model)"
+    return key

@@ -207,7 +207,10 @@ def ensure_comparison(key: str, methods: list[str], plan: str = "app",
         if todo:
             configure_threads()
             verb = "Training" if plan == "app" else "Predicting on every corruption:"
-            bar = st.progress(0.0, text=f"{verb} {', '.join(todo)} on {file_label(key)}…")
+            name = src.label if is_model_key(key) else file_label(key)
+            if is_model_key(key):
+                verb = "Predicting" if plan == "app" else verb
+            bar = st.progress(0.0, text=f"{verb} {', '.join(todo)} on {name}…")
             src.predictions(todo, progress=_progress_with_eta(bar, time.perf_counter()))
             bar.empty()
         return comparison(key, tuple(methods), plan, mix)

@@ -188,6 +188,19 @@ def add_model(model_files: list[tuple[str, bytes]], *, config: bytes | None = No
     if not model_files:
         raise UserModelError("upload at least one model file (.pt TorchScript, .pt2 or .onnx)")
     folder = session_folder().new_folder("model-")
+    try:
+        source = _create(folder, model_files, config, overrides or {}, images, ood)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # a refused upload leaves nothing behind
+        raise
+    for old in [o for o in session_models().values() if o.label == source.label]:
+        _forget(old)  # the same model on the same folder, uploaded again: replace it
+    register_model(source)
+    return source
+
+
+def _create(folder: Path, model_files: list[tuple[str, bytes]], config: bytes | None,
+            overrides: dict, images: Path, ood: Path | None) -> ModelSource:
     paths = []
     for name, data in model_files:
         safe = _safe_name(name)
@@ -203,8 +216,20 @@ def add_model(model_files: list[tuple[str, bytes]], *, config: bytes | None = No
     if config is not None:
         config_path = folder / "model.json"
         config_path.write_bytes(config)
-    source = ModelSource.create(paths, images, ood=ood, config=config_path,
-                                **(overrides or {}))
+    source = ModelSource.create(paths, images, ood=ood, config=config_path, **overrides)
     _ = source.methods  # loads and probes the models, reads the folders
-    register_model(source)
     return source
+
+
+def _forget(old: ModelSource) -> None:
+    """Drop a registered source and delete its files when they are in this session's folder."""
+    session_models().pop(old.key, None)
+    root = session_folder().path
+    parts = {Path(m).parent for m in old.models} | {Path(old.data)}
+    if old.ood:
+        parts.add(Path(old.ood))
+    for part in parts:
+        part = part.resolve()
+        if part != root and part.is_relative_to(root):
+            top = root / part.relative_to(root).parts[0]  # the upload's own sub-folder
+            shutil.rmtree(top, ignore_errors=True)

@@ -16,7 +16,7 @@ import streamlit as st
 from uqviz.metrics.selective import CompactReferral, OperatingPoint
 from uqviz.plots.theme import method_color
 from uqviz.study import Study
-from uqviz.ui.components.referral_workbench import prepare, referral_workbench
+from uqviz.ui.components.referral_workbench import prepare, referral_workbench, warm_up
 
 WORKBENCH_KEY = "ref_workbench"
 THRESHOLD_SCORES_KEY = "_ref_threshold_scores"  # the scores ref_threshold was set on
@@ -40,6 +40,12 @@ def _number(text) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
+
+
+def warm_up_workbench():
+    """A placeholder that has the browser load the workbench's code while the page computes;
+    empty it after ``operating_point_workbench``."""
+    return warm_up(f"{WORKBENCH_KEY}_warm_up")
 
 
 def referral_values() -> dict[str, float | None]:

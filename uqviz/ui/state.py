@@ -72,6 +72,11 @@ def _dataset_label(name: str) -> str:
     return labels.get(name, file_label(name))
 
 
+def dataset_label(name: str) -> str:
+    """What the sidebar calls a dataset, predictions file or user's model."""
+    return _dataset_label(name)
+
+
 def select_dataset(name: str) -> None:
     """A callback that switches the sidebar to ``name`` (run before the next script run)."""
     st.session_state[DATASET_KEY] = name

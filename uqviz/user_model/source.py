@@ -36,6 +36,7 @@ import torch
 from uqviz.cache import cache_key, cache_root, load_npz, save_npz
 from uqviz.predictions import TEST_GROUP, Predictions, ood_group, shift_group
 from uqviz.runs import EvalPlan
+from uqviz.sources import MODEL_KEY_PREFIX
 from uqviz.training import Progress, no_progress
 from uqviz.user_model.config import ModelConfig, UserModelError, ensemble_configs
 from uqviz.user_model.engine import (
@@ -58,7 +59,7 @@ from uqviz.user_model.methods import (
     MethodSettings,
 )
 
-MODEL_PREFIX = "model:"
+MODEL_PREFIX = MODEL_KEY_PREFIX  # one prefix: uqviz.sources
 USER_PLAN = EvalPlan(corruptions=("gaussian_noise",))
 USER_PREDICTIONS_VERSION = 1
 

@@ -38,6 +38,8 @@ _mount = st.components.v2.component(
     css=_asset(".css"),
     js=_asset(".js"),
 )
+# the same JavaScript, no HTML: mounted without data it shows nothing (see warm_up)
+_warm = st.components.v2.component("uqviz_referral_workbench_warm_up", js=_asset(".js"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +91,16 @@ def prepare(index: ReferralIndex) -> Workbench:
     prepared = Workbench(compact, default, payload)
     _PREPARED[index] = prepared
     return prepared
+
+
+def warm_up(key: str):
+    """Start the browser loading the components' code and the workbench's module while the
+    server still computes: an instance without data or HTML (nothing shown) in a placeholder
+    that the caller empties once the workbench is mounted. Returns the placeholder."""
+    slot = st.empty()
+    with slot:
+        _warm(key=key, data=None, width="stretch", height="content")
+    return slot
 
 
 def referral_workbench(prepared: Workbench, *, data_id: str, mode: str, values: dict,
