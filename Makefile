@@ -24,7 +24,7 @@ run: $(VENV)/.installed
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
