@@ -16,7 +16,7 @@ from uqviz.sources import FileSource
 from uqviz.study import Study
 from uqviz.ui.backend import POLICY_KEY
 
-TIMEOUT = 120
+TIMEOUT = 600  # a limit, not a target
 PAGE = "pages/referral.py"
 
 
