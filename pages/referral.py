@@ -12,8 +12,13 @@ import streamlit as st
 from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.plots import confusion_matrix_figure, sensitivity_specificity_figure
 from uqviz.policy import REFERRAL_MODES, policy_document
-from uqviz.ui.backend import POLICY_KEY, NoImages, ensure_comparison, test_images
-from uqviz.ui.referral import operating_point_workbench, referral_values, warm_up_workbench
+from uqviz.ui.backend import POLICY_KEY, NoImages, ensure_stream_comparison, stream_images
+from uqviz.ui.referral import (
+    guarantee_panel,
+    operating_point_workbench,
+    referral_values,
+    warm_up_workbench,
+)
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.widgets import case_captions, show_cases
 
@@ -23,7 +28,7 @@ st.caption("Cases whose uncertainty is above the threshold go to a human expert;
            "cost.")
 warming = warm_up_workbench()  # the browser loads the workbench's code while we compute
 dataset, methods = current_dataset(), current_methods()
-comp = ensure_comparison(dataset, methods)
+comp = ensure_stream_comparison(dataset, methods)
 if comp is None:
     st.stop()
 
@@ -53,7 +58,7 @@ def workbench(start: dict) -> None:
 
     st.subheader("Cases at the border")
     try:
-        images = test_images(dataset)
+        images = stream_images(dataset, study)
     except NoImages as err:
         st.info(f"{err}: the cases at the border cannot be shown as images.")
     else:
@@ -74,8 +79,10 @@ def workbench(start: dict) -> None:
     st.caption("Sensitivity and specificity on the automated cases, class "
                f"{names[positive]} against the rest, with 95% intervals and your targets.")
 
+    guarantee = guarantee_panel(study, score)
     doc = policy_document(dataset=dataset, method=method, score=score, mode=mode, point=point,
-                          when=date.today().isoformat())
+                          when=date.today().isoformat(), stream=comp.mix.to_dict(),
+                          guarantee=guarantee.to_dict())
     st.session_state[POLICY_KEY] = json.dumps(doc)  # the report on Compare includes it
     st.download_button("Export policy (JSON)", json.dumps(doc, indent=2),
                        file_name=f"referral-policy-{dataset}-{method}.json",

@@ -35,9 +35,10 @@ def _num(x: float) -> float | None:
 
 
 def policy_document(*, dataset: str, method: str, score: str, mode: str,
-                    point: OperatingPoint, when: str) -> dict:
+                    point: OperatingPoint, when: str, stream: dict | None = None,
+                    guarantee: dict | None = None) -> dict:
     """The exported referral policy: what to refer and what to expect, with 95% CIs."""
-    return {
+    doc = {
         "dataset": dataset,
         "method": method,
         "score": score,
@@ -55,3 +56,9 @@ def policy_document(*, dataset: str, method: str, score: str, mode: str,
         "n_test_cases": int(point.n),
         "date": when,
     }
+    if stream is not None:  # the incoming stream the figures were measured on
+        doc["stream"] = dict(stream, ood_rows="an automated out-of-distribution case counts as "
+                                              "an error")
+    if guarantee is not None:  # uqviz.study.GuaranteedReferral.to_dict()
+        doc["guarantee"] = guarantee
+    return doc

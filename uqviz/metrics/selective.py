@@ -255,6 +255,34 @@ class OperatingPoint:
         return self.n - self.n_referred
 
 
+def operating_point_from_counts(*, n: int, kept: int, correct_kept: int, correct_total: int,
+                                threshold: float, confidence: float = 0.95,
+                                cost_error: float | None = None,
+                                cost_review: float | None = None,
+                                reached: bool = True) -> OperatingPoint:
+    """The operating point that automates ``kept`` of ``n`` cases, ``correct_kept`` of them
+    right (``correct_total`` right in all): accuracies with Wilson intervals and, when both
+    costs are given, ``(errors automated · cost_error + referred · cost_review) / n``."""
+    n_ref = n - kept
+    auto_acc = correct_kept / kept if kept else math.nan
+    correct_ref = correct_total - correct_kept
+    if cost_error is None and cost_review is None:
+        cost = math.nan
+    else:
+        if cost_error is None or cost_review is None:
+            raise ValueError("give both cost_error and cost_review, or neither")
+        cost = ((kept - correct_kept) * _check_cost("cost_error", cost_error)
+                + n_ref * _check_cost("cost_review", cost_review)) / n
+    return OperatingPoint(
+        threshold=float(threshold), n=n, n_referred=n_ref, referred_fraction=n_ref / n,
+        automated_accuracy=auto_acc,
+        automated_accuracy_ci=tuple(wilson_ci(correct_kept, kept, confidence)),
+        automated_error_rate=1.0 - auto_acc,
+        referred_accuracy=correct_ref / n_ref if n_ref else math.nan,
+        referred_accuracy_ci=tuple(wilson_ci(correct_ref, n_ref, confidence)),
+        expected_cost=cost, reached=bool(reached))
+
+
 def _check_cost(name: str, value: float) -> float:
     value = float(value)
     if not (math.isfinite(value) and value >= 0.0):
@@ -364,34 +392,12 @@ class ReferralIndex:
         return float(self.sorted_uncertainty[m - 1])
 
     def _point(self, m, threshold, cost_error, cost_review, reached=True) -> OperatingPoint:
-        n = self.n
         m = int(m)
-        correct_auto = int(self.cum_correct[m])
-        correct_ref = int(self.cum_correct[n]) - correct_auto
-        n_ref = n - m
-        auto_acc = correct_auto / m if m else math.nan
-        ref_acc = correct_ref / n_ref if n_ref else math.nan
-        if cost_error is None and cost_review is None:
-            cost = math.nan
-        else:
-            if cost_error is None or cost_review is None:
-                raise ValueError("give both cost_error and cost_review, or neither")
-            ce = _check_cost("cost_error", cost_error)
-            cr = _check_cost("cost_review", cost_review)
-            cost = ((m - correct_auto) * ce + n_ref * cr) / n
-        return OperatingPoint(
-            threshold=float(threshold),
-            n=n,
-            n_referred=n_ref,
-            referred_fraction=n_ref / n,
-            automated_accuracy=auto_acc,
-            automated_accuracy_ci=tuple(wilson_ci(correct_auto, m, self.confidence)),
-            automated_error_rate=1.0 - auto_acc,
-            referred_accuracy=ref_acc,
-            referred_accuracy_ci=tuple(wilson_ci(correct_ref, n_ref, self.confidence)),
-            expected_cost=cost,
-            reached=bool(reached),
-        )
+        return operating_point_from_counts(
+            n=self.n, kept=m, correct_kept=int(self.cum_correct[m]),
+            correct_total=int(self.cum_correct[self.n]), threshold=threshold,
+            confidence=self.confidence, cost_error=cost_error, cost_review=cost_review,
+            reached=reached)
 
     def at_threshold(
         self, threshold: float, *, cost_error: float | None = None, cost_review: float | None = None
@@ -531,26 +537,11 @@ class CompactReferral:
         return _z(self.confidence)
 
     def _point(self, i: int, cost_error=None, cost_review=None, reached=True) -> OperatingPoint:
-        n, m = self.n, int(self.kept[i])
-        correct_auto = int(self.correct[i])
-        correct_ref = int(self.correct[-1]) - correct_auto
-        n_ref = n - m
-        auto_acc = correct_auto / m if m else math.nan
-        if cost_error is None and cost_review is None:
-            cost = math.nan
-        else:
-            if cost_error is None or cost_review is None:
-                raise ValueError("give both cost_error and cost_review, or neither")
-            cost = ((m - correct_auto) * _check_cost("cost_error", cost_error)
-                    + n_ref * _check_cost("cost_review", cost_review)) / n
-        return OperatingPoint(
-            threshold=float(self.thresholds[i]), n=n, n_referred=n_ref,
-            referred_fraction=n_ref / n, automated_accuracy=auto_acc,
-            automated_accuracy_ci=tuple(wilson_ci(correct_auto, m, self.confidence)),
-            automated_error_rate=1.0 - auto_acc,
-            referred_accuracy=correct_ref / n_ref if n_ref else math.nan,
-            referred_accuracy_ci=tuple(wilson_ci(correct_ref, n_ref, self.confidence)),
-            expected_cost=cost, reached=bool(reached))
+        return operating_point_from_counts(
+            n=self.n, kept=int(self.kept[i]), correct_kept=int(self.correct[i]),
+            correct_total=int(self.correct[-1]), threshold=self.thresholds[i],
+            confidence=self.confidence, cost_error=cost_error, cost_review=cost_review,
+            reached=reached)
 
     def position_at_threshold(self, threshold: float) -> int:
         """Index of the kept cut with the largest threshold ``<= threshold`` (0 below all)."""

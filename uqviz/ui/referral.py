@@ -13,9 +13,10 @@ import math
 
 import streamlit as st
 
+from uqviz.glossary import term_text
 from uqviz.metrics.selective import CompactReferral, OperatingPoint
 from uqviz.plots.theme import method_color
-from uqviz.study import Study
+from uqviz.study import GuaranteedReferral, Study
 from uqviz.ui.components.referral_workbench import prepare, referral_workbench, warm_up
 
 WORKBENCH_KEY = "ref_workbench"
@@ -154,3 +155,48 @@ def operating_point_workbench(study: Study, score: str, mode: str, start: dict, 
     values = resolve(compact, prepared.default_threshold, referral_values())
     _sync_url(mode, values)
     return point_for(compact, mode, values)
+
+
+def guarantee_panel(study: Study, score: str) -> GuaranteedReferral:
+    """A threshold with a guarantee, chosen on one part of the stream and reported on the other,
+    side by side (``Study.guaranteed_referral``); returns it for the exported policy."""
+    st.subheader("A threshold with a guarantee")
+    st.caption(term_text("Guaranteed threshold"))
+    g1, g2, g3, g4 = st.columns(4)
+    target = g1.number_input("Accuracy to guarantee on automated cases (%)", 50.0, 99.99, 95.0,
+                             0.5, key="ref_guarantee_target", bind="query-params")
+    confidence = g2.number_input("With probability (%)", 50.0, 99.9, 95.0, 0.5,
+                                 key="ref_guarantee_confidence", bind="query-params")
+    share = g3.number_input("Share of the stream used to choose (%)", 10, 90, 50, 5,
+                            key="ref_guarantee_share", bind="query-params")
+    seed = int(g4.number_input("Seed of the split", 0, 10_000, 0, key="ref_guarantee_seed",
+                               bind="query-params"))
+    result = study.guaranteed_referral(score, target_accuracy=target / 100,
+                                       confidence=confidence / 100,
+                                       calibration_share=share / 100, seed=seed)
+    c = result.certified
+    if c.certified:
+        st.success(f"Refer every case whose score is above {c.threshold:.4g}: the accuracy on "
+                   f"the automated cases is at least {100 * c.accuracy_bound:.2f}% (≥ {target:g}%)"
+                   f" with probability at least {confidence:g}%.")
+    else:
+        st.warning(f"{target:g}% cannot be guaranteed with {c.n_calibration:,} calibration cases "
+                   f"at {confidence:g}%; the highest accuracy that can is "
+                   f"{100 * c.accuracy_bound:.2f}%, shown below.")
+    left, right = st.columns(2)
+    for column, title, point in ((left, "Chosen on (calibration part)", result.calibration),
+                                 (right, "Checked on (held-out part)", result.heldout)):
+        column.markdown(f"**{title}**")
+        if point is None:
+            column.caption("Every case was used to choose: nothing is held out.")
+            continue
+        lo, hi = point.automated_accuracy_ci
+        column.metric("Referred to a human", f"{100 * point.referred_fraction:.1f}%",
+                      help=f"{point.n_referred:,} of {point.n:,} cases")
+        column.metric("Accuracy, automated", "–" if point.n_automated == 0
+                      else f"{100 * point.automated_accuracy:.2f}%",
+                      help=f"95% Wilson interval {100 * lo:.2f}–{100 * hi:.2f}% on "
+                           f"{point.n_automated:,} cases")
+    st.caption("The same threshold on both parts: the calibration part's accuracy is what the "
+               "choice saw; the held-out part shows what new cases from the same stream get.")
+    return result

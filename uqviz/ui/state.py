@@ -106,6 +106,12 @@ def render_sidebar() -> None:
 STREAM_KEYS = ("stream_shift", "stream_shift_share", "stream_ood", "stream_ood_share",
                "stream_seed")
 NO_SHIFT, NO_OOD = "none", "none"
+SHARES = list(range(0, 65, 5))  # percent of the stream
+
+
+def _share(fraction: float) -> int:
+    """A share as the nearest option of SHARES."""
+    return min(SHARES, key=lambda s: abs(s - 100 * fraction))
 
 
 def _stream_options(groups: list[str]) -> tuple[list[str], list[str]]:
@@ -136,23 +142,28 @@ def current_mix(groups: list[str]) -> StreamMix:
 
 def stream_control(groups: list[str]) -> StreamMix:
     """An expander that sets what the model receives: clean test rows mixed with a share of
-    shifted rows and a share of out-of-distribution rows (bound to the URL); returns it."""
+    shifted rows and a share of out-of-distribution rows (bound to the URL); returns it.
+
+    The widgets' defaults are the demo's mix (constants), so a link that names another mix,
+    ``none`` included, keeps it: Streamlit leaves a widget at its default out of the URL."""
     shifts, oods = _stream_options(groups)
+    default = DEMO_MIX if (DEMO_MIX.shift in shifts and DEMO_MIX.ood in oods) else CLEAN
     mix = current_mix(groups)
+    shift_options, ood_options = [NO_SHIFT, *shifts], [NO_OOD, *oods]
     with st.expander(f"Incoming stream: {mix.describe()}", expanded=False):
         st.caption(term_text("Incoming stream"))
         c1, c2, c3, c4, c5 = st.columns([2, 1, 2, 1, 1])
-        c1.selectbox("Shifted cases", [NO_SHIFT, *shifts], key="stream_shift",
-                     index=([NO_SHIFT, *shifts].index(mix.shift) if mix.shift else 0),
-                     bind="query-params")
-        c2.slider("Share (%)", 0, 60, int(round(100 * mix.shift_share)), 5,
-                  key="stream_shift_share", bind="query-params")
-        c3.selectbox("Out-of-distribution cases", [NO_OOD, *oods], key="stream_ood",
-                     index=([NO_OOD, *oods].index(mix.ood) if mix.ood else 0),
-                     bind="query-params")
-        c4.slider("Share (%)", 0, 40, int(round(100 * mix.ood_share)), 5,
-                  key="stream_ood_share", bind="query-params")
-        c5.number_input("Seed", 0, 10_000, mix.seed, key="stream_seed", bind="query-params")
+        c1.selectbox("Shifted cases", shift_options, key="stream_shift",
+                     index=shift_options.index(default.shift or NO_SHIFT), bind="query-params")
+        # select boxes, not sliders: the Referral page's one slider (its workbench) stays the
+        # first element with the ARIA role "slider"
+        c2.selectbox("Share (%)", SHARES, index=SHARES.index(_share(default.shift_share)),
+                     key="stream_shift_share", bind="query-params")
+        c3.selectbox("Out-of-distribution cases", ood_options, key="stream_ood",
+                     index=ood_options.index(default.ood or NO_OOD), bind="query-params")
+        c4.selectbox("Share (%)", SHARES, index=SHARES.index(_share(default.ood_share)),
+                     key="stream_ood_share", bind="query-params")
+        c5.number_input("Seed", 0, 10_000, default.seed, key="stream_seed", bind="query-params")
     mix = current_mix(groups)
     if mix.shift_share + mix.ood_share > 1:
         st.warning("The shares add up to more than 100%: showing the clean test rows.")
