@@ -4,7 +4,6 @@ from uqviz.ui.frame import require_frame
 
 require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -45,9 +44,7 @@ for col, (name, n) in zip(cols, sizes.items(), strict=True):
 
 st.subheader("Samples per class")
 st.caption(f"Each row shows {PER_CLASS} training images of one class, as the model sees them.")
-labels = data.train_y.numpy()
-picks = np.concatenate([np.flatnonzero(labels == c)[:PER_CLASS] for c in range(spec.num_classes)])
-grid = tile_images(data.train_x[picks].numpy(), PER_CLASS,
+grid = tile_images(data.examples_per_class(PER_CLASS, spec.num_classes), PER_CLASS,
                    scale=upscale_for_display(spec.input_shape[1]))
 st.image(grid, caption=" · ".join(f"row {i + 1}: {n}" for i, n in enumerate(spec.class_names)))
 

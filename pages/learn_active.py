@@ -4,7 +4,6 @@ from uqviz.ui.frame import require_frame
 
 require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
-import numpy as np
 import streamlit as st
 
 from uqviz.plots.active_learning import active_learning_figure
@@ -57,8 +56,7 @@ if mark is not None:
             f"{100 * (c.at(100) - base):+.1f} pts vs random"
         col.metric(STRATEGIES[s], f"{c.at(100):.1%}", delta)
     if seeds > 1:
-        j = int(np.flatnonzero(next(iter(curves.values())).n_labels == 100)[0])
-        spread = max(100 * c.accuracy[:, j].std(ddof=1) for c in curves.values())
+        spread = max(100 * c.spread_at(100) for c in curves.values())
         st.caption(f"Seed-to-seed spread at 100 labels is up to ±{spread:.1f} points: with "
                    f"{seeds} seeds, smaller gaps between strategies are not conclusive.")
 

@@ -4,10 +4,8 @@ from uqviz.ui.frame import require_frame
 
 require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
-import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 from PIL import Image
 
 from uqviz.data import DatasetUnavailable
@@ -15,18 +13,17 @@ from uqviz.data.user_images import (
     MAX_UPLOAD_BYTES,
     ImageRejected,
     PreparedImage,
+    canvas_image,
     preprocess,
     read_user_image,
 )
-from uqviz.device import default_device
-from uqviz.metrics.scores import entropy, max_prob, mutual_information
 from uqviz.plots import predictive_distribution_figure
-from uqviz.shifts import CORRUPTIONS, corrupt
+from uqviz.shifts import CORRUPTIONS
 from uqviz.sources import file_label, is_file_key
 from uqviz.ui.backend import dataset_spec, ensure_comparison
 from uqviz.ui.images import to_uint8_hwc
 from uqviz.ui.models import is_model_key
-from uqviz.ui.shift_backend import fitted_method
+from uqviz.ui.shift_backend import predict_prepared, prediction_rows
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
 UPLOAD_KEY = "your_images_upload"
@@ -84,9 +81,7 @@ def drawn_digit() -> Image.Image | None:
     except Exception:  # noqa: BLE001 — an optional widget: any failure only hides it
         st.caption("The drawing canvas is not available here; upload a picture instead.")
         return None
-    if pixels is None or np.asarray(pixels)[..., :3].max() == 0:
-        return None
-    return Image.fromarray(np.asarray(pixels, dtype=np.uint8)[..., :4], "RGBA")
+    return canvas_image(pixels)
 
 
 if spec.is_digits:
@@ -110,28 +105,20 @@ severity = c2.slider("Severity (0 = as prepared)", 0, 5, 0, key=SEVERITY_KEY,
                      help="Applied to the prepared images; every prediction below follows.")
 
 names = list(prepared)
-batch = torch.stack([prepared[n].tensor for n in names])
-batch = corrupt(batch, corruption, severity, seed=0)
-outputs = {m: fitted_method(dataset, m).predict(batch, default_device()).probs for m in methods}
+batch, outputs = predict_prepared(dataset, methods, [prepared[n].tensor for n in names],
+                                  corruption, severity)
 scale = max(1, SHOWN_SIDE // height)
 
 for i, name in enumerate(names):
     st.subheader(name)
     left, right = st.columns([1, 3])
-    left.image(to_uint8_hwc(batch[i].numpy(), scale), width=scale * width)
+    left.image(to_uint8_hwc(batch[i], scale), width=scale * width)
     steps = list(prepared[name].steps)
     if severity:
         steps.append(f"{CORRUPTIONS[corruption].label}, severity {severity}")
     left.caption("As the model sees it: " + "; ".join(steps) + ".")
-    rows = []
-    for m in methods:
-        probs = outputs[m][:, i:i + 1]
-        mean = probs.mean(axis=0)[0]
-        rows.append({"method": method_label(m), "prediction": spec.class_names[mean.argmax()],
-                     "max prob.": float(max_prob(probs)[0]),
-                     "entropy": float(entropy(probs)[0]),
-                     "mutual info.": (float(mutual_information(probs)[0])
-                                                   if probs.shape[0] > 1 else None)})
+    rows = [dict(row, method=method_label(row["method"]))
+            for row in prediction_rows(outputs, i, spec.class_names)]
     right.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                     column_config={c: st.column_config.NumberColumn(format="%.3f")
                                    for c in ("max prob.", "entropy",

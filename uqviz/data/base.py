@@ -35,6 +35,13 @@ class DataSplits:
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train_y), "validation": len(self.val_y), "test": len(self.test_y)}
 
+    def examples_per_class(self, k: int, num_classes: int) -> np.ndarray:
+        """(num_classes · k,) float images in [0, 1], (N, C, H, W): the first ``k`` training
+        images of each class, class by class (fewer when a class has fewer)."""
+        labels = self.train_y.numpy()
+        picks = np.concatenate([np.flatnonzero(labels == c)[:k] for c in range(num_classes)])
+        return self.train_x[picks].numpy()
+
 
 @dataclass(frozen=True)
 class DatasetSpec:

@@ -101,6 +101,17 @@ def read_user_image(data: bytes, name: str) -> Image.Image:
             raise ImageRejected(f"{name}: truncated or corrupt image ({err})") from None
 
 
+def canvas_image(pixels) -> Image.Image | None:
+    """The drawing of a canvas widget, (H, W, 4) RGBA values, as an image; None when nothing
+    is drawn (every pixel black)."""
+    if pixels is None:
+        return None
+    array = np.asarray(pixels)
+    if array[..., :3].max() == 0:
+        return None
+    return Image.fromarray(array.astype(np.uint8)[..., :4], "RGBA")
+
+
 def _flatten_alpha(image: Image.Image) -> Image.Image:
     """RGB with transparency composited on black when the visible pixels are light (light
     strokes on a transparent canvas), else on white."""

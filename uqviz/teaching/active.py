@@ -134,6 +134,15 @@ class LearningCurve:
         return replace(self, n_labels=self.n_labels[keep], accuracy=self.accuracy[:, keep],
                        mean=self.mean[keep], lower=self.lower[keep], upper=self.upper[keep])
 
+    def spread_at(self, labels: int) -> float:
+        """Standard deviation over seeds (ddof = 1) of the accuracy at ``labels`` labels; NaN
+        for one seed."""
+        hit = np.flatnonzero(self.n_labels == labels)
+        if hit.size == 0:
+            raise ValueError(f"no round ends at {labels} labels; rounds: {self.n_labels.tolist()}")
+        column = self.accuracy[:, hit[0]]
+        return float(column.std(ddof=1)) if column.size > 1 else float("nan")
+
     def at(self, labels: int) -> float:
         """Mean accuracy at ``labels`` labels (a label count of the curve)."""
         hit = np.flatnonzero(self.n_labels == labels)

@@ -62,3 +62,30 @@ def rotated_predictions(dataset: str, method: str, index: int, score: str) -> pd
     images = torch.from_numpy(rotated_images(dataset, index))
     out = fitted_method(dataset, method).predict(images, default_device())
     return rotation_frame(method, ROTATION_ANGLES, out.probs, score)
+
+
+def predict_prepared(dataset: str, methods: list[str], tensors: list, corruption: str,
+                     severity: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The user's prepared images (each (C, H, W) in [0, 1]) with ``corruption`` at
+    ``severity`` applied (seeded), and every method's predictive samples (S, N, C) on them."""
+    batch = corrupt(torch.stack(list(tensors)), corruption, severity, seed=0)
+    outputs = {m: fitted_method(dataset, m).predict(batch, default_device()).probs
+               for m in methods}
+    return batch.numpy(), outputs
+
+
+def prediction_rows(outputs: dict[str, np.ndarray], i: int,
+                    class_names: tuple[str, ...]) -> list[dict]:
+    """One row per method for image ``i``: the predicted class, max probability, entropy and
+    mutual information (None for a single-sample method) of its samples."""
+    from uqviz.metrics.scores import entropy, max_prob, mutual_information
+
+    rows = []
+    for m, probs in outputs.items():
+        sample = probs[:, i:i + 1]
+        rows.append({"method": m, "prediction": class_names[int(sample.mean(axis=0)[0].argmax())],
+                     "max prob.": float(max_prob(sample)[0]),
+                     "entropy": float(entropy(sample)[0]),
+                     "mutual info.": (float(mutual_information(sample)[0])
+                                      if sample.shape[0] > 1 else None)})
+    return rows
