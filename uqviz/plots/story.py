@@ -34,8 +34,6 @@ def estimates_figure(estimates: Mapping[str, tuple[float, float, float]], *, x_t
         error_x=dict(type="data", symmetric=False, color=MUTED_COLOR,
                      array=[estimates[m][2] - estimates[m][0] for m in names],
                      arrayminus=[estimates[m][0] - estimates[m][1] for m in names]),
-        text=[f"{v:.1%}" if percent else f"{v:.3f}" for v in values], textposition="inside",
-        insidetextanchor="middle",
         hovertemplate="%{y}: %{x" + (":.2%" if percent else ":.3f") + "}<extra></extra>"))
     fig.update_xaxes(title_text=x_title, tickformat=".0%" if percent else None, range=x_range)
     fig.update_yaxes(autorange="reversed")
