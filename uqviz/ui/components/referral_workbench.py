@@ -16,30 +16,25 @@ import hashlib
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from uqviz.metrics.selective import CompactReferral, ReferralIndex
+from uqviz.ui.components import component_asset, component_js
 
 FULL_ROWS = 100_000
 GRID_POINTS = 10_000
-_HERE = Path(__file__).parent
-
-
-def _asset(suffix: str) -> str:
-    return (_HERE / f"referral_workbench{suffix}").read_text(encoding="utf-8")
-
+_NAME = "referral_workbench"
 
 _mount = st.components.v2.component(
     "uqviz_referral_workbench",
-    html=_asset(".html"),
-    css=_asset(".css"),
-    js=_asset(".js"),
+    html=component_asset(_NAME, ".html"),
+    css=component_asset(_NAME, ".css"),
+    js=component_js(_NAME),
 )
 # the same JavaScript, no HTML: mounted without data it shows nothing (see warm_up)
-_warm = st.components.v2.component("uqviz_referral_workbench_warm_up", js=_asset(".js"))
+_warm = st.components.v2.component("uqviz_referral_workbench_warm_up", js=component_js(_NAME))
 
 
 @dataclass(frozen=True, eq=False)
