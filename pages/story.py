@@ -23,6 +23,14 @@ def ci(e) -> str:
     return f"{pct(e[0])} (95% CI {pct(e[1])}–{pct(e[2])})"
 
 
+def gap_text(g) -> str:
+    """The paired difference in words: fewer (or more) cases per 100, with its interval."""
+    word = "fewer" if g[0] >= 0 else "more"
+    clear = "" if g[1] > 0 or g[2] < 0 else ", an interval that includes no difference"
+    return (f"{abs(100 * g[0]):.1f} {word} per 100 (paired 95% CI {100 * g[1]:+.1f} to "
+            f"{100 * g[2]:+.1f} points{clear}).")
+
+
 st.title("When does the model not know? The story in a minute")
 dataset, methods = current_dataset(), current_methods()
 stream = ensure_stream_comparison(dataset, methods)
@@ -47,17 +55,22 @@ st.subheader(f"2 · On the incoming stream, {base} is confidently wrong on "
              f"{pct(wrong[s.baseline][0])} of the cases")
 st.markdown(f"Cases {base} gets wrong (or that lie outside its classes) while at least "
             f"{CONFIDENT:.0%} sure: {ci(wrong[s.baseline])}; {better}: {ci(wrong[s.better])}. "
+            f"On the same {s.n_stream:,} cases, {better} is confidently wrong on "
+            f"{gap_text(s.fewer_confidently_wrong)} "
             "These are the cases a confidence threshold cannot catch.")
 st.plotly_chart(estimates_figure(wrong, x_title=f"Share of the stream wrong with ≥ {CONFIDENT:.0%} "
                                  "confidence"), theme=None, key="story_wrong")
 st.page_link("pages/ood.py", label="Which inputs fool the model: Out-of-distribution →")
 
 sep = s.separation
-st.subheader(f"3 · {better}'s uncertainty separates right from wrong better")
+gain = s.better_separation
+how = ("better than" if gain[1] > 0 else "worse than" if gain[2] < 0 else "about as well as")
+st.subheader(f"3 · {better}'s uncertainty separates right from wrong {how} {base}'s")
 st.markdown(f"Chance that a wrong case is more uncertain (predictive entropy) than a right one "
             f"(AUROC): {better} {sep[s.better][0]:.3f} (95% CI {sep[s.better][1]:.3f}–"
             f"{sep[s.better][2]:.3f}) against {base} {sep[s.baseline][0]:.3f} "
-            f"({sep[s.baseline][1]:.3f}–{sep[s.baseline][2]:.3f}).")
+            f"({sep[s.baseline][1]:.3f}–{sep[s.baseline][2]:.3f}); difference on the same "
+            f"cases {gain[0]:+.3f} (paired 95% CI {gain[1]:+.3f} to {gain[2]:+.3f}).")
 st.plotly_chart(estimates_figure(sep, x_title="AUROC of entropy, wrong vs right", percent=False,
                                  x_range=(0.5, 1.0)), theme=None, key="story_separation")
 st.page_link("pages/compare.py", label="Uncertainty of right and wrong cases: Compare →")

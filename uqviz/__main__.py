@@ -1,4 +1,5 @@
-"""Command line: ``python -m uqviz {train,evaluate,precompute,metrics,conformal,embed,report} …``
+"""Command line: ``python -m uqviz {train,evaluate,precompute,metrics,conformal,referral,embed,
+report,ship-weights} …``
 (``--help``).
 
 Bad input exits with code 2 and one line on stderr saying what is wrong and where; never a
@@ -91,6 +92,23 @@ def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def cmd_ship_weights(args: argparse.Namespace) -> int:
+    """Train the app's networks on a built-in dataset from scratch and write them, in float16
+    with their hashes, to assets/weights (uqviz.pretrained)."""
+    from uqviz.data import BUILTIN_DATASETS
+    from uqviz.pretrained import WEIGHTS_DIR, build_shipped_weights
+
+    if args.dataset not in BUILTIN_DATASETS:
+        raise CliError(f"--dataset must be a built-in dataset ({', '.join(BUILTIN_DATASETS)}), "
+                       f"got {args.dataset!r}")
+    try:
+        manifest = build_shipped_weights(args.dataset, progress=_tqdm_progress("training"))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{len(manifest['files'])} networks, {manifest['bytes']:,} bytes in {WEIGHTS_DIR}")
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -478,6 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train (and cache) methods on a dataset")
     _add_run_options(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("ship-weights", help="train the default's networks from scratch and "
+                                            "write them to assets/weights (float16, hashed)")
+    p.add_argument("--dataset", default="digits", help="a built-in dataset (default digits)")
+    p.set_defaults(func=cmd_ship_weights)
 
     p = sub.add_parser("evaluate", help="train what is not cached, predict on test, corrupted "
                                         "and OOD sets, write predictions.parquet and metrics.json")

@@ -2,9 +2,12 @@
 
 1. On clean test data the model is right (accuracy with a 95% Wilson interval).
 2. On the incoming stream it is confidently wrong on some cases (the share of stream cases
-   predicted wrong, or automated out-of-distribution cases, with confidence ≥ 90%).
+   predicted wrong, or automated out-of-distribution cases, with confidence ≥ 90%), and how
+   many fewer the better method is: a paired difference (both methods see the same cases), so
+   its interval, from the per-case differences, is tighter than the two shares' intervals.
 3. The uncertainty of the better methods separates right from wrong (AUROC of predictive
-   entropy, wrong against right, with a 95% bootstrap interval).
+   entropy, wrong against right, with a 95% bootstrap interval), and the paired difference of
+   the two AUROCs on the same cases (the page says "about as well" when its interval holds 0).
 4. Referring the most uncertain 10% cuts the error on the automated cases from a to b.
 5. With a guarantee: the accuracy certified on the automated cases (``uqviz.metrics.guarantee``),
    chosen on one half of the stream, and what the other half shows.
@@ -19,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from uqviz.metrics.bootstrap import bootstrap_ood_auroc_ci
+from uqviz.metrics.bootstrap import bootstrap_ci, bootstrap_mean_ci, bootstrap_ood_auroc_ci
 from uqviz.metrics.classification import wilson_ci
-from uqviz.metrics.ood import ood_detection
+from uqviz.metrics.ood import auroc_by_ranks, ood_detection
 from uqviz.metrics.selective import OperatingPoint
 from uqviz.study import Comparison, GuaranteedReferral, Study
 
@@ -44,7 +47,11 @@ class Story:
         better: the method it shows off (the deep ensemble when present).
         clean_accuracy: method -> accuracy on the clean test rows.
         confidently_wrong: method -> share of stream cases wrong with confidence ≥ 90%.
+        fewer_confidently_wrong: baseline's share minus better's, on the same cases, with a
+            95% paired bootstrap interval (2,000 resamples of the per-case differences).
         separation: method -> AUROC of entropy telling wrong from right on the stream.
+        better_separation: better's AUROC minus baseline's, with a 95% paired bootstrap
+            interval (1,000 resamples of the stream's cases).
         referral: method -> the operating point after referring the most uncertain 10%.
         guarantee: the better method's guaranteed threshold (target 95% at 95% confidence,
             or the best certifiable).
@@ -55,7 +62,9 @@ class Story:
     better: str
     clean_accuracy: dict[str, Estimate]
     confidently_wrong: dict[str, Estimate]
+    fewer_confidently_wrong: Estimate
     separation: dict[str, Estimate]
+    better_separation: Estimate
     referral: dict[str, OperatingPoint]
     guarantee: GuaranteedReferral
     n_clean: int
@@ -68,9 +77,24 @@ def _share(k: int, n: int) -> Estimate:
     return (k / n if n else float("nan"), float(lo), float(hi))
 
 
+def confidently_wrong_cases(s: Study) -> np.ndarray:
+    """(N,) bool over the stream: wrong (or out-of-distribution) with confidence ≥ 90%."""
+    return (s.stream.mean_probs.max(axis=1) >= CONFIDENT) & ~s.stream_correct
+
+
 def _confidently_wrong(s: Study) -> Estimate:
-    confidence = s.stream.mean_probs.max(axis=1)
-    return _share(int(((confidence >= CONFIDENT) & ~s.stream_correct).sum()), s.stream.n)
+    cases = confidently_wrong_cases(s)
+    return _share(int(cases.sum()), cases.size)
+
+
+def paired_gap(base: np.ndarray, other: np.ndarray) -> Estimate:
+    """mean(base) − mean(other) over the same cases, with the 95% percentile bootstrap
+    interval of the mean per-case difference (Efron & Tibshirani 1993, ch. 13)."""
+    diff = np.asarray(base, dtype=np.float64) - np.asarray(other, dtype=np.float64)
+    if diff.size == 0:
+        return (float("nan"),) * 3
+    lo, hi = bootstrap_mean_ci(diff, n_resamples=2000, seed=0)
+    return (float(diff.mean()), float(lo), float(hi))
 
 
 def _separation(s: Study) -> Estimate:
@@ -80,6 +104,23 @@ def _separation(s: Study) -> Estimate:
     auroc = ood_detection(u[right], u[~right]).auroc
     lo, hi = bootstrap_ood_auroc_ci(u[right], u[~right], n_resamples=1000, seed=0)
     return (auroc, lo, hi)
+
+
+def separation_gap(base: Study, other: Study) -> Estimate:
+    """AUROC(other) − AUROC(base) of entropy telling wrong from right on the same stream cases,
+    with the 95% percentile bootstrap interval of the difference (cases resampled jointly)."""
+    arrays = (base.stream_uncertainty(STORY_SCORE), base.stream_correct,
+              other.stream_uncertainty(STORY_SCORE), other.stream_correct)
+
+    def gap(u0, right0, u1, right1) -> float:
+        return (auroc_by_ranks(u1[right1], u1[~right1])
+                - auroc_by_ranks(u0[right0], u0[~right0]))
+
+    value = gap(*arrays)
+    if np.isnan(value):
+        return (float("nan"),) * 3
+    lo, hi = bootstrap_ci(gap, *arrays, n_resamples=1000, seed=0)
+    return (float(value), float(lo), float(hi))
 
 
 def story(clean: Comparison, stream: Comparison) -> Story:
@@ -99,7 +140,10 @@ def story(clean: Comparison, stream: Comparison) -> Story:
         baseline=baseline, better=better,
         clean_accuracy={m: _share(int(s.correct.sum()), s.n) for m, s in clean.studies.items()},
         confidently_wrong={m: _confidently_wrong(s) for m, s in studies.items()},
+        fewer_confidently_wrong=paired_gap(confidently_wrong_cases(studies[baseline]),
+                                           confidently_wrong_cases(studies[better])),
         separation={m: _separation(s) for m, s in studies.items()},
+        better_separation=separation_gap(studies[baseline], studies[better]),
         referral={m: s.operating_point(STORY_SCORE, "budget", REFERRED_SHARE)
                   for m, s in studies.items()},
         guarantee=guarantee, n_clean=clean.n,

@@ -29,6 +29,7 @@ from uqviz.device import (
     uses_channels_last,
 )
 from uqviz.models import PriorNet, build_model
+from uqviz.pretrained import shipped_state
 
 Progress = Callable[[float, str], None]
 """Progress callback: fraction done in [0, 1] and a short message."""
@@ -195,21 +196,29 @@ def trained_network(spec: DatasetSpec, data: DataSplits, recipe: NetworkRecipe,
                     device: torch.device, progress: Progress = no_progress,
                     data_seed: int = 0, *, channels_last: bool | None = None,
                     compile: bool | None = None) -> nn.Module:
-    """The network for ``recipe``: read from the cache when present, else trained and cached.
+    """The network for ``recipe``: read from the cache when present, else from the weights
+    shipped in ``assets/weights`` (``uqviz.pretrained``; a bf16 or compiled network's name differs,
+    so only plain float32 eager networks are found there),
+    else trained; cached either way.
 
     The cache key covers the dataset, its split seed, the recipe, bf16 training, compiling and
     the cache version (not ``channels_last``, which changes speed only; see ``fit_network``).
     """
     path = weights_path(spec, recipe, data_seed, device, compile=compile)
     net = build_network(spec, recipe)
-    state = load_state_dict(path)
-    if state is not None:
+    for where, load in (("cache", lambda: load_state_dict(path)),
+                        ("the shipped weights", lambda: shipped_state(path.name, net))):
+        state = load()
+        if state is None:
+            continue
         try:
             net.load_state_dict(state)
-            progress(1.0, "loaded from cache")
-            return net.to(device).eval()
         except (RuntimeError, KeyError):
-            pass  # a stale entry: retrain and overwrite
+            continue  # a stale entry: retrain and overwrite
+        if where != "cache":
+            save_state_dict(path, state)
+        progress(1.0, f"loaded from {where}")
+        return net.to(device).eval()
     net = fit_network(net, data, recipe, device, progress, channels_last=channels_last,
                       compile=compile)
     save_state_dict(path, {k: v.detach().cpu().contiguous() for k, v in

@@ -75,3 +75,18 @@ def test_validation():
         ood_detection(np.array([np.nan]), np.array([0.1]))
     with pytest.raises(ValueError, match="tpr"):
         fpr_at_tpr(np.array([0.1]), np.array([0.1]), 0.0)
+
+
+@pytest.mark.parametrize("rounded", [False, True])
+def test_auroc_by_ranks_equals_the_trapezoid(rounded):
+    from uqviz.metrics.ood import auroc_by_ranks
+
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(0, 1, 300), rng.normal(0.7, 1, 200)
+    if rounded:  # many ties
+        a, b = a.round(1), b.round(1)
+    assert auroc_by_ranks(a, b) == pytest.approx(ood_detection(a, b).auroc, abs=1e-12)
+    assert auroc_by_ranks(a, b) == pytest.approx(roc_auc_score(
+        np.r_[np.zeros(a.size), np.ones(b.size)], np.r_[a, b]), abs=1e-12)
+    assert auroc_by_ranks([0.1, 0.2], [0.2, 0.3]) == pytest.approx(0.875)  # (1 + ½ + 1 + 1)/4
+    assert np.isnan(auroc_by_ranks([], [1.0]))

@@ -78,6 +78,24 @@ def _average_precision(positive_sorted: np.ndarray, group_end: np.ndarray) -> fl
     return float(np.sum(np.diff(np.concatenate([[0.0], recall])) * precision))
 
 
+def auroc_by_ranks(uncertainty_in: np.ndarray, uncertainty_out: np.ndarray) -> float:
+    """AUROC of telling ``uncertainty_out`` (positives) from ``uncertainty_in`` by the
+    Mann–Whitney statistic: P(U_out > U_in) + ½ P(U_out = U_in), from average ranks of the
+    pooled scores. It equals ``ood_detection(...).auroc`` (the trapezoidal area under the ROC
+    curve, ties counted half) and is cheap enough to repeat per bootstrap resample.
+
+    References:
+        Mann & Whitney, Ann. Math. Stat. 18(1), 1947; Hanley & McNeil, Radiology 143(1), 1982.
+    """
+    from scipy.stats import rankdata
+
+    n_in, n_out = len(uncertainty_in), len(uncertainty_out)
+    if n_in == 0 or n_out == 0:
+        return float("nan")
+    ranks = rankdata(np.concatenate([uncertainty_in, uncertainty_out]))
+    return float((ranks[n_in:].sum() - n_out * (n_out + 1) / 2) / (n_in * n_out))
+
+
 def ood_detection(uncertainty_in: np.ndarray, uncertainty_out: np.ndarray) -> OODResult:
     """AUROC, AUPR-in, AUPR-out and FPR@95%TPR of separating in-distribution from OOD rows.
 
