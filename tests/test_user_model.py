@@ -499,3 +499,36 @@ def test_mahalanobis_matches_scikit_learn(n, d):
     expected = np.stack([shared.mahalanobis(queries - m) for m in means], axis=1)
     np.testing.assert_allclose(fit.distances(queries), expected, rtol=1e-7, atol=1e-7)
     np.testing.assert_allclose(fit.score(queries), expected.min(axis=1), rtol=1e-7, atol=1e-7)
+
+
+# -- single pictures (the Your images page) -----------------------------------------------------
+def test_a_picture_is_predicted_as_the_run_predicts_its_file(workdir, net):
+    """A picture prepared by ``prepare_picture`` (a file of the folder, and the same file at
+    another size) gets, for every method, the probabilities the run gave that file; softmax
+    equals the network's own."""
+    from uqviz.user_model.images import prepare_picture
+
+    src = source(workdir)
+    methods = src.methods
+    run = src.predictions(methods)
+    p = run["softmax"]
+    ids = [i for i in p.ids[p.group == "test"]][:3]
+    pictures = [prepare_picture(Image.open(workdir / "images" / i), src.config) for i in ids]
+    assert "kept at 16×16 px" in pictures[0].steps
+    got = src.predict_images(torch.stack([pic.tensor for pic in pictures]), methods)
+    rows = [int(np.flatnonzero((p.ids == i) & (p.group == "test"))[0]) for i in ids]
+    for m in methods:
+        assert got[m].shape == (run[m].probs.shape[0], 3, 3)
+        np.testing.assert_allclose(got[m].sum(axis=-1), 1.0, atol=1e-5)
+        if m not in ("tta", "mc_dropout"):  # these draw augmentations / masks per batch
+            np.testing.assert_allclose(got[m], run[m].probs[:, rows], atol=1e-5, err_msg=m)
+    np.testing.assert_allclose(got["softmax"][0], reference_probs(net, workdir / "images", ids),
+                               atol=1e-4)
+    big = Image.open(workdir / "images" / ids[0]).resize((64, 48))
+    assert "resized to 16×16 px (bilinear)" in prepare_picture(big, src.config).steps
+
+
+def test_a_picture_for_a_method_that_does_not_apply_is_one_line(workdir):
+    src = source(workdir)
+    message = error_of(src.predict_images, torch.zeros(1, 3, 16, 16), ["ensemble"])
+    assert "ensemble" in message.lower()

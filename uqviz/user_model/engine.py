@@ -249,7 +249,35 @@ class Engine:
                 failure = failure or err
         return computed, failure
 
+    def predict_batch(self, x: torch.Tensor, temperature: float | None,
+                      group: str = "your images") -> dict[str, np.ndarray]:
+        """Each method's probabilities (S, N, C) on one batch of images (N, C, H, W) in
+        [0, 1] at the model's input size (single pictures: the Your images page).
+
+        Raises:
+            UserModelError: the model fails, or gives NaN outputs (one line).
+        """
+        out = self._outputs(x, group, 0, set(self.methods))
+        ids = np.asarray([f"{group}/{i}" for i in range(len(x))], dtype=str)
+        computed = {}
+        for method in self.methods:
+            samples = self._samples(method, out)
+            self._check_finite(USER_METHOD_LABELS[method], samples, ids,
+                               None if method == ENSEMBLE else self.models[0])
+            computed[method] = self.probabilities(method, samples, temperature)
+        return computed
+
     # -- outputs to predictions ------------------------------------------------------------------
+    def probabilities(self, method: str, samples: list[np.ndarray],
+                      temperature: float | None) -> np.ndarray:
+        """(S, N, C) probabilities of ``method`` from its raw samples (``_samples``): each
+        through its model's output kind, divided by the fitted temperature for temperature
+        scaling."""
+        models = self.models if method == ENSEMBLE else [self.models[0]] * len(samples)
+        t = temperature if method == TEMPERATURE else 1.0
+        return np.stack([to_probs(raw, m.config.outputs, t)
+                         for raw, m in zip(samples, models, strict=True)])
+
     def _samples(self, method: str, out: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Raw outputs (N, C) per sample of ``method``, each with the model that made it."""
         if method == ENSEMBLE:
@@ -270,10 +298,7 @@ class Engine:
                        dtype=str) for g, (s, _) in results.items()])
         self._check_finite(USER_METHOD_LABELS[method], samples, ids,
                            None if method == ENSEMBLE else self.models[0])
-        models = self.models if method == ENSEMBLE else [self.models[0]] * len(samples)
-        t = temperature if method == TEMPERATURE else 1.0
-        probs = np.stack([to_probs(raw, m.config.outputs, t)
-                          for raw, m in zip(samples, models, strict=True)])
+        probs = self.probabilities(method, samples, temperature)
         arrays = {
             "probs": probs,
             "labels": np.concatenate([s.labels[rows_by_group[g]] for g, (s, _) in results.items()]),

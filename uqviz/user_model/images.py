@@ -33,7 +33,7 @@ from PIL import Image
 
 from uqviz.data.base import stratified_holdout
 from uqviz.data.folder import IMAGE_EXTENSIONS, image_files
-from uqviz.data.user_images import ImageRejected, read_user_image
+from uqviz.data.user_images import ImageRejected, PreparedImage, read_user_image
 from uqviz.user_model.config import ModelConfig, UserModelError
 
 IGNORED_FOLDERS = frozenset({"__MACOSX"})
@@ -177,6 +177,22 @@ def to_model_pixels(image: Image.Image, config: ModelConfig) -> np.ndarray:
         image = image.resize((width, height), Image.Resampling.BILINEAR)
     array = np.asarray(image, dtype=np.uint8)
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def prepare_picture(image: Image.Image, config: ModelConfig) -> PreparedImage:
+    """A single picture as the user's model sees it: exactly as its folder images are read
+    (``to_model_pixels``, then value / 255; the model applies the sidecar's mean and std),
+    with the steps in words."""
+    height, width = config.input_size
+    steps = [f"{'grey' if config.channels == 1 else 'RGB'} ({image.mode} {image.width}×"
+             f"{image.height} px)"]
+    if image.size != (width, height):
+        steps.append(f"resized to {width}×{height} px (bilinear)")
+    else:
+        steps.append(f"kept at {width}×{height} px")
+    steps.append("pixels / 255, then your model's mean and std")
+    pixels = torch.from_numpy(to_model_pixels(image, config).astype(np.float32) / 255.0)
+    return PreparedImage(pixels, tuple(steps))
 
 
 def read_pixels(path: Path, name: str, config: ModelConfig) -> np.ndarray:

@@ -339,6 +339,23 @@ class ModelSource:
         temperature = done[TEMPERATURE]["temperature"].item() if TEMPERATURE in done else None
         return UserRun(predictions, tuple(warnings), self.sizes, temperature)
 
+    def predict_images(self, images: torch.Tensor, methods: list[str]) -> dict[str, np.ndarray]:
+        """Each method's probabilities (S, N, C) on pictures (N, C, H, W) in [0, 1] at the
+        model's input size (``prepare_picture``), with the temperature the run fitted on the
+        calibration part (the run is computed first when it is not cached).
+
+        Raises:
+            UserModelError: a method that does not apply, a failing model, NaN outputs.
+        """
+        for method in methods:
+            why = self.why_not(method)
+            if why:
+                raise UserModelError(why)
+        temperature = self.run([TEMPERATURE]).temperature if TEMPERATURE in methods else None
+        engine = Engine(self.loaded, self.settings, self.split.calibration, [],
+                        self.images.root, list(methods), False, no_progress)
+        return engine.predict_batch(torch.as_tensor(images, dtype=torch.float32), temperature)
+
     def _from_arrays(self, method: str, arrays: dict[str, np.ndarray]) -> Predictions:
         scores = {MAHALANOBIS: arrays[MAHALANOBIS]} if MAHALANOBIS in arrays else {}
         return Predictions(arrays["probs"], arrays["labels"], arrays["group"].astype(object),
