@@ -109,6 +109,20 @@ def model_source(key: str) -> ModelSource:
                          "in this session: add it again on the 'Your model' page")
 
 
+def predict_model_pictures(key: str, methods: list[str], tensors: list, corruption: str,
+                           severity: int):
+    """The Your images page on a user's model: pictures prepared by ``prepare_picture`` (each
+    (C, H, W) in [0, 1] at the model's input size), ``corruption`` at ``severity`` applied
+    (seeded, as the Dataset shift page corrupts the folder's images), and every method's
+    probabilities (S, N, C). Raises ``UserModelError`` (one line)."""
+    import torch
+
+    from uqviz.shifts import corrupt
+
+    batch = corrupt(torch.stack(list(tensors)), corruption, severity, seed=0)
+    return batch.numpy(), model_source(key).predict_images(batch, list(methods))
+
+
 # -- the 'Your model' page's logic (kept here so tests call it without uploads) ---------------
 MODEL_SUFFIXES = (".pt", ".pt2", ".onnx")
 
