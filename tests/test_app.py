@@ -17,7 +17,7 @@ PAGES = {
     "pages/glossary.py": {"plotly": 0},
     "pages/upload.py": {"plotly": 0},
     "pages/your_model.py": {"plotly": 0},
-    "pages/conformal.py": {"plotly": 3},
+    "pages/conformal.py": {"plotly": 1},  # + the two α charts, drawn by the component
     "pages/ood.py": {"plotly": 5, "dataframe": 1},
     "pages/shift.py": {"plotly": 8},
     "pages/your_images.py": {"plotly": 0},

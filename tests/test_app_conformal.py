@@ -1,17 +1,25 @@
-"""The conformal prediction page under AppTest, on digits predictions cached by a fixture."""
+"""The conformal prediction page under AppTest, on digits predictions cached by a fixture.
+
+The α slider, its four numbers and its two charts are a browser component
+(``uqviz.ui.components.conformal_alpha``): here, what it is sent; the examples and the curve
+against the target at the committed α (session state ``conf_alpha``)."""
 
 from __future__ import annotations
+
+import base64
+import json
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app_fixtures import framed_page, pretrain_digits
+from uqviz.conformal import SLIDER_ALPHAS
 from uqviz.ui.files import env_dataset_name
 
 TIMEOUT = 120
 PAGE = "pages/conformal.py"
-CHARTS = 3  # set sizes, coverage per class, coverage and size against alpha
+CHARTS = 1  # coverage and size against alpha (set sizes and per class: the component's SVG)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -23,8 +31,35 @@ def _page(**state) -> AppTest:
     return framed_page(PAGE, TIMEOUT, **state)
 
 
-def _metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+def _component(at: AppTest) -> dict:
+    (element,) = at.get("bidi_component")
+    proto = element.proto
+    assert proto.component_name == "uqviz_conformal_alpha"
+    assert "<script" not in proto.html_content and "https://" not in proto.js_content
+    return json.loads(proto.json)
+
+
+def _array(data: dict, name: str) -> np.ndarray:
+    """One of the component's arrays; per-level ones have one row per α of the slider."""
+    dtype = "<i4" if name in ("rank", "hits", "sizeCounts", "classHits", "classCounts") \
+        else "<f8"
+    values = np.frombuffer(base64.b64decode(data[name]), dtype=dtype)
+    return values.reshape(data["levels"], -1) if name in ("sizeCounts", "classHits") else values
+
+
+def _at(data: dict, alpha: float) -> dict:
+    """What the component shows at ``alpha``, from the numbers it is sent."""
+    k = int(np.flatnonzero(_array(data, "alphas") == alpha)[0])
+    return {"coverage": _array(data, "hits")[k] / data["nTest"],
+            "mean_set_size": _array(data, "meanSize")[k],
+            "average": _array(data, "average")[k]}
+
+
+def _marked_alpha(at: AppTest) -> float:
+    """α of the curve's dotted line (drawn at 1 − α)."""
+    figure = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    (shape,) = {round(s["x0"], 12) for s in figure["layout"]["shapes"]}
+    return round(1 - shape, 2)
 
 
 def _captions(at: AppTest) -> list[str]:
@@ -52,9 +87,11 @@ def test_page_runs_with_charts_metrics_and_examples():
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert len(at.get("plotly_chart")) == CHARTS
-    assert [m.label for m in at.metric] == ["Coverage", "Target 1 − α", "Average of 100 splits",
-                                            "Mean set size"]
-    assert _metric(at, "Target 1 − α") == "90%"
+    data = _component(at)
+    assert data["alpha"] == 0.1 and data["nDraws"] == 100 and data["levels"] == 50
+    assert np.array_equal(_array(data, "alphas"), SLIDER_ALPHAS)
+    assert data["names"] == [str(n) for n in _rows().names]
+    assert _marked_alpha(at) == 0.1
     captions = _captions(at)
     assert len(captions) == 8
     for caption in captions:  # ✓ exactly when the true class is in the set shown
@@ -64,14 +101,25 @@ def test_page_runs_with_charts_metrics_and_examples():
 
 def test_alpha_moves_coverage_and_shrinks_sets():
     at = _page()
-    at.slider(key="conf_alpha").set_value(0.05).run()
-    cov_05, size_05 = _metric(at, "Coverage"), float(_metric(at, "Mean set size"))
-    at.slider(key="conf_alpha").set_value(0.2).run()
+    data = _component(at)
+    at05, at20 = _at(data, 0.05), _at(data, 0.2)
+    assert at20["coverage"] < at05["coverage"]
+    assert at20["mean_set_size"] < at05["mean_set_size"]
+    at.session_state["conf_alpha"] = 0.2  # as the component commits it
+    at.run()
     assert not at.exception
-    assert _metric(at, "Target 1 − α") == "80%"
-    assert _metric(at, "Coverage") != cov_05
-    assert float(_metric(at, "Coverage").rstrip("%")) < float(cov_05.rstrip("%"))
-    assert float(_metric(at, "Mean set size")) < size_05
+    assert _marked_alpha(at) == 0.2
+    assert _component(at)["digest"] == data["digest"]  # the same data: only α moved
+
+
+@pytest.mark.parametrize("stored, shown", [(0.123, 0.12), (7, 0.5), (0.0, 0.01), ("abc", 0.1),
+                                           (float("nan"), 0.1), (None, 0.1)])
+def test_any_stored_alpha_is_a_level_of_the_slider(stored, shown):
+    at = _page(conf_alpha=stored)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert _component(at)["alpha"] == shown
+    assert _marked_alpha(at) == shown
 
 
 def test_aps_and_raps_controls():
@@ -92,25 +140,36 @@ def test_aps_and_raps_controls():
 
 
 def test_shown_numbers_equal_the_core():
-    from uqviz.conformal import split_conformal
+    from uqviz.conformal import class_coverage, quantile_rank, split_conformal
 
     at = _page(conf_method="deep_ensemble", conf_score="raps", conf_cal_share=30, conf_seed=7,
                conf_lam=0.05, conf_k_reg=2, conf_alpha=0.15)
     assert not at.exception, at.exception
+    data = _component(at)
+    assert data["alpha"] == 0.15
     rows = _rows("deep_ensemble")
-    core = split_conformal(rows.mean_probs, rows.labels, alpha=0.15, score="raps",
-                           cal_fraction=0.3, seed=7, randomized=True, lam=0.05, k_reg=2)
-    assert _metric(at, "Coverage") == f"{100 * core.coverage:.1f}%"
-    assert _metric(at, "Mean set size") == f"{core.mean_set_size:.2f}"
-    lo, hi = core.coverage_ci
-    assert any(f"{100 * lo:.1f}–{100 * hi:.1f}%" in c.value and f"{core.n_cal:,} calibration"
-               in c.value for c in at.caption)
+    settings = dict(score="raps", cal_fraction=0.3, seed=7, randomized=True, lam=0.05, k_reg=2)
+    for k, alpha in enumerate(SLIDER_ALPHAS):  # every level the component can show
+        core = split_conformal(rows.mean_probs, rows.labels, alpha=alpha, **settings)
+        assert _array(data, "hits")[k] / data["nTest"] == core.coverage
+        assert (_array(data, "low")[k], _array(data, "high")[k]) == core.coverage_ci
+        assert _array(data, "qhat")[k] == core.qhat
+        assert _array(data, "rank")[k] == quantile_rank(core.n_cal, alpha)
+        assert _array(data, "meanSize")[k] == core.mean_set_size
+        assert np.array_equal(_array(data, "sizeCounts")[k],
+                              np.bincount(core.set_sizes, minlength=rows.num_classes + 1))
+        per_class = class_coverage(core, rows.labels)
+        assert np.array_equal(_array(data, "classCounts"), per_class.counts)
+        assert np.array_equal(_array(data, "classHits")[k] / per_class.counts,
+                              per_class.coverage)
+        assert (data["nCal"], data["nTest"]) == (core.n_cal, core.n_test)
     # The average over splits goes through coverage_vs_alpha; check it seed by seed.
-    average = np.mean([split_conformal(rows.mean_probs, rows.labels, alpha=0.15, score="raps",
-                                       cal_fraction=0.3, seed=s, lam=0.05, k_reg=2).coverage
+    average = np.mean([split_conformal(rows.mean_probs, rows.labels, alpha=0.15,
+                                       **dict(settings, seed=s)).coverage
                        for s in range(100)])
-    assert _metric(at, "Average of 100 splits") == f"{100 * average:.1f}%"
+    assert f"{100 * _at(data, 0.15)['average']:.1f}" == f"{100 * average:.1f}"
     assert abs(average - 0.85) < 0.02  # the guarantee, on average over splits
+    assert _marked_alpha(at) == 0.15
 
 
 def test_missed_examples_are_misses():
@@ -144,4 +203,31 @@ def test_predictions_file_has_no_images_but_works(monkeypatch, tmp_path):
     assert len(at.get("plotly_chart")) == CHARTS
     rows = Study(read_predictions(path).by_method["my_model"]).rows
     core = split_conformal(rows.mean_probs, rows.labels, alpha=0.1)  # the page's defaults
-    assert _metric(at, "Coverage") == f"{100 * core.coverage:.1f}%"
+    assert _at(_component(at), 0.1)["coverage"] == core.coverage
+
+
+@pytest.mark.parametrize("score", ["lac", "aps", "raps"])
+def test_every_level_equals_the_core_without_randomization(monkeypatch, tmp_path, score):
+    """Non-randomized APS/RAPS keep the class that crosses q̂ (and LAC is never randomized):
+    the counts at each level are still split_conformal's."""
+    from tests.app_fixtures import offer_predictions_file
+    from uqviz.conformal import split_conformal
+    from uqviz.exchange import read_predictions
+    from uqviz.sources import FileSource
+    from uqviz.study import Study
+
+    path = tmp_path / "levels.csv"
+    dataset = offer_predictions_file(monkeypatch, path, rows=250, classes=6, seed=4)
+    at = _page(dataset=dataset, conf_score=score, conf_nonrandomized=True, conf_cal_share=40,
+               conf_seed=3)
+    assert not at.exception, at.exception
+    data = _component(at)
+    rows = Study(FileSource.from_path(path, read_predictions(path)).predictions(["m"])["m"]).rows
+    for k, alpha in enumerate(SLIDER_ALPHAS):
+        core = split_conformal(rows.mean_probs, rows.labels, alpha=alpha, score=score,
+                               cal_fraction=0.4, seed=3, randomized=False, lam=0.1, k_reg=1)
+        assert _array(data, "hits")[k] / data["nTest"] == core.coverage
+        assert _array(data, "qhat")[k] == core.qhat
+        assert _array(data, "meanSize")[k] == core.mean_set_size
+        assert np.array_equal(_array(data, "sizeCounts")[k],
+                              np.bincount(core.set_sizes, minlength=7))

@@ -68,7 +68,7 @@ def test_the_sidebar_lists_the_model_and_its_methods(offered):
 
 
 @pytest.mark.parametrize("page, charts", [
-    ("pages/compare.py", 5), ("pages/referral.py", 1), ("pages/conformal.py", 2),
+    ("pages/compare.py", 5), ("pages/referral.py", 1), ("pages/conformal.py", 1),
     ("pages/shift.py", 6), ("pages/ood.py", 2),
 ])
 def test_analysis_pages_run_on_the_model(offered, page, charts):

@@ -105,3 +105,13 @@ def test_write_shipped_refuses_files_over_the_budget(tmp_path, monkeypatch):
         write_shipped([source], lambda _p: {}, tmp_path / "weights")
     manifest = tmp_path / "weights" / MANIFEST
     assert not manifest.exists() or "big.pt" not in json.loads(manifest.read_text())["files"]
+
+
+def test_ship_weights_refuses_a_dataset_that_is_not_built_in():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "uqviz", "ship-weights", "--dataset",
+                           "folder:/nowhere"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "built-in dataset" in done.stderr

@@ -97,16 +97,29 @@ def _clean(value):
 def cmd_ship_weights(args: argparse.Namespace) -> int:
     """Train the app's networks on a built-in dataset from scratch and write them, in float16
     with their hashes, to assets/weights (uqviz.pretrained)."""
+    import os
+    import tempfile
+
+    from uqviz.cache import CACHE_ENV
     from uqviz.data import BUILTIN_DATASETS
-    from uqviz.pretrained import WEIGHTS_DIR, build_shipped_weights
+    from uqviz.methods import METHOD_IDS
+    from uqviz.pretrained import SHIPPED_ENV, WEIGHTS_DIR, write_shipped
+    from uqviz.sources import TrainedSource
 
     if args.dataset not in BUILTIN_DATASETS:
         raise CliError(f"--dataset must be a built-in dataset ({', '.join(BUILTIN_DATASETS)}), "
                        f"got {args.dataset!r}")
-    try:
-        manifest = build_shipped_weights(args.dataset, progress=_tqdm_progress("training"))
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="uqviz-ship-") as tmp:
+        os.environ[CACHE_ENV], os.environ[SHIPPED_ENV] = tmp, "0"  # train from scratch
+        source = TrainedSource(args.dataset)
+        source.predictions(list(METHOD_IDS), progress=_tqdm_progress("training"))
+        described = {"dataset": args.dataset, "config": repr(source.config),
+                     "data_seed": source.data_seed}
+        try:
+            manifest = write_shipped(list((Path(tmp) / "weights").glob("*.pt")),
+                                     lambda _path: described)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
     print(f"{len(manifest['files'])} networks, {manifest['bytes']:,} bytes in {WEIGHTS_DIR}")
     return 0
 

@@ -53,13 +53,16 @@ __all__ = [
     "CURVE_ALPHAS",
     "EXAMPLE_KINDS",
     "SCORE_NAMES",
+    "SLIDER_ALPHAS",
     "AverageCoverage",
     "ClassCoverage",
     "ConformalCurve",
+    "ConformalLevels",
     "ConformalResult",
     "SetExamples",
     "class_coverage",
     "class_scores",
+    "conformal_at_levels",
     "conformal_quantile",
     "conformal_summary",
     "conformity_scores",
@@ -465,6 +468,129 @@ def coverage_vs_alpha(
     )
 
 
+@dataclass(frozen=True, eq=False)
+class ConformalLevels:
+    """One split's conformal sets at each of K levels α, as counts: what ``split_conformal``
+    and ``class_coverage`` give at each level, without the (n_test, C) sets.
+
+    Attributes:
+        score: ``lac``, ``aps`` or ``raps``.
+        alpha: (K,) miscoverage levels, as given.
+        qhat: (K,) thresholds (``conformal_quantile``; ``inf`` when calibration is too small).
+        rank: (K,) ``quantile_rank(n_cal, alpha)``: q̂ is the rank-th smallest calibration
+            score.
+        hits: (K,) test rows whose set contains the true class.
+        coverage: (K,) ``hits / n_test``.
+        coverage_low, coverage_high: (K,) 95% Wilson interval of the coverage.
+        mean_set_size: (K,) mean classes per set.
+        size_counts: (K, C + 1) test rows whose set holds 0, 1, …, C classes.
+        class_hits: (K, C) test rows of each true class whose set contains it.
+        class_counts: (C,) test rows of each true class.
+        n_cal: calibration rows.
+        n_test: test rows.
+    """
+
+    score: str
+    alpha: np.ndarray
+    qhat: np.ndarray
+    rank: np.ndarray
+    hits: np.ndarray
+    coverage: np.ndarray
+    coverage_low: np.ndarray
+    coverage_high: np.ndarray
+    mean_set_size: np.ndarray
+    size_counts: np.ndarray
+    class_hits: np.ndarray
+    class_counts: np.ndarray
+    n_cal: int
+    n_test: int
+
+    def class_coverage(self, i: int) -> ClassCoverage:
+        """``class_coverage`` of the split at level ``alpha[i]``."""
+        counts = self.class_counts
+        with np.errstate(invalid="ignore", divide="ignore"):
+            coverage = np.where(counts > 0, self.class_hits[i] / np.maximum(counts, 1), np.nan)
+        low, high = wilson_ci(self.class_hits[i], counts)
+        return ClassCoverage(coverage, np.asarray(low), np.asarray(high), counts,
+                             1.0 - float(self.alpha[i]))
+
+
+def conformal_at_levels(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    alphas: np.ndarray,
+    score: str = "lac",
+    cal_fraction: float = 0.5,
+    seed: int = 0,
+    randomized: bool = True,
+    lam: float = 0.01,
+    k_reg: int = 5,
+) -> ConformalLevels:
+    """``split_conformal`` at every level of ``alphas`` on one split, as counts.
+
+    The split, the tie-breaking uniforms and the scores are computed once. A row's set at q̂
+    holds ``size = #{y : s(x, y) <= q̂}`` classes, so ``size >= j`` exactly when the j-th
+    smallest of its C scores is ``<= q̂``: with each row's scores sorted and then each of
+    those C columns sorted over the rows, the number of sets of at least j classes at every
+    q̂ is one binary search (and likewise the hits of each class in its sorted true-class
+    scores). The numbers equal ``split_conformal``'s and ``class_coverage``'s at each level.
+
+    Args:
+        probs, labels, score, cal_fraction, seed, randomized, lam, k_reg: as
+            ``split_conformal``.
+        alphas: (K,) miscoverage levels in (0, 1).
+
+    References:
+        Angelopoulos & Bates 2021 (split conformal prediction).
+    """
+    alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    if alphas.size == 0:
+        raise ValueError("alphas is empty")
+    for a in alphas:
+        _check_alpha(a)
+    labels, cal_idx, test_idx, all_scores, cal_scores = _split_scores(
+        probs, labels, score, cal_fraction, seed, randomized, lam, k_reg
+    )
+    n_cal, n_test = int(cal_idx.size), int(test_idx.size)
+    qhats = np.array([conformal_quantile(cal_scores, a) for a in alphas])
+    test_scores = all_scores[test_idx]
+    num_classes = test_scores.shape[1]
+    # at_least[k, j - 1]: sets holding at least j classes at qhats[k]
+    columns = np.sort(np.sort(test_scores, axis=1), axis=0)
+    at_least = np.stack([np.searchsorted(columns[:, j], qhats, side="right")
+                         for j in range(num_classes)], axis=1)
+    bounds = np.concatenate([np.full((alphas.size, 1), n_test), at_least,
+                             np.zeros((alphas.size, 1), dtype=at_least.dtype)], axis=1)
+    size_counts = -np.diff(bounds, axis=1)
+    test_labels = labels[test_idx]
+    true_scores = test_scores[np.arange(n_test), test_labels]
+    order = np.lexsort((true_scores, test_labels))  # by class, then by score
+    class_counts = np.bincount(test_labels, minlength=num_classes)
+    starts = np.concatenate([[0], np.cumsum(class_counts)])
+    sorted_true = true_scores[order]
+    class_hits = np.stack([np.searchsorted(sorted_true[starts[c]:starts[c + 1]], qhats,
+                                           side="right") for c in range(num_classes)], axis=1)
+    hits = class_hits.sum(axis=1)
+    low, high = wilson_ci(hits, np.full(hits.shape, n_test))
+    return ConformalLevels(
+        score=score,
+        alpha=alphas,
+        qhat=qhats,
+        rank=np.array([quantile_rank(n_cal, a) for a in alphas], dtype=np.int64),
+        hits=hits,
+        coverage=hits / n_test,
+        coverage_low=np.asarray(low),
+        coverage_high=np.asarray(high),
+        mean_set_size=at_least.sum(axis=1) / n_test,
+        size_counts=size_counts,
+        class_hits=class_hits,
+        class_counts=class_counts,
+        n_cal=n_cal,
+        n_test=n_test,
+    )
+
+
 def conformal_summary(p: Predictions, *, alpha: float = 0.1, **kwargs) -> dict:
     """Split conformal on the labelled in-distribution rows of ``p``, samples averaged.
 
@@ -486,9 +612,10 @@ def conformal_summary(p: Predictions, *, alpha: float = 0.1, **kwargs) -> dict:
 MAX_DRAWS, MIN_DRAWS, DRAW_BUDGET = 100, 10, 2e7  # splits averaged; rows × classes × splits
 EXAMPLE_KINDS = ("random", "largest", "missed")
 CURVE_ALPHAS = np.linspace(0.01, 0.5, 25)  # the points of a coverage-against-α curve
-# ... and every α of a 0.01-step slider: the levels averaged over splits
-AVERAGE_ALPHAS = np.unique(np.concatenate([CURVE_ALPHAS,
-                                           np.round(np.arange(0.01, 0.505, 0.01), 2)]))
+# every α of the page's 0.01-step slider, 0.01 … 0.50 (k / 100, the doubles Python reads)
+SLIDER_ALPHAS = np.round(np.arange(0.01, 0.505, 0.01), 2)
+# the levels averaged over splits: the curve's and the slider's
+AVERAGE_ALPHAS = np.unique(np.concatenate([CURVE_ALPHAS, SLIDER_ALPHAS]))
 
 
 def split_sizes(n: int, cal_fraction: float) -> tuple[int, int]:

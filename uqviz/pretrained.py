@@ -14,8 +14,8 @@ network is trained as before. Changing a recipe changes the name, so stale files
 found. ``UQVIZ_SHIPPED_WEIGHTS=0`` turns them off (to train from scratch).
 
 Rebuild after changing a model or a recipe: ``python -m uqviz ship-weights --dataset digits``
-(trains every method's networks in a temporary cache with the app's configuration and writes
-them here).
+(``uqviz.__main__``: trains every method's networks in a temporary cache, shipped weights off,
+with the app's configuration, and writes them here with ``write_shipped``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -108,30 +107,3 @@ def write_shipped(weights: Iterable[Path], describe: Callable[[Path], dict],
                 "files": files}
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
-
-
-def build_shipped_weights(dataset: str = "digits", directory: Path = WEIGHTS_DIR,
-                          progress: Callable[[float, str], None] | None = None) -> dict:
-    """Train every method on ``dataset`` with the app's configuration in a fresh temporary
-    cache (shipped weights off) and ship the networks it trained."""
-    from uqviz.cache import CACHE_ENV
-    from uqviz.methods import METHOD_IDS
-    from uqviz.sources import TrainedSource
-    from uqviz.training import no_progress
-
-    saved = {k: os.environ.get(k) for k in (CACHE_ENV, SHIPPED_ENV)}
-    with tempfile.TemporaryDirectory(prefix="uqviz-ship-") as tmp:
-        os.environ[CACHE_ENV], os.environ[SHIPPED_ENV] = tmp, "0"
-        try:
-            source = TrainedSource(dataset)
-            source.predictions(list(METHOD_IDS), progress=progress or no_progress)
-            weights = list((Path(tmp) / "weights").glob("*.pt"))
-            described = {"dataset": dataset, "config": repr(source.config),
-                         "data_seed": source.data_seed}
-            return write_shipped(weights, lambda _path: described, directory)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v

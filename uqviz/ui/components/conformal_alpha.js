@@ -1,0 +1,370 @@
+// The Conformal page's α slider: Streamlit Custom Component v2 (st.components.v2.component).
+//
+// Python sends, once per (source, method, score, calibration share, seed, randomized, λ,
+// k_reg), one split's results at every α of the slider (uqviz.conformal.conformal_at_levels on
+// SLIDER_ALPHAS, rows of the arrays) and the coverage averaged over splits at each
+// (Study.average_coverage): q̂, its rank, the hits, the coverage's 95% interval, the mean set
+// size, the set-size counts (sizes 0..C) and each class's hits (base64, little-endian). Every
+// key press or drag is answered here, in the same frame: the four numbers, the caption, the
+// warning when q̂ is infinite and the two charts, formatted as the page's Python formatted
+// them. Python hears only the committed α (on release, or after a pause in key presses)
+// through setStateValue('alpha', α).
+
+const STATE = new WeakMap();
+const KEY_COMMIT_MS = 300;
+
+const percent = (x, d) => `${pyFixed(100 * x, d)}%`;
+const signed = (x, d) => {
+  const s = pyFixed(x, d);
+  return s.startsWith('-') ? s : `+${s}`;
+};
+
+// -- the data ------------------------------------------------------------------------------
+function buildModel(d) {
+  const K = d.levels;
+  const C = d.classes;
+  const m = {
+    K, C, names: d.names, nCal: d.nCal, nTest: d.nTest, nDraws: d.nDraws, z: d.z,
+    alphas: decode(d.alphas, Float64Array),
+    qhat: decode(d.qhat, Float64Array),
+    rank: decode(d.rank, Int32Array),
+    hits: decode(d.hits, Int32Array),
+    low: decode(d.low, Float64Array),
+    high: decode(d.high, Float64Array),
+    meanSize: decode(d.meanSize, Float64Array),
+    average: decode(d.average, Float64Array),
+    sizeCounts: decode(d.sizeCounts, Int32Array), // K × (C + 1), row by row
+    classHits: decode(d.classHits, Int32Array), // K × C, row by row
+    classCounts: decode(d.classCounts, Int32Array),
+  };
+  let largest = 0;
+  for (let i = 0; i < m.sizeCounts.length; i++) largest = Math.max(largest, m.sizeCounts[i]);
+  m.largestShare = m.nTest ? largest / m.nTest : 0;
+  return m;
+}
+
+// the level of the slider nearest to alpha
+function levelOf(m, alpha) {
+  let best = 0;
+  for (let k = 1; k < m.K; k++) {
+    if (Math.abs(m.alphas[k] - alpha) < Math.abs(m.alphas[best] - alpha)) best = k;
+  }
+  return best;
+}
+
+// what split_conformal, class_coverage and the average give at level k
+export function levelAt(m, k) {
+  const alpha = m.alphas[k];
+  const C = m.C;
+  const classes = [];
+  for (let c = 0; c < C; c++) {
+    const hits = m.classHits[k * C + c];
+    const count = m.classCounts[c];
+    const [lo, hi] = wilson(hits, count, m.z);
+    classes.push({ hits, count, coverage: count > 0 ? hits / count : NaN, lo, hi });
+  }
+  const sizes = [];
+  for (let j = 0; j <= C; j++) sizes.push(m.sizeCounts[k * (C + 1) + j]);
+  return {
+    k, alpha,
+    qhat: m.qhat[k],
+    rank: m.rank[k],
+    coverage: m.hits[k] / m.nTest,
+    lo: m.low[k],
+    hi: m.high[k],
+    meanSize: m.meanSize[k],
+    average: m.average[k],
+    sizes,
+    classes,
+  };
+}
+
+// -- the charts ----------------------------------------------------------------------------
+const PLOT = { left: 56, right: 452, top: 36, bottom: 226 };
+const VIEW_WIDTH = 460;
+const WIDTH = PLOT.right - PLOT.left;
+const HEIGHT = PLOT.bottom - PLOT.top;
+const MAX_LABELS = 20;
+
+function percentTick(t, step) {
+  return `${pyFixed(100 * t, Number.isInteger(Math.round(1e6 * step) / 1e4) ? 0 : 1)}%`;
+}
+
+// grid, y ticks (0 … top by step), category labels and both axis titles
+function drawFrame(svg, labels, top, step, xTitle, yTitle) {
+  const grid = svg.querySelector('.ca-grid');
+  const axes = svg.querySelector('.ca-axes');
+  grid.replaceChildren();
+  axes.replaceChildren();
+  const y = (v) => PLOT.bottom - (v / top) * HEIGHT;
+  for (let i = 0; i * step <= top + 1e-9; i++) {
+    const t = i * step;
+    grid.append(svgEl('line', { x1: PLOT.left, x2: PLOT.right, y1: y(t), y2: y(t) }));
+    axes.append(svgEl('text', { x: PLOT.left - 8, y: y(t) + 4, 'text-anchor': 'end' },
+                      percentTick(t, step)));
+  }
+  const slot = WIDTH / labels.length;
+  const every = Math.ceil(labels.length / MAX_LABELS);
+  const longest = Math.max(...labels.map((l) => l.length));
+  const rotate = longest * 6.5 > slot * every - 4;
+  labels.forEach((label, i) => {
+    if (i % every !== 0) return;
+    const x = PLOT.left + (i + 0.5) * slot;
+    const text = rotate && label.length > 12 ? `${label.slice(0, 11)}…` : label;
+    const attrs = rotate
+      ? { x, y: PLOT.bottom + 14, 'text-anchor': 'end',
+          transform: `rotate(-35 ${x} ${PLOT.bottom + 14})` }
+      : { x, y: PLOT.bottom + 18, 'text-anchor': 'middle' };
+    axes.append(svgEl('text', attrs, text));
+  });
+  axes.append(svgEl('line', { x1: PLOT.left, x2: PLOT.right, y1: PLOT.bottom, y2: PLOT.bottom }));
+  axes.append(svgEl('line', { x1: PLOT.left, x2: PLOT.left, y1: PLOT.top, y2: PLOT.bottom }));
+  // below the tick labels: rotated ones reach down by their length · sin 35°
+  const labelDepth = rotate ? Math.min(longest, 12) * 6.5 * 0.574 + 8 : 18;
+  const titleY = Math.round(PLOT.bottom + 14 + labelDepth + 8);
+  axes.append(svgEl('text', { x: (PLOT.left + PLOT.right) / 2, y: titleY, 'text-anchor': 'middle',
+                              class: 'ca-axis-title' }, xTitle));
+  svg.setAttribute('viewBox', `0 0 ${VIEW_WIDTH} ${titleY + 8}`);
+  const mid = (PLOT.top + PLOT.bottom) / 2;
+  axes.append(svgEl('text', { x: 14, y: mid, 'text-anchor': 'middle', class: 'ca-axis-title',
+                              transform: `rotate(-90 14 ${mid})` }, yTitle));
+  return { y, slot };
+}
+
+// one bar per category, each with a hover title; returned for render to move
+function makeBars(svg, count, slot) {
+  const group = svg.querySelector('.ca-bars');
+  group.replaceChildren();
+  const bars = [];
+  for (let i = 0; i < count; i++) {
+    const rect = svgEl('rect', { x: PLOT.left + i * slot + 0.1 * slot, width: 0.8 * slot,
+                                 y: PLOT.bottom, height: 0 });
+    const title = svgEl('title', {});
+    rect.append(title);
+    group.append(rect);
+    bars.push({ rect, title, shown: null });
+  }
+  return bars;
+}
+
+function drawCharts(s) {
+  const m = s.model;
+  const sizeLabels = Array.from({ length: m.C + 1 }, (_, j) => String(j));
+  const sizeStep = niceStep(Math.max(m.largestShare, 0.01));
+  const sizeTop = Math.max(sizeStep, Math.ceil(m.largestShare / sizeStep - 1e-9) * sizeStep);
+  const sizes = drawFrame(s.els.sizes, sizeLabels, sizeTop, sizeStep,
+                          'Classes in the prediction set', 'Share of test rows');
+  s.sizeChart = { y: sizes.y, bars: makeBars(s.els.sizes, m.C + 1, sizes.slot) };
+  const classes = drawFrame(s.els.classes, m.names, 1.05, 0.2, 'True class',
+                            'Share of its images covered');
+  s.classChart = { y: classes.y, slot: classes.slot,
+                   bars: makeBars(s.els.classes, m.C, classes.slot) };
+  s.els.whiskers.replaceChildren();
+  s.classChart.whiskers = m.names.map(() => {
+    const path = svgEl('path', {});
+    s.els.whiskers.append(path);
+    return path;
+  });
+  s.els.target.setAttribute('x1', PLOT.left);
+  s.els.target.setAttribute('x2', PLOT.right);
+}
+
+function setBar(bar, y, value, title) {
+  const top = Number.isNaN(value) ? PLOT.bottom : y(value);
+  bar.rect.setAttribute('y', top.toFixed(2));
+  bar.rect.setAttribute('height', (PLOT.bottom - top).toFixed(2));
+  if (bar.shown !== title) {
+    bar.shown = title;
+    bar.title.textContent = title;
+  }
+}
+
+function renderCharts(s, p) {
+  const m = s.model;
+  const { y: ySize, bars: sizeBars } = s.sizeChart;
+  p.sizes.forEach((count, j) => {
+    const share = count / m.nTest;
+    setBar(sizeBars[j], ySize, share, `Set size ${j}\nShare of rows ${percent(share, 1)}`);
+  });
+  const { y, slot, bars, whiskers } = s.classChart;
+  p.classes.forEach((c, i) => {
+    const shown = Number.isNaN(c.coverage) ? 'no test images' : percent(c.coverage, 1);
+    setBar(bars[i], y, c.coverage, `Class ${m.names[i]}: ${shown} of ${c.count} images`);
+    if (Number.isNaN(c.lo)) {
+      whiskers[i].setAttribute('d', '');
+      return;
+    }
+    const x = PLOT.left + (i + 0.5) * slot;
+    const w = Math.min(5, 0.2 * slot);
+    const lo = y(c.lo).toFixed(2);
+    const hi = y(c.hi).toFixed(2);
+    whiskers[i].setAttribute('d', `M${x},${lo}V${hi}M${x - w},${lo}H${x + w}M${x - w},${hi}H${x + w}`);
+  });
+  const yt = y(1 - p.alpha).toFixed(2);
+  s.els.target.setAttribute('y1', yt);
+  s.els.target.setAttribute('y2', yt);
+}
+
+// -- the numbers ---------------------------------------------------------------------------
+function setText(s, name, text) {
+  if (s.shown[name] !== text) {
+    s.shown[name] = text;
+    s.els[name].textContent = text;
+  }
+}
+
+function render(s) {
+  const m = s.model;
+  const p = levelAt(m, s.level);
+  const a = p.alpha;
+  const lo = pyFixed(100 * p.lo, 1);
+  const hi = pyFixed(100 * p.hi, 1);
+  const target = percent(1 - a, 0);
+  const alphaText = pyFixed(a, 2);
+  setText(s, 'output', alphaText);
+  if (s.shown.valuetext !== alphaText) {
+    s.shown.valuetext = alphaText;
+    s.els.slider.setAttribute('aria-valuetext', `${alphaText}: target coverage ${target}`);
+  }
+  setText(s, 'coverageValue', percent(p.coverage, 1));
+  setText(s, 'coverageDelta', `${signed(100 * (p.coverage - (1 - a)), 1)} pts vs target`);
+  setText(s, 'coverageHelp', `Share of the ${pyInt(m.nTest)} test images whose set contains `
+    + `the true class; 95% CI ${lo}–${hi}%.`);
+  setText(s, 'targetValue', target);
+  setText(s, 'averageValue', percent(p.average, 1));
+  setText(s, 'sizeValue', pyFixed(p.meanSize, 2));
+  setText(s, 'caption', `This split: coverage ${percent(p.coverage, 1)} (95% interval ${lo}–`
+    + `${hi}%) on ${pyInt(m.nTest)} test images, against the target ${target}. Sets keep `
+    + `every class whose score is at most q̂ = ${pyFixed(p.qhat, 4)}, the ${p.rank}-th `
+    + `smallest of ${pyInt(m.nCal)} calibration scores.`);
+  const infinite = !Number.isFinite(p.qhat);
+  s.els.warning.hidden = !infinite;
+  if (infinite) {
+    setText(s, 'warning', `${m.nCal} calibration images are too few for α = ${alphaText}: `
+      + 'every set holds all classes. Raise α or the calibration share.');
+  }
+  renderCharts(s, p);
+}
+
+// texts that change only with the data
+function describe(s) {
+  const m = s.model;
+  setText(s, 'averageLabel', `Average of ${m.nDraws} splits`);
+  setText(s, 'averageHelp', `Mean coverage over ${m.nDraws} random calibration/test splits `
+    + `(seeds 0–${m.nDraws - 1}): the guarantee is about this average.`);
+  setText(s, 'sizeHelp', `Classes per set, out of ${m.C}.`);
+}
+
+// -- the slider ----------------------------------------------------------------------------
+function setLevel(s, k) {
+  const clamped = Math.min(Math.max(k, 0), s.model.K - 1);
+  if (clamped === s.level) return false;
+  s.level = clamped;
+  s.els.slider.value = String(s.model.alphas[clamped]);
+  return true;
+}
+
+function configure(s) {
+  const m = s.model;
+  const { slider } = s.els;
+  slider.min = String(m.alphas[0]);
+  slider.max = String(m.alphas[m.K - 1]);
+  slider.step = String(m.K > 1 ? m.alphas[1] - m.alphas[0] : 0.01);
+  slider.value = String(m.alphas[s.level]);
+  s.els.scaleMin.textContent = pyFixed(m.alphas[0], 2);
+  s.els.scaleMax.textContent = pyFixed(m.alphas[m.K - 1], 2);
+}
+
+function commit(s) {
+  clearTimeout(s.timer);
+  s.timer = null;
+  const alpha = s.model.alphas[s.level];
+  if (s.committed === alpha) return;
+  s.committed = alpha;
+  s.setStateValue('alpha', alpha);
+}
+
+function schedule(s, ms) {
+  clearTimeout(s.timer);
+  s.timer = setTimeout(() => commit(s), ms);
+}
+
+const KEY_STEPS = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1 };
+
+function listen(s) {
+  const { slider } = s.els;
+  slider.addEventListener('keydown', (e) => {
+    const last = s.model.K - 1;
+    const page = Math.max(1, Math.round(last / 10));
+    let next;
+    if (e.key in KEY_STEPS) next = s.level + KEY_STEPS[e.key];
+    else if (e.key === 'PageUp') next = s.level + page;
+    else if (e.key === 'PageDown') next = s.level - page;
+    else if (e.key === 'Home') next = 0;
+    else if (e.key === 'End') next = last;
+    else return;
+    e.preventDefault();
+    if (setLevel(s, next)) {
+      render(s);
+      schedule(s, KEY_COMMIT_MS);
+    }
+  });
+  slider.addEventListener('input', () => {
+    const k = levelOf(s.model, Number(slider.value));
+    if (k !== s.level) {
+      s.level = k;
+      render(s);
+    }
+    schedule(s, KEY_COMMIT_MS);
+  });
+  slider.addEventListener('change', () => commit(s)); // released after a drag or a click
+}
+
+function init(parentElement) {
+  const q = (sel) => parentElement.querySelector(sel);
+  const metric = (name, part) => q(`[data-metric="${name}"] .ca-metric-${part}`);
+  const els = {
+    root: q('.ca'), slider: q('.ca-slider'), output: q('.ca-output'),
+    scaleMin: q('.ca-scale span:first-child'), scaleMax: q('.ca-scale span:last-child'),
+    coverageValue: metric('coverage', 'value'), coverageDelta: metric('coverage', 'delta'),
+    coverageHelp: metric('coverage', 'help'), targetValue: metric('target', 'value'),
+    averageLabel: metric('average', 'label'), averageValue: metric('average', 'value'),
+    averageHelp: metric('average', 'help'), sizeValue: metric('size', 'value'),
+    sizeHelp: metric('size', 'help'), caption: q('.ca-caption'), warning: q('.ca-warning'),
+    sizes: q('.ca-sizes'), classes: q('.ca-classes'), whiskers: q('.ca-whiskers'),
+    target: q('.ca-target'),
+  };
+  const s = { els, id: null, model: null, level: 0, committed: null, shown: {}, timer: null,
+              setStateValue: () => {} };
+  listen(s);
+  return s;
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue } = component;
+  if (!data || !parentElement.querySelector('.ca')) return undefined;
+  let s = STATE.get(parentElement);
+  if (!s) {
+    s = init(parentElement);
+    STATE.set(parentElement, s);
+  }
+  s.setStateValue = setStateValue;
+  if (s.id !== data.id) {
+    // new settings (or a fresh mount): take Python's α, unless a move is still to be
+    // committed (then it is newer: commit it now and keep it)
+    const pending = s.timer !== null && s.model !== null;
+    const alpha = pending ? s.model.alphas[s.level] : data.alpha;
+    if (pending) commit(s);
+    s.id = data.id;
+    s.model = buildModel(data);
+    s.level = levelOf(s.model, alpha);
+    s.committed = s.model.alphas[s.level];
+    s.shown = {};
+    configure(s);
+    describe(s);
+    drawCharts(s);
+  }
+  render(s);
+  s.els.root.dataset.ready = 'true';
+  return () => clearTimeout(s.timer);
+}
