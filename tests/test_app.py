@@ -21,7 +21,7 @@ PAGES = {
     "pages/ood.py": {"plotly": 5, "dataframe": 1},
     "pages/shift.py": {"plotly": 8},
     "pages/your_images.py": {"plotly": 0},
-    "pages/intervals.py": {"plotly": 2, "dataframe": 1},
+    "pages/intervals.py": {"plotly": 1},  # + the comparison chart and table, in the component
     "pages/learn_regression.py": {"plotly": 2},
     "pages/learn_moons.py": {"plotly": 1},
     "pages/learn_aleatoric.py": {"plotly": 2},

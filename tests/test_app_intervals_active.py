@@ -41,58 +41,98 @@ def _values(v) -> np.ndarray:
     return np.asarray(v)
 
 
-def test_intervals_page_matches_the_core_at_full_size():
-    from uqviz.metrics import bootstrap_mean_ci, normal_ci, wilson_ci
+def _component(at: AppTest) -> dict:
+    """What the interval component was sent (its JSON data)."""
+    import json
+
+    (element,) = at.get("bidi_component")
+    proto = element.proto
+    assert proto.component_name == "uqviz_interval_subsample"
+    assert "<script" not in proto.html_content and "https://" not in proto.js_content
+    return json.loads(proto.json)
+
+
+def _array(text: str) -> np.ndarray:
+    import base64
+
+    return np.frombuffer(base64.b64decode(text), dtype="<i4")
+
+
+def _intervals_page(query: dict | None = None, **state) -> AppTest:
+    """The page in app.py's frame, with the URL's parameters ``query``."""
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    for key, value in state.items():
+        at.session_state[key] = value
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page("pages/intervals.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_intervals_page_sends_the_counts_along_the_shuffle():
+    from uqviz.metrics.classification import _z, nested_subsample_hits
     from uqviz.ui.backend import study
 
     at = _page("pages/intervals.py", methods=["softmax", "mc_dropout"])
     assert not at.error, [e.value for e in at.error]
-    assert len(at.get("plotly_chart")) == 2
+    data = _component(at)
     rows = study("digits", "mc_dropout").rows
     correct = rows.predicted == rows.labels
-    assert at.slider(key="ci_rows").value == rows.n
-    table = at.dataframe[0].value
-    assert table["Method"].tolist() == ["Softmax", "MC dropout"]
-    row = table[table["Method"] == "MC dropout"].iloc[0]
-    k, n = int(correct.sum()), rows.n
-    assert row["Accuracy"] == f"{k / n:.1%}"
+    n = rows.n
+    sizes = _array(data["sizes"])
+    assert sizes.tolist() == list(range(20, n + 1))  # every size up to 100,000 rows
+    assert data["size"] == data["n_total"] == n  # all rows by default
+    assert data["resolution"] == f"Every size from 20 to {n:,} rows."
+    assert [m["label"] for m in data["methods"]] == ["Softmax", "MC dropout"]
+    assert data["methods"][0]["color"] != data["methods"][1]["color"]
+    assert data["kinds"] == {"wald": "Normal approx. (Wald)", "wilson": "Wilson",
+                             "bootstrap": "Percentile bootstrap"}
+    assert data["z"] == _z(0.95) and data["confidence"] == 0.95
+    assert data["source"] == "digits"
+    # the page's one seeded permutation: the first n rows of a shuffle with seed 0
+    hits = _array(data["methods"][1]["hits"])
+    order = np.random.default_rng(0).permutation(n)
+    np.testing.assert_array_equal(hits, np.cumsum(correct[order])[sizes - 1])
+    np.testing.assert_array_equal(hits, nested_subsample_hits(correct)[sizes - 1])
+    assert hits[-1] == correct.sum()
+    assert at.query_params["ci_rows"] == str(n)
+    # the widths, server-side, mark the committed size
+    assert len(at.get("plotly_chart")) == 1
+    spec = _chart(at, "ci_widths")
+    assert spec["data"][-1]["name"] == f"n = {n:,} (slider)"
+    assert not any("resamples." in c.value for c in at.caption)
 
-    def cell(lo, hi):
-        return f"[{lo:.1%}, {hi:.1%}] · {100 * (hi - lo):.1f} pts"
 
-    assert row["Normal approx. (Wald)"] == cell(*normal_ci(k, n))
-    assert row["Wilson"] == cell(*wilson_ci(k, n))
-    # the page shuffles the rows first; the bootstrap of the shuffled rows, same seed
-    shuffled = correct[np.random.default_rng(0).permutation(n)].astype(float)
-    assert row["Percentile bootstrap"] == cell(*bootstrap_mean_ci(shuffled, seed=0))
-    spec = _chart(at, "ci_compare")
-    assert len(spec["data"]) == 6  # 2 methods × 3 intervals
-    assert "Accuracy on" in spec["layout"]["xaxis"]["title"]["text"]
+def test_the_committed_size_comes_from_the_link_and_goes_back_to_it():
+    at = _intervals_page({"ci_rows": "37"}, methods=["deep_ensemble"])
+    assert _component(at)["size"] == 37
+    assert at.query_params["ci_rows"] == "37"
+    assert _chart(at, "ci_widths")["data"][-1]["name"] == "n = 37 (slider)"
 
-
-def test_small_subsample_widens_intervals_and_warns_about_wald():
-    at = _page("pages/intervals.py", methods=["deep_ensemble"])
-    full = at.dataframe[0].value.iloc[0]["Wilson"]
-    at.slider(key="ci_rows").set_value(20).run()
-    assert not at.exception, at.exception
-    small = at.dataframe[0].value.iloc[0]
-    assert small["n"] == 20
-
-    def width(cell: str) -> float:
-        return float(cell.rsplit("·", 1)[1].split()[0])
-
-    assert width(small["Wilson"]) > 3 * width(full)
-    acc = float(small["Accuracy"].rstrip("%")) / 100
-    if acc >= 0.9:  # 19 or 20 of 20 right: Wald has zero width or leaves [0, 1]
-        (warning,) = at.warning
-        assert "Where the normal approximation fails" in warning.value
-        assert ("zero width" in warning.value) == (acc == 1.0), warning.value
+    at.session_state["ci_rows"] = 20  # as the component commits it
+    at.run()
+    assert not at.exception
+    assert at.query_params["ci_rows"] == "20"
     spec = _chart(at, "ci_widths")
     names = [t["name"] for t in spec["data"]]
     assert names == ["Normal approx. (Wald)", "Wilson", "Percentile bootstrap", "∝ 1/√n",
                      "n = 20 (slider)"]
     widths = _values(spec["data"][1]["y"])
     assert widths[0] > 3 * widths[-1]  # n from 20 to 450: sqrt(22.5) ≈ 4.7 times narrower
+    # a full run starts the component at the committed size (in the browser a commit reruns
+    # only the fragment, whose component keeps the size it was started at, and its own)
+    assert _component(at)["size"] == 20
+
+
+@pytest.mark.parametrize(("text", "expected"), [("abc", None), ("5", 20), ("1e9", None),
+                                                ("37.4", 37), ("37.6", 38), ("nan", None)])
+def test_sizes_from_the_link_are_snapped_to_the_slider(text, expected):
+    at = _intervals_page({"ci_rows": text}, methods=["softmax"])
+    data = _component(at)
+    assert data["size"] == (expected or data["n_total"])
+    assert at.query_params["ci_rows"] == str(data["size"])
 
 
 @pytest.mark.parametrize("n", [300, 12])
@@ -108,12 +148,27 @@ def test_intervals_page_on_a_predictions_file(tmp_path, monkeypatch, n):
     name = env_dataset_name(path)
     at = _page("pages/intervals.py", dataset=name)
     assert not at.error, [e.value for e in at.error]
-    table = at.dataframe[0].value
-    assert len(table) == 1 and table.iloc[0]["n"] == n
+    data = _component(at)
+    assert data["n_total"] == n and data["source"] == "preds.npz (your predictions)"
+    hits = _array(data["methods"][0]["hits"])
+    assert hits[-1] == int((probs.argmax(1) == labels).sum())
     if n > 20:
-        assert at.slider(key="ci_rows").max == n
+        assert _array(data["sizes"]).tolist() == list(range(20, n + 1))
     else:  # too few rows for a slider: all of them, said so
-        assert not at.slider and any(f"Only {n} clean" in c.value for c in at.caption)
+        assert _array(data["sizes"]).tolist() == [n] and data["resolution"] == f"All {n} rows."
+        assert any(f"Only {n} clean" in c.value for c in at.caption)
+
+
+def test_a_new_source_starts_from_all_its_rows(tmp_path, monkeypatch):
+    name = offer_predictions_file(monkeypatch, tmp_path / "file.npz", rows=120)
+    at = _intervals_page({"ci_rows": "50"}, methods=["softmax"])
+    assert _component(at)["size"] == 50
+    at.session_state["dataset"] = name
+    at.run()
+    assert not at.exception, at.exception
+    data = _component(at)
+    assert data["n_total"] == 120 and data["size"] == 120
+    assert at.query_params["ci_rows"] == "120"
 
 
 def test_active_learning_page_default_and_controls():
@@ -142,28 +197,17 @@ def test_active_learning_page_default_and_controls():
 
 
 # -- the figure builders, without a page --------------------------------------------------------
-def test_interval_comparison_figure_draws_wald_unclipped():
+def test_interval_width_figure_marks_the_size():
     from uqviz.metrics import accuracy_intervals
-    from uqviz.plots.intervals import interval_comparison_figure, interval_width_figure
+    from uqviz.plots.intervals import interval_width_figure
 
     correct = np.r_[np.ones(19, dtype=bool), False]
-    iv = accuracy_intervals(correct, [10, 20], n_resamples=200)
-    fig = interval_comparison_figure({"softmax": iv, "my_model": iv}, 20)
-    assert len(fig.data) == 6
-    wald = fig.data[0]
-    assert wald.y == ("Softmax · Normal approx. (Wald)",)
-    assert wald.x[0] + wald.error_x.array[0] == pytest.approx(iv.wald_unclipped[1, 1])
-    assert wald.x[0] + wald.error_x.array[0] > 1.0  # 0.95 + 0.0955: past 100%, shown
-    assert fig.data[3].y == ("my_model · Normal approx. (Wald)",)
-    assert fig.data[0].marker.color != fig.data[3].marker.color
-    with pytest.raises(ValueError, match="no subsample of 15 rows"):
-        interval_comparison_figure({"softmax": iv}, 15)
-    with pytest.raises(ValueError, match="at least one method"):
-        interval_comparison_figure({}, 20)
+    iv = accuracy_intervals(correct, [10, 20], n_resamples=None)
     widths = interval_width_figure(iv, method="softmax", size=10)
     assert [t.name for t in widths.data][-1] == "n = 10 (slider)"
     assert widths.layout.xaxis.type == "log"
     np.testing.assert_allclose(widths.data[1].y, iv.widths["wilson"])
+    np.testing.assert_allclose(widths.data[2].y, iv.widths["bootstrap"])
 
 
 def test_active_learning_figure_bands_and_marker():

@@ -21,7 +21,9 @@ __all__ = [
     "accuracy_intervals",
     "brier_score",
     "confusion_matrix",
+    "exact_bootstrap_ci",
     "negative_log_likelihood",
+    "nested_subsample_hits",
     "normal_ci",
     "subsample_sizes",
     "wilson_ci",
@@ -116,6 +118,115 @@ def normal_ci(successes, n, confidence: float = 0.95, *, clip: bool = True):
     return lo, hi
 
 
+# the exact bootstrap's arithmetic: the same operations, in the same order, as
+# uqviz/ui/components/interval_subsample.js (binomialQuantiles)
+BOOTSTRAP_TAIL = 2.0**-60  # weights below this (relative to the mode's) are left out
+EXACT_BOOTSTRAP_MAX_N = 2**26  # n·n < 2**53: every count product is an exact double
+
+
+def _binomial_quantile_counts(k: int, n: int, levels: tuple[float, ...]) -> list[int]:
+    """For each level q (increasing), the smallest j with F(j) >= q, F the CDF of
+    Binomial(n, k/n).
+
+    The weights ``w(j) = P(j) / P(k)`` (k is the mode of Binomial(n, k/n)) come from the
+    ratio of consecutive probabilities, an exact quotient of integers below 2**53:
+    ``w(j+1) = w(j) · ((n-j)·k) / ((j+1)·(n-k))`` upwards and
+    ``w(j-1) = w(j) · (j·(n-k)) / ((n-j+1)·k)`` downwards, each walk stopping at the first
+    weight below ``BOOTSTRAP_TAIL`` (that weight and the farther ones are left out: their
+    sum is negligible, under 1e-15 of the total). No p^n is formed, so nothing underflows at any n,
+    and only +, ×, ÷ and comparisons are used: IEEE 754 rounds them identically in Python
+    and JavaScript, so the browser finds the same j bit for bit. ``F(j)`` is the running
+    sum of the weights from the lowest kept j, in increasing j, divided by their total.
+    """
+    below: list[float] = []
+    w, j = 1.0, k
+    while j > 0:
+        w = w * ((j * (n - k)) / ((n - j + 1) * k))
+        if w < BOOTSTRAP_TAIL:
+            break
+        below.append(w)
+        j -= 1
+    above: list[float] = []
+    w, j = 1.0, k
+    while j < n:
+        w = w * (((n - j) * k) / ((j + 1) * (n - k)))
+        if w < BOOTSTRAP_TAIL:
+            break
+        above.append(w)
+        j += 1
+    weights = [*below[::-1], 1.0, *above]
+    total = 0.0
+    for w in weights:  # a plain loop: sum() may compensate (Python >= 3.12), JS does not
+        total += w
+    found: list[int] = []
+    cumulative, first = 0.0, k - len(below)
+    for i, w in enumerate(weights):
+        cumulative += w
+        while len(found) < len(levels) and cumulative / total >= levels[len(found)]:
+            found.append(first + i)
+    return found
+
+
+def exact_bootstrap_ci(successes, n, confidence: float = 0.95):
+    """Percentile bootstrap interval of a proportion ``p̂ = k / n`` with infinitely many
+    resamples, computed exactly.
+
+    Resampling the n rows with replacement draws each row with probability 1/n, so the
+    number of successes in a resample is ``K* ~ Binomial(n, p̂)`` and the resampled proportion
+    is ``K*/n``. The percentile interval with B resamples takes the ``α/2`` and ``1 - α/2``
+    quantiles (α = 1 - confidence) of B draws of ``K*/n``; as B → ∞ it becomes
+
+        ``(F⁻¹((1 - confidence)/2) / n, F⁻¹((1 + confidence)/2) / n)``,
+
+    F the CDF of Binomial(n, p̂) and ``F⁻¹(q) = min{j in 0..n : F(j) >= q}`` (the smallest
+    count whose CDF reaches q). This is what ``bootstrap_mean_ci`` of k ones and n - k
+    zeros tends to, without its Monte Carlo error or cost: no resample is drawn.
+
+    By hand, 4 of 5 (p̂ = 0.8): F = 0.00032, 0.00672, 0.05792, 0.26272, 0.67232, 1 for
+    j = 0..5, so F⁻¹(0.025) = 2 and F⁻¹(0.975) = 5: (0.4, 1.0). 5 of 10 (p̂ = 0.5):
+    F(1) = 11/1024, F(2) = 56/1024 ≥ 0.025, F(7) = 968/1024, F(8) = 1013/1024 ≥ 0.975:
+    (0.2, 0.8). At k = 0 or k = n every resample is the sample: (p̂, p̂), zero width.
+
+    The CDF is computed relative to the mode, without underflow, for n up to
+    ``EXACT_BOOTSTRAP_MAX_N`` (``_binomial_quantile_counts``); the browser's copy
+    (``interval_subsample.js``) performs the same operations in the same order.
+
+    Args:
+        successes: number of successes k, an integer in 0..n (scalar or array).
+        n: number of trials, an integer in 0..2**26; where n = 0 the interval is (NaN, NaN).
+        confidence: coverage of the interval in (0, 1).
+
+    Returns:
+        ``(lo, hi)``: floats for scalar input, arrays otherwise.
+
+    References:
+        Efron & Tibshirani, "An Introduction to the Bootstrap", Chapman & Hall, 1993,
+        ch. 13 (the percentile interval).
+    """
+    confidence = check_confidence(confidence)
+    k = np.asarray(successes)
+    m = np.asarray(n)
+    for name, values in (("successes", k), ("n", m)):
+        if values.size and not np.all(np.mod(values, 1) == 0):
+            raise ValueError(f"{name} must be whole numbers, got {values.tolist()}")
+    k, m = np.broadcast_arrays(k.astype(np.int64), m.astype(np.int64))
+    if np.any(k < 0) or np.any(k > m):
+        raise ValueError(f"successes must be in 0..n, got {successes} of {n}")
+    if np.any(m > EXACT_BOOTSTRAP_MAX_N):
+        raise ValueError(f"n must be at most {EXACT_BOOTSTRAP_MAX_N:,}, got {int(m.max()):,}")
+    levels = ((1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0)
+    lo = np.full(k.shape, np.nan)
+    hi = np.full(k.shape, np.nan)
+    for index in np.ndindex(k.shape):
+        trials = int(m[index])
+        if trials > 0:
+            low, high = _binomial_quantile_counts(int(k[index]), trials, levels)
+            lo[index], hi[index] = low / trials, high / trials
+    if lo.ndim == 0:
+        return float(lo), float(hi)
+    return lo, hi
+
+
 @dataclass(frozen=True)
 class AccuracyIntervals:
     """An accuracy and three intervals for it on nested, seeded subsamples of the rows.
@@ -129,9 +240,10 @@ class AccuracyIntervals:
         wald: (M, 2) normal-approximation interval, clipped to [0, 1].
         wald_unclipped: (M, 2) the same before clipping.
         wilson: (M, 2) Wilson score interval.
-        bootstrap: (M, 2) percentile bootstrap interval (``n_resamples`` resamples).
+        bootstrap: (M, 2) percentile bootstrap interval: ``n_resamples`` resamples, or exact
+            (``exact_bootstrap_ci``) when ``n_resamples`` is None.
         confidence: the intervals' nominal coverage.
-        n_resamples: bootstrap resamples.
+        n_resamples: bootstrap resamples; None for the exact bootstrap (infinitely many).
     """
 
     sizes: np.ndarray
@@ -141,7 +253,7 @@ class AccuracyIntervals:
     wilson: np.ndarray
     bootstrap: np.ndarray
     confidence: float
-    n_resamples: int
+    n_resamples: int | None
 
     @property
     def widths(self) -> dict[str, np.ndarray]:
@@ -173,12 +285,28 @@ def subsample_sizes(n_total: int, *, smallest: int = 20, points: int = 12) -> np
     return np.unique(np.r_[np.rint(grid).astype(np.int64), n_total])
 
 
+def nested_subsample_hits(correct: np.ndarray, seed: int = 0) -> np.ndarray:
+    """``hits[i]`` = the correct rows among the first ``i + 1`` rows of the seeded permutation
+    ``np.random.default_rng(seed).permutation(N)``: the accuracy of the nested subsample of n
+    rows is ``hits[n - 1] / n`` (``accuracy_intervals``).
+
+    Args:
+        correct: (N,) bool or 0/1.
+
+    Returns:
+        (N,) int64, non-decreasing, steps of 0 or 1.
+    """
+    correct = check_correct(np.asarray(correct))
+    order = np.random.default_rng(seed).permutation(correct.size)
+    return np.cumsum(correct[order].astype(np.int64))
+
+
 def accuracy_intervals(
     correct: np.ndarray,
     sizes,
     *,
     confidence: float = 0.95,
-    n_resamples: int = 1000,
+    n_resamples: int | None = 1000,
     seed: int = 0,
 ) -> AccuracyIntervals:
     """Wald, Wilson and percentile-bootstrap intervals of the accuracy on nested subsamples.
@@ -187,8 +315,10 @@ def accuracy_intervals(
         correct: (N,) bool or 0/1, whether each test row was classified correctly.
         sizes: subsample sizes, each in 1..N (sorted and deduplicated).
         confidence: coverage in (0, 1).
-        n_resamples: bootstrap resamples per size (``bootstrap_mean_ci``).
-        seed: seeds the subsampling permutation and the bootstrap.
+        n_resamples: bootstrap resamples per size (``bootstrap_mean_ci``); None: the exact
+            percentile bootstrap, the limit of infinitely many (``exact_bootstrap_ci``).
+        seed: seeds the subsampling permutation (``nested_subsample_hits``) and the
+            resampling.
 
     Returns:
         ``AccuracyIntervals``.
@@ -205,10 +335,14 @@ def accuracy_intervals(
     if sizes.size == 0 or sizes[0] < 1 or sizes[-1] > correct.size:
         raise ValueError(f"sizes must be in 1..{correct.size}, got {sizes.tolist()}")
     _z(confidence)
-    shuffled = correct.astype(np.float64)[np.random.default_rng(seed).permutation(correct.size)]
-    hits = np.cumsum(shuffled)[sizes - 1]
-    boot = np.array([bootstrap_mean_ci(shuffled[:n], n_resamples=n_resamples,
-                                       confidence=confidence, seed=seed) for n in sizes])
+    hits = nested_subsample_hits(correct, seed)[sizes - 1]
+    if n_resamples is None:
+        boot = np.column_stack(exact_bootstrap_ci(hits, sizes, confidence))
+    else:
+        shuffled = correct.astype(np.float64)[np.random.default_rng(seed).permutation(
+            correct.size)]
+        boot = np.array([bootstrap_mean_ci(shuffled[:n], n_resamples=n_resamples,
+                                           confidence=confidence, seed=seed) for n in sizes])
     return AccuracyIntervals(
         sizes=sizes, accuracy=hits / sizes,
         wald=np.column_stack(normal_ci(hits, sizes, confidence)),

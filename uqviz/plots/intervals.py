@@ -1,84 +1,23 @@
-"""Confidence intervals of an accuracy: three intervals side by side per method, and how their
-widths shrink with the number of test rows."""
+"""Confidence intervals of an accuracy: how their widths shrink with the number of test rows.
+(The three intervals side by side per method are drawn in the browser, as SVG:
+``uqviz/ui/components/interval_subsample.js``.)"""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 import numpy as np
 import plotly.graph_objects as go
 
 from uqviz.metrics.classification import AccuracyIntervals
-from uqviz.plots.theme import DIAGONAL_COLOR, MUTED_COLOR, _finish, method_color, method_label
+from uqviz.plots.theme import DIAGONAL_COLOR, MUTED_COLOR, _finish, method_color
 
-__all__ = ["INTERVAL_KINDS", "interval_comparison_figure", "interval_width_figure"]
+__all__ = ["INTERVAL_KINDS", "interval_width_figure"]
 
-# kind -> (label, marker symbol, line dash)
+# kind -> (label, marker symbol, line dash); the browser's chart and table take the labels
 INTERVAL_KINDS: dict[str, tuple[str, str, str]] = {
     "wald": ("Normal approx. (Wald)", "diamond", "dash"),
     "wilson": ("Wilson", "circle", "solid"),
     "bootstrap": ("Percentile bootstrap", "square", "dot"),
 }
-
-
-def _row(intervals: AccuracyIntervals, size: int) -> int:
-    hit = np.flatnonzero(intervals.sizes == size)
-    if hit.size == 0:
-        raise ValueError(f"no subsample of {size} rows; sizes: {intervals.sizes.tolist()}")
-    return int(hit[0])
-
-
-def _bounds(intervals: AccuracyIntervals, kind: str, j: int) -> tuple[float, float]:
-    # the Wald interval is drawn unclipped, so that leaving [0, 1] shows
-    iv = {"wald": intervals.wald_unclipped, "wilson": intervals.wilson,
-          "bootstrap": intervals.bootstrap}[kind]
-    return float(iv[j, 0]), float(iv[j, 1])
-
-
-def interval_comparison_figure(
-    intervals: Mapping[str, AccuracyIntervals],
-    size: int,
-    *,
-    title: str | None = None,
-    height: int | None = None,
-) -> go.Figure:
-    """For each method, the accuracy on ``size`` test rows with its three intervals, one row
-    each (Wald drawn unclipped; a vertical line marks 100%).
-
-    Args:
-        intervals: ``{method: AccuracyIntervals}``, each holding a subsample of ``size`` rows.
-        size: the subsample to show.
-        title: figure title (default names ``size``).
-        height: px (default grows with the number of rows).
-    """
-    if not intervals:
-        raise ValueError("interval_comparison_figure needs at least one method, got none")
-    fig = go.Figure()
-    rows: list[str] = []
-    for method, iv in intervals.items():
-        j = _row(iv, size)
-        acc = float(iv.accuracy[j])
-        color = method_color(method)
-        for kind, (label, symbol, _) in INTERVAL_KINDS.items():
-            lo, hi = _bounds(iv, kind, j)
-            row = f"{method_label(method)} · {label}"
-            rows.append(row)
-            fig.add_trace(go.Scatter(
-                x=[acc], y=[row], mode="markers", showlegend=False,
-                marker=dict(color=color, size=10, symbol=symbol),
-                error_x=dict(type="data", symmetric=False, array=[hi - acc],
-                             arrayminus=[acc - lo], color=color, thickness=2.5, width=6),
-                hovertemplate=(f"{method_label(method)}, {label}<br>accuracy {acc:.1%} "
-                               f"[{lo:.1%}, {hi:.1%}]<br>width {hi - lo:.1%}<extra></extra>")))
-    fig.add_vline(x=1.0, line=dict(color=DIAGONAL_COLOR, dash="dot", width=1.5),
-                  annotation_text="100%", annotation_position="top")
-    lows = [_bounds(iv, k, _row(iv, size))[0] for iv in intervals.values() for k in INTERVAL_KINDS]
-    fine = min(lows) > 0.9  # whole-percent ticks would repeat (98%, 98%, 99%)
-    fig.update_xaxes(title_text=f"Accuracy on {size:,} test rows, with 95% intervals",
-                     tickformat=".1%" if fine else ".0%")
-    fig.update_yaxes(categoryorder="array", categoryarray=rows[::-1], title_text=None)
-    return _finish(fig, title=title, height=height or 90 + 34 * len(rows), showlegend=False,
-                   margin=dict(l=16, r=24, t=48 if title else 28, b=56))
 
 
 def interval_width_figure(

@@ -246,33 +246,25 @@ def report_html(key: str, methods: tuple[str, ...], policy_json: str | None,
 
 
 # -- confidence intervals page -----------------------------------------------------------------
-def interval_resamples(n_rows: int) -> int:
-    """Bootstrap resamples for the intervals page: as the Compare page (1,000 up to 20,000
-    rows), but at least 100 so each 2.5% tail holds a few resamples (about 1 s per method at a
-    million rows)."""
-    return max(100, bootstrap_resamples(n_rows))
+# the page's bootstrap is exact (uqviz.metrics.classification.exact_bootstrap_ci): the limit of
+# infinitely many resamples, the same in the browser (uqviz/ui/components/interval_subsample)
+@st.cache_resource(show_spinner=False, max_entries=64)
+def interval_hits(key: str, method: str) -> np.ndarray:
+    """(N,) correct rows among the first n of the page's one seeded permutation (seed 0), for
+    n = 1..N (``uqviz.metrics.classification.nested_subsample_hits``)."""
+    from uqviz.metrics.classification import nested_subsample_hits
+
+    return nested_subsample_hits(study(key, method).correct, seed=0)
 
 
 @st.cache_resource(show_spinner="Computing the intervals over test-set sizes…", max_entries=64)
 def interval_grid(key: str, method: str):
-    """Wald, Wilson and bootstrap intervals of one method's accuracy on about 12 nested seeded
-    subsamples from 20 rows to all of them (``uqviz.metrics.accuracy_intervals``)."""
+    """Wald, Wilson and exact-bootstrap intervals of one method's accuracy on about 12 nested
+    seeded subsamples from 20 rows to all of them (``uqviz.metrics.accuracy_intervals``)."""
     from uqviz.metrics.classification import accuracy_intervals, subsample_sizes
 
     correct = study(key, method).correct
-    return accuracy_intervals(correct, subsample_sizes(correct.size),
-                              n_resamples=interval_resamples(correct.size), seed=0)
-
-
-@st.cache_resource(show_spinner=False, max_entries=256)
-def intervals_at(key: str, method: str, size: int):
-    """The three intervals on the first ``size`` rows of the same seeded permutation as
-    ``interval_grid`` (so both agree where their sizes meet)."""
-    from uqviz.metrics.classification import accuracy_intervals
-
-    correct = study(key, method).correct
-    return accuracy_intervals(correct, [size], n_resamples=interval_resamples(correct.size),
-                              seed=0)
+    return accuracy_intervals(correct, subsample_sizes(correct.size), n_resamples=None, seed=0)
 
 
 # -- active learning page ----------------------------------------------------------------------
