@@ -11,7 +11,6 @@ from uqviz.plots import box_by_severity_figure, image_grid_figure, metric_vs_sev
 from uqviz.plots.shift import rotation_figure
 from uqviz.shift_analysis import (
     all_corruptions_table,
-    evenly_spaced,
     severity_series,
     severity_spread,
     severity_table,
@@ -19,10 +18,10 @@ from uqviz.shift_analysis import (
 )
 from uqviz.shifts import CORRUPTIONS, ROTATION_ANGLES
 from uqviz.ui.backend import NoImages, dataset_spec, ensure_comparison, test_images
-from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.models import is_model_key
-from uqviz.ui.shift_backend import corrupted_test_images, rotated_images, rotated_predictions
-from uqviz.ui.state import current_dataset, current_methods, method_label
+from uqviz.ui.shift_backend import rotated_images, rotated_predictions
+from uqviz.ui.shift_strip import severity_strip
+from uqviz.ui.state import current_dataset, current_methods
 
 CURVES = {  # column -> (label, tickformat, how to read it)
     "accuracy": ("Accuracy", ".0%", "Share of correct predictions: falls as the shift grows."),
@@ -34,17 +33,10 @@ CURVES = {  # column -> (label, tickformat, how to read it)
                              "Does the score rank wrong predictions above right ones? "
                              "0.5 = no better than chance."),
 }
-STRIP_SIZE = 8
 
 
 def corruption_label(c: str) -> str:
     return CORRUPTIONS[c].label if c in CORRUPTIONS else c
-
-
-def short_label(method: str) -> str:
-    """A method's label short enough for a narrow column ("Deep ensemble" -> "Deep")."""
-    label = method_label(method)
-    return label if len(label) <= 10 else label.split()[0]
 
 
 st.title("Dataset shift")
@@ -79,33 +71,22 @@ try:
     n_images = len(test_images(dataset))
 except NoImages:
     n_images = None
+table = severity_table(studies.values(), corruption, score)
 
 
 @st.fragment
 def example_strip() -> None:
-    severity = st.slider("Severity (0 = clean)", 0, 5, 3, key="shift_severity",
-                         help="Drag to corrupt the images more; the predictions below follow.")
+    # the slider, the eight images, their captions and the numbers answer in the browser;
+    # Python hears the committed severity (session state and URL: shift_severity)
+    severity_strip(studies, table, dataset=dataset, corruption=corruption, score=score,
+                   n_images=n_images)
     if n_images is None:
         st.caption("A predictions file has no images to show.")
-        return
-    picks = evenly_spaced(n_images, STRIP_SIZE)
-    images = corrupted_test_images(dataset, corruption, severity)[picks]
-    cases = {m: s.shift_cases(corruption, severity, score, picks) for m, s in studies.items()}
-    names, first = studies[methods[0]].rows.names, cases[methods[0]]
-    scale = upscale_for_display(images.shape[2])
-    for k, col in enumerate(st.columns(STRIP_SIZE)):
-        col.image(tile_images(images[k:k + 1], 1, scale=scale), width="stretch")
-        col.caption("  \n".join([f"**true {names[first.labels[k]]}**", *(
-            f"{short_label(m)} {names[c.predicted[k]]}{'✓' if c.correct[k] else '✗'} "
-            f"{c.uncertainty[k]:.2f}" for m, c in cases.items())]))
-    st.caption(f"Eight test images at severity {severity}; under each, every method's "
-               f"prediction (✓ right, ✗ wrong), then its {UNCERTAINTY_SCORES[score].label}.")
 
 
 example_strip()
 
 st.subheader(f"Metrics against severity: {corruption_label(corruption)}")
-table = severity_table(studies.values(), corruption, score)
 cols = [*st.columns(3), *st.columns(3)[:2]]
 for col, (column, (label, fmt, how)) in zip(cols, CURVES.items(), strict=True):
     x, values = severity_series(table, column, methods)

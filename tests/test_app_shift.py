@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -31,8 +33,13 @@ def app() -> AppTest:
     return at
 
 
-def _strip_captions(at: AppTest) -> list[str]:
-    return [c.value for c in at.caption if c.value.startswith("**true ")]
+def _strip(at: AppTest) -> dict:
+    """The data the severity strip (a Custom Component v2) was sent."""
+    (element,) = at.get("bidi_component")
+    proto = element.proto
+    assert proto.component_name == "uqviz_shift_severity"
+    assert "<script" not in proto.html_content and "https://" not in proto.js_content
+    return json.loads(proto.json)
 
 
 def test_page_renders_every_chart(app):
@@ -41,22 +48,77 @@ def test_page_renders_every_chart(app):
     charts = app.get("plotly_chart")
     # 5 curves, the box plot, the rotation chart and the rotated images
     assert len(charts) == 8
-    assert len(_strip_captions(app)) == 8
     ids = " ".join(c.proto.id for c in charts)
     for key in ("shift_rotation", "shift_rotated_images", "shift_boxes",
                 *(f"shift_curve_{k}" for k in CURVE_KEYS)):
         assert key in ids
+    data = _strip(app)
+    assert data["images"] and data["severity"] == 3
+    assert [level["severity"] for level in data["levels"]] == [0, 1, 2, 3, 4, 5]
+    for level in data["levels"]:
+        assert len(level["pictures"]) == 8 and len(level["truth"]) == 8
+        assert all(p.startswith("data:image/png;base64,") for p in level["pictures"])
+        assert len(level["methods"]) == 5 and all(len(m["predicted"]) == 8
+                                                  for m in level["methods"])
 
 
-def test_severity_slider_changes_the_strip(app):
-    before = _strip_captions(app)
-    assert len(before) == 8 and all(c.count("✓") + c.count("✗") == 5 for c in before)
-    app.slider(key="shift_severity").set_value(5).run()
+def test_the_strip_holds_the_cores_cases_and_numbers_at_every_severity(app):
+    from uqviz.methods import METHOD_IDS
+    from uqviz.shift_analysis import evenly_spaced, severity_series, severity_table
+    from uqviz.ui.backend import study, test_images
+    from uqviz.ui.images import tile_images, upscale_for_display
+    from uqviz.ui.shift_backend import corrupted_test_images
+    from uqviz.ui.shift_strip import png_data_url
+
+    data = _strip(app)
+    studies = {m: study("digits", m, "shift") for m in METHOD_IDS}
+    table = severity_table(studies.values(), "gaussian_noise", "entropy")
+    x, accuracy = severity_series(table, "accuracy", list(METHOD_IDS))
+    _, mean = severity_series(table, "mean_uncertainty", list(METHOD_IDS))
+    picks = evenly_spaced(len(test_images("digits")), 8)
+    assert data["score_label"] == "Predictive entropy"
+    assert [m["short"] for m in data["methods"]] == ["Softmax", "Temperature", "MC dropout",
+                                                     "Deep", "Prior"]
+    for severity, level in zip(x, data["levels"], strict=True):
+        images = corrupted_test_images("digits", "gaussian_noise", severity)[picks]
+        scale = upscale_for_display(images.shape[2])
+        assert level["pictures"] == [png_data_url(tile_images(images[k:k + 1], 1, scale=scale))
+                                     for k in range(8)]
+        for i, (m, s) in enumerate(studies.items()):
+            cases, sent = s.shift_cases("gaussian_noise", severity, "entropy", picks), \
+                level["methods"][i]
+            assert level["truth"] == cases.labels.tolist()
+            assert sent["predicted"] == cases.predicted.tolist()
+            assert sent["correct"] == cases.correct.tolist()
+            assert sent["uncertainty"] == [float(u) for u in cases.uncertainty]
+            assert sent["accuracy"] == accuracy[m][severity]
+            assert sent["mean_uncertainty"] == mean[m][severity]
+    severe = data["levels"][5]["methods"]
+    assert all(m["accuracy"] < c["accuracy"] for m, c in zip(severe, data["levels"][0]["methods"],
+                                                            strict=True))
+
+
+def test_the_committed_severity_is_kept_and_linked(app):
+    assert app.session_state["shift_severity"] == 3
+    assert app.query_params["shift_severity"] == "3"
+    before = _strip(app)
+    app.session_state["shift_severity"] = 5  # as the component commits it
+    app.run()
     assert not app.exception, app.exception
-    after = _strip_captions(app)
-    assert len(after) == 8 and after != before
-    app.slider(key="shift_severity").set_value(0).run()
-    assert _strip_captions(app) != after
+    after = _strip(app)
+    assert after["severity"] == 5 and app.query_params["shift_severity"] == "5"
+    assert after["levels"] == before["levels"] and after["id"] == before["id"]
+    app.session_state["shift_severity"] = 0
+    app.run()
+    assert _strip(app)["severity"] == 0 and app.query_params["shift_severity"] == "0"
+
+
+@pytest.mark.parametrize("text, severity", [("5", 5), ("0", 0), ("2.0", 2), ("7", 3),
+                                            ("-1", 3), ("2.5", 3), ("banana", 3), ("nan", 3)])
+def test_the_severity_comes_from_the_link(text, severity):
+    from uqviz.ui.shift_strip import parse_severity
+
+    assert parse_severity(text) == severity
 
 
 def test_switch_corruption(app):
@@ -150,4 +212,9 @@ def test_predictions_file(monkeypatch, tmp_path, with_shift_groups):
         assert len(at.get("plotly_chart")) == 0
     else:
         assert len(at.get("plotly_chart")) == 5 + 1  # curves and the summary boxes
-        assert _strip_captions(at) == []
+        data = _strip(at)
+        assert not data["images"] and data["severity"] == 3
+        assert all(level["pictures"] is None and level["truth"] is None
+                   for level in data["levels"])
+        assert [level["n"] for level in data["levels"]] == [200] * 6
+        assert any(c.value == "A predictions file has no images to show." for c in at.caption)

@@ -5,6 +5,7 @@ file_uploader) or offered by ``UQVIZ_MODELS``; the page's form logic is tested d
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -91,7 +92,9 @@ def test_pages_that_need_a_built_in_dataset_say_so(offered, page):
 def test_the_shift_page_shows_the_corrupted_images_of_the_model(offered):
     at = _framed("pages/shift.py", dataset=offered, **{f"methods:{offered}": ["softmax"]})
     _ok(at)
-    assert len(at.image) >= 8  # the strip of corrupted test images
+    (strip,) = at.get("bidi_component")  # the strip of corrupted test images, every severity
+    data = json.loads(strip.proto.json)
+    assert data["images"] and [len(level["pictures"]) for level in data["levels"]] == [8] * 6
     assert any("rotated digit" in i.value for i in at.info)
 
 

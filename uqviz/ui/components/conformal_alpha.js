@@ -289,20 +289,11 @@ function schedule(s, ms) {
   s.timer = setTimeout(() => commit(s), ms);
 }
 
-const KEY_STEPS = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1 };
-
 function listen(s) {
   const { slider } = s.els;
   slider.addEventListener('keydown', (e) => {
-    const last = s.model.K - 1;
-    const page = Math.max(1, Math.round(last / 10));
-    let next;
-    if (e.key in KEY_STEPS) next = s.level + KEY_STEPS[e.key];
-    else if (e.key === 'PageUp') next = s.level + page;
-    else if (e.key === 'PageDown') next = s.level - page;
-    else if (e.key === 'Home') next = 0;
-    else if (e.key === 'End') next = last;
-    else return;
+    const next = keyPosition(e.key, s.level, s.model.K - 1);
+    if (next === null) return;
     e.preventDefault();
     if (setLevel(s, next)) {
       render(s);

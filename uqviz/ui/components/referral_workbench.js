@@ -368,21 +368,11 @@ function schedule(s, ms) {
   s.timer = setTimeout(() => commit(s, mode), ms);
 }
 
-const KEY_STEPS = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1 };
-
 function listen(s) {
   const { slider, costError, costReview } = s.els;
   slider.addEventListener('keydown', (e) => {
-    const n = steps(s, s.mode);
-    const page = Math.max(1, Math.round(n / 10));
-    const k = s.pos[s.mode];
-    let next;
-    if (e.key in KEY_STEPS) next = k + KEY_STEPS[e.key];
-    else if (e.key === 'PageUp') next = k + page;
-    else if (e.key === 'PageDown') next = k - page;
-    else if (e.key === 'Home') next = 0;
-    else if (e.key === 'End') next = n;
-    else return;
+    const next = keyPosition(e.key, s.pos[s.mode], steps(s, s.mode));
+    if (next === null) return;
     e.preventDefault();
     if (setPosition(s, next)) {
       render(s);

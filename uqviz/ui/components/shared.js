@@ -65,3 +65,18 @@ export function niceStep(span) {
   }
   return 0.5;
 }
+
+// -- sliders ------------------------------------------------------------------------------------
+const SLIDER_KEY_STEPS = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1 };
+
+// Where a key moves a slider of positions 0 … last from position k, as a native range input
+// does: arrows one step, PageUp/PageDown a tenth of the range (at least one step, or `page`),
+// Home/End the ends; null for any other key (let the browser have it).
+export function keyPosition(key, k, last, page = Math.max(1, Math.round(last / 10))) {
+  if (key in SLIDER_KEY_STEPS) return k + SLIDER_KEY_STEPS[key];
+  if (key === 'PageUp') return k + page;
+  if (key === 'PageDown') return k - page;
+  if (key === 'Home') return 0;
+  if (key === 'End') return last;
+  return null;
+}
