@@ -14,17 +14,17 @@ from uqviz.data.user_images import (
     ImageRejected,
     PreparedImage,
     canvas_image,
-    preprocess,
     read_user_image,
 )
 from uqviz.plots import predictive_distribution_figure
 from uqviz.shifts import CORRUPTIONS
 from uqviz.sources import file_label, is_file_key
-from uqviz.ui.backend import dataset_spec, ensure_comparison
+from uqviz.ui.backend import ensure_comparison
 from uqviz.ui.images import to_uint8_hwc
 from uqviz.ui.models import is_model_key
-from uqviz.ui.shift_backend import predict_prepared, prediction_rows
+from uqviz.ui.shift_backend import picture_target, prediction_rows
 from uqviz.ui.state import current_dataset, current_methods, method_label
+from uqviz.user_model import UserModelError
 
 UPLOAD_KEY = "your_images_upload"
 CANVAS_KEY = "your_images_canvas"
@@ -39,21 +39,18 @@ if is_file_key(dataset):
     st.info(f"{file_label(dataset)} holds predictions only, with no model to run. This page "
             "needs a trained dataset: choose one (digits or mnist5k) in the sidebar.")
     st.stop()
-if is_model_key(dataset):
-    st.info(f"{file_label(dataset)} is your own model: running it on single pictures is not "
-            "wired up yet, so this page needs a built-in dataset (digits or mnist5k).")
-    st.stop()
+yours = is_model_key(dataset)
 try:
-    spec = dataset_spec(dataset)
-except DatasetUnavailable as err:
+    target = picture_target(dataset)
+except (DatasetUnavailable, UserModelError) as err:
     st.error(f"{err}\n\nChoose an offline dataset (digits or mnist5k) in the sidebar.")
     st.stop()
 
-channels, height, width = spec.input_shape
-st.caption(f"Every method trained on **{file_label(dataset)}** ({width}×{height}, "
-           f"{'grey' if channels == 1 else 'colour'}; classes {', '.join(spec.class_names)}) "
-           "looks at your pictures. A picture unlike the training data should get a flat, "
-           "uncertain prediction — watch which methods notice.")
+channels, height, width = target.input_shape
+st.caption(f"Every method {'of your model' if yours else 'trained on'} **{file_label(dataset)}** "
+           f"({width}×{height}, {'grey' if channels == 1 else 'colour'}; classes "
+           f"{', '.join(target.class_names)}) looks at your pictures. A picture unlike the "
+           "training data should get a flat, uncertain prediction — watch which methods notice.")
 
 uploads = st.file_uploader(
     "Upload images", type=IMAGE_TYPES, accept_multiple_files=True, key=UPLOAD_KEY,
@@ -63,7 +60,7 @@ prepared: dict[str, PreparedImage] = {}
 for upload in uploads or []:
     try:
         image = read_user_image(upload.getvalue(), upload.name)
-        prepared[upload.name] = preprocess(image, spec.input_shape)
+        prepared[upload.name] = target.prepare(image)
     except ImageRejected as err:
         st.error(str(err))
 
@@ -84,13 +81,13 @@ def drawn_digit() -> Image.Image | None:
     return canvas_image(pixels)
 
 
-if spec.is_digits:
+if target.is_digits:
     drawing = drawn_digit()
     if drawing is not None:
-        prepared["your drawing"] = preprocess(drawing, spec.input_shape)
+        prepared["your drawing"] = target.prepare(drawing)
 
 if not prepared:
-    st.info("Upload a picture" + (" or draw a digit" if spec.is_digits else "") + " to see "
+    st.info("Upload a picture" + (" or draw a digit" if target.is_digits else "") + " to see "
             "what each method predicts and how sure it is.")
     st.stop()
 if not methods or ensure_comparison(dataset, methods) is None:
@@ -105,8 +102,12 @@ severity = c2.slider("Severity (0 = as prepared)", 0, 5, 0, key=SEVERITY_KEY,
                      help="Applied to the prepared images; every prediction below follows.")
 
 names = list(prepared)
-batch, outputs = predict_prepared(dataset, methods, [prepared[n].tensor for n in names],
-                                  corruption, severity)
+try:
+    batch, outputs = target.predict([prepared[n].tensor for n in names], methods, corruption,
+                                    severity)
+except UserModelError as err:
+    st.error(str(err))
+    st.stop()
 scale = max(1, SHOWN_SIDE // height)
 
 for i, name in enumerate(names):
@@ -118,7 +119,7 @@ for i, name in enumerate(names):
         steps.append(f"{CORRUPTIONS[corruption].label}, severity {severity}")
     left.caption("As the model sees it: " + "; ".join(steps) + ".")
     rows = [dict(row, method=method_label(row["method"]))
-            for row in prediction_rows(outputs, i, spec.class_names)]
+            for row in prediction_rows(outputs, i, target.class_names)]
     right.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                     column_config={c: st.column_config.NumberColumn(format="%.3f")
                                    for c in ("max prob.", "entropy",
@@ -129,7 +130,7 @@ for i, name in enumerate(names):
     for start in range(0, len(methods), 3):
         cols = st.columns(3)
         for col, m in zip(cols, methods[start:start + 3], strict=False):
-            col.plotly_chart(predictive_distribution_figure(outputs[m][:, i], spec.class_names,
+            col.plotly_chart(predictive_distribution_figure(outputs[m][:, i], target.class_names,
                                                             method=m, title=method_label(m),
                                                             height=280),
                              theme=None, key=f"your_images_dist_{i}_{m}")

@@ -78,8 +78,15 @@ def test_analysis_pages_run_on_the_model(offered, page, charts):
     assert len(at.get("plotly_chart")) >= charts
 
 
-@pytest.mark.parametrize("page", ["pages/data_models.py", "pages/your_images.py",
-                                  "pages/embedding.py"])
+def test_your_images_takes_pictures_for_the_model(offered):
+    at = _framed("pages/your_images.py", dataset=offered, **{f"methods:{offered}": ["softmax"]})
+    _ok(at)
+    assert len(at.get("file_uploader")) == 1
+    assert any("of your model" in c.value and "16×16" in c.value for c in at.caption)
+    assert any("Upload a picture to see" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("page", ["pages/data_models.py", "pages/embedding.py"])
 def test_pages_that_need_a_built_in_dataset_say_so(offered, page):
     at = _framed(page, dataset=offered, **{f"methods:{offered}": ["softmax"]})
     _ok(at)

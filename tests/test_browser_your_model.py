@@ -65,3 +65,21 @@ def test_upload_a_model_and_images_then_analyse(page, app_url, tmp_path):
     page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=300_000)
     assert page.locator('[data-testid="stPlotlyChart"]').count() >= 6
     screenshot(page, "your_model_shift")
+
+    # Your images: a picture of the user's own (at another size) through every method
+    picture = tmp_path / "my-red.png"
+    from PIL import Image
+
+    Image.open(sorted((images / "red").glob("*.png"))[0]).resize((48, 40)).save(picture)
+    page.get_by_role("link", name=re.compile("Your images")).click()
+    settle(page, timeout=300)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+        str(picture))
+    settle(page, timeout=300)
+    assert exceptions(page) == []
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+    page.get_by_text("resized to 16×16 px (bilinear)").first.wait_for(timeout=120_000)
+    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=120_000)
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 2  # one per method
+    screenshot(page, "your_model_images")

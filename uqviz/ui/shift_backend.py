@@ -12,11 +12,14 @@ digit).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
 
+from uqviz.data.user_images import PreparedImage, preprocess
 from uqviz.device import default_device
 from uqviz.methods import Method, get_method
 from uqviz.predictions import shift_group
@@ -24,7 +27,8 @@ from uqviz.shift_analysis import rotation_frame
 from uqviz.shifts import ROTATION_ANGLES, corrupt, rotate
 from uqviz.sources import APP_CONFIG, DATA_SEED, SHIFT_PLAN
 from uqviz.ui.backend import dataset_spec, dataset_splits, group_images, test_images
-from uqviz.ui.models import is_model_key
+from uqviz.ui.models import is_model_key, model_source, predict_model_pictures
+from uqviz.user_model.images import prepare_picture
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -72,6 +76,51 @@ def predict_prepared(dataset: str, methods: list[str], tensors: list, corruption
     outputs = {m: fitted_method(dataset, m).predict(batch, default_device()).probs
                for m in methods}
     return batch.numpy(), outputs
+
+
+@dataclass(frozen=True)
+class PictureTarget:
+    """What the Your images page runs pictures through: a built-in dataset's trained methods or
+    a user's model.
+
+    Attributes:
+        dataset: the sidebar's key.
+        input_shape: (C, H, W) the networks take.
+        class_names: output i is ``class_names[i]``.
+        is_digits: a built-in digits dataset (the drawing canvas applies).
+    """
+
+    dataset: str
+    input_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    is_digits: bool
+
+    def prepare(self, image) -> PreparedImage:
+        """A decoded picture as the networks see it: for a built-in dataset centred and scaled
+        like its digits (``preprocess``); for a user's model exactly as its folder images are
+        read (``prepare_picture``)."""
+        if is_model_key(self.dataset):
+            return prepare_picture(image, model_source(self.dataset).config)
+        return preprocess(image, self.input_shape)
+
+    def predict(self, tensors: list, methods: list[str], corruption: str,
+                severity: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The prepared pictures corrupted (seeded) and every method's samples (S, N, C) on
+        them; ``UserModelError`` (one line) when a user's model fails."""
+        if is_model_key(self.dataset):
+            return predict_model_pictures(self.dataset, methods, tensors, corruption, severity)
+        return predict_prepared(self.dataset, methods, tensors, corruption, severity)
+
+
+def picture_target(dataset: str) -> PictureTarget:
+    """The ``PictureTarget`` of a sidebar key; ``DatasetUnavailable`` or ``UserModelError``
+    when it cannot be loaded."""
+    if is_model_key(dataset):
+        config = model_source(dataset).config
+        return PictureTarget(dataset, tuple(config.input_shape), tuple(config.classes), False)
+    spec = dataset_spec(dataset)
+    return PictureTarget(dataset, tuple(spec.input_shape), tuple(spec.class_names),
+                         bool(spec.is_digits))
 
 
 def prediction_rows(outputs: dict[str, np.ndarray], i: int,

@@ -184,8 +184,8 @@ def prepare_picture(image: Image.Image, config: ModelConfig) -> PreparedImage:
     (``to_model_pixels``, then value / 255; the model applies the sidecar's mean and std),
     with the steps in words."""
     height, width = config.input_size
-    steps = [f"{'grey' if config.channels == 1 else 'RGB'} ({image.mode} {image.width}×"
-             f"{image.height} px)"]
+    steps = [f"a {image.width}×{image.height} px {image.mode} picture read as "
+             f"{'grey' if config.channels == 1 else 'RGB'}"]
     if image.size != (width, height):
         steps.append(f"resized to {width}×{height} px (bilinear)")
     else:
