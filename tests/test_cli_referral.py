@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from uqviz.exchange import read_predictions
-from uqviz.metrics.guarantee import certify_threshold
+from uqviz.metrics.guarantee import METHOD_NAMES, certify_threshold
 from uqviz.metrics.scores import uncertainty
 
 
@@ -43,6 +43,40 @@ def test_json_has_the_threshold_and_its_guarantee(predictions_csv):
     assert doc["certified"] and doc["accuracy_bound"] >= 0.95
     assert doc["n_calibration"] == 1500 and doc["heldout"]["n"] == 1500
     assert doc["method"] == "default" and doc["score"] == "max_prob"
+    # "method" is the predictions' method; the guarantee's is "guarantee_method"
+    assert doc["guarantee_method"] == "ltt_fallback"
+    assert doc["procedure"] == METHOD_NAMES["ltt_fallback"] and "Learn then Test" in doc[
+        "procedure"]
+    assert doc["levels"] == 75  # grid rows: 5% of 1,500
+
+
+@pytest.mark.parametrize("guarantee_method", ["ltt_fallback", "ltt_fixed_sequence", "sgr"])
+def test_each_guarantee_method_matches_the_core(predictions_csv, guarantee_method):
+    out = _run(predictions_csv, "--target-accuracy", 0.97, "--calibration-share", 1,
+               "--guarantee-method", guarantee_method, "--json")
+    doc = json.loads(out.stdout)
+    p = read_predictions(predictions_csv).by_method["default"]
+    core = certify_threshold(uncertainty(p.probs, "max_prob"), p.predicted == p.labels,
+                             target_accuracy=0.97, method=guarantee_method)
+    assert doc["guarantee_method"] == core.method == guarantee_method
+    assert doc["threshold"] == pytest.approx(core.threshold) and doc["levels"] == core.levels
+    assert doc["certified"] == core.certified
+    assert doc["accuracy_bound"] == pytest.approx(core.accuracy_bound)
+
+
+def test_the_policy_json_names_the_guarantee_method(predictions_csv):
+    from uqviz.policy import policy_document
+    from uqviz.study import Study
+
+    study = Study(read_predictions(predictions_csv).by_method["default"])
+    guarantee = study.guaranteed_referral("max_prob", target_accuracy=0.95)
+    doc = policy_document(dataset="file", method="default", score="max_prob", mode="threshold",
+                          point=guarantee.calibration, when="today",
+                          guarantee=guarantee.to_dict())
+    assert doc["method"] == "default" and doc["guarantee"]["method"] == "ltt_fallback"
+    assert doc["guarantee"]["procedure"] == METHOD_NAMES["ltt_fallback"]
+    sgr = study.guaranteed_referral("max_prob", target_accuracy=0.95, method="sgr").to_dict()
+    assert sgr["method"] == "sgr" and sgr["levels"] == 20
 
 
 def test_calibration_share_one_uses_every_labelled_row_and_matches_the_core(predictions_csv):
@@ -68,6 +102,8 @@ def test_an_unreachable_target_is_reported_not_certified(predictions_csv):
     (("--target-accuracy", 0.9, "--confidence", 1), "--confidence must be between 0 and 1"),
     (("--target-accuracy", 0.9, "--score", "vibes"), "--score must be one of"),
     (("--target-accuracy", 0.9, "--method", "nope"), "no method 'nope'"),
+    (("--target-accuracy", 0.9, "--guarantee-method", "vibes"),
+     "--guarantee-method must be one of ltt_fallback, ltt_fixed_sequence, sgr"),
 ])
 def test_bad_options_are_one_line_errors(predictions_csv, args, message):
     out = _run(predictions_csv, *args)

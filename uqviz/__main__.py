@@ -297,12 +297,16 @@ def cmd_conformal(args: argparse.Namespace) -> int:
 
 
 def cmd_referral(args: argparse.Namespace) -> int:
+    from uqviz.metrics.guarantee import METHOD_NAMES
     from uqviz.metrics.scores import UNCERTAINTY_SCORES
     from uqviz.study import Study
 
     if args.score not in UNCERTAINTY_SCORES:
         raise CliError(f"--score must be one of {', '.join(UNCERTAINTY_SCORES)}, got "
                        f"{args.score!r}")
+    if args.guarantee_method not in METHOD_NAMES:
+        raise CliError(f"--guarantee-method must be one of {', '.join(METHOD_NAMES)}, got "
+                       f"{args.guarantee_method!r}")
     for name, value, top in (("--target-accuracy", args.target_accuracy, 1.0),
                              ("--confidence", args.confidence, 1.0 - 1e-12),
                              ("--calibration-share", args.calibration_share, 1.0)):
@@ -317,10 +321,12 @@ def cmd_referral(args: argparse.Namespace) -> int:
     try:
         result = study.guaranteed_referral(
             args.score, target_accuracy=args.target_accuracy, confidence=args.confidence,
-            calibration_share=args.calibration_share, seed=args.seed)
+            calibration_share=args.calibration_share, seed=args.seed,
+            method=args.guarantee_method)
     except ValueError as err:
         raise CliError(f"{args.file}: {err}") from None
-    doc = {"method": method, **result.to_dict()}
+    guarantee = result.to_dict()  # its "method" is the guarantee's; here "method" is the model's
+    doc = {"method": method, "guarantee_method": guarantee.pop("method"), **guarantee}
     if args.json:
         print(json.dumps(_clean(doc)))
         return 0
@@ -329,7 +335,7 @@ def cmd_referral(args: argparse.Namespace) -> int:
     print(f"{method}: refer when {args.score} > {doc['threshold']:.6g} "
           f"({100 * doc['referred_fraction']:.1f}% of {doc['n_calibration']:,} calibration "
           f"rows); accuracy on automated >= {args.target_accuracy} with probability "
-          f">= {args.confidence}: {verdict}")
+          f">= {args.confidence}: {verdict} ({doc['guarantee_method']})")
     if "heldout" in doc:
         h = doc["heldout"]
         print(f"held-out ({h['n']:,} rows): {100 * h['referred_fraction']:.1f}% referred, "
@@ -543,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("referral", help="a referral threshold with a guarantee on a "
                        "predictions file: accuracy on automated cases >= A with probability "
-                       ">= confidence (selection with guaranteed risk)")
+                       ">= confidence (Learn then Test)")
     _add_file_options(p)
     p.add_argument("--method", default=None, help="the method (default: the file's first)")
     p.add_argument("--score", default="max_prob", help="the uncertainty score thresholded")
@@ -554,6 +560,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the labelled rows used to choose (1: all; no held-out "
                         "figures)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration split")
+    p.add_argument("--guarantee-method", default="ltt_fallback",
+                   help="how the threshold is certified: ltt_fallback (Learn then Test with "
+                        "fallback testing, the default), ltt_fixed_sequence or sgr (selection "
+                        "with guaranteed risk)")
     p.set_defaults(func=cmd_referral)
 
     p = sub.add_parser("embed", help="UMAP of one method's penultimate-layer features on test, "

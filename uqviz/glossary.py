@@ -45,9 +45,11 @@ GLOSSARY: tuple[Term, ...] = (
          "pages/referral.py"),
     Term("Guaranteed threshold", "A referral threshold chosen on a calibration part so that the "
          "accuracy on the automated cases is at least A with probability at least 1 − δ "
-         "(selection with guaranteed risk, Geifman & El-Yaniv 2017: Clopper–Pearson bounds at "
-         "20 coverage levels with a union bound). When A cannot be certified with the data at "
-         "hand, the highest A that can is shown.", "pages/referral.py"),
+         "(Learn then Test, Angelopoulos et al. 2021: the scores of a few held-out rows are the "
+         "candidate thresholds; each is tested with an exact binomial test of 'error rate above "
+         "1 − A', from the most confident outward, passing δ along the chain (the fallback "
+         "procedure), so no union bound). When A cannot be certified with the data at hand, "
+         "the highest A that can is shown.", "pages/referral.py"),
     Term("Calibration", "A model is calibrated when its confidence matches its accuracy: of all "
          "cases predicted with 80% confidence, 80% are right.", "pages/compare.py"),
     Term("ECE", "Expected calibration error: the average gap between confidence and accuracy "

@@ -37,7 +37,10 @@ def _num(x: float) -> float | None:
 def policy_document(*, dataset: str, method: str, score: str, mode: str,
                     point: OperatingPoint, when: str, stream: dict | None = None,
                     guarantee: dict | None = None) -> dict:
-    """The exported referral policy: what to refer and what to expect, with 95% CIs."""
+    """The exported referral policy: what to refer and what to expect, with 95% CIs; with
+    ``guarantee`` (``GuaranteedReferral.to_dict()``), the threshold with a guarantee, whose own
+    ``method`` names how it was certified (``ltt_fallback``, ``ltt_fixed_sequence`` or ``sgr``;
+    the document's ``method`` is the model's)."""
     doc = {
         "dataset": dataset,
         "method": method,

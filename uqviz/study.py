@@ -28,7 +28,8 @@ from uqviz.conformal import ConformalCurve, ConformalResult, coverage_vs_alpha, 
 from uqviz.metrics.bootstrap import bootstrap_ood_auroc_ci
 from uqviz.metrics.calibration import ReliabilityBins, reliability_bins
 from uqviz.metrics.classification import confusion_matrix
-from uqviz.metrics.guarantee import METHOD_NAME as GUARANTEE_METHOD
+from uqviz.metrics.guarantee import DEFAULT_METHOD as GUARANTEE_METHOD
+from uqviz.metrics.guarantee import METHOD_NAMES as GUARANTEE_METHODS
 from uqviz.metrics.guarantee import CertifiedThreshold, calibration_split, certify_threshold
 from uqviz.metrics.ood import OODResult, ood_detection
 from uqviz.metrics.scores import UNCERTAINTY_SCORES, uncertainty
@@ -107,7 +108,9 @@ class GuaranteedReferral:
     def to_dict(self) -> dict:
         """JSON-ready (``python -m uqviz referral --json``): threshold (refer scores above
         it), referred_fraction and automated accuracy on the calibration part, certified,
-        accuracy_bound, and the held-out figures when there is a held-out part."""
+        accuracy_bound, method (the guarantee's: ``ltt_fallback``, ``ltt_fixed_sequence`` or
+        ``sgr``) and procedure (its name and reference), levels (the grid's size), and the
+        held-out figures when there is a held-out part."""
         c, cal = self.certified, self.calibration
         doc = {
             "score": self.score, "target_accuracy": c.target_accuracy,
@@ -116,7 +119,8 @@ class GuaranteedReferral:
             "referred_fraction": cal.referred_fraction,
             "automated_accuracy": _json_number(cal.automated_accuracy),
             "n_calibration": c.n_calibration, "calibration_share": self.calibration_share,
-            "seed": self.seed, "procedure": GUARANTEE_METHOD, "levels": c.levels,
+            "seed": self.seed, "method": c.method, "procedure": GUARANTEE_METHODS[c.method],
+            "levels": c.levels,
         }
         if self.heldout is not None:
             h = self.heldout
@@ -305,21 +309,24 @@ class Study:
 
     def guaranteed_referral(self, score: str, *, target_accuracy: float,
                             confidence: float = 0.95, calibration_share: float = 0.5,
-                            seed: int = 0) -> GuaranteedReferral:
+                            seed: int = 0,
+                            method: str = GUARANTEE_METHOD) -> GuaranteedReferral:
         """A threshold chosen on a calibration part of the stream with a guarantee
-        (``uqviz.metrics.guarantee``), and what it does on the held-out rest."""
+        (``uqviz.metrics.guarantee``; ``method``: ``ltt_fallback``, the default,
+        ``ltt_fixed_sequence`` or ``sgr``), and what it does on the held-out rest."""
         def compute():
             u, correct = self.stream_uncertainty(score), self.stream_correct
             cal, held = calibration_split(u.size, calibration_share, seed)
             chosen = certify_threshold(u[cal], correct[cal], target_accuracy=target_accuracy,
-                                       confidence=confidence)
+                                       confidence=confidence, method=method)
             calibration = ReferralIndex.from_scores(u[cal], correct[cal]).at_threshold(
                 chosen.threshold)
             heldout = (ReferralIndex.from_scores(u[held], correct[held]).at_threshold(
                 chosen.threshold) if held.size else None)
             return GuaranteedReferral(score, chosen, calibration, heldout, calibration_share,
                                       seed)
-        key = ("guaranteed", score, target_accuracy, confidence, calibration_share, seed)
+        key = ("guaranteed", score, target_accuracy, confidence, calibration_share, seed,
+               method)
         return self._once(key, compute)
 
     def referral_detail(self, score: str, point: OperatingPoint) -> ReferralDetail:

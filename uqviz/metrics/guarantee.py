@@ -1,51 +1,111 @@
-"""A referral threshold with a guarantee: selection with guaranteed risk.
+"""A referral threshold with a guarantee: Learn then Test, or selection with guaranteed risk.
 
 Goal: choose a threshold on an uncertainty score such that, with probability at least
 ``1 − δ`` over the calibration data, the accuracy on the cases the model decides itself (the
 *automated* cases, score below the threshold) is at least ``A`` on future data from the same
 distribution. Out-of-distribution rows count as errors when automated (pass them with
-``correct = False``).
+``correct = False``). Write ``r(λ)`` for the true error rate of the cases scored below λ and
+``α = 1 − A``; the guarantee is ``P(r(λ̂) ≤ α) ≥ 1 − δ``.
 
-Method (Geifman & El-Yaniv 2017, "Selection with guaranteed risk", with a fixed search grid):
+**Learn then Test** (``method="ltt_fallback"``, the default, and ``"ltt_fixed_sequence"``;
+Angelopoulos, Bates, Candès, Jordan & Lei 2021):
 
-* Sort the n calibration scores, ``s_(1) ≤ … ≤ s_(n)``. A fixed grid of G coverage levels
-  ``c_j = j / G`` gives ranks ``k_j = ⌊c_j · n⌋ + 1`` (``k_G = n + 1``: automate everything).
-* Candidate j automates the calibration rows scored strictly below ``v_j = s_(k_j)``
-  (``v_G = +∞``): ``m_j`` rows, ``e_j`` of them errors. Given ``v_j``, those rows are i.i.d.
-  draws from the cases below ``v_j``, so ``e_j ~ Binomial(m_j, r(v_j))`` with ``r(v)`` the
-  true error rate of the automated cases at threshold v.
-* The one-sided Clopper–Pearson bound ``U_j = Beta⁻¹(1 − δ/G; e_j + 1, m_j − e_j)`` exceeds
-  ``r(v_j)`` with probability at least ``1 − δ/G``; by the union bound all G bounds hold at once
-  with probability at least ``1 − δ``.
-* Certified: the candidates with ``U_j ≤ 1 − A``; the chosen one automates the most. Its
-  threshold (refer scores ``≥ v_j``) has accuracy at least ``1 − U_j ≥ A`` with probability at
-  least ``1 − δ``. When no candidate reaches A, the best that can be certified, ``max_j 1 − U_j``,
-  is reported with its threshold.
+* *Grid.* ``G`` calibration rows drawn at random (seeded; 5% of n, at least 20, at most 200,
+  at most n/4) are set aside: their scores, sorted, are the candidate thresholds
+  ``λ_1 < … < λ_L`` (ties merged), and ``λ_{L+1} = +∞`` (automate everything). Their errors are
+  never looked at. The other ``n − G`` rows are the *test rows*.
+* *Test.* Candidate j automates the test rows scored strictly below ``λ_j``: ``m_j`` rows,
+  ``e_j`` of them errors. ``H_j: r(λ_j) > α`` is tested with the exact binomial p-value
+  ``p_j = P(Binomial(m_j, α) ≤ e_j)`` (1 when ``m_j = 0``).
+* *Order and start.* From the most confident outward. A hypothesis with few rows cannot be
+  rejected (``A^m > δ``), so the sequence starts at the first candidate whose expected number
+  of test rows, read from the grid rows alone (``(n − G) · #{grid scores < λ_j} / G``), reaches
+  ``m_start``: the smallest m at which a score with half the allowed error rate is rejected,
+  ``P(Binomial(m, α) ≤ ⌊α·m/2⌋) ≤ δ_start``, but at most a quarter of the test rows and at
+  least the smallest m with ``A^m ≤ δ_start``. It depends on n, A and δ only.
+* *Fixed sequence* (``ltt_fixed_sequence``): reject ``H_j`` while ``p_j ≤ δ``, stop at the first
+  non-rejection (``δ_start = δ``).
+* *Fallback* (``ltt_fallback``; Wiens 2003): half of δ is put on the start, a tenth on each of
+  five anchors spaced evenly (in expected test rows) from the start to +∞; ``H_j`` is tested at
+  its own weight plus the level of ``H_{j−1}`` when that was rejected, so an unbroken chain
+  carries the whole δ and a break (hard cases that look easy, a band of hard cases) does not
+  end the search (``δ_start = δ/2``).
+* *Choice.* The largest rejected candidate; refer scores ``≥ λ_ĵ``. None rejected: refer all.
 
-The guarantee is marginal over calibration draws (simulated in
-``tests/metrics/test_metrics_guarantee.py``). The union bound over G levels costs width: G = 20
-(coverage in steps of 5%) by default. Measured (A = 0.95, 1 − δ = 0.9, error rate
-0.01 + 0.3·s² for scores s ~ U(0, 1)): the coverage chosen is 46% of the oracle's at n = 1,000
-(G = 5: 51%, G = 50: 37%) and 80% at n = 5,000; no violation in 150 draws.
+*Why it holds* (no continuity needed: ties are fine). Given the grid rows, the candidates,
+the start and the weights are fixed (they use the grid rows' scores, n, A and δ, never an
+error), and the test rows are still i.i.d. and independent of them; for a fixed λ, the test
+rows below it are i.i.d. draws of the cases below λ, so given ``m_j``,
+``e_j ~ Binomial(m_j, r(λ_j))`` and under ``H_j`` ``P(p_j ≤ x) ≤ x``. The fallback procedure
+(fixed sequence is its special case with all weight on the first hypothesis) makes a false
+rejection with probability at most the sum of its weights, δ, for any dependence between the
+p-values (a false rejection needs the first rejected true ``H_j`` to fall below a level made
+of its own weight and those of the false hypotheses since the previous true one; these
+budgets partition the weights). So, given the grid rows and hence marginally, the chosen
+threshold has ``r(λ̂) ≤ α`` with probability at least 1 − δ. Why not order statistics of all
+rows as candidates, as SGR does: SGR's union bound needs each bound valid given its own
+``v_j`` only, which holds; fixed sequence needs more. Which hypothesis is the first true one
+depends on the inner order statistics, which are correlated with the errors below the outer
+ones; and conditioning on all the grid's order statistics fixes how many rows fall between
+consecutive ones, so ``e_j`` is then no longer ``Binomial(m_j, r(v_j))``. Holding out G rows
+(5% of n) makes the argument exact, at the price of testing on n − G rows.
+
+**SGR** (``method="sgr"``; Geifman & El-Yaniv 2017, with a fixed grid): coverage levels
+``c_j = j / G`` (G = 20) give ranks ``k_j = ⌊c_j · n⌋ + 1``; candidate j automates the rows
+strictly below ``v_j = s_(k_j)``; the one-sided Clopper–Pearson bound
+``U_j = Beta⁻¹(1 − δ/G; e_j + 1, m_j − e_j)`` holds for every j at once with probability
+≥ 1 − δ by the union bound; the largest-coverage candidate with ``U_j ≤ α`` is chosen.
+
+**When A cannot be certified**, ``accuracy_bound`` is the highest accuracy that can:
+LTT: the largest ``A'`` on a grid of 0.0001 below A at which the same procedure (its start
+recomputed for ``A'``) certifies, found by bisection (``A'`` certifies, ``A' + 0.0001`` does
+not), with the threshold it certifies there; because ``A'`` is searched for after seeing the
+data, it says what these data support — the 1 − δ guarantee is for a target set in advance.
+SGR: ``max_j 1 − U_j``, with its threshold, which holds with probability ≥ 1 − δ because all
+G bounds hold at once.
+
+Measured by ``benchmarks/guarantee_power.py`` (1,000 draws per cell, 1 − δ = 0.95, A = 0.95,
+error rate 0.01 + 0.3·s² for s ~ U(0, 1); coverage chosen as a share of the oracle's), at
+n = 500 / 1,000 / 5,000: SGR 13% / 38% / 80%, LTT fallback 21% / 54% / 89%, fixed sequence
+29% / 59% / 77%. Fixed sequence is the strongest on a monotone error rate with little data,
+but one early non-rejection ends it: it certifies nothing when the most confident cases are
+the hard ones (0% where SGR reaches 68% and the fallback 71% at n = 1,000) or behind a band of
+hard cases (1% against 57% and 56%). The fallback is the default: valid in all 28 settings
+(7 score/error models × 4 sizes; largest violation rate 0.035 at δ = 0.05, 0.058 at δ = 0.1)
+and at least SGR's coverage in 26 of them (the others: 4% against 8%, 56% against 57%).
 
 References:
-    Geifman & El-Yaniv, "Selective Classification for Deep Neural Networks", NeurIPS 2017
-    (SGR: a binomial tail bound with a union bound over the search); Clopper & Pearson,
-    Biometrika 26 (1934).
+    Angelopoulos, Bates, Candès, Jordan & Lei, "Learn then Test: Calibrating Predictive
+    Algorithms to Achieve Risk Control", arXiv:2110.01052 (2021); Wiens, "A fixed sequence
+    Bonferroni procedure for testing multiple endpoints", Pharmaceutical Statistics 2 (2003)
+    (the fallback procedure); Geifman & El-Yaniv, "Selective Classification for Deep Neural
+    Networks", NeurIPS 2017 (SGR); Clopper & Pearson, Biometrika 26 (1934).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from scipy.stats import beta
+from scipy.stats import beta, binom
 
 from uqviz.validation import check_scores_correct
 
-DEFAULT_LEVELS = 20
-METHOD_NAME = "SGR (Geifman & El-Yaniv 2017): Clopper–Pearson bounds, union bound over the grid"
+METHOD_NAMES = {
+    "ltt_fallback": "Learn then Test (Angelopoulos et al. 2021): exact binomial tests at "
+                    "thresholds set by held-out grid rows, fallback procedure (Wiens 2003) "
+                    "from the most confident outward",
+    "ltt_fixed_sequence": "Learn then Test (Angelopoulos et al. 2021): exact binomial tests at "
+                          "thresholds set by held-out grid rows, fixed-sequence testing from "
+                          "the most confident outward",
+    "sgr": "SGR (Geifman & El-Yaniv 2017): Clopper–Pearson bounds, union bound over the grid",
+}
+DEFAULT_METHOD = "ltt_fallback"
+METHOD_NAME = METHOD_NAMES[DEFAULT_METHOD]
+SGR_LEVELS = 20
+SEARCH_STEPS = 10_000  # A' = k / 10,000 searched when A cannot be certified (LTT)
 
 
 def binomial_upper_bound(errors: int, n: int, delta: float) -> float:
@@ -64,6 +124,164 @@ def binomial_upper_bound(errors: int, n: int, delta: float) -> float:
     return float(beta.ppf(1.0 - delta, errors + 1, n - errors))
 
 
+def binomial_p_value(errors, n, risk: float) -> np.ndarray:
+    """The exact p-value of ``H: error rate > risk`` after ``errors`` errors in ``n`` cases:
+    ``P(Binomial(n, risk) ≤ errors)``, 1 where ``n = 0`` (elementwise)."""
+    errors, n = np.asarray(errors), np.asarray(n)
+    return np.where(n > 0, binom.cdf(errors, np.maximum(n, 1), risk), 1.0)
+
+
+@lru_cache(maxsize=4096)
+def first_rejectable_size(risk: float, level: float, error_share: float, n_max: int) -> int | None:
+    """The smallest m at which ``error_share · risk · m`` errors (rounded down) still reject
+    ``H: error rate > risk`` at ``level``, i.e. ``P(Binomial(m, risk) ≤ ⌊error_share·risk·m⌋)
+    ≤ level``; with ``error_share = 0``: the smallest m with ``(1 − risk)^m ≤ level``. None when
+    no m ≤ n_max does."""
+    if level <= 0 or risk <= 0 or n_max < 1:
+        return None
+    if level >= 1 or risk >= 1:
+        return 1
+    if error_share == 0:
+        m = max(1, math.ceil(math.log(level) / math.log1p(-risk)) - 1)
+        while (1 - risk) ** m > level:
+            m += 1
+        return m if m <= n_max else None
+    m = np.arange(1, n_max + 1)
+    rejected = binom.cdf(np.floor(error_share * risk * m), m, risk) <= level
+    return int(m[np.argmax(rejected)]) if rejected.any() else None
+
+
+def fallback_rejections(p_values, weights) -> np.ndarray:
+    """The fallback procedure (Wiens 2003) over hypotheses in a fixed order: ``H_j`` is tested at
+    ``level_j = weights_j + level_{j−1}`` when ``H_{j−1}`` was rejected, else ``weights_j``;
+    rejected when ``p_j ≤ level_j`` (and ``level_j > 0``). The chance of any false rejection is
+    at most ``sum(weights)``. All weight on the first hypothesis is fixed-sequence testing."""
+    p, w = np.asarray(p_values, dtype=float), np.asarray(weights, dtype=float)
+    rejected = np.zeros(p.size, dtype=bool)
+    level = 0.0
+    for j in range(p.size):
+        level = w[j] + (level if j and rejected[j - 1] else 0.0)
+        rejected[j] = level > 0 and p[j] <= level
+    return rejected
+
+
+@dataclass(frozen=True)
+class LttDesign:
+    """How Learn then Test lays out its search (chosen with benchmarks/guarantee_power.py).
+
+    Attributes:
+        grid_share: share of the calibration rows held out as grid rows ...
+        min_grid_rows: ... at least this many ...
+        max_grid_rows: ... at most this many (and at most a quarter of the rows).
+        start_weight: share of δ put on the first hypothesis (1: fixed sequence).
+        anchors: the rest of δ is split evenly over this many anchors, spaced evenly in
+            expected test rows from the start to +∞ (0: no rest).
+        start_error_share: the start is where this share of the allowed error rate is still
+            rejected (``first_rejectable_size``) ...
+        start_cap: ... but at most this share of the test rows.
+    """
+
+    grid_share: float = 0.05
+    min_grid_rows: int = 20
+    max_grid_rows: int = 200
+    start_weight: float = 0.5
+    anchors: int = 5
+    start_error_share: float = 0.5
+    start_cap: float = 0.25
+
+    def grid_rows(self, n: int) -> int:
+        rows = min(max(round(self.grid_share * n), self.min_grid_rows), self.max_grid_rows)
+        return max(0, min(rows, n // 4))
+
+
+LTT_DESIGNS = {
+    "ltt_fallback": LttDesign(),
+    "ltt_fixed_sequence": LttDesign(start_weight=1.0, anchors=0),
+}
+
+
+@dataclass(frozen=True)
+class LttGrid:
+    """The candidate thresholds set by the grid rows, and the test rows' counts below each.
+
+    Attributes:
+        values: (L + 1,) candidate thresholds ascending, the grid rows' distinct scores then
+            +∞; candidate j automates scores strictly below ``values[j]``.
+        expected: (L + 1,) test rows expected below each, from the grid rows alone:
+            ``n_test · #{grid scores < value} / grid_rows`` (``n_test`` for +∞).
+        automated: (L + 1,) test rows below each (``m_j``).
+        errors: (L + 1,) errors among them (``e_j``).
+        n_test: test rows (calibration rows that are not grid rows).
+        grid_rows: G, rows held out to set the candidates.
+    """
+
+    values: np.ndarray
+    expected: np.ndarray
+    automated: np.ndarray
+    errors: np.ndarray
+    n_test: int
+    grid_rows: int
+
+
+def grid_row_mask(n: int, grid_rows: int, seed: int) -> np.ndarray:
+    """(n,) bool: ``grid_rows`` rows drawn at random with ``seed``, whatever the data."""
+    mask = np.zeros(n, dtype=bool)
+    mask[np.random.default_rng(seed).choice(n, grid_rows, replace=False)] = True
+    return mask
+
+
+def ltt_grid(u: np.ndarray, ok: np.ndarray, grid_rows: int, seed: int) -> LttGrid:
+    """Hold out ``grid_rows`` seeded rows; their scores are the candidates (module docstring)."""
+    is_grid = grid_row_mask(u.size, grid_rows, seed)
+    grid = np.sort(u[is_grid])
+    order = np.argsort(u[~is_grid], kind="stable")
+    test_u = u[~is_grid][order]
+    cum_errors = np.concatenate([[0], np.cumsum(~ok[~is_grid][order], dtype=np.int64)])
+    values = np.append(np.unique(grid), math.inf)
+    n_test = int(test_u.size)
+    expected = n_test * np.searchsorted(grid, values, side="left") / max(grid_rows, 1)
+    expected[-1] = n_test
+    automated = np.searchsorted(test_u, values, side="left")
+    return LttGrid(values, expected, automated, cum_errors[automated], n_test, grid_rows)
+
+
+def ltt_weights(expected: np.ndarray, n_test: int, target_accuracy: float, delta: float,
+                design: LttDesign) -> np.ndarray:
+    """(L + 1,) the share of δ on each candidate (0 before the start): the start and anchors
+    from the expected test rows, n, A and δ only — never from the test rows' errors."""
+    risk = 1.0 - target_accuracy
+    weights = np.zeros(expected.size)
+    start_level = delta * design.start_weight
+    floor = first_rejectable_size(risk, start_level, 0.0, max(n_test, 1))
+    if floor is None:
+        return weights
+    cap = design.start_cap * n_test
+    wanted = first_rejectable_size(risk, start_level, design.start_error_share,
+                                   max(int(cap), 1)) or cap
+    start_size = max(floor, min(wanted, cap))
+    reach = expected >= start_size - 1e-9
+    start = int(np.argmax(reach)) if reach.any() else expected.size - 1
+    weights[start] += start_level
+    if design.anchors and design.start_weight < 1:
+        steps = np.arange(1, design.anchors + 1) / design.anchors
+        for size in expected[start] + (n_test - expected[start]) * steps:
+            anchor = np.flatnonzero(expected >= size - 1e-9)
+            weights[anchor[0] if anchor.size else expected.size - 1] += (
+                delta * (1 - design.start_weight) / design.anchors)
+    return weights
+
+
+def ltt_choice(grid: LttGrid, target_accuracy: float, delta: float,
+               design: LttDesign) -> int | None:
+    """Index of the largest candidate rejected (module docstring), or None."""
+    weights = ltt_weights(grid.expected, grid.n_test, target_accuracy, delta, design)
+    if not weights.any():
+        return None
+    p = binomial_p_value(grid.errors, grid.automated, 1.0 - target_accuracy)
+    rejected = fallback_rejections(p, weights)
+    return int(np.flatnonzero(rejected)[-1]) if rejected.any() else None
+
+
 @dataclass(frozen=True)
 class CertifiedThreshold:
     """The threshold chosen on calibration data and what it guarantees.
@@ -74,13 +292,16 @@ class CertifiedThreshold:
         certified: whether A is guaranteed at this confidence.
         threshold: refer a case when its score is > threshold (``inf``: refer none,
             ``-inf``: refer all).
-        accuracy_bound: the guaranteed accuracy on automated cases at ``threshold``
-            (``≥ target_accuracy`` when certified; else the best certifiable, possibly 0).
+        accuracy_bound: the guaranteed accuracy on automated cases at ``threshold``: LTT: A
+            when certified; SGR: ``1 − U_j ≥ A``. When not certified, the highest accuracy
+            that can be (module docstring), possibly 0.
         coverage: share of the calibration cases automated at ``threshold``.
         n_calibration: calibration cases.
         n_automated: calibration cases automated.
         errors: errors among them.
-        levels: G, the grid of coverage levels searched (the union bound's size).
+        levels: the grid's size: LTT: the grid rows held out, whose scores are the candidate
+            thresholds; SGR: G, the coverage levels searched (the union bound's size).
+        method: ``ltt_fallback``, ``ltt_fixed_sequence`` or ``sgr`` (``METHOD_NAMES``).
     """
 
     target_accuracy: float
@@ -93,37 +314,44 @@ class CertifiedThreshold:
     n_automated: int
     errors: int
     levels: int
+    method: str = DEFAULT_METHOD
 
     @property
     def referred_fraction(self) -> float:
         return 1.0 - self.coverage
 
 
-def certify_threshold(uncertainty: np.ndarray, correct: np.ndarray, *, target_accuracy: float,
-                      confidence: float = 0.95,
-                      levels: int = DEFAULT_LEVELS) -> CertifiedThreshold:
-    """The largest-coverage threshold whose automated accuracy is at least ``target_accuracy``
-    with probability at least ``confidence`` (module docstring).
+def _refer_at_or_above(value: float, m: int) -> float:
+    """The ``threshold`` (refer scores > it) that automates the scores strictly below value."""
+    if m == 0:
+        return -math.inf
+    return math.inf if math.isinf(value) else float(np.nextafter(value, -math.inf))
 
-    Args:
-        uncertainty: (n,) calibration scores, higher = more uncertain.
-        correct: (n,) bool, the model was right (False for out-of-distribution rows).
-        target_accuracy: A in (0, 1].
-        confidence: 1 − δ in (0, 1).
-        levels: G ≥ 1 coverage levels searched.
-    """
-    if not 0 < target_accuracy <= 1:
-        raise ValueError(f"target_accuracy must be in (0, 1], got {target_accuracy}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if levels < 1:
-        raise ValueError(f"levels must be >= 1, got {levels}")
-    u, ok = check_scores_correct(uncertainty, correct)
+
+def _ltt(u, ok, target, delta, design, levels, seed):
+    grid = ltt_grid(u, ok, design.grid_rows(u.size) if levels is None
+                    else max(0, min(levels, u.size - 1)), seed)
+    chosen, bound = ltt_choice(grid, target, delta, design), target
+    if chosen is None:  # the highest A' on the search grid that certifies (bisection)
+        bound = 0.0
+        lo, hi = 1, math.ceil(target * SEARCH_STEPS - 1e-9)
+        if hi > lo and ltt_choice(grid, lo / SEARCH_STEPS, delta, design) is not None:
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if ltt_choice(grid, mid / SEARCH_STEPS, delta,
+                                                 design) is not None else (lo, mid)
+            bound = lo / SEARCH_STEPS
+            chosen = ltt_choice(grid, bound, delta, design)
+    value = math.inf if chosen is None else float(grid.values[chosen])
+    m = 0 if chosen is None else (u.size if math.isinf(value) else int((u < value).sum()))
+    return value, m, bound, grid.grid_rows
+
+
+def _sgr(u, ok, target, delta, levels):
     n = u.size
     order = np.argsort(u, kind="stable")
     sorted_u = u[order]
     cum_correct = np.concatenate([[0], np.cumsum(ok[order], dtype=np.int64)])
-    delta = (1.0 - confidence) / levels
     candidates = []
     for j in range(1, levels + 1):
         rank = math.floor(j / levels * n) + 1  # 1-based; n + 1 = automate everything
@@ -133,22 +361,56 @@ def certify_threshold(uncertainty: np.ndarray, correct: np.ndarray, *, target_ac
             value = float(sorted_u[rank - 1])
             m = int(np.searchsorted(sorted_u, value, side="left"))  # strictly below
         errors = m - int(cum_correct[m])
-        bound = 1.0 - binomial_upper_bound(errors, m, delta)
-        candidates.append((m, value, errors, bound))
-    reaching = [c for c in candidates if c[3] >= target_accuracy - 1e-12]
-    certified = bool(reaching)
-    m, value, errors, bound = (max(reaching, key=lambda c: (c[0], c[3])) if certified
-                               else max(candidates, key=lambda c: (c[3], c[0])))
-    if m == 0:
-        threshold = -math.inf
-    elif math.isinf(value):
-        threshold = math.inf
+        bound = 1.0 - binomial_upper_bound(errors, m, delta / levels)
+        candidates.append((m, value, bound))
+    reaching = [c for c in candidates if c[2] >= target - 1e-12]
+    m, value, bound = (max(reaching, key=lambda c: (c[0], c[2])) if reaching
+                       else max(candidates, key=lambda c: (c[2], c[0])))
+    return value, m, max(bound, 0.0), bool(reaching)
+
+
+def certify_threshold(uncertainty: np.ndarray, correct: np.ndarray, *, target_accuracy: float,
+                      confidence: float = 0.95, method: str = DEFAULT_METHOD,
+                      levels: int | None = None, seed: int = 0,
+                      design: LttDesign | None = None) -> CertifiedThreshold:
+    """The largest-coverage threshold whose automated accuracy is at least ``target_accuracy``
+    with probability at least ``confidence`` (module docstring).
+
+    Args:
+        uncertainty: (n,) calibration scores, higher = more uncertain.
+        correct: (n,) bool, the model was right (False for out-of-distribution rows).
+        target_accuracy: A in (0, 1].
+        confidence: 1 − δ in (0, 1).
+        method: ``ltt_fallback`` (default), ``ltt_fixed_sequence`` or ``sgr``.
+        levels: the grid's size: LTT: grid rows held out (default ``LttDesign.grid_rows``);
+            SGR: coverage levels G ≥ 1 (default 20).
+        seed: which rows are the grid rows (LTT).
+        design: the LTT layout (default ``LTT_DESIGNS[method]``; benchmarks vary it).
+    """
+    if method not in METHOD_NAMES:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHOD_NAMES)}")
+    if not 0 < target_accuracy <= 1:
+        raise ValueError(f"target_accuracy must be in (0, 1], got {target_accuracy}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if levels is not None and levels < (1 if method == "sgr" else 0):
+        raise ValueError(f"levels must be >= {1 if method == 'sgr' else 0}, got {levels}")
+    u, ok = check_scores_correct(uncertainty, correct)
+    delta = 1.0 - confidence
+    if method == "sgr":
+        levels = SGR_LEVELS if levels is None else levels
+        value, m, bound, certified = _sgr(u, ok, target_accuracy, delta, levels)
     else:
-        threshold = float(np.nextafter(value, -math.inf))  # refer scores >= value
+        value, m, bound, levels = _ltt(u, ok, target_accuracy, delta,
+                                       design or LTT_DESIGNS[method], levels, seed)
+        certified = bound >= target_accuracy
+    automated = u < value
     return CertifiedThreshold(
         target_accuracy=float(target_accuracy), confidence=float(confidence),
-        certified=certified, threshold=threshold, accuracy_bound=float(max(bound, 0.0)),
-        coverage=m / n, n_calibration=n, n_automated=m, errors=errors, levels=levels)
+        certified=certified, threshold=_refer_at_or_above(value, m),
+        accuracy_bound=float(bound), coverage=m / u.size, n_calibration=int(u.size),
+        n_automated=m, errors=int((~ok[automated]).sum()) if m else 0, levels=int(levels),
+        method=method)
 
 
 def calibration_split(n: int, calibration_share: float, seed: int) -> tuple[np.ndarray,
