@@ -43,9 +43,9 @@ if score == "raps":
                                 help="How many of the most likely classes join a set without "
                                      "penalty."))
 d1, d2, d3 = st.columns([2, 1, 1])
-cal_share = d1.slider("Share of test images used to calibrate (%)", 10, 90, 50, 5,
-                      key="conf_cal_share", help="The rest are the images on which coverage "
-                                                 "is measured.")
+cal_share = int(d1.number_input(  # a number, so that α's is the page's one ARIA slider
+    "Share of test images used to calibrate (%)", 10, 90, 50, 5, key="conf_cal_share",
+    help="The rest are the images on which coverage is measured."))
 seed = int(d2.number_input("Seed of the split", 0, 2**31 - 1, 0, 1, key="conf_seed",
                            help="Which images calibrate (and the tie-breaking draws)."))
 randomized = True

@@ -247,9 +247,10 @@ def test_infinite_threshold_warns_and_alpha_survives_new_settings(page, served):
              (gd.layout.shapes || []).some((s) => Math.abs(s.x0 - 0.99) < 1e-9))""",
         timeout=30_000)
     settle(page)
-    share = page.get_by_role("slider", name="Share of test images used to calibrate (%)")
-    share.focus()
-    page.keyboard.press("Home")  # 10%: a full rerun with new data; α stays at 0.01
+    assert page.get_by_role("slider").count() == 1  # α's is the page's one slider
+    share = page.get_by_role("spinbutton", name="Share of test images used to calibrate (%)")
+    share.fill("10")
+    share.press("Enter")  # 10%: a full rerun with new data; α stays at 0.01
     settle(page)
     page.locator('.ca[data-ready="true"]').wait_for(timeout=60_000)
     page.locator(".ca-warning:not([hidden])").wait_for(timeout=60_000)
