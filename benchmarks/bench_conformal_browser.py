@@ -12,7 +12,7 @@ and measures:
    component's caption ("This split: coverage …") is in the page.
 3. **Slider**: focuses the α slider by its ARIA role and presses → (←, back from the top)
    ``--moves`` times, each timed *inside the page* from the keydown's timestamp to the first
-   frame after the caption changed (``bench_referral_browser``'s probe), i.e. key press →
+   frame after the caption changed (``browser_timing.time_press``), i.e. key press →
    numbers on screen. Between presses the script waits past the commit (300 ms) until
    Streamlit is idle.
 
@@ -27,24 +27,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote_plus
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import bench_referral_browser as referral  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, settle, streamlit_server  # noqa: E402
+from benchmarks import browser_timing as timing  # noqa: E402
+from benchmarks.bench_referral_browser import synthetic  # noqa: E402
+from tests.browser import settle, streamlit_server  # noqa: E402
 from uqviz.exchange import read_predictions, write_predictions  # noqa: E402
 
-CAPTION = "This split: coverage"
-PROBE = referral.PROBE.replace(referral.CAPTION, CAPTION)
-FIRST_VIEW = (referral.FIRST_VIEW.replace(referral.CAPTION, CAPTION)
-              .replace("'/referral'", "'/conformal'"))
+CAPTION = timing.TimedText('p, [role="status"]', "This split: coverage")
+SLIDER = "α: allowed miss rate (target coverage 1 − α)"
 SETTINGS = {"lac": dict(score="lac", randomized=True, lam=0.1, k_reg=1),
             "aps": dict(score="aps", randomized=True, lam=0.1, k_reg=1),
             "raps": dict(score="raps", randomized=True, lam=0.1, k_reg=1)}
@@ -89,32 +86,23 @@ def main() -> int:
     parser.add_argument("--label", default="", help="a name for the run in the table")
     args = parser.parse_args()
 
-    from playwright.sync_api import sync_playwright
-
     tmp = Path(tempfile.mkdtemp(prefix="uqviz-bench-"))
     path = tmp / "bench.csv"
-    write_predictions(referral.synthetic(args.rows), path)
+    write_predictions(synthetic(args.rows), path)
     payload = payload_times(path)
 
-    os.environ["UQVIZ_PREDICTIONS"] = str(path)
-    os.environ.setdefault("UQVIZ_CACHE", str(tmp / "cache"))
-    latencies, changed = [], []
-    with streamlit_server() as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.add_init_script(FIRST_VIEW)
-        query = f"dataset={quote_plus(f'{path.name} (your predictions)')}"
+    timing.serve_predictions_file(path, tmp / "cache")
+    presses = []
+    query = timing.dataset_query(path)
+    with (streamlit_server() as url,
+          timing.chromium_page(timing.first_view_script("/conformal", CAPTION)) as page):
         page.goto(f"{url}/?{query}")
         settle(page, timeout=600)
-        t0 = time.perf_counter()
-        page.goto(f"{url}/conformal?{query}")
-        page.get_by_text(CAPTION).first.wait_for(timeout=600_000)
-        first_view_wall_s = time.perf_counter() - t0
-        page.wait_for_function("window.__firstView !== undefined", timeout=60_000)
-        first_view_s = page.evaluate("window.__firstView") / 1000
+        first_view_s, first_view_wall_s = timing.first_view(
+            page, f"{url}/conformal?{query}", CAPTION, timeout_ms=600_000)
         settle(page, timeout=600)
-        page.evaluate(PROBE)
-        slider = page.get_by_role("slider", name="α: allowed miss rate (target coverage 1 − α)")
+        timing.install_probe(page, CAPTION)
+        slider = page.get_by_role("slider", name=SLIDER)
         slider.focus()
         key = "ArrowRight"
         for _ in range(args.moves):
@@ -123,46 +111,30 @@ def main() -> int:
                 key = "ArrowLeft"
             elif alpha <= 0.01:
                 key = "ArrowRight"
-            page.evaluate("window.__bench.arm()")
-            page.keyboard.press(key)
-            page.wait_for_function("window.__bench.painted !== null", timeout=30_000)
-            times = page.evaluate("[window.__bench.start, window.__bench.changed, "
-                                  "window.__bench.painted]")
-            latencies.append(times[2] - times[0])
-            changed.append(times[1] - times[0])
-            page.wait_for_timeout(400)  # past the commit: the fragment's rerun starts
-            referral._idle(page)
-            if not slider.evaluate("e => e === document.activeElement || "
-                                   "e.getRootNode().activeElement === e"):
-                slider.focus()
-        browser.close()
-    lat_ms = sorted(latencies)
+            presses.append(timing.time_press(page, key))
+            # past the commit: the fragment's rerun starts
+            timing.between_presses(page, slider, commit_wait_ms=400, pause_ms=0)
     result = {
         "label": args.label, "rows": args.rows, "classes": 10,
         "file_mb": round(path.stat().st_size / 2**20, 1),
         "payload": payload,
         "conformal_first_view_s": round(first_view_s, 2),
         "conformal_first_view_wall_s": round(first_view_wall_s, 2),
-        "slider_moves": len(lat_ms),
-        "slider_median_ms": round(statistics.median(lat_ms), 1),
-        "slider_p95_ms": round(referral.percentile(lat_ms, 0.95), 1),
-        "slider_max_ms": round(lat_ms[-1], 1),
-        "dom_changed_median_ms": round(statistics.median(changed), 1),
-        "date": time.strftime("%Y-%m-%d"),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
+        **timing.slider_figures(presses),
+        **timing.run_facts(),
         "threads": os.environ.get("UQVIZ_TORCH_THREADS", "1"),
     }
-    print("| score | scored rows | 50 levels | average (splits) | encode | total | JSON |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name, t in payload.items():
-        print(f"| {name} | {t['rows']:,} | {t['levels_ms']} ms | {t['average_ms']} ms "
-              f"({t['n_draws']}) | {t['encode_ms']} ms | {t['total_ms']} ms | {t['json_kb']} kB |")
+    print(timing.markdown_table(
+        ["score", "scored rows", "50 levels", "average (splits)", "encode", "total", "JSON"],
+        [[name, f"{t['rows']:,}", f"{t['levels_ms']} ms", f"{t['average_ms']} ms ({t['n_draws']})",
+          f"{t['encode_ms']} ms", f"{t['total_ms']} ms", f"{t['json_kb']} kB"]
+         for name, t in payload.items()]))
     print()
-    print("| run | rows | first view of Conformal | wall | slider median | slider p95 | max |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    print(f"| {args.label} | {args.rows:,} | {first_view_s:.2f} s | {first_view_wall_s:.2f} s | "
-          f"{result['slider_median_ms']} ms | {result['slider_p95_ms']} ms | "
-          f"{result['slider_max_ms']} ms |")
+    print(timing.markdown_table(
+        ["run", "rows", "first view of Conformal", "wall", "slider median", "slider p95", "max"],
+        [[args.label, f"{args.rows:,}", f"{first_view_s:.2f} s", f"{first_view_wall_s:.2f} s",
+          f"{result['slider_median_ms']} ms", f"{result['slider_p95_ms']} ms",
+          f"{result['slider_max_ms']} ms"]]))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0

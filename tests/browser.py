@@ -37,16 +37,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(timeout: float = 90.0):
-    """Run ``streamlit run app.py`` on a free local port; yield its URL."""
+def streamlit_server(timeout: float = 90.0, *, app_root: Path = ROOT,
+                     extra_env: dict[str, str] | None = None):
+    """Run ``streamlit run app.py`` of ``app_root`` (this checkout unless another is named) on
+    a free local port; yield its URL. The server's environment is this process's with
+    ``UQVIZ_TORCH_THREADS=1``, then ``extra_env`` on top."""
     port = free_port()
-    env = dict(os.environ, UQVIZ_TORCH_THREADS="1")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+    env = {**os.environ, "UQVIZ_TORCH_THREADS": "1", **(extra_env or {})}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_root / "app.py"),
            "--server.port", str(port), "--server.headless", "true",
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
     log = open(ROOT / "artifacts" / f"streamlit-{port}.log", "w") if _mk() else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=app_root, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout

@@ -97,6 +97,16 @@ def _check_alpha(alpha: float) -> float:
     return float(alpha)
 
 
+def _check_alphas(alphas: np.ndarray) -> np.ndarray:
+    """``alphas`` as a flat float64 array of miscoverage levels, each in (0, 1), not empty."""
+    alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    if alphas.size == 0:
+        raise ValueError("alphas is empty")
+    for a in alphas:
+        _check_alpha(a)
+    return alphas
+
+
 def _check_raps(lam: float, k_reg: int) -> tuple[float, int]:
     if not (np.isfinite(lam) and lam >= 0):
         raise ValueError(f"lam must be a finite number >= 0, got {lam}")
@@ -437,11 +447,7 @@ def coverage_vs_alpha(
     References:
         Angelopoulos & Bates 2021 (coverage of split conformal prediction).
     """
-    alphas = np.asarray(alphas, dtype=np.float64).ravel()
-    if alphas.size == 0:
-        raise ValueError("alphas is empty")
-    for a in alphas:
-        _check_alpha(a)
+    alphas = _check_alphas(alphas)
     labels, _, test_idx, all_scores, cal_scores = _split_scores(
         probs, labels, score, cal_fraction, seed, randomized, lam, k_reg
     )
@@ -544,11 +550,7 @@ def conformal_at_levels(
     References:
         Angelopoulos & Bates 2021 (split conformal prediction).
     """
-    alphas = np.asarray(alphas, dtype=np.float64).ravel()
-    if alphas.size == 0:
-        raise ValueError("alphas is empty")
-    for a in alphas:
-        _check_alpha(a)
+    alphas = _check_alphas(alphas)
     labels, cal_idx, test_idx, all_scores, cal_scores = _split_scores(
         probs, labels, score, cal_fraction, seed, randomized, lam, k_reg
     )

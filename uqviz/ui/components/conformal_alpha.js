@@ -10,9 +10,6 @@
 // them. Python hears only the committed α (on release, or after a pause in key presses)
 // through setStateValue('alpha', α).
 
-const STATE = new WeakMap();
-const KEY_COMMIT_MS = 300;
-
 const percent = (x, d) => `${pyFixed(100 * x, d)}%`;
 const signed = (x, d) => {
   const s = pyFixed(x, d);
@@ -256,14 +253,6 @@ function describe(s) {
 }
 
 // -- the slider ----------------------------------------------------------------------------
-function setLevel(s, k) {
-  const clamped = Math.min(Math.max(k, 0), s.model.K - 1);
-  if (clamped === s.level) return false;
-  s.level = clamped;
-  s.els.slider.value = String(s.model.alphas[clamped]);
-  return true;
-}
-
 function configure(s) {
   const m = s.model;
   const { slider } = s.els;
@@ -275,40 +264,16 @@ function configure(s) {
   s.els.scaleMax.textContent = pyFixed(m.alphas[m.K - 1], 2);
 }
 
-function commit(s) {
-  clearTimeout(s.timer);
-  s.timer = null;
-  const alpha = s.model.alphas[s.level];
-  if (s.committed === alpha) return;
-  s.committed = alpha;
-  s.setStateValue('alpha', alpha);
-}
-
-function schedule(s, ms) {
-  clearTimeout(s.timer);
-  s.timer = setTimeout(() => commit(s), ms);
-}
-
 function listen(s) {
   const { slider } = s.els;
-  slider.addEventListener('keydown', (e) => {
-    const next = keyPosition(e.key, s.level, s.model.K - 1);
-    if (next === null) return;
-    e.preventDefault();
-    if (setLevel(s, next)) {
-      render(s);
-      schedule(s, KEY_COMMIT_MS);
-    }
-  });
-  slider.addEventListener('input', () => {
-    const k = levelOf(s.model, Number(slider.value));
-    if (k !== s.level) {
-      s.level = k;
-      render(s);
-    }
-    schedule(s, KEY_COMMIT_MS);
-  });
-  slider.addEventListener('change', () => commit(s)); // released after a drag or a click
+  wireSlider(slider, {
+    position: () => s.level,
+    last: () => s.model.K - 1,
+    set: (k) => { s.level = k; },
+    value: (k) => s.model.alphas[k],
+    fromInput: () => levelOf(s.model, Number(slider.value)),
+    render: () => render(s),
+  }, s.commit);
 }
 
 function init(parentElement) {
@@ -325,8 +290,9 @@ function init(parentElement) {
     sizes: q('.ca-sizes'), classes: q('.ca-classes'), whiskers: q('.ca-whiskers'),
     target: q('.ca-target'),
   };
-  const s = { els, id: null, model: null, level: 0, committed: null, shown: {}, timer: null,
-              setStateValue: () => {} };
+  const s = { els, id: null, model: null, level: 0, shown: {}, setStateValue: () => {} };
+  s.commit = new DebouncedCommit(() => s.model.alphas[s.level],
+                                 (alpha) => s.setStateValue('alpha', alpha));
   listen(s);
   return s;
 }
@@ -334,28 +300,26 @@ function init(parentElement) {
 export default function (component) {
   const { data, parentElement, setStateValue } = component;
   if (!data || !parentElement.querySelector('.ca')) return undefined;
-  let s = STATE.get(parentElement);
-  if (!s) {
-    s = init(parentElement);
-    STATE.set(parentElement, s);
-  }
+  const s = mountState(parentElement, init);
   s.setStateValue = setStateValue;
   if (s.id !== data.id) {
     // new settings (or a fresh mount): take Python's α, unless a move is still to be
     // committed (then it is newer: commit it now and keep it)
-    const pending = s.timer !== null && s.model !== null;
+    const pending = s.commit.pending && s.model !== null;
     const alpha = pending ? s.model.alphas[s.level] : data.alpha;
-    if (pending) commit(s);
+    if (pending) s.commit.now();
     s.id = data.id;
     s.model = buildModel(data);
     s.level = levelOf(s.model, alpha);
-    s.committed = s.model.alphas[s.level];
+    s.commit.heard(s.model.alphas[s.level]);
     s.shown = {};
     configure(s);
     describe(s);
     drawCharts(s);
+  } else if (s.commit.pending && s.commit.timer === null) {
+    s.commit.schedule(KEY_COMMIT_MS); // a rerun cleared the timer of an α not yet committed
   }
   render(s);
   s.els.root.dataset.ready = 'true';
-  return () => clearTimeout(s.timer);
+  return () => s.commit.pause();
 }

@@ -11,8 +11,6 @@
 // numbers formatted as Python formats them. Python hears only the committed size (on release,
 // or after a pause in key presses) through setStateValue('commit', size).
 
-const STATE = new WeakMap();
-const KEY_COMMIT_MS = 300;
 // uqviz.metrics.classification.BOOTSTRAP_TAIL
 const BOOTSTRAP_TAIL = 2 ** -60;
 const KINDS = ['wald', 'wilson', 'bootstrap'];
@@ -86,17 +84,6 @@ function buildModel(d) {
     sizes, methods, K: sizes.length, z: d.z, kinds: d.kinds, source: d.source,
     levels: [(1.0 - d.confidence) / 2.0, (1.0 + d.confidence) / 2.0],
   };
-}
-
-function lowerBound(arr, x) {
-  let lo = 0;
-  let hi = arr.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (arr[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function positionOf(M, size) {
@@ -319,50 +306,16 @@ function configure(s) {
   resolution.textContent = s.resolution;
 }
 
-function setPosition(s, k) {
-  const clamped = Math.min(Math.max(k, 0), s.model.K - 1);
-  if (clamped === s.pos) return false;
-  s.pos = clamped;
-  s.els.slider.value = String(clamped);
-  return true;
-}
-
-function commit(s) {
-  clearTimeout(s.timer);
-  s.timer = null;
-  s.pending = false;
-  const size = s.model.sizes[s.pos];
-  if (s.committed === size) return;
-  s.committed = size;
-  s.setStateValue('commit', size);
-}
-
-function schedule(s, ms) {
-  clearTimeout(s.timer);
-  s.pending = true;
-  s.timer = setTimeout(() => commit(s), ms);
-}
-
 function listen(s) {
   const { slider } = s.els;
-  slider.addEventListener('keydown', (e) => {
-    const next = keyPosition(e.key, s.pos, s.model.K - 1);
-    if (next === null) return;
-    e.preventDefault();
-    if (setPosition(s, next)) {
-      render(s);
-      schedule(s, KEY_COMMIT_MS);
-    }
-  });
-  slider.addEventListener('input', () => {
-    const k = Math.round(Number(slider.value));
-    if (k !== s.pos) {
-      s.pos = k;
-      render(s);
-    }
-    schedule(s, KEY_COMMIT_MS);
-  });
-  slider.addEventListener('change', () => commit(s)); // released after a drag or a click
+  wireSlider(slider, {
+    position: () => s.pos,
+    last: () => s.model.K - 1,
+    set: (k) => { s.pos = k; },
+    value: (k) => k,
+    fromInput: () => Math.round(Number(slider.value)),
+    render: () => render(s),
+  }, s.commit);
 }
 
 function init(parentElement) {
@@ -376,8 +329,10 @@ function init(parentElement) {
     warning: q('.cis-warning'), notes: q('.cis-notes'), tableBody: q('.cis-table-body'),
     kindHeaders: [...parentElement.querySelectorAll('th[data-kind]')],
   };
-  const s = { els, id: null, model: null, pos: 0, committed: null, timer: null, pending: false,
-              notesKey: null, axisKey: null, setStateValue: () => {} };
+  const s = { els, id: null, model: null, pos: 0, notesKey: null, axisKey: null,
+              setStateValue: () => {} };
+  s.commit = new DebouncedCommit(() => s.model.sizes[s.pos],
+                                 (size) => s.setStateValue('commit', size));
   listen(s);
   return s;
 }
@@ -385,33 +340,24 @@ function init(parentElement) {
 export default function (component) {
   const { data, parentElement, setStateValue } = component;
   if (!data || !parentElement.querySelector('.cis')) return undefined;
-  let s = STATE.get(parentElement);
-  if (!s) {
-    s = init(parentElement);
-    STATE.set(parentElement, s);
-  }
+  const s = mountState(parentElement, init);
   s.setStateValue = setStateValue;
   if (s.id !== data.id) {
     // new data (or a fresh mount): take the size Python holds; afterwards the position here
     // is newer than any size Python sends back for the same data
-    clearTimeout(s.timer);
-    s.timer = null;
-    s.pending = false;
+    s.commit.cancel();
     s.id = data.id;
     s.model = buildModel(data);
     s.resolution = data.resolution;
     s.pos = positionOf(s.model, data.size);
-    s.committed = s.model.sizes[s.pos];
+    s.commit.heard(s.model.sizes[s.pos]);
     s.notesKey = null;
     layout(s);
     configure(s);
-  } else if (s.pending && s.timer === null) {
-    schedule(s, KEY_COMMIT_MS); // a rerun cleared the timer of a size not yet committed
+  } else if (s.commit.pending && s.commit.timer === null) {
+    s.commit.schedule(KEY_COMMIT_MS); // a rerun cleared the timer of a size not yet committed
   }
   render(s);
   s.els.root.dataset.ready = 'true';
-  return () => {
-    clearTimeout(s.timer);
-    s.timer = null;
-  };
+  return () => s.commit.pause();
 }

@@ -10,8 +10,6 @@
 // the marker on the referral curve. Python hears only the committed value (on release,
 // or after a pause in typing) through setStateValue('commit', {mode, value}).
 
-const STATE = new WeakMap();
-const KEY_COMMIT_MS = 300;
 const TYPE_COMMIT_MS = 500;
 const CURVE_POINTS = 1200;
 
@@ -42,17 +40,6 @@ function buildModel(d) {
     suffixMax[i] = best;
   }
   return { n: d.n, z: d.z, thresholds, kept, correct, K, suffixMax, total: correct[K - 1] };
-}
-
-function lowerBound(arr, x) {
-  let lo = 0;
-  let hi = arr.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (arr[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 // _ceil_count: ceil(round(fraction · n, 9))
@@ -342,15 +329,6 @@ function configure(s) {
   }
 }
 
-function setPosition(s, k) {
-  const mode = s.mode;
-  const clamped = Math.min(Math.max(k, 0), steps(s, mode));
-  if (clamped === s.pos[mode]) return false;
-  s.pos[mode] = clamped;
-  s.els.slider.value = String(mode === 'threshold' ? clamped : sliderValue(s, mode));
-  return true;
-}
-
 function commit(s, mode = s.mode) {
   clearTimeout(s.timer);
   s.timer = null;
@@ -370,25 +348,18 @@ function schedule(s, ms) {
 
 function listen(s) {
   const { slider, costError, costReview } = s.els;
-  slider.addEventListener('keydown', (e) => {
-    const next = keyPosition(e.key, s.pos[s.mode], steps(s, s.mode));
-    if (next === null) return;
-    e.preventDefault();
-    if (setPosition(s, next)) {
-      render(s);
-      schedule(s, KEY_COMMIT_MS);
-    }
-  });
-  slider.addEventListener('input', () => {
-    const v = Number(slider.value);
-    const k = s.mode === 'threshold' ? Math.round(v) : positionOf(s, s.mode, v);
-    if (k !== s.pos[s.mode]) {
-      s.pos[s.mode] = k;
-      render(s);
-    }
-    schedule(s, KEY_COMMIT_MS);
-  });
-  slider.addEventListener('change', () => commit(s)); // released after a drag or a click
+  // one slider for the mode's positions; the commit remembers the mode it was scheduled in
+  wireSlider(slider, {
+    position: () => s.pos[s.mode],
+    last: () => steps(s, s.mode),
+    set: (k) => { s.pos[s.mode] = k; },
+    value: (k) => (s.mode === 'threshold' ? k : sliderValue(s, s.mode)),
+    fromInput: () => {
+      const v = Number(slider.value);
+      return s.mode === 'threshold' ? Math.round(v) : positionOf(s, s.mode, v);
+    },
+    render: () => render(s),
+  }, { schedule: (ms) => schedule(s, ms), now: () => commit(s) });
   const onCost = (which, input, ms) => {
     const v = input.value === '' ? NaN : Number(input.value);
     const ok = Number.isFinite(v) && v >= 0 && v <= 1e6;
@@ -436,11 +407,7 @@ function init(parentElement) {
 export default function (component) {
   const { data, parentElement, setStateValue } = component;
   if (!data || !parentElement.querySelector('.wb')) return undefined;
-  let s = STATE.get(parentElement);
-  if (!s) {
-    s = init(parentElement);
-    STATE.set(parentElement, s);
-  }
+  const s = mountState(parentElement, init);
   s.setStateValue = setStateValue;
   if (s.id !== data.id) {
     // new scores (or a fresh mount): take the values Python holds; afterwards the values

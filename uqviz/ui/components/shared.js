@@ -1,7 +1,8 @@
 // Helpers shared by the dashboard's Custom Components v2. A component's JavaScript is this
 // file followed by its own (component_js in uqviz/ui/components/__init__.py), so every
 // component formats numbers as Python does, computes Wilson intervals as
-// uqviz.metrics.classification.wilson_ci and draws SVG the same way.
+// uqviz.metrics.classification.wilson_ci, draws SVG, moves its slider and commits the value
+// to Python the same way.
 
 // -- numbers as Python prints them ----------------------------------------------------------
 // f"{x:.{d}f}": correctly rounded, ties to even on the exact binary value (toFixed breaks
@@ -48,6 +49,19 @@ export function wilson(k, m, z) {
   return [clip(centre - half), clip(centre + half)];
 }
 
+// numpy.searchsorted(arr, x, side='left') on an ascending array: the first index whose value
+// is not below x (arr.length when none)
+export function lowerBound(arr, x) {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 // -- SVG ------------------------------------------------------------------------------
 export const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -79,4 +93,103 @@ export function keyPosition(key, k, last, page = Math.max(1, Math.round(last / 1
   if (key === 'Home') return 0;
   if (key === 'End') return last;
   return null;
+}
+
+// Wires a native <input type="range"> whose moves the component answers itself, in the same
+// frame. Its positions are 0 … moves.last(); moves.position() is the current one.
+// * A key that keyPosition knows (PageUp/PageDown by moves.page when given) moves to that
+//   position, clamped: moves.set(k), then the input's value becomes moves.value(k).
+// * A drag or a click moves to moves.fromInput(), the position the input's value stands for
+//   (null: none), with moves.set(k) (the input keeps its value).
+// A move that changed the position is drawn (moves.render()); every move schedules the
+// commit after KEY_COMMIT_MS (commit.schedule(ms)), and the release (change) commits at once
+// (commit.now()).
+export function wireSlider(slider, moves, commit) {
+  slider.addEventListener('keydown', (e) => {
+    const next = keyPosition(e.key, moves.position(), moves.last(), moves.page);
+    if (next === null) return;
+    e.preventDefault();
+    const k = Math.min(Math.max(next, 0), moves.last());
+    if (k === moves.position()) return;
+    moves.set(k);
+    slider.value = String(moves.value(k));
+    moves.render();
+    commit.schedule(KEY_COMMIT_MS);
+  });
+  slider.addEventListener('input', () => {
+    const k = moves.fromInput();
+    if (k !== null && k !== moves.position()) {
+      moves.set(k);
+      moves.render();
+    }
+    commit.schedule(KEY_COMMIT_MS);
+  });
+  slider.addEventListener('change', () => commit.now()); // released after a drag or a click
+}
+
+// -- committing to Python -----------------------------------------------------------------------
+// After a key press, the pause (ms) before the value is committed to Python.
+export const KEY_COMMIT_MS = 300;
+
+// The value a component commits to Python: every move is answered in the page, and Python
+// hears the value (send(value), a setStateValue) only when the moves pause (schedule) or end
+// (now), and never the value it last heard (compared as JSON). read() gives the value to send
+// at the moment it is sent. `pending`: a move not yet sent, also while a cleanup has paused
+// its timer (`timer` null).
+export class DebouncedCommit {
+  constructor(read, send) {
+    this.read = read;
+    this.send = send;
+    this.timer = null;
+    this.pending = false;
+    this.lastHeard = undefined;
+  }
+
+  // send read() after `ms` without another move
+  schedule(ms) {
+    clearTimeout(this.timer);
+    this.pending = true;
+    this.timer = setTimeout(() => this.now(), ms);
+  }
+
+  // send read() now, unless it is the value Python last heard
+  now() {
+    this.cancel();
+    const value = this.read();
+    const encoded = JSON.stringify(value);
+    if (encoded === this.lastHeard) return;
+    this.lastHeard = encoded;
+    this.send(value);
+  }
+
+  // Python holds `value` (sent with new data, or just sent): do not send it again
+  heard(value) {
+    this.lastHeard = JSON.stringify(value);
+  }
+
+  // stop the timer; the move stays pending (a cleanup: a later render may schedule it again)
+  pause() {
+    clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  // forget the pending move (new data replaces it)
+  cancel() {
+    this.pause();
+    this.pending = false;
+  }
+}
+
+// -- mounting ---------------------------------------------------------------------------------
+const MOUNTED = new WeakMap();
+
+// The state a component keeps per mount (its parentElement): init(parentElement) on the
+// first call, the same object on every later one.
+export function mountState(parentElement, init) {
+  let s = MOUNTED.get(parentElement);
+  if (!s) {
+    s = init(parentElement);
+    MOUNTED.set(parentElement, s);
+  }
+  return s;
 }

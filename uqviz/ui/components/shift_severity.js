@@ -10,8 +10,6 @@
 // captions and the numbers written as Python formats them. Python hears only the committed
 // severity (on release, or after a pause in key presses) through setStateValue('commit', n).
 
-const STATE = new WeakMap();
-const KEY_COMMIT_MS = 300;
 const PAGE_STEP = 2; // PageUp / PageDown: two severities
 
 const dash = '–';
@@ -190,48 +188,21 @@ function render(s) {
 }
 
 // -- the slider ------------------------------------------------------------------------------
-function setSeverity(s, v) {
-  const clamped = Math.min(Math.max(v, s.min), s.max);
-  if (clamped === s.severity) return false;
-  s.severity = clamped;
-  s.els.slider.value = String(clamped);
-  return true;
-}
-
-function commit(s) {
-  clearTimeout(s.timer);
-  s.timer = null;
-  if (s.committed === s.severity) return;
-  s.committed = s.severity;
-  s.setStateValue('commit', s.severity);
-}
-
-function schedule(s, ms) {
-  clearTimeout(s.timer);
-  s.timer = setTimeout(() => commit(s), ms);
-}
-
 function listen(s) {
   const { slider } = s.els;
-  slider.addEventListener('keydown', (e) => {
-    // arrows one severity, PageUp/PageDown two, Home/End the ends (shared.js keyPosition)
-    const k = keyPosition(e.key, s.severity - s.min, s.max - s.min, PAGE_STEP);
-    if (k === null) return;
-    e.preventDefault();
-    if (setSeverity(s, s.min + k)) {
-      render(s);
-      schedule(s, KEY_COMMIT_MS);
-    }
-  });
-  slider.addEventListener('input', () => {
-    const v = Math.round(Number(slider.value));
-    if (v !== s.severity && Number.isFinite(v)) {
-      s.severity = Math.min(Math.max(v, s.min), s.max);
-      render(s);
-    }
-    schedule(s, KEY_COMMIT_MS);
-  });
-  slider.addEventListener('change', () => commit(s)); // released after a drag or a click
+  // positions 0 … max − min: arrows one severity, PageUp/PageDown two, Home/End the ends
+  wireSlider(slider, {
+    position: () => s.severity - s.min,
+    last: () => s.max - s.min,
+    page: PAGE_STEP,
+    set: (k) => { s.severity = s.min + k; },
+    value: (k) => s.min + k,
+    fromInput: () => {
+      const v = Math.round(Number(slider.value));
+      return Number.isFinite(v) ? Math.min(Math.max(v, s.min), s.max) - s.min : null;
+    },
+    render: () => render(s),
+  }, s.commit);
 }
 
 function init(parentElement) {
@@ -241,8 +212,9 @@ function init(parentElement) {
     strip: q('.ss-strip'), caption: q('.ss-caption'), summaryCaption: q('.ss-summary-caption'),
     tbody: q('.ss-summary tbody'),
   };
-  const s = { els, id: null, severity: null, committed: null, timer: null, shown: {},
-              cells: [], rows: [], setStateValue: () => {} };
+  const s = { els, id: null, severity: null, shown: {}, cells: [], rows: [],
+              setStateValue: () => {} };
+  s.commit = new DebouncedCommit(() => s.severity, (n) => s.setStateValue('commit', n));
   listen(s);
   return s;
 }
@@ -251,25 +223,25 @@ export default function (component) {
   const { data, parentElement, setStateValue } = component;
   if (!data || !Array.isArray(data.levels) || data.levels.length === 0
       || !parentElement.querySelector('.ss')) return undefined;
-  let s = STATE.get(parentElement);
-  if (!s) {
-    s = init(parentElement);
-    STATE.set(parentElement, s);
-  }
+  const s = mountState(parentElement, init);
   s.setStateValue = setStateValue;
   if (s.id !== data.id) {
     // new data (or a fresh mount): take the severity Python holds, unless a key press here
     // is newer and not yet committed (then commit it now and keep it)
-    const pending = s.timer !== null;
+    const pending = s.commit.pending;
     adoptData(s, data);
-    if (pending) commit(s);
-    else s.committed = s.severity = data.severity;
-    setSeverity(s, s.severity); // clamped to the new range
+    if (pending) {
+      s.commit.now();
+    } else {
+      s.severity = data.severity;
+      s.commit.heard(data.severity);
+    }
+    s.severity = Math.min(Math.max(s.severity, s.min), s.max); // the new range
     s.els.slider.value = String(s.severity);
-  } else if (s.timer !== null) {
-    schedule(s, KEY_COMMIT_MS); // a cleanup may have cleared the pending commit's timer
+  } else if (s.commit.pending) {
+    s.commit.schedule(KEY_COMMIT_MS); // a cleanup may have cleared the pending commit's timer
   }
   render(s);
   s.els.root.dataset.ready = 'true';
-  return () => clearTimeout(s.timer);
+  return () => s.commit.pause();
 }
