@@ -17,30 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CHARTS = '[data-testid="stPlotlyChart"], .js-plotly-plot'
-
-
-def wait_for_health(url: str, timeout: float) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"no answer from {url} within {timeout} s")
 
 
 def main() -> int:
@@ -53,41 +38,28 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from tests.browser import free_port
+    from tests.browser import streamlit_server
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="uqviz-cold-") as cache:
-        env = dict(os.environ, UQVIZ_CACHE=cache,
-                   UQVIZ_SHIPPED_WEIGHTS="0" if args.no_shipped else "1")
+        env = {"UQVIZ_CACHE": cache, "UQVIZ_SHIPPED_WEIGHTS": "0" if args.no_shipped else "1"}
         start = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
-             str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        figures: dict[str, float] = {}
-        try:
-            wait_for_health(url, 120)
+        with streamlit_server(120, extra_env=env) as url, sync_playwright() as pw:
             figures["server"] = time.perf_counter() - start
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(f"{url}/story")
-                page.locator(CHARTS).first.wait_for(timeout=args.timeout * 1000)
-                figures["first_chart"] = time.perf_counter() - start
-                deadline = time.time() + args.timeout
-                while time.time() < deadline:
-                    done = page.locator('[data-testid="stApp"]').get_attribute(
-                        "data-test-script-state") == "notRunning"
-                    if done and page.locator('[data-testid="stPlotlyChart"]').count() >= 5:
-                        break
-                    time.sleep(0.1)
-                figures["story"] = time.perf_counter() - start
-                browser.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/story")
+            page.locator(CHARTS).first.wait_for(timeout=args.timeout * 1000)
+            figures["first_chart"] = time.perf_counter() - start
+            deadline = time.time() + args.timeout
+            while time.time() < deadline:
+                done = page.locator('[data-testid="stApp"]').get_attribute(
+                    "data-test-script-state") == "notRunning"
+                if done and page.locator('[data-testid="stPlotlyChart"]').count() >= 5:
+                    break
+                time.sleep(0.1)
+            figures["story"] = time.perf_counter() - start
+            browser.close()
     label = "training (no shipped weights)" if args.no_shipped else "shipped weights"
     print(f"cold start, {label}: " + ", ".join(f"{k} {v:.1f} s" for k, v in figures.items()))
     if args.json:
