@@ -10,7 +10,7 @@ from uqviz.labels import method_label
 from uqviz.plots import referral_curve_figure
 from uqviz.plots.story import estimates_figure, guarantee_figure
 from uqviz.sources import file_label
-from uqviz.story import CONFIDENT, REFERRED_SHARE, STORY_SCORE, story
+from uqviz.story import CONFIDENT, REFERRED_SHARE, STORY_SCORE, TARGET_ACCURACY, story
 from uqviz.ui.backend import comparison, ensure_stream_comparison
 from uqviz.ui.state import current_dataset, current_methods
 
@@ -99,9 +99,9 @@ held_text = (f" On the other half, which it never saw, {pct(held.automated_accur
              f"automated cases were right (95% CI {pct(held.automated_accuracy_ci[0])}–"
              f"{pct(held.automated_accuracy_ci[1])}), referring {pct(held.referred_fraction)}."
              if held is not None else "")
-verdict = ("" if c.certified and c.target_accuracy >= 0.95 else
-           " (95% could not be certified with this data: this is the highest accuracy that "
-           "can be.)")
+verdict = ("" if c.certified and c.target_accuracy >= TARGET_ACCURACY else
+           f" ({TARGET_ACCURACY:.0%} could not be certified with this data: this is the highest "
+           "accuracy that can be)")
 st.markdown(f"A threshold chosen on half of the stream ({c.n_calibration:,} cases) refers "
             f"{pct(g.calibration.referred_fraction)} of them and guarantees at least "
             f"{pct(c.accuracy_bound)} accuracy on the rest with probability "
@@ -109,5 +109,5 @@ st.markdown(f"A threshold chosen on half of the stream ({c.n_calibration:,} case
 st.plotly_chart(guarantee_figure(
     certified=c.accuracy_bound, calibration=g.calibration.automated_accuracy,
     heldout=None if held is None else (held.automated_accuracy, *held.automated_accuracy_ci),
-    target=c.target_accuracy), theme=None, key="story_guarantee")
+    target=TARGET_ACCURACY), theme=None, key="story_guarantee")
 st.page_link("pages/referral.py", label="The guarantee, step by step: Referral threshold →")

@@ -69,7 +69,7 @@ def guarantee_figure(*, certified: float, calibration: float,
                      color="#333333"),
         hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
     fig.add_vline(x=target, line=dict(color="#D6336C", dash="dash", width=2),
-                  annotation_text=f"target {target:.0%}", annotation_position="top")
+                  annotation_text=f"asked {target:.0%}", annotation_position="top")
     low = min(min(values), target) - 0.05
     fig.update_xaxes(title_text="Accuracy on the automated cases", tickformat=".0%",
                      range=[max(0.0, low), 1.0])
