@@ -39,3 +39,12 @@ def test_small_core_modules_load_numpy_only(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_finite_number_takes_only_finite_numbers():
+    from uqviz.numerics import finite_number
+
+    assert finite_number("0.25") == 0.25 and finite_number(3) == 3.0
+    assert finite_number(" 7 ") == 7.0
+    for bad in ("abc", None, "nan", float("inf"), "-inf", [], ""):
+        assert finite_number(bad) is None

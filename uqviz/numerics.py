@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["softmax"]
+__all__ = ["finite_number", "softmax"]
+
+
+def finite_number(value) -> float | None:
+    """``float(value)`` when it is a finite number (a URL's or a widget's text, a stored
+    value); None for anything else (text, None, NaN, ±inf)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
 
 
 def softmax(logits, axis: int = -1, *, temperature: float = 1.0, dtype=np.float64) -> np.ndarray:

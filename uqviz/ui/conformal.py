@@ -9,12 +9,11 @@ default 0.1.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import streamlit as st
 
 from uqviz.conformal import CURVE_ALPHAS, EXAMPLE_KINDS, SLIDER_ALPHAS, set_examples
+from uqviz.numerics import finite_number
 from uqviz.plots import conformal_curve_figure
 from uqviz.sources import file_label
 from uqviz.study import Study
@@ -32,11 +31,8 @@ EXAMPLES = dict(zip(EXAMPLE_KINDS, ("random test images", "the largest sets",
 def snap_alpha(value) -> float:
     """The level of ``SLIDER_ALPHAS`` nearest to ``value``; ``DEFAULT_ALPHA`` when ``value``
     is not a finite number."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return DEFAULT_ALPHA
-    if not math.isfinite(number):
+    number = finite_number(value)
+    if number is None:
         return DEFAULT_ALPHA
     return float(SLIDER_ALPHAS[np.argmin(np.abs(SLIDER_ALPHAS - number))])
 

@@ -8,11 +8,10 @@ it is snapped to a size the slider offers, and goes back to all rows when the so
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
 from uqviz.labels import method_label
+from uqviz.numerics import finite_number
 from uqviz.plots.intervals import INTERVAL_KINDS
 from uqviz.plots.theme import method_color
 from uqviz.sources import file_label
@@ -38,28 +37,20 @@ def subsample_data(dataset: str, methods: tuple[str, ...]) -> SubsampleData:
                    kinds={kind: label for kind, (label, _, _) in INTERVAL_KINDS.items()})
 
 
-def _number(text) -> float | None:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
 def committed_rows(prepared: SubsampleData, dataset: str) -> int:
     """The committed size: session state, seeded from the URL once; all rows on a new source."""
     if st.session_state.setdefault(SOURCE_KEY, dataset) != dataset:
         st.session_state[SOURCE_KEY] = dataset
         st.session_state[ROWS_KEY] = None
     if ROWS_KEY not in st.session_state:
-        st.session_state[ROWS_KEY] = _number(st.query_params.get(ROWS_KEY))
+        st.session_state[ROWS_KEY] = finite_number(st.query_params.get(ROWS_KEY))
     return prepared.snap(st.session_state[ROWS_KEY])
 
 
 def _store_commit() -> None:
     """The component committed a size: keep it under ``ci_rows``."""
     state = st.session_state.get(COMPONENT_KEY)
-    value = _number(state.get("commit") if state is not None else None)
+    value = finite_number(state.get("commit") if state is not None else None)
     if value is not None:
         st.session_state[ROWS_KEY] = int(value) if value.is_integer() else value
 

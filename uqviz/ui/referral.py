@@ -9,12 +9,11 @@ the current mode's values.
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
 from uqviz.glossary import term_text
 from uqviz.metrics.selective import CompactReferral, OperatingPoint
+from uqviz.numerics import finite_number
 from uqviz.plots.theme import method_color
 from uqviz.study import GuaranteedReferral, Study
 from uqviz.ui.components.referral_workbench import prepare, referral_workbench, warm_up
@@ -35,14 +34,6 @@ MAX_COST = 1e6
 STEPS = {"ref_budget": (0, 2, 200), "ref_target": (500, 10, 500)}
 
 
-def _number(text) -> float | None:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
 def warm_up_workbench():
     """A placeholder that has the browser load the workbench's code while the page computes;
     empty it after ``operating_point_workbench``."""
@@ -53,14 +44,14 @@ def referral_values() -> dict[str, float | None]:
     """This session's values by key (None: the default), seeded from the URL once."""
     for key in DEFAULTS:
         if key not in st.session_state:
-            st.session_state[key] = _number(st.query_params.get(key))
+            st.session_state[key] = finite_number(st.query_params.get(key))
     return {key: st.session_state[key] for key in DEFAULTS}
 
 
 def snap_value(key: str, value) -> float:
     """A budget or target as its slider step allows it; the default when not a number."""
     offset, scale, steps = STEPS[key]
-    value = _number(value)
+    value = finite_number(value)
     if value is None:
         return DEFAULTS[key]
     k = min(max(round(value * scale - offset), 0), steps)
@@ -68,7 +59,7 @@ def snap_value(key: str, value) -> float:
 
 
 def _cost(key: str, value) -> float:
-    value = _number(value)
+    value = finite_number(value)
     return value if value is not None and 0.0 <= value <= MAX_COST else DEFAULTS[key]
 
 
@@ -76,7 +67,7 @@ def resolve(compact: CompactReferral, default_threshold: float, values: dict) ->
     """Values as the component offers them: the threshold snapped to a kept cut within the
     slider's range (the default when missing), budget and target to their steps, costs in
     0..1e6."""
-    t = _number(values.get("ref_threshold"))
+    t = finite_number(values.get("ref_threshold"))
     t = default_threshold if t is None else max(t, float(compact.thresholds[1]))
     return {
         "ref_threshold": float(compact.thresholds[max(1, compact.position_at_threshold(t))]),
@@ -108,7 +99,7 @@ def _store_commit() -> None:
         return
     keys, value = MODE_KEYS[commit["mode"]], commit.get("value")
     values = value if isinstance(value, list) else [value]
-    numbers = [_number(v) for v in values]
+    numbers = [finite_number(v) for v in values]
     if len(numbers) == len(keys) and None not in numbers:
         for key, number in zip(keys, numbers, strict=True):
             st.session_state[key] = number

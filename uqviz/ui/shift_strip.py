@@ -29,6 +29,7 @@ import pandas as pd
 import streamlit as st
 
 from uqviz.metrics.scores import UNCERTAINTY_SCORES
+from uqviz.numerics import finite_number
 from uqviz.plots.theme import method_color
 from uqviz.shift_analysis import SEVERITY_LEVELS, evenly_spaced
 from uqviz.shifts import CORRUPTIONS
@@ -91,11 +92,8 @@ def short_label(method: str) -> str:
 
 def parse_severity(text) -> int:
     """A severity from the URL (or session state): an integer 0–5, else the default."""
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return DEFAULT_SEVERITY
-    ok = math.isfinite(value) and value.is_integer() and value in SEVERITY_LEVELS
+    value = finite_number(text)
+    ok = value is not None and value.is_integer() and value in SEVERITY_LEVELS
     return int(value) if ok else DEFAULT_SEVERITY
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import streamlit as st
 
 from uqviz.metrics.classification import EXACT_BOOTSTRAP_MAX_N, _z
+from uqviz.numerics import finite_number
 from uqviz.ui.components import component_asset, component_js
 
 FULL_ROWS = 100_000
@@ -73,11 +74,8 @@ class SubsampleData:
     def snap(self, size) -> int:
         """The offered size nearest to ``size`` (ties: the smaller); all rows when ``size`` is
         not a finite number."""
-        try:
-            value = float(size)
-        except (TypeError, ValueError):
-            return int(self.sizes[-1])
-        if not np.isfinite(value):
+        value = finite_number(size)
+        if value is None:
             return int(self.sizes[-1])
         i = int(np.searchsorted(self.sizes, value))
         if i >= self.sizes.size:
