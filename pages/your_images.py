@@ -6,14 +6,12 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
 import pandas as pd
 import streamlit as st
-from PIL import Image
 
 from uqviz.data import DatasetUnavailable
 from uqviz.data.user_images import (
     MAX_UPLOAD_BYTES,
     ImageRejected,
     PreparedImage,
-    canvas_image,
     read_user_image,
 )
 from uqviz.plots import predictive_distribution_figure
@@ -24,6 +22,7 @@ from uqviz.ui.images import to_uint8_hwc
 from uqviz.ui.models import is_model_key
 from uqviz.ui.shift_backend import picture_target, prediction_rows
 from uqviz.ui.state import current_dataset, current_methods, method_label
+from uqviz.ui.widgets import drawn_digit
 from uqviz.user_model import UserModelError
 
 UPLOAD_KEY = "your_images_upload"
@@ -65,24 +64,8 @@ for upload in uploads or []:
         st.error(str(err))
 
 
-def drawn_digit() -> Image.Image | None:
-    """The digit drawn on the canvas, or None when it is empty or the canvas is missing."""
-    try:
-        from streamlit_drawable_canvas import st_canvas
-
-        st.markdown("**…or draw a digit** (white on black, as in the training data)")
-        result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
-                           height=280, width=280, drawing_mode="freedraw",
-                           return_image_data=True, key=CANVAS_KEY)
-        pixels = result.image_data
-    except Exception:  # noqa: BLE001 — an optional widget: any failure only hides it
-        st.caption("The drawing canvas is not available here; upload a picture instead.")
-        return None
-    return canvas_image(pixels)
-
-
 if target.is_digits:
-    drawing = drawn_digit()
+    drawing = drawn_digit(CANVAS_KEY)
     if drawing is not None:
         prepared["your drawing"] = target.prepare(drawing)
 

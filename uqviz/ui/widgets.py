@@ -28,3 +28,22 @@ def show_cases(images: np.ndarray, rows: np.ndarray, captions: list[str],
         st.caption("none")
         return
     st.image(framed_pictures(images, rows, width), caption=captions, width=width)
+
+
+def drawn_digit(key: str):
+    """The digit drawn on the canvas ``key`` (a Pillow image), or None when it is empty or the
+    canvas is missing."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+
+        st.markdown("**…or draw a digit** (white on black, as in the training data)")
+        result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
+                           height=280, width=280, drawing_mode="freedraw",
+                           return_image_data=True, key=key)
+        pixels = result.image_data
+    except Exception:  # noqa: BLE001 — an optional widget: any failure only hides it
+        st.caption("The drawing canvas is not available here; upload a picture instead.")
+        return None
+    from uqviz.data.user_images import canvas_image
+
+    return canvas_image(pixels)
