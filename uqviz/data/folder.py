@@ -6,19 +6,29 @@ bilinear resize, Pillow's antialiasing) to 28×28 when every image is grey (1 ch
 32×32 otherwise (3 channels; grey images are repeated over the channels). Unreadable or corrupt
 files, and images larger than ``PIL.Image.MAX_IMAGE_PIXELS`` (decompression bombs), are skipped
 and counted in the spec's ``warnings``. The images are split 60 / 20 / 20, stratified by class.
+
+Symbolic links are followed only while their real path stays inside the folder
+(``walk_images``): a class folder, sub-folder or image that is a link leading outside is skipped
+and counted in the ``warnings`` too, and each file is opened by its real path, checked again at
+read time (``open_inside``).
 """
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from uqviz.data.base import FOLDER, DatasetSpec, DatasetUnavailable, DataSplits, splits_from_arrays
+from uqviz.data.roots import lies_inside
 
 FOLDER_PREFIX = "folder:"
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -28,6 +38,12 @@ FEW_IMAGES_PER_CLASS = 5
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F"})
 _READ_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
                 Image.DecompressionBombWarning)
+OUTSIDE_LINK = "a link that leads outside the folder"
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+class LeadsOutside(OSError):
+    """A path whose real path (links followed) lies outside the folder being read."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,8 @@ class FolderImages:
         class_names: sorted names of the class folders that hold at least one readable image.
         skipped: paths (relative to the folder) of image files that could not be read.
         empty_classes: class folders with no readable image (left out of ``class_names``).
+        outside_links: paths (relative to the folder) of the class folders, sub-folders and
+            image files left out because they are links whose real path leaves the folder.
     """
 
     images: np.ndarray
@@ -47,6 +65,7 @@ class FolderImages:
     class_names: tuple[str, ...]
     skipped: tuple[str, ...]
     empty_classes: tuple[str, ...]
+    outside_links: tuple[str, ...] = ()
 
 
 def _is_gray_mode(image: Image.Image) -> bool:
@@ -83,11 +102,36 @@ def _gray_array(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.float32) / 255.0
 
 
-def _read_image(path: Path, size: int, channels: int) -> np.ndarray:
+def open_inside(path: Path, root: Path) -> BinaryIO:
+    """``path`` opened for reading by its real path, when that lies inside ``root`` (a real
+    path).
+
+    The path is resolved once and that real path is opened without following a link at its
+    end and without waiting on a pipe, so a link (or pipe) put in place after a folder was
+    scanned cannot lead the read out of ``root``.
+
+    Raises:
+        LeadsOutside: the real path is outside ``root`` (the message is ``OUTSIDE_LINK``).
+        OSError: it cannot be opened, or is not a regular file.
+    """
+    real = path.resolve()
+    if not lies_inside(real, root):
+        raise LeadsOutside(OUTSIDE_LINK)
+    fd = os.open(real, _OPEN_FLAGS)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_image(path: Path, size: int, channels: int, root: Path) -> np.ndarray:
     """One image as float32 (channels, size, size) in [0, 1]; raises one of _READ_ERRORS."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as image:
+        with open_inside(path, root) as handle, Image.open(handle) as image:
             _check_pixels(image)
             if image.format == "JPEG":
                 image.draft(image.mode, (size, size))
@@ -102,12 +146,12 @@ def _read_image(path: Path, size: int, channels: int) -> np.ndarray:
             return np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0
 
 
-def _peek_gray(path: Path) -> bool | None:
+def _peek_gray(path: Path, root: Path) -> bool | None:
     """Whether an image is grey, from its header only; None when it cannot be opened."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with open_inside(path, root) as handle, Image.open(handle) as image:
                 _check_pixels(image)
                 return _is_gray_mode(image)
     except _READ_ERRORS:
@@ -115,44 +159,131 @@ def _peek_gray(path: Path) -> bool | None:
 
 
 def class_folders(root: Path) -> list[Path]:
-    """The sorted sub-folders of ``root`` (hidden ones left out)."""
+    """The sorted sub-folders of ``root`` (hidden ones left out), links included."""
     return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=lambda p: p.name)
 
 
-def image_files(folder: Path) -> list[Path]:
-    """Image files anywhere under ``folder`` by extension, sorted."""
-    return sorted(p for p in folder.rglob("*")
-                  if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+def _is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _listing(root: Path) -> tuple[tuple[str, int, int], ...]:
-    """(relative path, size, mtime) of every image file: the cache key of a folder's content."""
-    rows = []
+def _entries(folder: Path) -> list[os.DirEntry]:
+    """The entries of a folder; none when it cannot be listed."""
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except OSError:
+        return []
+
+
+def _kind(entry: os.DirEntry) -> str:
+    """``dir``, ``file`` (a regular file) or ``other``, links followed."""
+    try:
+        return "dir" if entry.is_dir() else "file" if entry.is_file() else "other"
+    except OSError:
+        return "other"
+
+
+def walk_images(folder: Path, root: Path) -> tuple[list[Path], list[Path]]:
+    """The image files anywhere under ``folder`` (by extension), and the links met on the way
+    whose real path leaves ``root`` (a real path); both sorted, paths as found under ``folder``.
+
+    A link (to a folder or a file) whose real path stays inside ``root`` is followed, each real
+    folder once (a loop ends); one that leads outside is not followed, only listed: the
+    folder itself when it is such a link, sub-folders, and files with an image extension
+    (dangling ones too).
+    """
+    if not lies_inside(folder, root):
+        return [], [folder]
+    files: list[Path] = []
+    outside: list[Path] = []
+    start = folder.resolve()
+    seen, stack = {start}, [(folder, start)]
+    while stack:
+        here, real_here = stack.pop()
+        for entry in _entries(here):
+            path, kind = here / entry.name, _kind(entry)
+            real = path.resolve() if entry.is_symlink() else real_here / entry.name
+            if kind != "dir" and not _is_image_name(entry.name):
+                continue
+            if not lies_inside(real, root):
+                outside.append(path)
+            elif kind == "dir" and real not in seen:
+                seen.add(real)
+                stack.append((path, real))
+            elif kind == "file":
+                files.append(path)
+    return sorted(files), sorted(outside)
+
+
+def image_files(folder: Path, root: Path | None = None) -> list[Path]:
+    """Image files anywhere under ``folder`` by extension, sorted; links whose real path leaves
+    ``root`` (default: the folder's own real path) are left out (``walk_images``)."""
+    return walk_images(folder, folder.resolve() if root is None else root)[0]
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """A class folder as found: its class folders (inside it), their image files with the
+    class index, and the links that lead outside it."""
+
+    folders: list[Path]
+    files: list[tuple[int, Path]]
+    outside: list[Path]
+
+
+def _scan(root: Path) -> _Scan:
+    """Class folders and image files of ``root`` (a real path), links leading outside it
+    left out and listed."""
+    folders, outside = [], []
     for folder in class_folders(root):
-        for path in image_files(folder):
-            stat = path.stat()
-            rows.append((str(path.relative_to(root)), stat.st_size, stat.st_mtime_ns))
+        (folders if lies_inside(folder, root) else outside).append(folder)
+    files = []
+    for index, folder in enumerate(folders):
+        found, away = walk_images(folder, root)
+        files += [(index, path) for path in found]
+        outside += away
+    return _Scan(folders, files, sorted(outside))
+
+
+def _links_note(scan: _Scan) -> str:
+    count = len(scan.outside)
+    return (f" ({count} link{'s' if count > 1 else ''} that lead{'' if count > 1 else 's'} "
+            "outside the folder skipped)") if count else ""
+
+
+def _listing(root: Path, scan: _Scan) -> tuple[tuple[str, int, int], ...]:
+    """(relative path, size, mtime) of every image file of ``scan`` (size -1 for a link that
+    leads outside): the cache key of a folder's content."""
+    rows = [(str(path.relative_to(root)), -1, -1) for path in scan.outside]
+    for _, path in scan.files:
+        try:
+            info = path.stat()
+            rows.append((str(path.relative_to(root)), info.st_size, info.st_mtime_ns))
+        except OSError:
+            rows.append((str(path.relative_to(root)), -1, -1))
     return tuple(rows)
 
 
-def _check_root(root: Path) -> list[Path]:
+def _check_root(root: Path) -> _Scan:
     if not root.exists():
         raise DatasetUnavailable(f"image folder {root} does not exist.")
     if not root.is_dir():
         raise DatasetUnavailable(f"{root} is a file, not a folder of class sub-folders.")
-    folders = class_folders(root)
+    scan = _scan(root)
+    folders = scan.folders
     if not folders:
         raise DatasetUnavailable(
-            f"image folder {root} has no class sub-folders; put each class's images in "
-            f"{root}/<class name>/."
+            f"image folder {root} has no class sub-folders{_links_note(scan)}; put each "
+            f"class's images in {root}/<class name>/."
         )
     if len(folders) < 2:
         raise DatasetUnavailable(
-            f"image folder {root} has only one class sub-folder ({folders[0].name}); "
-            "a classifier needs at least 2."
+            f"image folder {root} has only one class sub-folder ({folders[0].name})"
+            f"{_links_note(scan)}; a classifier needs at least 2."
         )
-    return folders
+    return scan
 
 
 @functools.lru_cache(maxsize=4)
@@ -160,14 +291,14 @@ def _read_folder_cached(root: str, image_size: int | None,
                         listing: tuple[tuple[str, int, int], ...]) -> FolderImages:
     del listing  # only part of the cache key: the folder's content
     base = Path(root)
-    folders = _check_root(base)
-    files = [(index, path) for index, folder in enumerate(folders) for path in image_files(folder)]
+    scan = _check_root(base)
+    folders, files = scan.folders, scan.files
     if not files:
         raise DatasetUnavailable(
             f"image folder {base} has no image files (PNG, JPEG, BMP, TIFF or WebP) in its "
-            "class sub-folders."
+            f"class sub-folders{_links_note(scan)}."
         )
-    gray_flags = [_peek_gray(path) for _, path in files]
+    gray_flags = [_peek_gray(path, base) for _, path in files]
     readable = [flag for flag in gray_flags if flag is not None]
     channels = 1 if readable and all(readable) else 3
     size = image_size or (GRAY_SIZE if channels == 1 else COLOUR_SIZE)
@@ -178,7 +309,7 @@ def _read_folder_cached(root: str, image_size: int | None,
         try:
             if flag is None:
                 raise OSError("cannot open")
-            images.append(_read_image(path, size, channels))
+            images.append(_read_image(path, size, channels, base))
             labels.append(index)
         except _READ_ERRORS:
             skipped.append(str(path.relative_to(base)))
@@ -200,6 +331,7 @@ def _read_folder_cached(root: str, image_size: int | None,
         class_names=tuple(folders[i].name for i in present),
         skipped=tuple(skipped),
         empty_classes=tuple(f.name for i, f in enumerate(folders) if i not in set(present)),
+        outside_links=tuple(str(path.relative_to(base)) for path in scan.outside),
     )
 
 
@@ -217,8 +349,7 @@ def read_folder(path: str | Path, image_size: int | None = None) -> FolderImages
     if image_size is not None and image_size < 1:
         raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
     root = Path(path).expanduser().resolve()
-    _check_root(root)
-    return _read_folder_cached(str(root), image_size, _listing(root))
+    return _read_folder_cached(str(root), image_size, _listing(root, _check_root(root)))
 
 
 def folder_warnings(images: FolderImages) -> tuple[str, ...]:
@@ -228,6 +359,11 @@ def folder_warnings(images: FolderImages) -> tuple[str, ...]:
         count = len(images.skipped)
         notes.append(f"Skipped {count} unreadable image file{'s' if count > 1 else ''} "
                      f"(for example {images.skipped[0]}).")
+    if images.outside_links:
+        count = len(images.outside_links)
+        notes.append(f"Skipped {count} link{'s' if count > 1 else ''} that lead"
+                     f"{'' if count > 1 else 's'} outside the folder (for example "
+                     f"{images.outside_links[0]}).")
     if images.empty_classes:
         notes.append("Left out class folders with no readable image: "
                      f"{', '.join(images.empty_classes)}.")
@@ -254,6 +390,9 @@ def folder_spec(path: str | Path, image_size: int | None = None,
     )
     if images.skipped:
         description += f" {len(images.skipped)} unreadable file(s) skipped."
+    if images.outside_links:
+        description += (f" {len(images.outside_links)} link(s) leading outside the folder "
+                        "skipped.")
 
     def load(seed: int) -> DataSplits:
         return splits_from_arrays(images.images, images.labels, seed)

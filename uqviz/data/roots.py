@@ -4,12 +4,14 @@
 Windows). ``data_folders`` lists the folders under them for a picker; ``resolve_data_path``
 turns a path a user typed into a real folder, and refuses (``OutsideDataRoots``, one line) any
 path that lies outside every root once ``..`` and symbolic links are resolved, so a link inside
-a root cannot lead out of it.
+a root cannot lead out of it. ``lies_inside`` is that test, shared with the folder scans
+(``uqviz.data.folder.walk_images``), which skip a link that leads outside the scanned folder.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOTS_ENV = "UQVIZ_DATA_ROOTS"
@@ -33,7 +35,8 @@ def data_roots() -> tuple[Path, ...]:
 
 def data_folders(depth: int = 1) -> list[Path]:
     """The folders under the data roots, ``depth`` levels down (1: their sub-folders), sorted
-    per root; hidden folders and links that lead outside the roots are left out."""
+    per root; hidden folders, folders that cannot be listed and links whose real path leaves
+    the roots are left out, at every depth."""
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
     roots = data_roots()
@@ -41,15 +44,27 @@ def data_folders(depth: int = 1) -> list[Path]:
     for root in roots:
         level = [root]
         for _ in range(depth):
-            level = sorted(p for parent in level for p in parent.iterdir()
+            level = sorted(p for parent in level for p in _children(parent)
                            if p.is_dir() and not p.name.startswith(".")
-                           and _inside(p.resolve(), roots))
+                           and lies_inside(p, roots))
             found += level
     return found
 
 
-def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
-    return any(path == root or path.is_relative_to(root) for root in roots)
+def _children(folder: Path) -> list[Path]:
+    """The entries of a folder; none when it cannot be listed (permission denied, gone)."""
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
+
+
+def lies_inside(path: Path, roots: Path | Iterable[Path]) -> bool:
+    """Whether the real path of ``path`` (``..`` and every link followed) is one of ``roots``
+    or lies below one; ``roots`` are real paths (``Path.resolve()``)."""
+    real = path.resolve()
+    roots = (roots,) if isinstance(roots, Path) else roots
+    return any(real == root or real.is_relative_to(root) for root in roots)
 
 
 def resolve_data_path(path: str | Path) -> Path:
@@ -70,7 +85,7 @@ def resolve_data_path(path: str | Path) -> Path:
     candidates = [given] if given.is_absolute() else [root / given for root in roots]
     for candidate in candidates:
         resolved = candidate.resolve()
-        if not _inside(resolved, roots):
+        if not lies_inside(resolved, roots):
             raise OutsideDataRoots(f"{path}: outside the data folders "
                                    f"({', '.join(map(str, roots))})")
         if resolved.exists():

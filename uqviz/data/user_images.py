@@ -62,6 +62,14 @@ def _check_size(image: Image.Image, name: str) -> None:
             f"{MAX_PIXELS:,} allowed (a decompression bomb?)")
 
 
+def check_byte_count(count: int, name: str) -> None:
+    """Refuse a file of more than ``MAX_UPLOAD_BYTES`` (``ImageRejected``), e.g. from its size
+    on disk before any byte is read."""
+    if count > MAX_UPLOAD_BYTES:
+        raise ImageRejected(f"{name}: {count:,} bytes is more than the "
+                            f"{MAX_UPLOAD_BYTES // 2**20} MiB allowed")
+
+
 def read_user_image(data: bytes, name: str) -> Image.Image:
     """Decode an uploaded file fully, refusing anything unsafe or unreadable.
 
@@ -75,9 +83,7 @@ def read_user_image(data: bytes, name: str) -> Image.Image:
     Raises:
         ImageRejected: too many bytes, not an image, truncated or corrupt, or too many pixels.
     """
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ImageRejected(f"{name}: {len(data):,} bytes is more than the "
-                            f"{MAX_UPLOAD_BYTES // 2**20} MiB allowed")
+    check_byte_count(len(data), name)
     if not data:
         raise ImageRejected(f"{name}: the file is empty")
     with warnings.catch_warnings():

@@ -14,14 +14,23 @@ archive is refused whole (``ZipRejected``, one line) when any of these holds:
 
 Files that are not images (by extension), and macOS's ``__MACOSX/`` and hidden files, are
 skipped and counted. Every path written is checked to lie inside the target folder; nothing is
-written anywhere else, and a refused archive leaves nothing behind.
+written anywhere else, and a refused archive leaves nothing behind. A member that cannot be
+written (a file and a folder of the same name, a name too long for the disk) refuses the archive
+with one line naming the member, never the server's folder.
+
+``extract_upload`` extracts an upload once: into a folder named by the SHA-256 of its bytes, so
+the same bytes given again reuse that folder; ``remove_extraction`` deletes it.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import io
 import shutil
 import stat
+import tempfile
+import uuid
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -32,6 +41,11 @@ from uqviz.data.folder import IMAGE_EXTENSIONS
 
 RATIO_MIN_BYTES = 1 << 20
 CHUNK = 1 << 20
+NAME_PART_SHOWN = 40
+_CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError)
+_OS_REASONS = {errno.ENAMETOOLONG: "file name too long", errno.EACCES: "permission denied",
+               errno.ENOSPC: "no space left on the server",
+               errno.EDQUOT: "no space left on the server"}
 
 
 class ZipRejected(ValueError):
@@ -72,6 +86,14 @@ class Extracted:
     skipped: tuple[str, ...]
 
 
+def _member(name: str) -> str:
+    """A member's name quoted for a message, each part longer than ``NAME_PART_SHOWN``
+    characters cut short (``'a/bbbb…'``)."""
+    parts = [p if len(p) <= NAME_PART_SHOWN else p[:NAME_PART_SHOWN // 2] + "…"
+             for p in name.split("/")]
+    return repr("/".join(parts))
+
+
 def _unsafe_reason(name: str, info: zipfile.ZipInfo) -> str | None:
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
@@ -99,9 +121,9 @@ def _plan(archive: zipfile.ZipFile, label: str, size: int,
     for info in archive.infolist():
         why = _unsafe_reason(info.filename, info)
         if why:
-            raise ZipRejected(f"{label}: refused, member {info.filename!r} {why}")
+            raise ZipRejected(f"{label}: refused, member {_member(info.filename)} {why}")
         if info.flag_bits & 0x1:
-            raise ZipRejected(f"{label}: refused, member {info.filename!r} is encrypted")
+            raise ZipRejected(f"{label}: refused, member {_member(info.filename)} is encrypted")
         if info.is_dir():
             continue
         parts = tuple(p for p in PurePosixPath(info.filename.replace("\\", "/")).parts
@@ -111,7 +133,7 @@ def _plan(archive: zipfile.ZipFile, label: str, size: int,
             continue
         if (info.file_size >= RATIO_MIN_BYTES
                 and info.file_size > limits.max_ratio * max(info.compress_size, 1)):
-            raise ZipRejected(f"{label}: refused, member {info.filename!r} expands "
+            raise ZipRejected(f"{label}: refused, member {_member(info.filename)} expands "
                               f"{info.file_size / max(info.compress_size, 1):,.0f} times (more "
                               f"than {limits.max_ratio:g}: a zip bomb?)")
         total += info.file_size
@@ -134,9 +156,33 @@ def _copy(archive: zipfile.ZipFile, info: zipfile.ZipInfo, out: BinaryIO, label:
         while block := src.read(CHUNK):
             written += len(block)
             if written > info.file_size:
-                raise ZipRejected(f"{label}: refused, member {info.filename!r} holds more bytes "
-                                  f"than its header declares ({info.file_size:,})")
+                raise ZipRejected(f"{label}: refused, member {_member(info.filename)} holds "
+                                  f"more bytes than its header declares ({info.file_size:,})")
             out.write(block)
+
+
+def _write(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, label: str) -> None:
+    """One member written to ``path`` (its folders made first); raises ZipRejected, one line
+    without the server's folder."""
+    member = _member(info.filename)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "xb") as out:
+            _copy(archive, info, out, label)
+    except FileExistsError:
+        twice = path.is_file()
+        raise ZipRejected(f"{label}: refused, member {member} " + (
+            "appears twice" if twice else "could not be extracted (a file and a folder have "
+            "the same name)")) from None
+    except _CORRUPT as err:
+        raise ZipRejected(f"{label}: member {member} is corrupt ({err})") from None
+    except NotImplementedError:
+        raise ZipRejected(f"{label}: member {member} uses a compression method that is not "
+                          "supported") from None
+    except OSError as err:
+        reason = _OS_REASONS.get(err.errno, (err.strerror or "input/output error").lower())
+        raise ZipRejected(f"{label}: member {member} could not be extracted ({reason})") \
+            from None
 
 
 def _common_root(target: Path, parts: list[tuple[str, ...]]) -> Path:
@@ -195,18 +241,10 @@ def extract_zip(source: str | Path | bytes | BinaryIO, target: str | Path, *,
                 for info, parts in keep:
                     path = base.joinpath(*parts)
                     if not path.resolve().is_relative_to(base):
-                        raise ZipRejected(f"{label}: refused, member {info.filename!r} would "
-                                          "land outside the folder")
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    try:
-                        with open(path, "xb") as out:
-                            _copy(archive, info, out, label)
-                    except FileExistsError:
-                        raise ZipRejected(f"{label}: refused, member {info.filename!r} appears "
-                                          "twice") from None
-                    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
-                        raise ZipRejected(f"{label}: member {info.filename!r} is corrupt "
-                                          f"({err})") from None
+                        raise ZipRejected(f"{label}: refused, member "
+                                          f"{_member(info.filename)} would land outside the "
+                                          "folder")
+                    _write(archive, info, path, label)
             except BaseException:
                 for child in list(base.iterdir()):
                     if child.is_dir() and not child.is_symlink():
@@ -219,3 +257,73 @@ def extract_zip(source: str | Path | bytes | BinaryIO, target: str | Path, *,
             handle.close()
     return Extracted(_common_root(base, [p for _, p in keep]), len(keep), tuple(skipped))
 
+
+def _is_digest(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
+def _root_of(folder: Path) -> Path:
+    """The root ``extract_zip`` gave for what was extracted into ``folder``."""
+    base = folder.resolve()
+    return _common_root(base, [p.relative_to(base).parts for p in base.rglob("*")
+                               if p.is_file()])
+
+
+def extract_upload(data: bytes, name: str, dest_parent: str | Path, *,
+                   limits: ZipLimits | None = None) -> Path:
+    """Extract an uploaded zip once: into ``dest_parent/<SHA-256 of data>``.
+
+    The same bytes given again (pressing Add twice) reuse that folder instead of making a
+    new copy. The archive is extracted into a hidden folder first and renamed when complete,
+    so a refused or interrupted extraction is never reused and leaves nothing behind.
+
+    Args:
+        data: the archive's bytes.
+        name: its file name, for messages.
+        dest_parent: the folder holding the extractions (created if missing).
+        limits: as for ``extract_zip``.
+
+    Returns:
+        The folder holding the class folders (``Extracted.root``).
+
+    Raises:
+        ZipRejected: as ``extract_zip`` (one line naming the archive).
+    """
+    parent = Path(dest_parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = parent / hashlib.sha256(data).hexdigest()
+    if folder.is_dir():
+        return _root_of(folder)
+    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=parent))
+    try:
+        extract_zip(data, partial, name=name, limits=limits)
+        try:
+            partial.rename(folder)
+        except OSError as err:
+            if not folder.is_dir():  # not the same upload extracted meanwhile
+                raise ZipRejected(f"{Path(name).name}: could not be extracted "
+                                  f"({(err.strerror or 'input/output error').lower()})") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return _root_of(folder)
+
+
+def remove_extraction(root: str | Path, dest_parent: str | Path) -> None:
+    """Delete the extraction of ``extract_upload`` in ``dest_parent`` that holds ``root``
+    (the folder it returned); nothing when it is gone already. It is renamed away first, so a
+    removal cut short is never reused.
+
+    Raises:
+        ValueError: ``root`` is not inside an extraction of ``dest_parent``.
+    """
+    parent = Path(dest_parent).resolve()
+    real = Path(root).resolve()
+    parts = real.relative_to(parent).parts if real.is_relative_to(parent) else ()
+    if not parts or not _is_digest(parts[0]):
+        raise ValueError(f"{root}: not an extracted upload of {dest_parent}")
+    trash = parent / f".removing-{uuid.uuid4().hex}"
+    try:
+        (parent / parts[0]).rename(trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)

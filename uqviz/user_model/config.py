@@ -3,10 +3,11 @@
 A ``model.json`` next to the model file (or ``<model name>.json``, which wins when both exist),
 or a config given explicitly, holds:
 
-* ``input_size``: ``[height, width]`` in pixels;
+* ``input_size``: ``[height, width]`` in pixels, each at most ``MAX_SIDE`` (4096);
 * ``channels``: 1 (grey) or 3 (RGB);
-* ``mean`` and ``std``: one value per channel; the model sees ``(pixel / 255 - mean) / std``
-  (default 0 and 1: pixels in [0, 1]);
+* ``mean`` and ``std``: one finite value per channel; the model sees
+  ``(pixel / 255 - mean) / std`` (default 0 and 1: pixels in [0, 1]); ``|mean|`` at most
+  ``MEAN_LIMIT`` and ``std`` between ``STD_MIN`` and ``STD_MAX``;
 * ``classes``: the class names, output i is ``classes[i]``;
 * ``outputs``: ``"logits"`` (default) or ``"probabilities"``;
 * ``features_output`` (optional): the index or name of the output that holds penultimate
@@ -15,12 +16,21 @@ or a config given explicitly, holds:
   test-time augmentation).
 
 Explicit values (keyword arguments, command-line flags) win over the file. Every problem raises
-``UserModelError`` with one line that names the file, the key and the value.
+``UserModelError`` with one line that names the file, the key and the value; a file that cannot
+be read (a folder, no permission, too large, nested too deeply) is named by its name only, never
+by its path on the server.
+
+A batch of input images takes ``estimated_batch_bytes`` of memory as float32;
+``check_input_budget`` refuses (one line) a batch above ``input_budget_bytes()``:
+``INPUT_BUDGET_BYTES`` (2 GiB), or ``UQVIZ_INPUT_BUDGET_MB`` MiB when that is set.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +41,17 @@ OUTPUT_KINDS = ("logits", "probabilities")
 KEYS = ("input_size", "channels", "mean", "std", "classes", "outputs", "features_output",
         "flips_preserve_label")
 REQUIRED = ("input_size", "channels", "classes")
+MAX_SIDE = 4096
+MEAN_LIMIT = 1e6
+STD_MIN, STD_MAX = 1e-6, 1e6
+MAX_CONFIG_BYTES = 1 << 20
+INPUT_BUDGET_BYTES = 2 << 30
+BUDGET_ENV = "UQVIZ_INPUT_BUDGET_MB"
+_FLOAT_BYTES = 4
+_OS_REASONS = {errno.EISDIR: "a folder, not a file", errno.EACCES: "permission denied",
+               errno.EPERM: "permission denied", errno.ENAMETOOLONG: "file name too long",
+               errno.ENOENT: "no such file", errno.ENOTDIR: "no such file",
+               errno.ELOOP: "too many levels of symbolic links"}
 
 
 class UserModelError(ValueError):
@@ -97,8 +118,11 @@ class ModelConfig:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, tuple):
-        value = list(value)
+    """A value as JSON, lists and tuples as ``[a, b]``; inf and NaN as ``inf``, ``nan``."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -112,7 +136,21 @@ def _number_list(source: str, key: str, value: Any, channels: int) -> tuple[floa
     if (not isinstance(value, (list, tuple)) or len(value) != channels
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
         raise _fail(source, key, f"must have one number per channel ({channels})", value)
-    return tuple(float(v) for v in value)
+    return tuple(_as_float(v) for v in value)
+
+
+def _as_float(value: int | float) -> float:
+    """``float(value)``, an int too large for a float becoming ±inf."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _check_range(source: str, key: str, values: tuple[float, ...], low: float,
+                 high: float) -> None:
+    if not all(math.isfinite(v) and low <= v <= high for v in values):
+        raise _fail(source, key, f"must be finite numbers between {low:g} and {high:g}", values)
 
 
 def _validated(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -125,13 +163,17 @@ def _validated(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     if (not isinstance(size, (list, tuple)) or len(size) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
         raise _fail(source, "input_size", "must be [height, width] in whole pixels", size)
+    if max(size) > MAX_SIDE:
+        raise _fail(source, "input_size", f"must be at most {MAX_SIDE} pixels a side", size)
     channels = raw["channels"]
     if channels not in (1, 3) or isinstance(channels, bool):
         raise _fail(source, "channels", "must be 1 or 3", channels)
     mean = _number_list(source, "mean", raw.get("mean") or 0.0, channels)
     std = _number_list(source, "std", raw.get("std") or 1.0, channels)
+    _check_range(source, "mean", mean, -MEAN_LIMIT, MEAN_LIMIT)
     if min(std) <= 0:
         raise _fail(source, "std", "must be positive", std)
+    _check_range(source, "std", std, STD_MIN, STD_MAX)
     classes = raw["classes"]
     if (not isinstance(classes, (list, tuple)) or len(classes) < 2
             or not all(isinstance(c, str) and c.strip() for c in classes)):
@@ -157,6 +199,53 @@ def _validated(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
             "flips_preserve_label": flips}
 
 
+def estimated_batch_bytes(config: ModelConfig, batch_size: int) -> int:
+    """Bytes of one batch of ``batch_size`` input images as float32 (B, C, H, W): the least
+    a batch takes (the model's own activations come on top)."""
+    return batch_size * math.prod(config.input_shape) * _FLOAT_BYTES
+
+
+def input_budget_bytes() -> int:
+    """The memory one batch of input images may take: ``UQVIZ_INPUT_BUDGET_MB`` MiB when set,
+    else ``INPUT_BUDGET_BYTES``.
+
+    Raises:
+        UserModelError: the variable is set but not a positive number.
+    """
+    raw = os.environ.get(BUDGET_ENV, "").strip()
+    if not raw:
+        return INPUT_BUDGET_BYTES
+    try:
+        mib = float(raw)
+    except ValueError:
+        mib = math.nan
+    if not (math.isfinite(mib) and mib > 0):
+        raise UserModelError(f"{BUDGET_ENV} must be a positive number of MiB, got {raw!r}")
+    return int(mib * 2**20)
+
+
+def _size(count: int) -> str:
+    """``12.0 GiB`` (or ``512.0 MiB`` below a GiB)."""
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
+
+
+def check_input_budget(config: ModelConfig, batch_size: int) -> None:
+    """Refuse a batch whose float32 pixels (``estimated_batch_bytes``) exceed the budget
+    (``input_budget_bytes``), before anything is allocated.
+
+    Raises:
+        UserModelError: ``a batch of 64 images of 3×4096×4096 needs 12.0 GiB, above the 2.0 GiB
+            budget; lower input_size or the batch size``.
+    """
+    need, budget = estimated_batch_bytes(config, batch_size), input_budget_bytes()
+    if need > budget:
+        shape = "×".join(str(v) for v in config.input_shape)
+        images = "image" if batch_size == 1 else "images"
+        raise UserModelError(f"a batch of {batch_size} {images} of {shape} needs {_size(need)}, "
+                             f"above the {_size(budget)} budget; lower input_size or the batch "
+                             "size")
+
+
 def sidecar_of(model_path: str | Path) -> Path | None:
     """``<model name>.json`` next to the model when it exists, else ``model.json``, else None."""
     path = Path(model_path)
@@ -167,17 +256,46 @@ def sidecar_of(model_path: str | Path) -> Path | None:
     return None
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The keys of a config file, unchecked (``model_config`` checks them)."""
-    path = Path(path)
+def _os_reason(err: OSError) -> str:
+    """Why a file could not be read, in words, without its path."""
+    return _OS_REASONS.get(err.errno, (err.strerror or "cannot be read").lower())
+
+
+def _read_text(path: Path) -> str:
+    """The UTF-8 text of a config file of at most ``MAX_CONFIG_BYTES``; raises UserModelError
+    naming only the file's name."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserModelError(f"{path}: no such file") from None
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise UserModelError(f"{path.name}: {_os_reason(err)}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UserModelError(f"{path.name}: more than the {MAX_CONFIG_BYTES // 2**20} MiB a "
+                             "model config may have")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise UserModelError(f"{path.name}: not a UTF-8 text file") from None
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The keys of a config file, unchecked (``model_config`` checks them).
+
+    Raises:
+        UserModelError: one line naming the file (by its name): it cannot be read, is too large,
+            not UTF-8, not JSON, nested too deeply, not one object, or has an unknown key.
+    """
+    path = Path(path)
+    text = _read_text(path)
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise UserModelError(f"{path.name}: not valid JSON (line {err.lineno}: {err.msg})") \
+            from None
+    except RecursionError:
+        raise UserModelError(f"{path.name}: nested too deeply to be a model config") from None
+    except ValueError:  # an integer of more digits than int() takes
+        raise UserModelError(f"{path.name}: not valid JSON (a number with too many digits)") \
             from None
     if not isinstance(data, dict):
         raise UserModelError(f"{path.name}: must hold one JSON object "

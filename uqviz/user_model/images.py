@@ -6,12 +6,20 @@ images decoded in batches from disk.
   not a class is refused, naming it and the classes. A folder with no sub-folders is accepted
   unlabelled (labels -1). Images lying directly in a folder that has class sub-folders are left
   out; hidden folders and ``__MACOSX`` are ignored.
+* **Links** are followed only while their real path stays inside the folder
+  (``uqviz.data.folder.walk_images``). A class folder, sub-folder or image that is a link leading
+  outside is kept as a row that is never read: it is skipped like an unreadable image, with the
+  reason ``a link that leads outside the folder``. Each file is opened by its real path, checked
+  again when it is read (``uqviz.data.folder.open_inside``), so a link put in place after the
+  scan cannot lead out either.
 * **Split**: labelled images are split, seeded and stratified by class, into a calibration part
   (fits temperature scaling and the Mahalanobis score) and a test part.
 * **Streaming**: ``iter_batches`` decodes ``batch_size`` images at a time, so memory holds one
   batch of pixels, never the folder. Each image is read safely
   (``uqviz.data.user_images.read_user_image``: size limits, decompression bombs, truncation);
-  one that cannot be read is skipped and counted, the rest go on.
+  one that cannot be read is skipped and counted, the rest go on. A batch's pixels must fit
+  the input memory budget (``uqviz.user_model.config.check_input_budget``), checked before
+  anything is allocated.
 * **Preprocessing**: converted to 1 (``L``) or 3 (``RGB``) channels, resized to the model's
   ``input_size`` with Pillow's bilinear filter (antialiased when shrinking) unless it already has
   that size (then its pixels are kept exactly), and divided by 255: float32 (C, H, W) in [0, 1].
@@ -23,6 +31,7 @@ Row ids are the images' paths relative to their folder (POSIX separators).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +41,21 @@ import torch
 from PIL import Image
 
 from uqviz.data.base import stratified_holdout
-from uqviz.data.folder import IMAGE_EXTENSIONS, image_files
-from uqviz.data.user_images import ImageRejected, PreparedImage, read_user_image
-from uqviz.user_model.config import ModelConfig, UserModelError
+from uqviz.data.folder import (
+    IMAGE_EXTENSIONS,
+    OUTSIDE_LINK,
+    LeadsOutside,
+    open_inside,
+    walk_images,
+)
+from uqviz.data.user_images import (
+    MAX_UPLOAD_BYTES,
+    ImageRejected,
+    PreparedImage,
+    check_byte_count,
+    read_user_image,
+)
+from uqviz.user_model.config import ModelConfig, UserModelError, check_input_budget
 
 IGNORED_FOLDERS = frozenset({"__MACOSX"})
 _WIDE_GREY = ("I", "F")
@@ -46,7 +67,8 @@ class ImageSet:
 
     Attributes:
         root: the folder (resolved).
-        files: N paths relative to ``root`` (POSIX), the rows' ids.
+        files: N paths relative to ``root`` (POSIX), the rows' ids; a link that leads
+            outside ``root`` is a row too, skipped when read.
         labels: int64 (N,) index into the model's classes, -1 when unlabelled.
     """
 
@@ -70,9 +92,20 @@ class ImageSet:
         changes when the folder's content does."""
         digest = hashlib.sha256(str(self.root).encode())
         for name, label in zip(self.files, self.labels.tolist(), strict=True):
-            stat = (self.root / name).stat()
-            digest.update(f"\n{name}|{label}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+            digest.update(f"\n{name}|{label}|{_stat_key(self.root / name)}".encode())
         return digest.hexdigest()[:20]
+
+
+def _stat_key(path: Path) -> str:
+    """``size|mtime`` of a file, of the link itself when its target cannot be read."""
+    try:
+        info = path.stat()
+    except OSError:
+        try:
+            info = path.lstat()
+        except OSError:
+            return "missing"
+    return f"{info.st_size}|{info.st_mtime_ns}"
 
 
 def _check_folder(root: Path) -> Path:
@@ -92,9 +125,17 @@ def _relative(paths: list[Path], root: Path) -> list[str]:
     return [p.relative_to(root).as_posix() for p in paths]
 
 
-def _no_images(root: Path) -> UserModelError:
+def _visible(paths: list[Path], root: Path) -> list[Path]:
+    """``paths`` with those under a hidden folder or ``__MACOSX`` left out."""
+    return [p for p in paths if not any(part.startswith(".") or part in IGNORED_FOLDERS
+                                        for part in p.relative_to(root).parts)]
+
+
+def _no_images(root: Path, outside: int = 0) -> UserModelError:
     kinds = ", ".join(sorted(e.lstrip(".").upper() for e in IMAGE_EXTENSIONS))
-    return UserModelError(f"{root}: no images in the folder ({kinds})")
+    links = (f"; {outside} link{'s' if outside > 1 else ''} that lead{'' if outside > 1 else 's'}"
+             " outside the folder skipped") if outside else ""
+    return UserModelError(f"{root}: no images in the folder ({kinds}){links}")
 
 
 def scan_folder(path: str | Path, classes: tuple[str, ...] | None = None) -> ImageSet:
@@ -113,22 +154,24 @@ def scan_folder(path: str | Path, classes: tuple[str, ...] | None = None) -> Ima
         UserModelError: no such folder, no images, or a sub-folder that is not a class.
     """
     root = _check_folder(Path(path).expanduser())
-    folders = [f for f in _sub_folders(root) if image_files(f)] if classes is not None else []
+    found = [(f, walk_images(f, root)) for f in _sub_folders(root)] if classes is not None else []
+    folders = [(f, files, outside) for f, (files, outside) in found if files or outside]
     if not folders:
-        files = [p for p in image_files(root)
-                 if not any(part.startswith(".") or part in IGNORED_FOLDERS
-                            for part in p.relative_to(root).parts)]
+        files, outside = (_visible(paths, root) for paths in walk_images(root, root))
         if not files:
-            raise _no_images(root)
-        return ImageSet(root, tuple(_relative(files, root)), np.full(len(files), -1, np.int64))
+            raise _no_images(root, len(outside))
+        names = _relative(sorted(files + outside), root)
+        return ImageSet(root, tuple(names), np.full(len(names), -1, np.int64))
     names, labels = [], []
-    for folder in folders:
+    for folder, files, outside in folders:
         if folder.name not in classes:
             raise UserModelError(f"{root}: sub-folder \"{folder.name}\" is not one of the model's "
                                  f"classes ({', '.join(classes)})")
-        found = _relative(image_files(folder), root)
-        names += found
-        labels += [classes.index(folder.name)] * len(found)
+        rows = _relative(sorted(files + outside), root)
+        names += rows
+        labels += [classes.index(folder.name)] * len(rows)
+    if not any(files for _, files, _ in folders):
+        raise _no_images(root, len(names))
     return ImageSet(root, tuple(names), np.asarray(labels, dtype=np.int64))
 
 
@@ -195,12 +238,25 @@ def prepare_picture(image: Image.Image, config: ModelConfig) -> PreparedImage:
     return PreparedImage(pixels, tuple(steps))
 
 
-def read_pixels(path: Path, name: str, config: ModelConfig) -> np.ndarray:
-    """One file as uint8 (C, H, W); raises ``ImageRejected`` when it cannot be read."""
+def read_pixels(path: Path, name: str, config: ModelConfig,
+                root: Path | None = None) -> np.ndarray:
+    """One file as uint8 (C, H, W), read by its real path only when that lies inside ``root``
+    (a real path; default: the file's own folder).
+
+    Raises:
+        ImageRejected: a link that leads outside ``root``, more than ``MAX_UPLOAD_BYTES`` (from
+            its size, before reading), or a file that cannot be read or decoded.
+    """
+    root = path.parent.resolve() if root is None else root
     try:
-        data = path.read_bytes()
+        with open_inside(path, root) as handle:
+            check_byte_count(os.fstat(handle.fileno()).st_size, name)
+            data = handle.read(MAX_UPLOAD_BYTES + 1)
+    except LeadsOutside:
+        raise ImageRejected(f"{name}: {OUTSIDE_LINK}") from None
     except OSError as err:
-        raise ImageRejected(f"{name}: cannot be read ({err.strerror})") from None
+        raise ImageRejected(f"{name}: cannot be read ({err.strerror or 'input/output error'})") \
+            from None
     return to_model_pixels(read_user_image(data, name), config)
 
 
@@ -227,6 +283,7 @@ def iter_batches(images: ImageSet, config: ModelConfig, batch_size: int) -> Iter
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_input_budget(config, min(batch_size, max(len(images), 1)))
     shape = config.input_shape
     for start in range(0, len(images), batch_size):
         names = images.files[start:start + batch_size]
@@ -234,7 +291,7 @@ def iter_batches(images: ImageSet, config: ModelConfig, batch_size: int) -> Iter
         kept, skipped = [], []
         for i, name in enumerate(names):
             try:
-                pixels[len(kept)] = read_pixels(images.root / name, name, config)
+                pixels[len(kept)] = read_pixels(images.root / name, name, config, images.root)
                 kept.append(start + i)
             except ImageRejected as err:
                 skipped.append(str(err))
@@ -245,7 +302,13 @@ def iter_batches(images: ImageSet, config: ModelConfig, batch_size: int) -> Iter
 def load_images(images: ImageSet, config: ModelConfig, rows: np.ndarray | None = None,
                 batch_size: int = 256) -> torch.Tensor:
     """float32 (N, C, H, W) in [0, 1] of the readable images (of ``rows`` when given), in
-    order; unreadable ones are left out as the predictions leave them out."""
+    order; unreadable ones are left out as the predictions leave them out.
+
+    Raises:
+        UserModelError: the images together would not fit the input memory budget
+            (``check_input_budget``), checked before any is read.
+    """
     chosen = images if rows is None else images.subset(np.asarray(rows))
+    check_input_budget(config, len(chosen))
     parts = [b.images for b in iter_batches(chosen, config, batch_size)]
     return torch.cat(parts) if parts else torch.empty((0, *config.input_shape))
