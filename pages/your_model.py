@@ -7,29 +7,32 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 import pandas as pd
 import streamlit as st
 
-from uqviz.data.roots import data_folders
 from uqviz.labels import method_label
 from uqviz.ui.models import (
+    USER_METHODS,
     add_model,
+    data_folders,
     form_overrides,
     images_folder,
     model_source,
+    public_message,
+    release_extractions,
     session_models,
+    upload_policy,
 )
 from uqviz.ui.state import select_dataset
-from uqviz.user_model import USER_METHODS
-from uqviz.user_model.loading import first_line
 
 LAST_KEY = "your_model_last"
+ADD_KEY = "your_model_add_pressed"  # set by the button's callback: survives the frame's rerun
 ZIP, FOLDER = "a .zip of class folders", "a folder on the server"
 
 st.title("Your model")
 st.markdown(
     "Bring your own trained classifier and your own labelled images: every analysis page "
     "(compare, referral, conformal, dataset shift, out-of-distribution) then works on them. "
-    "Models: TorchScript (`.pt`), `torch.export` programs (`.pt2`) or ONNX (`.onnx`); "
-    "several files with the same classes form an ensemble. Pickled checkpoints are refused. "
+    "Models: ONNX (`.onnx`); several files with the same classes form an ensemble. "
     "Images: one sub-folder per class, named as in `classes`.")
+st.caption(upload_policy())
 
 
 left, right = st.columns(2)
@@ -73,7 +76,9 @@ ood_zip = i2.file_uploader("Out-of-distribution images (optional .zip)", type=["
 ood_dir = i2.selectbox("…or an OOD folder on the server", ["", *folders], key="model_ood_dir",
                        format_func=lambda f: f or "none") if folders else ""
 
-if st.button("Add the model", type="primary", key="model_add"):
+st.button("Add the model", type="primary", key="model_add",
+          on_click=lambda: st.session_state.update({ADD_KEY: True}))
+if st.session_state.pop(ADD_KEY, False):
     try:
         overrides = form_overrides(input_size=input_size, channels=channels, mean=mean,
                                    std=std, classes=classes, outputs=outputs,
@@ -90,7 +95,9 @@ if st.button("Add the model", type="primary", key="model_add"):
                               overrides=overrides, images=data, ood=ood)
         st.session_state[LAST_KEY] = added.key
     except Exception as err:  # noqa: BLE001 - every problem is one line, never a traceback
-        st.error(first_line(err))
+        st.error(public_message(err))
+    finally:  # one extraction per upload: a refused model or a replaced zip leaves none
+        release_extractions()
 
 key = st.session_state.get(LAST_KEY)
 if key is None or key not in session_models():
@@ -104,6 +111,17 @@ sizes = source.sizes
 st.success(f"Added {source.label}: {sizes['calibration']:,} calibration and "
            f"{sizes['test']:,} test images" +
            (f", {sizes['ood']:,} out-of-distribution images." if sizes["ood"] else "."))
+try:
+    unreadable = source.unreadable
+except ValueError as err:  # UserModelError: no image of the folder can be read
+    st.error(public_message(err))
+    unreadable = ()
+for part in unreadable:  # skipped by every run, as the command line warns
+    st.warning(part.warning)
+    with st.expander(f"The {len(part.files):,} unreadable image"
+                     f"{'s' if len(part.files) > 1 else ''} of {part.part}"):
+        st.dataframe(pd.DataFrame(part.files, columns=["file", "why it cannot be read"]),
+                     hide_index=True, width="stretch")
 rows = [{"method": method_label(m), "applies": source.why_not(m) is None,
          "why not": source.why_not(m) or ""} for m in USER_METHODS]
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -19,6 +19,7 @@ from tests.user_model_fixtures import (
     write_folder,
 )
 from uqviz.user_model import ModelSource, UserModelError
+from uqviz.user_model.loading import TORCH_UPLOADS_ENV
 
 TIMEOUT = 240
 COUNTS = {"red": 12, "green": 12, "blue": 12}
@@ -121,6 +122,16 @@ def test_the_page_registers_and_offers_analyse(workdir):
         overrides = models.form_overrides(input_size="16 x 16", channels=3,
                                           classes="red, green, blue", features_output="1",
                                           mean="0.5, 0.5, 0.5", std="0.25 0.25 0.25")
+        mp.delenv(TORCH_UPLOADS_ENV, raising=False)  # the default: ONNX uploads only
+        with pytest.raises(UserModelError, match="^net.pt: torchscript uploads are off on this "
+                                                 "server"):
+            models.add_model([("net.pt", (workdir / "net.pt").read_bytes())],
+                             overrides=overrides, images=data)
+        assert "ONNX uploads only" in models.upload_policy()
+        assert not data.exists()  # the refused Add removed its extraction
+        mp.setenv(TORCH_UPLOADS_ENV, "1")  # the operator allowed TorchScript
+        assert "also accepts TorchScript" in models.upload_policy()
+        data = models.images_folder(("pics.zip", buffer.getvalue()), None, "images")
         source = models.add_model([("net.pt", (workdir / "net.pt").read_bytes())],
                                   overrides=overrides, images=data)
         folder = state[models.FOLDER_KEY].path
@@ -139,11 +150,13 @@ def test_the_page_registers_and_offers_analyse(workdir):
                                  overrides=overrides,
                                  images=models.images_folder(("pics.zip", buffer.getvalue()),
                                                              None, "images"))
-        # the same upload again replaces the first and deletes its files
+        # the same upload again replaces the first and deletes its model files; the zip's
+        # bytes are the same, so its one extraction is kept and used by both
         assert list(state[models.MODELS_KEY]) == [again.key]
-        assert not data.exists() and again.data != source.data
+        assert data.exists() and again.data == source.data
         assert not any(p.exists() for p in map(Path, source.models))
         assert all(p.exists() for p in map(Path, again.models))
+        assert source.label == again.label == "net.pt on pics (your model)"
         source = again
         state[models.FOLDER_KEY].remove()
         assert not folder.exists()

@@ -40,7 +40,7 @@ from uqviz.user_model import (
     split_calibration,
 )
 from uqviz.user_model.images import iter_batches
-from uqviz.user_model.loading import EXPORT_HOW
+from uqviz.user_model.loading import EXPORT_HOW, load_in_process
 from uqviz.user_model.methods import Augmentation, augment, tta_augmentations
 
 QUICK = EvalPlan(corruptions=(), ood_sets=())
@@ -171,8 +171,8 @@ def test_an_exported_program_with_a_pickled_part_is_refused(tmp_path, workdir, n
     config = model_config(workdir / "net.pt")
     assert load_model(tmp_path / "ok.pt2", config).format == "exported program"
     assert error_of(load_model, tmp_path / "pickled.pt2", config) == (
-        "pickled.pt2: this exported program holds a pickled tensor (conv.weight), and loading "
-        "it would run a pickle, which can run any code; " + EXPORT_HOW)
+        "pickled.pt2: refused, it holds a pickled tensor (conv.weight), and loading it would run "
+        "a pickle, which can run any code; an uploaded model may only compute its outputs")
 
 
 def test_input_shape_and_output_width_are_checked_against_the_config(tmp_path, workdir, net):
@@ -378,7 +378,8 @@ def test_tta_predictions_are_seeded(workdir):
 
 
 def test_mc_dropout_switches_on_only_dropout(workdir, net, tmp_path):
-    model = load_model(workdir / "net.pt", model_config(workdir / "net.pt"))
+    model = load_in_process(workdir / "net.pt", model_config(workdir / "net.pt"),
+                            torch.device("cpu"))
     assert model.why_no_dropout() is None
     x = torch.rand(4, 3, SIZE, SIZE)
     before = {k: v.clone() for k, v in model.module.state_dict().items()}
@@ -390,6 +391,15 @@ def test_mc_dropout_switches_on_only_dropout(workdir, net, tmp_path):
     assert all(torch.equal(before[k], v) for k, v in model.module.state_dict().items())
     assert not any(m.training for m in model.module.modules())
     np.testing.assert_array_equal(model.run(x)[0], model.run(x)[0])
+    # through the model's own process: seeded by the caller's generator, off outside
+    worker = load_model(workdir / "net.pt", model_config(workdir / "net.pt"))
+    with worker.dropout_sampling():
+        torch.manual_seed(7)
+        seeded, other = worker.run(x)[0], worker.run(x)[0]
+        torch.manual_seed(7)
+        np.testing.assert_array_equal(worker.run(x)[0], seeded)
+    assert not np.array_equal(seeded, other)
+    np.testing.assert_array_equal(worker.run(x)[0], model.run(x)[0])
     export_torchscript(net, tmp_path / "traced.pt", trace=True)
     export_torchscript(TinyNet(dropout=0.0).eval(), tmp_path / "plain.pt")
     export_pt2(net, tmp_path / "net.pt2")

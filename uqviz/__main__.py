@@ -3,7 +3,8 @@ report,ship-weights} …``
 (``--help``).
 
 Bad input exits with code 2 and one line on stderr saying what is wrong and where; never a
-traceback.
+traceback. Progress bars (tqdm, on stderr) are closed before any other line goes to stderr,
+which then starts on a line of its own (``note``).
 """
 
 from __future__ import annotations
@@ -21,19 +22,46 @@ class CliError(Exception):
     """A user error: printed as one line, exit code 2."""
 
 
+_BARS: list = []  # the progress bars open
+_DRAWN = {"since_newline": False}  # a bar was drawn on stderr since the last line ended
+
+
 def _tqdm_progress(desc: str):
     from tqdm import tqdm
 
     bar = tqdm(total=1000, desc=desc, unit="‰", leave=False, file=sys.stderr,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+    _BARS.append(bar)
+    _DRAWN["since_newline"] = True
 
     def progress(fraction: float, message: str) -> None:
         bar.n = int(1000 * min(max(fraction, 0.0), 1.0))
         bar.set_postfix_str(message[:60], refresh=True)
+        _DRAWN["since_newline"] = True
         if fraction >= 1.0 and message == "done":
             bar.close()
 
     return progress
+
+
+def _end_progress() -> None:
+    """Close the progress bars still open (a bar left by a run that failed) and end the line
+    they were drawn on: a closed bar clears its line on a terminal, but a file or a pipe keeps
+    its text, so a newline follows there."""
+    while _BARS:
+        _BARS.pop().close()
+    if _DRAWN["since_newline"]:
+        _DRAWN["since_newline"] = False
+        isatty = getattr(sys.stderr, "isatty", None)
+        if not (isatty and isatty()):
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def note(text: str) -> None:
+    """One line on stderr, on a line of its own after any progress bar."""
+    _end_progress()
+    print(text, file=sys.stderr)
 
 
 RUN_DEFAULTS = {"dataset": "digits", "members": 5, "mc_samples": 30}
@@ -137,7 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     for method_id in methods:
         get_method(method_id, config).fit(spec, data, device, _tqdm_progress(method_id),
                                           args.data_seed)
-        print(f"{method_id}: trained (cached)", file=sys.stderr)
+        note(f"{method_id}: trained (cached)")
     return 0
 
 
@@ -198,9 +226,9 @@ def _evaluate_user_model(args: argparse.Namespace) -> int:
             raise CliError(f"--methods {method}: {why}")
     run = source.run(methods, _tqdm_progress("evaluate"))
     for warning in run.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        note(f"warning: {warning}")
     sizes = ", ".join(f"{part} {n}" for part, n in run.sizes.items())
-    print(f"images: {sizes}; methods: {', '.join(methods)}", file=sys.stderr)
+    note(f"images: {sizes}; methods: {', '.join(methods)}")
     extra = {"models": [Path(m).name for m in source.models], "dataset": args.dataset,
              "ood": args.ood, "sizes": run.sizes, "temperature": run.temperature,
              "warnings": list(run.warnings), "seconds": time.perf_counter() - start}
@@ -224,12 +252,13 @@ def _evaluate_user_model(args: argparse.Namespace) -> int:
     summary = {**extra, "methods": {}}
     atomic_write(out / "metrics.json",
                  lambda tmp: tmp.write_text(json.dumps(_clean(summary), indent=2)))
-    print(f"the images are unlabelled: no metrics; wrote {out / 'predictions.parquet'} and "
-          f"{out / 'metrics.json'}", file=sys.stderr)
+    note(f"the images are unlabelled: no metrics; wrote {out / 'predictions.parquet'} and "
+         f"{out / 'metrics.json'}")
     return 0
 
 
 def _print_table(methods: dict[str, dict]) -> None:
+    _end_progress()  # stdout may share the terminal with the bars
     cols = ["n", "samples", "accuracy", "nll", "brier", "ece", "adaptive_ece", "mce", "aurc",
             "eaurc"]
     width = max(10, *(len(m) for m in methods))
@@ -252,7 +281,7 @@ def _read(args: argparse.Namespace):
     loaded = read_predictions(args.file, drop_invalid=args.drop_invalid,
                               logits_to_probs=args.softmax)
     for warning in loaded.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        note(f"warning: {warning}")
     return loaded
 
 
@@ -365,8 +394,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
                                          data_seed=args.data_seed, data_dir=args.data_dir,
                                          progress=_tqdm_progress("predictions"))
         source = f"{args.method} on {args.dataset}"
-    print(f"UMAP of {source}: {result.n:,} points (computed in {result.seconds:.1f} s) -> "
-          f"{path}", file=sys.stderr)
+    note(f"UMAP of {source}: {result.n:,} points (computed in {result.seconds:.1f} s) -> "
+         f"{path}")
     return 0
 
 
@@ -395,7 +424,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     html = build_report(by_method, dataset_name=name, dataset_description=description,
                         conformal=conformal, generated=date.today().isoformat())
     write_report(args.out, html)
-    print(f"wrote {args.out}", file=sys.stderr)
+    note(f"wrote {args.out}")
     return 0
 
 
@@ -436,7 +465,7 @@ def _write_bundle(out: Path, results: dict, extra: dict) -> None:
     atomic_write(out / "metrics.json",
                  lambda tmp: tmp.write_text(json.dumps(_clean(summary), indent=2)))
     _print_table(summary["methods"])
-    print(f"wrote {out / 'predictions.parquet'} and {out / 'metrics.json'}", file=sys.stderr)
+    note(f"wrote {out / 'predictions.parquet'} and {out / 'metrics.json'}")
 
 
 def _method_list(args: argparse.Namespace) -> list[str]:
@@ -622,6 +651,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from uqviz.device import configure_threads
 
+    _BARS.clear()
+    _DRAWN["since_newline"] = False
     try:
         configure_threads()  # one thread unless UQVIZ_TORCH_THREADS says more (RESULTS.md)
         _apply_preset(args)
@@ -629,17 +660,22 @@ def main(argv: list[str] | None = None) -> int:
             args.corruptions = args.corruptions_default
         return args.func(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        note("interrupted")
         return 130
     except Exception as err:  # every user error ends as one line, never a traceback
-        print(f"error: {_one_line(err)}", file=sys.stderr)
+        note(f"error: {_one_line(err)}")
         return EXIT_BAD_INPUT
 
 
 def _one_line(err: Exception) -> str:
+    """The error in one line; an ``OSError`` named by its file's name (never a temporary
+    folder's path) and without its ``[Errno N]``."""
     text = str(err).strip() or type(err).__name__
-    if isinstance(err, FileNotFoundError) and err.filename:
-        text = f"{err.filename}: no such file"
+    if isinstance(err, OSError):
+        reason = ("no such file" if isinstance(err, FileNotFoundError)
+                  else err.strerror or text)
+        reason = reason[:1].lower() + reason[1:]
+        text = f"{Path(str(err.filename)).name}: {reason}" if err.filename else reason
     return " ".join(text.split())
 
 

@@ -7,9 +7,17 @@ session (``session_folder``), removed when the session's state is garbage collec
 replaced, and at process exit (``weakref.finalize`` runs its pending callbacks at exit; Streamlit
 has no public session-end hook).
 
+An uploaded zip is extracted once per upload (``uqviz.data.zip_upload.extract_upload``: a folder
+named by the SHA-256 of the archive's bytes, so pressing Add again reuses it), and one that no
+registered model uses is removed after every Add, so a refused model or a replaced upload leaves
+nothing behind. Messages never show the session folder: an extraction is named by its archive's
+name, an ``OSError`` by the file's name (``public_message``).
+
 The operator may offer models to every session: ``UQVIZ_MODELS`` holds entries separated by
 ``os.pathsep``, each ``MODEL=FOLDER`` (the model file with its ``model.json`` sidecar, and an
-image folder resolved under ``UQVIZ_DATA_ROOTS``). Entries that cannot be read are skipped.
+image folder resolved under ``UQVIZ_DATA_ROOTS``). Each entry is loaded and probed once per
+process; one that is refused (a pickle, a missing file, a folder outside the roots…) is not
+offered, and the sidebar says why in one line (``model_datasets``).
 """
 
 from __future__ import annotations
@@ -22,11 +30,16 @@ from pathlib import Path
 
 import streamlit as st
 
+from uqviz.data.roots import data_folders as data_folders  # the page's folder picker
 from uqviz.user_model import MODEL_PREFIX, ModelSource, UserModelError
+from uqviz.user_model import USER_METHODS as USER_METHODS  # the page's method table
+from uqviz.user_model.loading import check_upload, first_line, torch_uploads_allowed
 
 MODELS_KEY = "model_sources"
 FOLDER_KEY = "model_session_folder"
+EXTRACTIONS_KEY = "model_extractions"
 ENV_MODELS = "UQVIZ_MODELS"
+MAX_NAME = 120  # characters of an uploaded file's name kept on disk
 
 
 def is_model_key(key: str) -> bool:
@@ -70,31 +83,69 @@ def register_model(source: ModelSource) -> str:
     return source.key
 
 
+def os_error_line(err: OSError) -> str:
+    """An ``OSError`` in words without its path: ``name: file name too long``."""
+    reason = ("no such file" if isinstance(err, FileNotFoundError)
+              else err.strerror or first_line(err))
+    reason = reason[:1].lower() + reason[1:]
+    return f"{Path(str(err.filename)).name}: {reason}" if err.filename else reason
+
+
+def _env_problem(model: str, err: BaseException) -> str:
+    text = os_error_line(err) if isinstance(err, OSError) else first_line(err)
+    folder = str(Path(model).expanduser().resolve().parent)
+    text = text.replace(folder + os.sep, "").replace(str(Path(model).parent) + os.sep, "")
+    return f"{ENV_MODELS}: a model is not offered: {text}"
+
+
 @st.cache_resource(show_spinner=False)
-def _env_source(entry: str, mtime_ns: int) -> ModelSource:
+def _env_source(entry: str, mtime_ns: int) -> ModelSource | str:
+    """An entry's source, loaded and probed with its folder read, or one line saying why it is
+    refused (both kept for the process, per entry and model file modification time)."""
     from uqviz.data.roots import resolve_data_path
 
     model, _, folder = entry.partition("=")
-    return ModelSource.create([model.strip()], resolve_data_path(folder.strip()))
+    try:
+        source = ModelSource.create([model.strip()], resolve_data_path(folder.strip()))
+        _ = source.methods  # loads and probes the model (a pickle is refused), reads the folder
+        return source
+    except (OSError, ValueError) as err:  # UserModelError, OutsideDataRoots are ValueErrors
+        return _env_problem(model.strip(), err)
 
 
-def env_models() -> dict[str, ModelSource]:
-    """The models of ``UQVIZ_MODELS`` that can be read, by key (bad entries are skipped)."""
-    found = {}
+def _env_entries() -> list[ModelSource | str]:
+    found: list[ModelSource | str] = []
     for entry in os.environ.get(ENV_MODELS, "").split(os.pathsep):
+        if not entry.strip():
+            continue
         if "=" not in entry:
+            found.append(f"{ENV_MODELS}: an entry is not MODEL=FOLDER: {entry.strip()!r}")
             continue
-        path = Path(entry.partition("=")[0].strip())
+        model = entry.partition("=")[0].strip()
         try:
-            src = _env_source(entry, path.stat().st_mtime_ns)
-            found[src.key] = src
-        except (OSError, ValueError):  # UserModelError, OutsideDataRoots are ValueErrors
+            mtime = Path(model).expanduser().stat().st_mtime_ns
+        except OSError as err:
+            found.append(_env_problem(model, err))
             continue
+        found.append(_env_source(entry, mtime))
     return found
 
 
+def env_models() -> dict[str, ModelSource]:
+    """The models of ``UQVIZ_MODELS`` that load, by key (refused entries: ``env_problems``)."""
+    return {e.key: e for e in _env_entries() if isinstance(e, ModelSource)}
+
+
+def env_problems() -> list[str]:
+    """One line per entry of ``UQVIZ_MODELS`` that is refused, saying why."""
+    return [e for e in _env_entries() if isinstance(e, str)]
+
+
 def model_datasets() -> list[str]:
-    """Keys of every model source this session can choose."""
+    """Keys of every model source this session can choose. Called where the sidebar's dataset
+    selector is built: each refused ``UQVIZ_MODELS`` entry gets one line in the sidebar."""
+    for problem in env_problems():
+        st.sidebar.warning(problem)
     return [*env_models(), *session_models()]
 
 
@@ -170,21 +221,101 @@ def form_overrides(*, input_size: str = "", channels: int | None = None, mean: s
     return out
 
 
+def upload_policy() -> str:
+    """What the page accepts as a model file, as the operator set it."""
+    if torch_uploads_allowed():
+        return ("This server also accepts TorchScript (`.pt`) and `torch.export` (`.pt2`) "
+                "files; they are checked (no pickle, no file or process operators, no code run "
+                "at load) and run in a process of their own with memory and time limits. "
+                "Pickled checkpoints are refused.")
+    return ("TorchScript and `.pt2` files are programs torch runs, so this server takes ONNX "
+            "uploads only: export with `torch.onnx.export(model, (example,), path)`. The "
+            "operator can allow the torch formats with UQVIZ_ALLOW_TORCH_UPLOADS=1.")
+
+
 def _safe_name(name: str) -> str:
     base = Path(name).name.strip() or "model"
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in base)
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in base)
+    if len(safe) > MAX_NAME:  # a name the file system refuses ([Errno 36])
+        suffix = Path(safe).suffix[:10]
+        safe = safe[:MAX_NAME - len(suffix)] + suffix
+    return safe
+
+
+def _is_extraction(folder: Path) -> bool:
+    """Whether a sub-folder of the session folder is an extracted upload (``extract_upload``
+    names it by the SHA-256 of the archive's bytes)."""
+    return len(folder.name) == 64 and all(c in "0123456789abcdef" for c in folder.name)
+
+
+def extractions() -> dict[str, str]:
+    """This session's extracted uploads: folder -> the archive's name (for messages)."""
+    return st.session_state.setdefault(EXTRACTIONS_KEY, {})
+
+
+def extract_once(name: str, data: bytes) -> Path:
+    """The upload ``(name, data)`` extracted into this session's folder once
+    (``uqviz.data.zip_upload.extract_upload``: the same bytes again reuse the folder named by
+    their SHA-256); returns the folder holding the class folders.
+
+    Raises:
+        ZipRejected, UserModelError: one line naming the archive (never the session folder).
+    """
+    from uqviz.data.zip_upload import extract_upload
+
+    label = Path(str(name)).name or "upload.zip"
+    session = session_folder().path
+    try:
+        root = extract_upload(data, label, session)
+    except OSError as err:
+        raise UserModelError(f"{label}: cannot be extracted ({os_error_line(err)})") from None
+    base = session.resolve()
+    extractions()[str(base / root.resolve().relative_to(base).parts[0])] = label
+    return root
+
+
+def _remove_upload(top: Path, session: Path) -> None:
+    from uqviz.data.zip_upload import remove_extraction
+
+    if _is_extraction(top):
+        remove_extraction(top, session)
+        extractions().pop(str(top), None)
+    else:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def release_extractions() -> None:
+    """Remove the extracted uploads that no registered model of this session uses (after a
+    refused model, or when another upload replaced them)."""
+    session = session_folder().path
+    in_use = set().union(*(_uploads(s, session) for s in session_models().values()))
+    for top in session.resolve().iterdir():
+        if top.is_dir() and _is_extraction(top) and top not in in_use:
+            _remove_upload(top, session)
+
+
+def public_message(err: BaseException) -> str:
+    """One line for the page: ``first_line`` of the error (an ``OSError`` by the file's name,
+    without its path), every extraction named by its archive's name and no session folder."""
+    text = os_error_line(err) if isinstance(err, OSError) else first_line(err)
+    for folder, name in extractions().items():
+        text = text.replace(folder, name)
+    folder = st.session_state.get(FOLDER_KEY)
+    if isinstance(folder, SessionFolder):
+        for path in {str(folder.path), str(folder.path.resolve())}:
+            text = text.replace(path + os.sep, "").replace(path, "upload")
+    return text
 
 
 def images_folder(zip_file: tuple[str, bytes] | None, folder: str | None, what: str) -> Path:
-    """An image folder: a zip (name, bytes) extracted into this session's folder, or a folder
-    under ``UQVIZ_DATA_ROOTS`` (anything outside is refused, one line)."""
+    """An image folder: a zip (name, bytes) extracted into this session's folder (once per
+    upload: ``extract_once``), or a folder under ``UQVIZ_DATA_ROOTS`` (anything outside is
+    refused, one line)."""
     from uqviz.data.roots import resolve_data_path
-    from uqviz.data.zip_upload import extract_zip
 
     if zip_file is not None:
         name, data = zip_file
-        target = session_folder().new_folder("images-")
-        return extract_zip(data, target, name=name).root
+        return extract_once(name, data)
     if folder:
         return resolve_data_path(folder)
     raise UserModelError(f"give the {what}: a .zip of class folders or a folder on the server")
@@ -197,7 +328,8 @@ def add_model(model_files: list[tuple[str, bytes]], *, config: bytes | None = No
     ``ModelSource`` (models loaded, folders read) and register it; returns it.
 
     Raises:
-        UserModelError (or another ValueError): one line; nothing already registered changes.
+        UserModelError (or another ValueError): one line; nothing already registered changes,
+            and the model's files and the extractions no registered model uses are removed.
     """
     if not model_files:
         raise UserModelError("upload at least one model file (.pt TorchScript, .pt2 or .onnx)")
@@ -206,11 +338,19 @@ def add_model(model_files: list[tuple[str, bytes]], *, config: bytes | None = No
         source = _create(folder, model_files, config, overrides or {}, images, ood)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # a refused upload leaves nothing behind
+        release_extractions()
         raise
     for old in [o for o in session_models().values() if o.label == source.label]:
-        _forget(old)  # the same model on the same folder, uploaded again: replace it
+        _forget(old, keep=source)  # the same model on the same folder again: replace it
     register_model(source)
     return source
+
+
+def _shown(*folders: Path | None) -> dict[str, str]:
+    """The extractions holding ``folders``, each named by its archive."""
+    return {extraction: name for extraction, name in extractions().items()
+            for folder in folders
+            if folder is not None and Path(folder).resolve().is_relative_to(extraction)}
 
 
 def _create(folder: Path, model_files: list[tuple[str, bytes]], config: bytes | None,
@@ -225,25 +365,39 @@ def _create(folder: Path, model_files: list[tuple[str, bytes]], config: bytes | 
         if path.exists():
             raise UserModelError(f"{name}: given twice")
         path.write_bytes(data)
+        check_upload(path)  # ONNX, or torch formats where the operator allowed them
         paths.append(path)
     config_path = None
     if config is not None:
         config_path = folder / "model.json"
         config_path.write_bytes(config)
-    source = ModelSource.create(paths, images, ood=ood, config=config_path, **overrides)
+    source = ModelSource.create(paths, images, ood=ood, config=config_path,
+                                shown=_shown(images, ood), **overrides)
     _ = source.methods  # loads and probes the models, reads the folders
+    _ = source.unreadable  # decodes every image once: the page lists those that cannot be read
     return source
 
 
-def _forget(old: ModelSource) -> None:
-    """Drop a registered source and delete its files when they are in this session's folder."""
-    session_models().pop(old.key, None)
-    root = session_folder().path
-    parts = {Path(m).parent for m in old.models} | {Path(old.data)}
-    if old.ood:
-        parts.add(Path(old.ood))
+def _uploads(source: ModelSource, root: Path) -> set[Path]:
+    """The sub-folders of the session folder ``root`` (resolved) that ``source`` uses."""
+    root = root.resolve()
+    parts = {Path(m).parent for m in source.models} | {Path(source.data)}
+    if source.ood:
+        parts.add(Path(source.ood))
+    tops = set()
     for part in parts:
         part = part.resolve()
         if part != root and part.is_relative_to(root):
-            top = root / part.relative_to(root).parts[0]  # the upload's own sub-folder
-            shutil.rmtree(top, ignore_errors=True)
+            tops.add(root / part.relative_to(root).parts[0])  # the upload's own sub-folder
+    return tops
+
+
+def _forget(old: ModelSource, keep: ModelSource | None = None) -> None:
+    """Drop a registered source and delete its files when they are in this session's folder
+    and no other registered source (nor ``keep``) uses them."""
+    session_models().pop(old.key, None)
+    root = session_folder().path
+    others = [*session_models().values(), *([keep] if keep is not None else [])]
+    in_use = set().union(*(_uploads(s, root) for s in others))
+    for top in _uploads(old, root) - in_use:
+        _remove_upload(top, root)

@@ -17,7 +17,7 @@ Every user error is a ``UserModelError`` with a one-line message. No streamlit, 
 
 from uqviz.user_model.config import ModelConfig, UserModelError, ensemble_configs, model_config
 from uqviz.user_model.images import ImageSet, Split, scan_folder, split_calibration
-from uqviz.user_model.loading import UserModel, load_model, model_format
+from uqviz.user_model.loading import UserModel, model_format
 from uqviz.user_model.methods import (
     MAHALANOBIS,
     USER_METHOD_LABELS,
@@ -32,6 +32,7 @@ from uqviz.user_model.source import (
     PartialResults,
     UserRun,
 )
+from uqviz.user_model.worker import load_model
 
 __all__ = [
     "MAHALANOBIS", "MODEL_PREFIX", "USER_METHODS", "USER_METHOD_LABELS", "USER_PLAN",

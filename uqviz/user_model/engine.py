@@ -124,7 +124,7 @@ class _Outputs:
         return out
 
 
-def _skip_warning(part: str, reasons: list[str], total: int) -> str:
+def skip_warning(part: str, reasons: list[str], total: int) -> str:
     """``DIR (test part): skipped 1 unreadable image of 40 (first: cat/3.png: …)``."""
     s = "s" if len(reasons) > 1 else ""
     return f"{part}: skipped {len(reasons)} unreadable image{s} of {total} (first: {reasons[0]})"
@@ -207,7 +207,7 @@ class Engine:
                     done += len(batch.rows) + len(batch.skipped)
                     self.progress(start + share * done / total, f"predicting {group}")
             if skipped:
-                self.warnings.append(_skip_warning(stream.part, skipped, len(stream.ids)))
+                self.warnings.append(skip_warning(stream.part, skipped, len(stream.ids)))
                 self.skipped[stream.part] = skipped
         return {g: (s, o.arrays()) for g, (s, o) in results.items()}
 
@@ -255,7 +255,7 @@ class Engine:
         [0, 1] at the model's input size (single pictures: the Your images page).
 
         Raises:
-            UserModelError: the model fails, or gives NaN outputs (one line).
+            UserModelError: the model fails, or gives NaN or infinite outputs (one line).
         """
         out = self._outputs(x, group, 0, set(self.methods))
         ids = np.asarray([f"{group}/{i}" for i in range(len(x))], dtype=str)
@@ -317,14 +317,20 @@ class Engine:
 
     def _check_finite(self, what: str, samples: list[np.ndarray], ids: np.ndarray,
                       model: UserModel | None) -> None:
-        """One line naming how many rows have NaN (or infinite) outputs in any sample; the
-        model is ``model``, or the k-th model for the first sample k with one (an ensemble)."""
+        """One line naming how many rows have NaN or infinite outputs in any sample (and which
+        of the two they are); the model is ``model``, or the k-th model for the first sample k
+        with one (an ensemble)."""
         bad_by_sample = [~np.isfinite(raw).all(axis=1) for raw in samples]
         bad = np.logical_or.reduce(bad_by_sample)
         if bad.any():
             k = next(k for k, b in enumerate(bad_by_sample) if b.any())
             name = (model or self.models[k]).name
-            raise UserModelError(f"{name} gave NaN outputs for {int(bad.sum())} of {len(bad)} "
+            has_nan = any(np.isnan(raw[b]).any() for raw, b in zip(samples, bad_by_sample,
+                                                                    strict=True))
+            has_inf = any(np.isinf(raw[b]).any() for raw, b in zip(samples, bad_by_sample,
+                                                                    strict=True))
+            kind = "NaN and infinite" if has_nan and has_inf else "NaN" if has_nan else "infinite"
+            raise UserModelError(f"{name} gave {kind} outputs for {int(bad.sum())} of {len(bad)} "
                                  f"rows ({what}; first: {ids[np.argmax(bad)]})")
 
 

@@ -26,8 +26,7 @@ and the width of the outputs (against the number of classes).
 from __future__ import annotations
 
 import contextlib
-import io
-import json
+import os
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -40,6 +39,11 @@ import torch
 
 from uqviz.device import autocast
 from uqviz.user_model.config import ModelConfig, UserModelError
+from uqviz.user_model.vetting import (
+    vet_exported_program,
+    vet_torchscript_archive,
+    vet_torchscript_graph,
+)
 
 TORCHSCRIPT, EXPORTED, ONNX = "torchscript", "exported program", "ONNX"
 EXPORT_HOW = ("export it with torch.jit.script(model).save(path) (or torch.jit.trace(model, "
@@ -47,7 +51,8 @@ EXPORT_HOW = ("export it with torch.jit.script(model).save(path) (or torch.jit.t
               "path) or torch.onnx.export(model, (example,), path)")
 DROPOUT_NAMES = frozenset({"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
                            "FeatureAlphaDropout"})
-NATIVE_CODE_DIRS = ("data/aotinductor/", "data/executorch/", "data/mtia/")
+OUT_OF_MEMORY = ("can't allocate memory", "out of memory", "bad_alloc", "failed to allocate",
+                 "cannot allocate memory")
 PROB_TOLERANCE = 1e-3
 PROBE_SEED = 1234
 
@@ -63,8 +68,22 @@ def _not_a_model(name: str) -> UserModelError:
 
 
 def first_line(err: BaseException) -> str:
-    text = (str(err).strip().splitlines() or [type(err).__name__])[0].strip()
-    return text[:300]
+    """The line of an exception's message that says what went wrong (for a TorchScript
+    interpreter error, its last line, which names the failing operation's error), at most 300
+    characters."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if lines[0].startswith("The following operation failed in the TorchScript interpreter"):
+        return lines[-1][:300]
+    return lines[0][:300]
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether an exception is an allocation that failed (``MemoryError`` or torch's and
+    onnxruntime's allocator messages)."""
+    text = str(err).lower()
+    return isinstance(err, MemoryError) or any(s in text for s in OUT_OF_MEMORY)
 
 
 def model_format(path: str | Path) -> str:
@@ -96,36 +115,6 @@ def model_format(path: str | Path) -> str:
     if path.suffix.lower() == ".onnx" or head[:1] == b"\x08":  # ModelProto.ir_version first
         return ONNX
     raise _not_a_model(path.name)
-
-
-def _check_pt2_has_no_pickle(path: Path) -> None:
-    """Refuse an exported program that ``torch.export.load`` would partly unpickle."""
-    def refuse(what: str) -> UserModelError:
-        return UserModelError(f"{path.name}: this exported program holds {what}, and loading "
-                              f"it would run a pickle, which can run any code; {EXPORT_HOW}")
-
-    with zipfile.ZipFile(path) as archive:
-        for entry in archive.namelist():
-            inner = "/".join(PurePosixPath(entry).parts[1:])
-            if inner.startswith(NATIVE_CODE_DIRS):
-                raise UserModelError(f"{path.name}: this exported program holds compiled native "
-                                     f"code ({inner.split('/')[1]}), which is refused; "
-                                     f"{EXPORT_HOW}")
-            folder = inner.rsplit("/", 1)[0] + "/"
-            if folder in ("data/weights/", "data/constants/") and inner.endswith(".pt"):
-                raise refuse("weights in the legacy pickled format")
-            if folder in ("data/weights/", "data/constants/") and inner.endswith("config.json"):
-                config = json.loads(archive.read(entry)).get("config", {})
-                for key, meta in config.items():
-                    if meta.get("use_pickle"):
-                        raise refuse(f"a pickled tensor ({key})")
-                    if folder == "data/constants/" and not meta["path_name"].startswith("tensor"):
-                        raise refuse(f"a custom object ({key})")
-            if inner.startswith("data/sample_inputs/"):
-                try:
-                    torch.load(io.BytesIO(archive.read(entry)), weights_only=True)
-                except Exception:
-                    raise refuse("sample inputs that are not plain tensors") from None
 
 
 def _as_list(out: Any) -> tuple[list[Any], list[str] | None]:
@@ -201,9 +190,19 @@ class UserModel:
         return outs
 
     def raw_outputs(self, x: torch.Tensor) -> list[np.ndarray]:
-        """Every output of the model on images in [0, 1], each float32 (B, …)."""
+        """Every output of the model on images in [0, 1], each float32 (B, …).
+
+        Raises:
+            UserModelError: an output without one row per image (one line naming the model).
+        """
         chunks = self._chunks(self.normalise(x))
-        return [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+        outs = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+        for out in outs:
+            if out.ndim == 0 or len(out) != len(x):
+                rows = "a single value" if out.ndim == 0 else f"{len(out)} rows of outputs"
+                raise UserModelError(f"{self.name} gave {rows} for a batch of {len(x)} images; "
+                                     "a model must return one row per image")
+        return outs
 
     def _pick(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         feats_at = self.config.features_output
@@ -245,6 +244,8 @@ class UserModel:
         except UserModelError:
             raise
         except Exception as err:
+            if is_out_of_memory(err):
+                raise
             raise UserModelError(
                 f"{self.name}: the model fails on input (N, {', '.join(map(str, expected))}) "
                 f"from {config}{self._input_hint()}: {first_line(err)}") from None
@@ -403,10 +404,11 @@ def _load_torch(path: Path, fmt: str, config: ModelConfig, device: torch.device,
         warnings.simplefilter("ignore")
         try:
             if fmt == TORCHSCRIPT:
+                vet_torchscript_archive(path)
                 module = torch.jit.load(str(path), map_location=device).eval()
+                vet_torchscript_graph(module, path)
                 return TorchModel(path, config, device, module, fmt, bf16)
-            _check_pt2_has_no_pickle(path)
-            program = torch.export.load(str(path))
+            program = _load_exported(path)
         except UserModelError:
             raise
         except Exception as err:
@@ -420,26 +422,51 @@ def _load_torch(path: Path, fmt: str, config: ModelConfig, device: torch.device,
     return model
 
 
-def load_model(path: str | Path, config: ModelConfig, device: torch.device | None = None, *,
-               bf16: bool = False) -> UserModel:
-    """Load and probe one model file.
+def _load_exported(path: Path) -> Any:
+    """The exported program of a vetted ``.pt2`` file, read by the current format's reader only
+    (``torch.export.load`` would fall back to the legacy format, which unpickles)."""
+    from torch.export.pt2_archive._package import load_pt2
 
-    Args:
-        path: a TorchScript, exported-program (.pt2) or ONNX file.
-        config: its ``ModelConfig``.
-        device: where it runs; default ``uqviz.device.default_device()``.
-        bf16: bf16 autocast for TorchScript and exported programs on CUDA (never ONNX).
+    vet_exported_program(path)
+    programs = load_pt2(str(path)).exported_programs
+    if "model" not in programs:
+        raise UserModelError(f"{path.name}: not a loadable {EXPORTED} file (no program named "
+                             "model in it)")
+    return programs["model"]
 
-    Raises:
-        UserModelError: a pickle or other file, an input shape or output width that does not
-            match the config (one line).
-    """
-    from uqviz.device import default_device
 
-    path = Path(path)
-    device = device or default_device()
+def load_in_process(path: Path, config: ModelConfig, device: torch.device,
+                    bf16: bool = False) -> UserModel:
+    """Load, vet and probe one model file in this process (``uqviz.user_model.worker`` calls it
+    in the model's own process; nothing else should)."""
     fmt = model_format(path)
     model = _load_onnx(path, config, device) if fmt == ONNX else _load_torch(
         path, fmt, config, device, bf16)
     model.probe()
     return model
+
+
+TORCH_UPLOADS_ENV = "UQVIZ_ALLOW_TORCH_UPLOADS"
+
+
+def torch_uploads_allowed() -> bool:
+    """Whether the operator lets browser uploads be TorchScript or ``.pt2`` files
+    (``UQVIZ_ALLOW_TORCH_UPLOADS=1``); ONNX uploads are always accepted."""
+    return os.environ.get(TORCH_UPLOADS_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def check_upload(path: str | Path) -> str:
+    """The format of a model file uploaded through the browser, refusing TorchScript and
+    exported programs unless the operator allowed them (``torch_uploads_allowed``).
+
+    Raises:
+        UserModelError: a pickle, not a model file, or a torch format that is not allowed.
+    """
+    path = Path(path)
+    fmt = model_format(path)
+    if fmt != ONNX and not torch_uploads_allowed():
+        raise UserModelError(
+            f"{path.name}: {fmt} uploads are off on this server (a {fmt} file is a program "
+            f"torch runs); upload an ONNX export instead (torch.onnx.export(model, (example,), "
+            f"path)), or ask the operator to set {TORCH_UPLOADS_ENV}=1")
+    return fmt

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from uqviz.cache import cache_key, cache_root, load_npz, save_npz
+from uqviz.data.user_images import ImageRejected
 from uqviz.predictions import TEST_GROUP, Predictions, ood_group, shift_group
 from uqviz.runs import EvalPlan
 from uqviz.sources import MODEL_KEY_PREFIX
@@ -46,9 +47,16 @@ from uqviz.user_model.engine import (
     corruption,
     generated_stream,
     image_stream,
+    skip_warning,
 )
-from uqviz.user_model.images import ImageSet, load_images, scan_folder, split_calibration
-from uqviz.user_model.loading import UserModel, load_model
+from uqviz.user_model.images import (
+    ImageSet,
+    load_images,
+    read_pixels,
+    scan_folder,
+    split_calibration,
+)
+from uqviz.user_model.loading import UserModel
 from uqviz.user_model.methods import (
     ENSEMBLE,
     MAHALANOBIS,
@@ -58,6 +66,7 @@ from uqviz.user_model.methods import (
     USER_METHODS,
     MethodSettings,
 )
+from uqviz.user_model.worker import load_model
 
 MODEL_PREFIX = MODEL_KEY_PREFIX  # one prefix: uqviz.sources
 USER_PLAN = EvalPlan(corruptions=("gaussian_noise",))
@@ -76,6 +85,27 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """The images of one folder that cannot be read (they are skipped by every run).
+
+    Attributes:
+        part: the folder as messages name it.
+        total: images found in the folder.
+        files: (file name relative to the folder, why) per unreadable image.
+    """
+
+    part: str
+    total: int
+    files: tuple[tuple[str, str], ...]
+
+    @property
+    def warning(self) -> str:
+        """One line, as the command line warns: ``DIR: skipped 1 unreadable image of 40
+        (first: cat/3.png: …)``."""
+        return skip_warning(self.part, [f"{n}: {why}" for n, why in self.files], self.total)
 
 
 @dataclass(frozen=True)
@@ -120,6 +150,9 @@ class ModelSource:
             (``ood_sets`` None: uniform noise, Gaussian noise and photo patches; ``ood_size``
             None: as many as the test part).
         settings: the methods' settings (samples, seed, split, batch size).
+        shown: (folder, name) pairs: how messages, warnings and the label name a folder
+            (e.g. an uploaded zip extracted into a temporary folder is named by the zip's
+            name, never by the server's path).
     """
 
     models: tuple[str, ...]
@@ -128,13 +161,15 @@ class ModelSource:
     ood: str | None = None
     plan: EvalPlan = USER_PLAN
     settings: MethodSettings = field(default_factory=MethodSettings)
+    shown: tuple[tuple[str, str], ...] = ()
 
     has_images = True
 
     @classmethod
     def create(cls, models: list[str | Path], data: str | Path, *, ood: str | Path | None = None,
                config: str | Path | None = None, plan: EvalPlan = USER_PLAN,
-               settings: MethodSettings | None = None, **overrides: Any) -> ModelSource:
+               settings: MethodSettings | None = None, shown: dict[str, str] | None = None,
+               **overrides: Any) -> ModelSource:
         """Read and check the configs now (one-line ``UserModelError``).
 
         Args:
@@ -144,18 +179,32 @@ class ModelSource:
             config: a config file for every model; None reads each model's sidecar.
             plan: see the class.
             settings: see the class.
+            shown: folder -> the name messages give it (see the class).
             **overrides: config keys that win over the files (``input_size``, ``classes`` …).
         """
         if not models:
             raise UserModelError("give at least one model file")
         paths = tuple(str(Path(m).expanduser().resolve()) for m in models)
         for path in paths:
+            if Path(path).is_dir():
+                raise UserModelError(f"{path}: a folder, not a model file; give the model file "
+                                     "inside it")
             if not Path(path).is_file():
                 raise UserModelError(f"{path}: no such file")
         plan.corruption_names()  # validates
         configs = ensemble_configs(list(paths), config, **overrides)
+        pairs = []
+        for folder, name in (shown or {}).items():  # the resolved path too (scan_folder's)
+            pairs += [(str(folder), name), (str(Path(folder).resolve()), name)]
+        pairs = sorted(dict(pairs).items(), key=lambda p: -len(p[0]))  # longest first
         return cls(paths, _folder(data), configs, None if ood is None else _folder(ood), plan,
-                   settings or MethodSettings())
+                   settings or MethodSettings(), tuple(pairs))
+
+    def public(self, text: str) -> str:
+        """``text`` with every folder of ``shown`` replaced by its name."""
+        for folder, name in self.shown:
+            text = text.replace(folder, name)
+        return text
 
     def with_plan(self, plan: EvalPlan) -> ModelSource:
         """The same model and images predicted on other rows (e.g. every corruption)."""
@@ -188,7 +237,7 @@ class ModelSource:
 
     @property
     def label(self) -> str:
-        return f"{self.name} on {Path(self.data).name} (your model)"
+        return f"{self.name} on {Path(self.public(self.data)).name} (your model)"
 
     # -- images --------------------------------------------------------------------------------
     @cached_property
@@ -259,6 +308,10 @@ class ModelSource:
     def why_not(self, method: str) -> str | None:
         """Why ``method`` does not apply to this model and these images (a sentence), or None
         when it does."""
+        why = self._why_not(method)
+        return None if why is None else self.public(why)
+
+    def _why_not(self, method: str) -> str | None:
         if method not in USER_METHODS:
             return f"unknown method {method!r}; valid: {', '.join(USER_METHODS)}"
         if method == TEMPERATURE and not len(self.split.calibration):
@@ -285,9 +338,37 @@ class ModelSource:
             return (f"The Mahalanobis score needs the model's penultimate features: set "
                     f"\"features_output\" in {self.config.source}")
         if len(self.split.calibration) < 2:
-            return ("The Mahalanobis score needs labelled calibration images to fit class "
-                    f"means on, and {self._why_no_calibration()}")
+            return self.public("The Mahalanobis score needs labelled calibration images to fit "
+                               f"class means on, and {self._why_no_calibration()}")
         return None
+
+    @cached_property
+    def unreadable(self) -> tuple[Unreadable, ...]:
+        """The images of the folder (and of the OOD folder) that cannot be read, one
+        ``Unreadable`` per folder with any; every image is decoded once, as a run reads it.
+
+        Raises:
+            UserModelError: no image of the folder can be read (one line).
+        """
+        found = []
+        parts = [(self.images, self.data)]
+        if self.ood:
+            parts.append((self.ood_images_set, self.ood))
+        for images, folder in parts:
+            bad = []
+            for name in images.files:
+                try:
+                    read_pixels(images.root / name, name, self.config, images.root)
+                except ImageRejected as err:
+                    bad.append((name, str(err).removeprefix(f"{name}: ")))
+            if not bad:
+                continue
+            part = Unreadable(self.public(str(images.root)), len(images), tuple(bad))
+            if folder == self.data and len(bad) == len(images):
+                raise UserModelError(f"{part.part}: none of the {len(images)} images could be "
+                                     f"read (first: {bad[0][0]}: {bad[0][1]})")
+            found.append(part)
+        return tuple(found)
 
     @property
     def methods(self) -> list[str]:
@@ -319,6 +400,14 @@ class ModelSource:
             why = self.why_not(method)
             if why:
                 raise UserModelError(why)
+        try:
+            return self._run(methods, progress)
+        except PartialResults as err:
+            raise PartialResults(self.public(str(err)), err.predictions) from None
+        except UserModelError as err:
+            raise UserModelError(self.public(str(err))) from None
+
+    def _run(self, methods: list[str], progress: Progress) -> UserRun:
         stored = {m: load_npz(self._path(m)) for m in methods}
         todo = [m for m in methods if stored[m] is None]
         failure: UserModelError | None = None
@@ -335,7 +424,8 @@ class ModelSource:
         if failure is not None:
             raise PartialResults(str(failure), predictions)
         progress(1.0, "done")
-        warnings = dict.fromkeys(w for a in done.values() for w in a["warnings"].tolist())
+        warnings = dict.fromkeys(self.public(w) for a in done.values()
+                                 for w in a["warnings"].tolist())
         temperature = done[TEMPERATURE]["temperature"].item() if TEMPERATURE in done else None
         return UserRun(predictions, tuple(warnings), self.sizes, temperature)
 
