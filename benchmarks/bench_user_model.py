@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_user_model.py [--sections 1,2] [--batches 5]
+    .venv/bin/python benchmarks/bench_user_model.py [--sections 1,2,3] [--batches 5]
                                                      [--images 500,5000]
 
 Sections:
@@ -20,6 +20,12 @@ Sections:
    (``VmHWM``). A bounded stream shows about the same peak for
    500 and 5,000 images; holding the decoded images would add N × 3 × 64 × 64 × 4 bytes
    (printed for comparison).
+
+3. **The model's own process** (``uqviz.user_model.worker``): the wall time of
+   ``load_model`` for a small scripted CNN with a warm spare process, with none (the first
+   model of a server: torch imports in the child) and in this process (``load_in_process``,
+   as before the worker), and the time of one batch of 64 images at 64 × 64 in this process
+   and through the worker's pipes (median of ``--batches`` after the warm-up).
 
 Threads come from ``UQVIZ_TORCH_THREADS`` (default 1) for torch and onnxruntime alike. Figures
 are printed only; nothing is asserted, and the test suite never runs this script.
@@ -170,9 +176,46 @@ def streaming_memory(sizes: list[int]) -> None:
     print()
 
 
+def worker_overhead(batches: int) -> None:
+    """Section 3: loading and one batch through the model's own process against in-process."""
+    from uqviz.user_model import worker
+    from uqviz.user_model.loading import load_in_process
+
+    config = _config(STREAM_SIDE, STREAM_CLASSES)
+    x = torch.rand(64, 3, STREAM_SIDE, STREAM_SIDE, generator=torch.Generator().manual_seed(0))
+    print(f"## 3. The model's own process: small CNN, batch 64 at {STREAM_SIDE}×{STREAM_SIDE}, "
+          f"median of {batches}\n")
+    print("| how | load (s) | one batch (ms, median) | min–max (ms) |")
+    print("|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = Path(tmp) / "small.pt"
+        torch.jit.script(_SmallCNN().eval()).save(str(path))
+        worker._stop_spares()
+        rows = []
+        for how in ("worker, no spare (cold)", "worker, warm spare", "in this process"):
+            if how.startswith("worker, warm"):
+                time.sleep(20)  # let the spare started by the cold load import torch
+            start = time.perf_counter()
+            model = (load_in_process(path, config, torch.device("cpu")) if how.startswith("in")
+                     else worker.load_model(path, config, torch.device("cpu")))
+            load = time.perf_counter() - start
+            for _ in range(WARM_UP):
+                model.run(x)
+            seconds = []
+            for _ in range(batches):
+                start = time.perf_counter()
+                model.run(x)
+                seconds.append(1000 * (time.perf_counter() - start))
+            rows.append(f"| {how} | {load:.2f} | {statistics.median(seconds):.1f} | "
+                        f"{min(seconds):.1f}–{max(seconds):.1f} |")
+        print("\n".join(rows))
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sections", default="1,2")
+    parser.add_argument("--sections", default="1,2,3")
     parser.add_argument("--batches", type=int, default=5, help="timed batches (section 1)")
     parser.add_argument("--images", default="500,5000", help="folder sizes (section 2)")
     parser.add_argument("--stream-child", nargs=2, metavar=("MODEL", "FOLDER"),
@@ -187,6 +230,8 @@ def main() -> None:
         images_per_second(args.batches)
     if "2" in sections:
         streaming_memory([int(n) for n in args.images.split(",")])
+    if "3" in sections:
+        worker_overhead(args.batches)
 
 
 if __name__ == "__main__":
