@@ -286,3 +286,28 @@ def test_worker_messages_carry_no_pickle():
     forged = struct.pack("<Q", len(head)) + head + buf.getvalue()
     with pytest.raises(ValueError):
         unpack(forged)
+
+
+def test_the_command_line_refuses_hostile_files_with_one_line(tmp_path):
+    """The same refusals through ``python -m uqviz evaluate --model``: one ``error:`` line on
+    its own, no traceback, no file created."""
+    from tests.test_cli import run_cli
+    from tests.user_model_fixtures import write_config, write_folder
+
+    marker = tmp_path / "pwned-cli"
+    good = export_pt2(tmp_path / "good.pt2")
+    rewrite_zip(good, tmp_path / "legacy.pt2", lambda _, data: data, {
+        "version": b"8.0", "serialized_state_dict.pt": pickle.dumps(TouchOnLoad(marker))})
+    scripted(ReadsAFile(str(marker), True), tmp_path / "reads.pt")
+    write_folder(tmp_path / "images", {"a": 2, "b": 2, "c": 2}, size=(8, 8))
+    write_config(tmp_path, input_size=[8, 8], classes=["a", "b", "c"], features_output=None)
+    for name, why in (("legacy.pt2", "entries of the legacy 2.7 format"),
+                      ("reads.pt", "the operator aten::from_file")):
+        done = run_cli("evaluate", "--model", tmp_path / name, "--dataset",
+                       f"folder:{tmp_path / 'images'}", "--out", tmp_path / "out")
+        errors = [line for line in done.stderr.splitlines() if "error:" in line]
+        assert done.returncode != 0 and len(errors) == 1, done.stderr
+        assert why in errors[0] and errors[0].lstrip().split(":")[0] in ("error", "uqviz"), \
+            errors[0]
+        assert "Traceback" not in done.stderr
+    assert not marker.exists()
