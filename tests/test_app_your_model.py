@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app_fixtures import framed_page
 from tests.user_model_fixtures import (
     export_torchscript,
     train_tiny_net,
@@ -47,11 +48,7 @@ def offered(workdir):
 
 
 def _framed(page: str, **state) -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    return at.switch_page(page).run()
+    return framed_page(page, TIMEOUT, **state)
 
 
 def _ok(at: AppTest) -> None:

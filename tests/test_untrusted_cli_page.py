@@ -16,6 +16,7 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
+from tests.app_fixtures import framed_page
 from tests.test_cli import run_cli
 from tests.user_model_fixtures import export_torchscript, train_tiny_net, write_config, write_folder
 from uqviz.__main__ import main
@@ -175,11 +176,7 @@ def uploads(monkeypatch):
 
 
 def _framed(page: str, **state) -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    return at.switch_page(page).run()
+    return framed_page(page, TIMEOUT, **state)
 
 
 def _add(at: AppTest) -> AppTest:
