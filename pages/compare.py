@@ -16,9 +16,8 @@ from uqviz.plots import (
     risk_coverage_figure,
     score_histogram_figure,
 )
-from uqviz.sources import file_label
 from uqviz.study import bootstrap_resamples
-from uqviz.ui.backend import POLICY_KEY, ensure_stream_comparison, report_html
+from uqviz.ui.backend import POLICY_KEY, ensure_stream_comparison, report_html, source_label
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.tables import TABLE_PARTS, metric_column_config, metric_frame
 
@@ -29,7 +28,7 @@ if comp is None:
     st.stop()
 studies = comp.studies
 stream_rows = next(iter(studies.values())).stream.n
-st.caption(f"{file_label(dataset)}: {comp.n:,} labelled rows of a stream of {stream_rows:,} "
+st.caption(f"{source_label(dataset)}: {comp.n:,} labelled rows of a stream of {stream_rows:,} "
            f"({comp.mix.describe()}). 95% intervals from {bootstrap_resamples(comp.n):,} "
            "bootstrap resamples; ★ marks the best value per column.")
 

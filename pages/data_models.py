@@ -9,22 +9,27 @@ import streamlit as st
 
 from uqviz.data import DatasetUnavailable
 from uqviz.methods import METHODS
-from uqviz.sources import file_label, is_file_key
-from uqviz.ui.backend import dataset_spec, dataset_splits, ensure_comparison, missing_methods
+from uqviz.ui.backend import (
+    PREDICTIONS_FILE,
+    YOUR_MODEL,
+    dataset_spec,
+    dataset_splits,
+    ensure_comparison,
+    missing_methods,
+)
 from uqviz.ui.images import tile_images, upscale_for_display
-from uqviz.ui.models import is_model_key
-from uqviz.ui.state import current_dataset, current_methods, method_label
+from uqviz.ui.state import current_dataset, current_methods, current_source, method_label
 
 PER_CLASS = 10
 
 st.title("Data & models")
-dataset, methods = current_dataset(), current_methods()
-if is_file_key(dataset):
-    st.info(f"{file_label(dataset)} holds a model's predictions only, so there are no images "
+dataset, methods, src = current_dataset(), current_methods(), current_source()
+if src.kind == PREDICTIONS_FILE:
+    st.info(f"{src.label} holds a model's predictions only, so there are no images "
             "to show or models to train. The analysis pages work on it.")
     st.stop()
-if is_model_key(dataset):
-    st.info(f"{file_label(dataset)} is your own model: nothing to train here. Its images, "
+if src.kind == YOUR_MODEL:
+    st.info(f"{src.label} is your own model: nothing to train here. Its images, "
             "sizes and methods are on the 'Your model' page; the analysis pages work on it.")
     st.stop()
 spec = dataset_spec(dataset)

@@ -10,8 +10,7 @@ import streamlit as st
 
 from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.plots.embedding import COLORINGS, embedding_figure, selected_rows
-from uqviz.sources import file_label
-from uqviz.ui.backend import ensure_comparison
+from uqviz.ui.backend import YOUR_MODEL, ensure_comparison, source
 from uqviz.ui.embedding_backend import (
     category_order,
     forget_umap_job,
@@ -24,7 +23,6 @@ from uqviz.ui.embedding_backend import (
     umap_file,
     umap_ready,
 )
-from uqviz.ui.models import is_model_key
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
 POLL_SECONDS = 2.0
@@ -62,13 +60,14 @@ comp = ensure_comparison(dataset, methods)
 if comp is None:
     st.stop()
 with_features = [m for m in methods if comp.studies[m].predictions.features is not None]
-if not with_features and is_model_key(dataset):
-    st.info(f"{file_label(dataset)}: your model gives no penultimate-layer features, so there "
+src = source(dataset)
+if not with_features and src.kind == YOUR_MODEL:
+    st.info(f"{src.label}: your model gives no penultimate-layer features, so there "
             "is nothing to map. Set \"features_output\" in its model.json (or the form on the "
             "'Your model' page) and add it again.")
     st.stop()
 if not with_features:
-    st.info(f"{file_label(dataset)} holds no penultimate-layer features, so there is "
+    st.info(f"{src.label} holds no penultimate-layer features, so there is "
             "nothing to map. The map needs a model's features: choose a built-in dataset "
             "(digits or mnist5k) in the sidebar.")
     st.stop()

@@ -11,9 +11,8 @@ from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.metrics.summary import OOD_SUMMARY_SCORES
 from uqviz.plots import in_out_histogram_figure
 from uqviz.predictions import OOD_PREFIX
-from uqviz.sources import file_label
 from uqviz.study import display_rows
-from uqviz.ui.backend import NoImages, ensure_comparison, ood_images, test_images
+from uqviz.ui.backend import NoImages, ensure_comparison, ood_images, source_label, test_images
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.tables import ood_column_config, ood_frame
 from uqviz.ui.widgets import case_captions, show_cases
@@ -35,7 +34,7 @@ if comp is None:
     st.stop()
 groups = comp.ood_groups
 if not groups:
-    st.info(f"{file_label(dataset)} has no out-of-distribution rows (is_ood=1, or a group "
+    st.info(f"{source_label(dataset)} has no out-of-distribution rows (is_ood=1, or a group "
             "starting with 'ood:'), so there is nothing to compare here. Add such rows to the "
             "file to use this page.")
     st.stop()

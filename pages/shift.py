@@ -17,8 +17,14 @@ from uqviz.shift_analysis import (
     shift_corruptions,
 )
 from uqviz.shifts import CORRUPTIONS, ROTATION_ANGLES
-from uqviz.ui.backend import NoImages, dataset_spec, ensure_comparison, test_images
-from uqviz.ui.models import is_model_key
+from uqviz.ui.backend import (
+    YOUR_MODEL,
+    NoImages,
+    dataset_spec,
+    ensure_comparison,
+    source,
+    test_images,
+)
 from uqviz.ui.shift_backend import rotated_images, rotated_predictions
 from uqviz.ui.shift_strip import severity_strip
 from uqviz.ui.state import current_dataset, current_methods
@@ -33,6 +39,7 @@ CURVES = {  # column -> (label, tickformat, how to read it)
                              "Does the score rank wrong predictions above right ones? "
                              "0.5 = no better than chance."),
 }
+RATES = {"accuracy", "ece", "auroc_wrong_vs_right"}  # in [0, 1]: the axis stays inside it
 
 
 def corruption_label(c: str) -> str:
@@ -91,7 +98,8 @@ cols = [*st.columns(3), *st.columns(3)[:2]]
 for col, (column, (label, fmt, how)) in zip(cols, CURVES.items(), strict=True):
     x, values = severity_series(table, column, methods)
     col.plotly_chart(metric_vs_severity_figure(
-        x, values, metric_label=label, tickformat=fmt, title=label, y_title=False,
+        x, values, metric_label=label, tickformat=fmt, rate=column in RATES, title=label,
+        y_title=False,
         height=380 if column == "accuracy" else 300, x_title="Severity (0 = clean)",
         showlegend=column == "accuracy", compact=True), theme=None, key=f"shift_curve_{column}")
     col.caption(how)
@@ -102,14 +110,15 @@ summary_metric = st.selectbox("Metric", list(CURVES), key="shift_summary_metric"
 everything = all_corruptions_table(studies.values(), score)
 label, fmt, _ = CURVES[summary_metric]
 st.plotly_chart(box_by_severity_figure(severity_spread(everything, summary_metric, methods),
-                                       metric_label=label, tickformat=fmt),
+                                       metric_label=label, tickformat=fmt,
+                                       rate=summary_metric in RATES),
                 theme=None, key="shift_boxes")
 st.caption(f"Each box spreads {label.lower()} over the {everything.corruption.nunique()} "
            "corruptions at one severity, one colour per method: higher and narrower boxes "
            "are more robust.")
 
 spec = None if n_images is None else dataset_spec(dataset)
-if is_model_key(dataset):
+if source(dataset).kind == YOUR_MODEL:
     st.info("The rotated digit needs a built-in digits dataset (it refits the app's networks); "
             "the charts above are your model on your images.")
 elif spec is not None and spec.is_digits:

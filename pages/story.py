@@ -9,9 +9,8 @@ import streamlit as st
 from uqviz.labels import method_label
 from uqviz.plots import referral_curve_figure
 from uqviz.plots.story import estimates_figure, guarantee_figure
-from uqviz.sources import file_label
 from uqviz.story import CONFIDENT, REFERRED_SHARE, STORY_SCORE, TARGET_ACCURACY, story
-from uqviz.ui.backend import comparison, ensure_stream_comparison
+from uqviz.ui.backend import comparison, ensure_stream_comparison, source_label
 from uqviz.ui.state import current_dataset, current_methods
 
 
@@ -39,7 +38,7 @@ if stream is None:
 clean = comparison(dataset, tuple(methods))
 s = story(clean, stream)
 base, better = method_label(s.baseline), method_label(s.better)
-st.caption(f"{file_label(dataset)} · incoming stream of {s.n_stream:,} cases: {s.mix}. Every "
+st.caption(f"{source_label(dataset)} · incoming stream of {s.n_stream:,} cases: {s.mix}. Every "
            "number below is computed from the data shown.")
 
 st.subheader(f"1 · On clean test images, {base} is right {pct(s.clean_accuracy[s.baseline][0])} "

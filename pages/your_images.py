@@ -16,12 +16,10 @@ from uqviz.data.user_images import (
 )
 from uqviz.plots import predictive_distribution_figure
 from uqviz.shifts import CORRUPTIONS
-from uqviz.sources import file_label, is_file_key
-from uqviz.ui.backend import ensure_comparison
+from uqviz.ui.backend import PREDICTIONS_FILE, YOUR_MODEL, ensure_comparison
 from uqviz.ui.images import to_uint8_hwc
-from uqviz.ui.models import is_model_key
 from uqviz.ui.shift_backend import picture_target, prediction_rows
-from uqviz.ui.state import current_dataset, current_methods, method_label
+from uqviz.ui.state import current_dataset, current_methods, current_source, method_label
 from uqviz.ui.widgets import drawn_digit
 from uqviz.user_model import UserModelError
 
@@ -33,12 +31,12 @@ IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"]
 SHOWN_SIDE = 140  # px of the image as the model sees it
 
 st.title("Your images")
-dataset, methods = current_dataset(), current_methods()
-if is_file_key(dataset):
-    st.info(f"{file_label(dataset)} holds predictions only, with no model to run. This page "
+dataset, methods, src = current_dataset(), current_methods(), current_source()
+if src.kind == PREDICTIONS_FILE:
+    st.info(f"{src.label} holds predictions only, with no model to run. This page "
             "needs a trained dataset: choose one (digits or mnist5k) in the sidebar.")
     st.stop()
-yours = is_model_key(dataset)
+yours = src.kind == YOUR_MODEL
 try:
     target = picture_target(dataset)
 except (DatasetUnavailable, UserModelError) as err:
@@ -46,7 +44,7 @@ except (DatasetUnavailable, UserModelError) as err:
     st.stop()
 
 channels, height, width = target.input_shape
-st.caption(f"Every method {'of your model' if yours else 'trained on'} **{file_label(dataset)}** "
+st.caption(f"Every method {'of your model' if yours else 'trained on'} **{src.label}** "
            f"({width}×{height}, {'grey' if channels == 1 else 'colour'}; classes "
            f"{', '.join(target.class_names)}) looks at your pictures. A picture unlike the "
            "training data should get a flat, uncertain prediction — watch which methods notice.")

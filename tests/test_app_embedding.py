@@ -236,9 +236,12 @@ def test_a_predictions_file_with_features_is_embedded_from_an_npy(monkeypatch):
     rng = np.random.default_rng(2)
     feats = rng.normal(size=(40, 6)).astype(np.float32)
     p = Predictions(rng.dirichlet(np.ones(3), 40)[None], rng.integers(0, 3, 40), features=feats)
+    from types import SimpleNamespace
+
+    from uqviz.sources import PREDICTIONS_FILE
     from uqviz.study import Study
 
-    monkeypatch.setattr(backend, "is_file_key", lambda name: True)
+    monkeypatch.setattr(backend, "source", lambda name: SimpleNamespace(kind=PREDICTIONS_FILE))
     monkeypatch.setattr(backend, "study", lambda name, method: Study(p))
     backend.umap_file.clear()
     args = backend.embed_arguments("predictions:mine", "m")

@@ -6,11 +6,16 @@
   ``uqviz/plots``; nothing imports ``pages``; the core (``uqviz`` outside ``ui/`` and ``plots/``)
   imports none of streamlit, plotly, ``uqviz.ui``, ``uqviz.plots`` (``uqviz/__main__.py`` may
   import ``uqviz.plots`` to write the HTML report).
+* One registry reads a source's key: outside ``uqviz/ui/backend.py`` (``source(key)``) and
+  ``uqviz/sources.py`` (where keys are made), nothing tells sources apart by the key's form
+  (``is_model_key(``, ``is_file_key(``, ``startswith("model:")``, ``startswith("predictions:")``
+  or the prefix constants); code asks the source (``src.kind``).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,3 +248,39 @@ def test_known_violations_still_exist():
 def test_rules_catch_what_they_should(source, target, bad):
     fake = Import(source, source.replace(".", "/") + ".py", 1, target)
     assert (layering_violations([fake]) == [fake]) is bad
+
+
+# -- one registry reads a source's key ---------------------------------------------------------
+KEY_REGISTRY = frozenset({"uqviz/ui/backend.py", "uqviz/sources.py"})
+KEY_FORM_CHECK = re.compile(r"""\bis_(?:model|file)_key\("""
+                            r"""|\.startswith\(\s*(?:["'](?:model|predictions):["']"""
+                            r"""|FILE_PREFIX\b|MODEL_(?:KEY_)?PREFIX\b)""")
+
+
+def key_form_checks(path: Path, code: str | None = None) -> list[str]:
+    """``file:line`` of each line of ``path`` that tells sources apart by their key's form.
+    ``code`` replaces the file's text (for testing the check)."""
+    rel = path.relative_to(ROOT).as_posix()
+    code = path.read_text(encoding="utf-8") if code is None else code
+    return [f"{rel}:{n}: {line.strip()}" for n, line in enumerate(code.splitlines(), 1)
+            if KEY_FORM_CHECK.search(line)]
+
+
+def test_key_form_checks_are_found():
+    code = ("if is_model_key(key):\n"
+            "ok = src.kind == YOUR_MODEL\n"
+            "if key.startswith('predictions:'):\n"
+            'x = key.startswith("model:")\n'
+            "y = key.startswith(MODEL_PREFIX)\n"
+            "z = group.startswith(\"ood:\")\n"
+            "if not is_file_key(dataset): pass\n")
+    got = key_form_checks(ROOT / "pages" / "x.py", code)
+    assert [g.split(":")[1] for g in got] == ["1", "3", "4", "5", "7"]
+    assert got[0] == "pages/x.py:1: if is_model_key(key):"
+
+
+def test_only_the_registry_reads_a_source_key():
+    found = [hit for f in source_files() if f.relative_to(ROOT).as_posix() not in KEY_REGISTRY
+             for hit in key_form_checks(f)]
+    assert not found, ("ask the source (uqviz.ui.backend.source(key).kind / .label) instead of "
+                       "reading its key:\n" + "\n".join(found))

@@ -3,17 +3,23 @@ a shared link. Screenshots go to artifacts/screenshots/."""
 
 import json
 import re
-import time
 
 import pytest
 
 from tests.browser import (
     ARTIFACTS,
+    WAIT_S,
     block_network,
     chromium_missing_reason,
+    eventually_equal,
     exceptions,
+    open_page,
+    read_until,
     screenshot,
     settle,
+    settle_until,
+    sidebar_dataset,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.browser,
@@ -32,6 +38,22 @@ def _metric_value(page, label: str) -> str:
 
 
 WORKBENCH_METRICS = "[data-metric]"  # the referral workbench's four numbers
+CHARTS = '[data-testid="stPlotlyChart"]'
+ERRORS = '[data-testid="stAlertContentError"]'
+
+
+def _at_least(page, selector: str, n: int, what: str) -> int:
+    """Wait until the page holds ``n`` or more elements matching ``selector``; their count."""
+    return wait_until(lambda: (k := page.locator(selector).count()) >= n and k,
+                      what=f"{n} or more {what}")
+
+
+def _percent(text: str) -> float:
+    """``"97.5%"`` -> 97.5; NaN for the dash of an empty share."""
+    try:
+        return float(text.rstrip("%"))
+    except ValueError:
+        return float("nan")
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -40,11 +62,10 @@ def test_every_page_renders(page, app_url, path):
     settle(page)
     assert exceptions(page) == []
     if path == "compare":
-        page.wait_for_selector('[data-testid="stPlotlyChart"]')
-        assert page.locator('[data-testid="stPlotlyChart"]').count() >= 10
-        assert page.locator(".js-plotly-plot").count() >= 10
+        _at_least(page, CHARTS, 10, "chart elements")
+        _at_least(page, ".js-plotly-plot", 10, "drawn Plotly charts")
     if path == "referral":
-        assert page.locator(WORKBENCH_METRICS).count() >= 4
+        _at_least(page, WORKBENCH_METRICS, 4, "numbers of the referral workbench")
     screenshot(page, path or "home")
 
 
@@ -57,22 +78,22 @@ def test_referral_slider_budget_target_export_and_link(page, app_url):
     thumb.focus()
     for _ in range(40):
         page.keyboard.press("ArrowLeft")
-    settle(page)
-    page.wait_for_timeout(500)
-    after = _metric_value(page, "Referred to a human")
+    after = read_until(lambda: _metric_value(page, "Referred to a human"),
+                       lambda v: v != before)
     assert after != before, "moving the slider did not change the share referred"
 
     page.get_by_text("a referral budget").click()
+    thumb = page.get_by_role("slider", name="Share of cases sent to a human (%)")
+    thumb.wait_for(timeout=WAIT_S * 1000)
     settle(page)
-    thumb = page.get_by_role("slider").first
     thumb.focus()
     for _ in range(20):  # 10% + 20 × 0.5% = 20%
         page.keyboard.press("ArrowRight")
+    page.wait_for_url(re.compile(r"ref_budget=20(\.0)?(&|$)"), timeout=WAIT_S * 1000)
     settle(page)
-    page.wait_for_timeout(500)
-    referred = float(_metric_value(page, "Referred to a human").rstrip("%"))
+    referred = _percent(read_until(lambda: _metric_value(page, "Referred to a human"),
+                                   lambda v: 18.0 <= _percent(v) <= 22.0))
     assert 18.0 <= referred <= 22.0
-    assert "ref_budget=20" in page.url
 
     with page.expect_download() as dl:
         page.get_by_role("button", name=re.compile("Export policy")).click()
@@ -86,13 +107,17 @@ def test_referral_slider_budget_target_export_and_link(page, app_url):
     accuracy = _metric_value(page, "Accuracy, automated")
     page.goto(shared)
     settle(page)
-    assert _metric_value(page, "Referred to a human") == f"{referred:.1f}%"
-    assert _metric_value(page, "Accuracy, automated") == accuracy
+    page.locator('.wb[data-ready="true"]').wait_for(timeout=WAIT_S * 1000)
+    eventually_equal(lambda: (_metric_value(page, "Referred to a human"),
+                              _metric_value(page, "Accuracy, automated")),
+                     (f"{referred:.1f}%", accuracy), what="the shared link's numbers")
 
     page.get_by_text("a target accuracy").click()
+    page.get_by_role("slider", name="Target accuracy on automated cases (%)").wait_for(
+        timeout=WAIT_S * 1000)
     settle(page)
-    time.sleep(0.3)
-    acc = float(_metric_value(page, "Accuracy, automated").rstrip("%"))
+    acc = _percent(read_until(lambda: _metric_value(page, "Accuracy, automated"),
+                              lambda v: _percent(v) >= 99.0))
     assert acc >= 99.0
     screenshot(page, "referral-target")
 
@@ -111,26 +136,24 @@ def test_upload_predictions_then_analyse_and_refuse_bad_files(page, app_url, tmp
     page.get_by_text("Read 1,800 rows").wait_for(timeout=60_000)
     settle(page)
     page.get_by_role("button", name=re.compile("Analyse")).click()
-    settle(page)
+    settle_until(page, lambda: "my-model.csv" in sidebar_dataset(page),
+                 what="the sidebar to select the file")
     screenshot(page, "upload")
-    page.get_by_role("link", name=re.compile("Compare methods")).click()
-    settle(page)
+    open_page(page, re.compile("Compare methods"), "Compare methods")
     assert exceptions(page) == []
-    page.wait_for_selector('[data-testid="stPlotlyChart"]')
-    assert page.get_by_text("my-model.csv (your predictions)").count() >= 1
-    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 7
+    page.get_by_text("my-model.csv (your predictions)").first.wait_for(timeout=WAIT_S * 1000)
+    _at_least(page, CHARTS, 7, "charts on Compare")
     screenshot(page, "compare-upload")
-    page.get_by_role("link", name=re.compile("Referral threshold")).click()
-    settle(page)
+    open_page(page, re.compile("Referral threshold"), "Referral threshold")
     assert exceptions(page) == []
-    assert page.locator(WORKBENCH_METRICS).count() >= 4
-    for link, charts in [("Conformal prediction", 1), ("Out-of-distribution", 1)]:
-        page.get_by_role("link", name=re.compile(link)).click()
-        settle(page)
+    _at_least(page, WORKBENCH_METRICS, 4, "numbers of the referral workbench")
+    for link, title, charts in [("Conformal prediction", "Conformal prediction", 1),
+                                ("Out-of-distribution", "Out-of-distribution inputs", 1)]:
+        open_page(page, re.compile(link), title)
+        page.get_by_text("holds predictions only").first.wait_for(timeout=WAIT_S * 1000)
+        _at_least(page, CHARTS, charts, f"charts on {title}")
         assert exceptions(page) == [], link
-        assert page.locator('[data-testid="stAlertContentError"]').count() == 0, link
-        assert page.locator('[data-testid="stPlotlyChart"]').count() >= charts, link
-        assert page.get_by_text("holds predictions only").count() >= 1, link
+        assert page.locator(ERRORS).count() == 0, link
     screenshot(page, "ood-upload")
 
     corpus = write_malformed_corpus(tmp_path / "bad")
@@ -144,9 +167,11 @@ def test_upload_predictions_then_analyse_and_refuse_bad_files(page, app_url, tmp
             continue
         page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
             str(path))
+        # the previous file's error stays until this file's run replaces it
+        error = page.locator(ERRORS).filter(has_text=path.name).first
+        error.wait_for(timeout=WAIT_S * 1000)
         settle(page)
-        page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=30_000)
-        message = page.locator('[data-testid="stAlertContentError"]').first.inner_text()
+        message = page.locator(ERRORS).first.inner_text()
         assert path.name in message and expected.lower() in message.lower(), message
         assert exceptions(page) == []
         tried += 1
@@ -195,11 +220,11 @@ def test_your_images_classifies_a_png_and_refuses_a_non_image(page, app_url, tmp
     settle(page)
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
         [str(seven), str(notes)])
-    page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=120_000)
+    page.locator(ERRORS).filter(has_text="notes.png").first.wait_for(timeout=120_000)
     settle(page)
-    error = page.locator('[data-testid="stAlertContentError"]').first.inner_text()
+    error = page.locator(ERRORS).first.inner_text()
     assert "notes.png" in error and "not an image" in error
     assert exceptions(page) == []
-    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=120_000)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 5  # one per method
+    wait_until(lambda: page.locator(CHARTS).count() >= 5, timeout=120,
+               what="a chart per method")  # one per method
     screenshot(page, "your-images")

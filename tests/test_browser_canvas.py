@@ -8,7 +8,14 @@ import time
 
 import pytest
 
-from tests.browser import chromium_missing_reason, exceptions, screenshot, settle
+from tests.browser import (
+    chromium_missing_reason,
+    exceptions,
+    screenshot,
+    settle,
+    stable_box,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,
@@ -29,8 +36,7 @@ SIDEBAR_METHOD_TAGS = ('[data-testid="stSidebar"] [data-testid="stMultiSelect"] 
 
 def _drawing_surface(page, timeout: float = 120.0):
     """The canvas that takes the mouse: in the page (shadow DOM) or in a component iframe."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    def visible_canvas():
         for selector in CANVAS_SELECTORS:
             loc = page.locator(selector)
             if loc.count() and loc.first.is_visible():
@@ -40,15 +46,16 @@ def _drawing_surface(page, timeout: float = 120.0):
                 "canvas.upper-canvas")
             if loc.count() and loc.first.is_visible():
                 return loc.first
-        time.sleep(0.25)
-    raise AssertionError("no drawing canvas on the Your images page")
+        return None
+
+    return wait_until(visible_canvas, timeout=timeout,
+                      what="a drawing canvas on the Your images page")
 
 
 def _draw(page, canvas, stroke) -> None:
     """One mouse stroke through ``stroke`` (fractions of the canvas), in page coordinates."""
     canvas.scroll_into_view_if_needed()
-    page.wait_for_timeout(300)  # let the scroll and Fabric's offset settle
-    box = canvas.bounding_box()
+    box = stable_box(canvas)  # the scroll has ended: Fabric's offset is where the canvas is
     assert box and box["width"] > 100 and box["height"] > 100, box
 
     def at(fx, fy):

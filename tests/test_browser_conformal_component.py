@@ -19,7 +19,15 @@ from urllib.parse import quote_plus
 import numpy as np
 import pytest
 
-from tests.browser import chromium_missing_reason, exceptions, screenshot, settle
+from tests.browser import (
+    chromium_missing_reason,
+    eventually_equal,
+    exceptions,
+    read_until,
+    screenshot,
+    settle,
+    settle_until,
+)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,
@@ -96,6 +104,11 @@ def _shown(page) -> dict:
     return page.locator(".ca").evaluate(SHOWN)
 
 
+def _shows(page, expected: dict, what="") -> dict:
+    """Wait until the component shows ``expected`` (it redraws on the slider's input event)."""
+    return eventually_equal(lambda: _shown(page), expected, timeout=30, what=str(what))
+
+
 _AVERAGES: dict = {}  # coverage averaged over splits, by calibration share (one file)
 
 
@@ -169,17 +182,18 @@ def test_the_numbers_are_the_cores_at_every_alpha_shown(page, served):
     _open(page, served)
     slider = page.get_by_role("slider", name=LABEL)
     assert slider.get_attribute("min") == "0.01" and slider.get_attribute("max") == "0.5"
-    assert _shown(page) == _expected(rows, 0.1)  # the default
+    _shows(page, _expected(rows, 0.1), "the default α")
     rng = np.random.default_rng(0)
     for k in [1, 50, 2, 49, *rng.integers(1, 51, 8)]:
         alpha = round(k / 100, 2)
         slider.fill(f"{alpha:g}")
-        assert _shown(page) == _expected(rows, alpha), alpha
+        _shows(page, _expected(rows, alpha), alpha)
         result = split_conformal(rows.mean_probs, rows.labels, alpha=alpha, seed=0,
                                  cal_fraction=0.5, **SETTINGS)
         per_class = class_coverage(result, rows.labels)
-        geometry = _geometry(page)
-        assert geometry["target"] == pytest.approx(_y(1 - alpha), abs=0.01)
+        target = pytest.approx(_y(1 - alpha), abs=0.01)
+        geometry = read_until(lambda: _geometry(page), lambda g, t=target: g["target"] == t)
+        assert geometry["target"] == target
         for d, lo, hi in zip(geometry["whiskers"], per_class.low, per_class.high, strict=True):
             ys = [float(v) for v in d.replace("M", " ").replace("V", " ").replace("H", " ")
                   .replace(",", " ").split()]
@@ -191,6 +205,10 @@ def _alpha(slider) -> float:
     return float(slider.input_value())
 
 
+def _alpha_becomes(slider, alpha: float) -> float:
+    return eventually_equal(lambda: _alpha(slider), alpha, timeout=30, what="α")
+
+
 def test_keyboard_and_mouse_move_the_numbers_and_commit(page, served):
     rows = served["rows"]
     _open(page, served)
@@ -199,29 +217,35 @@ def test_keyboard_and_mouse_move_the_numbers_and_commit(page, served):
     slider.focus()
     before = _shown(page)
     page.keyboard.press("ArrowLeft")
-    assert _alpha(slider) == 0.09 and _shown(page) == _expected(rows, 0.09)
+    _alpha_becomes(slider, 0.09)
+    _shows(page, _expected(rows, 0.09), 0.09)
     assert slider.get_attribute("aria-valuetext") == "0.09: target coverage 91%"
     page.keyboard.press("ArrowRight")
-    assert _alpha(slider) == 0.1 and _shown(page) == before
+    _alpha_becomes(slider, 0.1)
+    _shows(page, before, 0.1)
     page.keyboard.press("PageUp")
-    assert _alpha(slider) == 0.15 and _shown(page)["target"] == "85%"
+    _alpha_becomes(slider, 0.15)
+    assert read_until(lambda: _shown(page)["target"], lambda t: t == "85%") == "85%"
     page.keyboard.press("PageDown")
-    assert _alpha(slider) == 0.1
+    _alpha_becomes(slider, 0.1)
     page.keyboard.press("Home")
-    assert _alpha(slider) == 0.01 and _shown(page) == _expected(rows, 0.01)
+    _alpha_becomes(slider, 0.01)
+    _shows(page, _expected(rows, 0.01), 0.01)
     page.keyboard.press("End")
-    assert _alpha(slider) == 0.5 and _shown(page) == _expected(rows, 0.5)
+    _alpha_becomes(slider, 0.5)
+    _shows(page, _expected(rows, 0.5), 0.5)
 
     box = slider.bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.click(box["x"] + 0.25 * box["width"], y)
-    clicked = _alpha(slider)
-    assert 0.08 < clicked < 0.18 and _shown(page) == _expected(rows, clicked)
+    clicked = read_until(lambda: _alpha(slider), lambda a: a != 0.5)
+    assert 0.08 < clicked < 0.18
+    _shows(page, _expected(rows, clicked), clicked)
     page.mouse.move(box["x"] + 0.3 * box["width"], y)
     page.mouse.down()
     page.mouse.move(box["x"] + 0.7 * box["width"], y, steps=8)
-    dragged = _alpha(slider)
-    assert _shown(page) == _expected(rows, dragged)  # before the release: no Python yet
+    dragged = read_until(lambda: _alpha(slider), lambda a: 0.3 < a < 0.42)
+    _shows(page, _expected(rows, dragged), dragged)  # before the release: no Python yet
     page.mouse.up()
     assert 0.3 < dragged < 0.42
     # released: Python hears the α; the curve's dotted line moves to 1 − α
@@ -231,7 +255,7 @@ def test_keyboard_and_mouse_move_the_numbers_and_commit(page, served):
         arg=1 - dragged, timeout=30_000)
     settle(page)
     assert exceptions(page) == []
-    assert _shown(page) == _expected(rows, dragged)
+    _shows(page, _expected(rows, dragged), dragged)
     screenshot(page, "conformal-alpha")
 
 
@@ -241,7 +265,8 @@ def test_infinite_threshold_warns_and_alpha_survives_new_settings(page, served):
     slider = page.get_by_role("slider", name=LABEL)
     slider.focus()
     page.keyboard.press("Home")
-    assert _shown(page)["warning"] is None  # 450 calibration rows: q̂ finite at 0.01
+    _alpha_becomes(slider, 0.01)
+    _shows(page, _expected(rows, 0.01), 0.01)  # 450 calibration rows: q̂ finite at 0.01
     page.wait_for_function(
         """() => [...document.querySelectorAll('.js-plotly-plot')].some((gd) =>
              (gd.layout.shapes || []).some((s) => Math.abs(s.x0 - 0.99) < 1e-9))""",
@@ -251,13 +276,13 @@ def test_infinite_threshold_warns_and_alpha_survives_new_settings(page, served):
     share = page.get_by_role("spinbutton", name="Share of test images used to calibrate (%)")
     share.fill("10")
     share.press("Enter")  # 10%: a full rerun with new data; α stays at 0.01
-    settle(page)
+    warning = page.locator(".ca-warning:not([hidden])")
+    settle_until(page, lambda: warning.count() == 1,
+                 what="the warning of 90 calibration rows")
     page.locator('.ca[data-ready="true"]').wait_for(timeout=60_000)
-    page.locator(".ca-warning:not([hidden])").wait_for(timeout=60_000)
-    shown = _shown(page)
-    assert shown == _expected(rows, 0.01, cal_share=10)
+    shown = _shows(page, _expected(rows, 0.01, cal_share=10), "10% calibration")
     assert shown["warning"].startswith("90 calibration images are too few for α = 0.01")
     slider.focus()
     page.keyboard.press("ArrowRight")
-    assert _shown(page) == _expected(rows, 0.02, cal_share=10)
-    assert _shown(page)["warning"] is None
+    _alpha_becomes(slider, 0.02)
+    assert _shows(page, _expected(rows, 0.02, cal_share=10), 0.02)["warning"] is None

@@ -10,7 +10,14 @@ import time
 
 import pytest
 
-from tests.browser import ARTIFACTS, chromium_missing_reason, exceptions, screenshot, settle
+from tests.browser import (
+    ARTIFACTS,
+    WAIT_S,
+    chromium_missing_reason,
+    exceptions,
+    screenshot,
+    settle,
+)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,
@@ -31,18 +38,16 @@ def _forget_umap(method: str) -> None:
         p.unlink(missing_ok=True)
 
 
-def _chart_title(page) -> str:
-    return page.locator('[data-testid="stPlotlyChart"] .gtitle').first.text_content() or ""
-
-
 def test_pca_at_once_then_umap_then_box_selection_lists_images(page, app_url):
+    from playwright.sync_api import expect
+
     _forget_umap("softmax")
     start = time.perf_counter()
     page.goto(f"{app_url}/embedding")
     settle(page)
     assert exceptions(page) == []
-    page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot')
-    assert _chart_title(page).startswith("PCA of Softmax")
+    expect(page.locator('[data-testid="stPlotlyChart"] .gtitle').first).to_have_text(
+        re.compile(r"^PCA of Softmax"), timeout=WAIT_S * 1000)
     assert page.get_by_text("Computing the UMAP map in the background").count() == 1
     pca_s = time.perf_counter() - start
     screenshot(page, "embedding_pca")
@@ -67,7 +72,7 @@ def test_pca_at_once_then_umap_then_box_selection_lists_images(page, app_url):
     }""")
     page.mouse.move(x, y)
     hover = page.locator(".hoverlayer .hovertext").first
-    hover.wait_for(timeout=10_000)
+    expect(hover).to_contain_text("Predictive entropy", timeout=10_000)
     text = hover.text_content() or ""
     assert "true:" in text and "predicted:" in text and "Predictive entropy" in text, text
     page.screenshot(path=str(ARTIFACTS / "embedding_hover.png"))  # the viewport, hover kept
@@ -85,8 +90,7 @@ def test_pca_at_once_then_umap_then_box_selection_lists_images(page, app_url):
     assert exceptions(page) == []
     selected = int(heading.inner_text().split()[0].replace(",", ""))
     assert 0 < selected < 4490
-    grid = page.locator('[data-testid="stDataFrame"]')
-    assert grid.count() == 1
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1, timeout=WAIT_S * 1000)
     screenshot(page, "embedding_selection")
 
     # another colouring: one legend entry per severity, clean and OOD included
@@ -96,5 +100,5 @@ def test_pca_at_once_then_umap_then_box_selection_lists_images(page, app_url):
     settle(page)
     assert exceptions(page) == []
     legend = page.locator('[data-testid="stPlotlyChart"] .legend .traces')
-    assert legend.count() == 7  # Clean, 1–5, OOD
+    expect(legend).to_have_count(7, timeout=WAIT_S * 1000)  # Clean, 1–5, OOD
     screenshot(page, "embedding_severity")

@@ -3,11 +3,9 @@
 has finished, the sidebar lists the app's own pages, all of them, and Streamlit's old
 ``pages/`` folder list ("app", "compare", …) never comes back after the app's navigation."""
 
-import time
-
 import pytest
 
-from tests.browser import chromium_missing_reason, settle, streamlit_server
+from tests.browser import chromium_missing_reason, read_until, settle, streamlit_server
 from uqviz.ui.navigation import SECTIONS
 
 pytestmark = [pytest.mark.browser,
@@ -31,16 +29,20 @@ def test_a_deep_link_on_a_fresh_server_shows_the_app_navigation_and_its_progress
         try:
             page.goto(f"{url}/glossary")
             snapshots: list[list[str]] = []
-            running_shown = False
-            deadline = time.time() + 90
-            while time.time() < deadline:
+            running: list[bool] = []
+
+            def first_run_done() -> bool:
+                """Record the sidebar and the "Running…" widget; done once the title is drawn
+                and the script no longer runs."""
                 snapshots.append(_nav_titles(page))
-                running_shown |= page.locator('[data-testid="stStatusWidget"]').count() > 0
+                running.append(page.locator('[data-testid="stStatusWidget"]').count() > 0)
                 state = page.locator('[data-testid="stApp"]').get_attribute(
                     "data-test-script-state")
-                if page.locator('[data-testid="stMain"] h1').count() and state == "notRunning":
-                    break
-                time.sleep(0.1)
+                return bool(page.locator('[data-testid="stMain"] h1').count()
+                            and state == "notRunning")
+
+            read_until(first_run_done, bool, timeout=90)  # settle() waits on if it runs longer
+            running_shown = any(running)
             settle(page)
             final = _nav_titles(page)
         finally:

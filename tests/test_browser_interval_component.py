@@ -22,7 +22,14 @@ from urllib.parse import quote_plus
 import numpy as np
 import pytest
 
-from tests.browser import chromium_missing_reason, exceptions, screenshot, settle
+from tests.browser import (
+    chromium_missing_reason,
+    eventually_equal,
+    exceptions,
+    read_until,
+    screenshot,
+    settle,
+)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,
@@ -109,6 +116,12 @@ def _shown(page) -> dict:
     return page.locator(".cis").evaluate(SHOWN)
 
 
+def _shows(page, served, size: int) -> dict:
+    """Wait until the component shows the core's numbers at ``size`` rows."""
+    return eventually_equal(lambda: _shown(page), _expected(served, size), timeout=30,
+                            what=f"{size} rows")
+
+
 def _pct(x: float, d: int) -> str:
     return f"{x:.{d}%}"
 
@@ -169,21 +182,24 @@ def _size(slider) -> int:
                .replace(",", ""))
 
 
+def _size_becomes(slider, size: int) -> int:
+    return eventually_equal(lambda: _size(slider), size, timeout=30, what="the slider's size")
+
+
 def test_the_numbers_are_the_cores_at_every_size_tried(page, served):
     _open(page, served["url"])
     slider = _slider(page)
     top = ROWS - SMALLEST
     assert slider.get_attribute("max") == str(top)
-    assert _shown(page) == _expected(served, ROWS)  # all rows by default
+    _shows(page, served, ROWS)  # all rows by default
     rng = np.random.default_rng(0)
     positions = [0, top, 10, 11, 12, 13, 20, *rng.integers(0, top + 1, 10)]
     seen_notes = set()
     for position in positions:
         slider.fill(str(position))
         size = SMALLEST + int(position)
-        assert _size(slider) == size
-        shown = _shown(page)
-        assert shown == _expected(served, size), size
+        _size_becomes(slider, size)
+        shown = _shows(page, served, size)
         seen_notes |= {"zero" if "zero width" in n else "outside" for n in shown["notes"]}
     assert seen_notes == {"zero", "outside"}  # both warnings were shown and checked
     assert exceptions(page) == []
@@ -239,21 +255,23 @@ def test_keyboard_and_mouse_move_the_numbers_and_commit(page, served):
     caption = page.locator(".cis-caption")
     slider.focus()
     page.keyboard.press("ArrowLeft")
-    assert _size(slider) == ROWS - 1 and "on 2,999 test rows" in caption.inner_text()
+    _size_becomes(slider, ROWS - 1)
+    assert "on 2,999 test rows" in read_until(caption.inner_text,
+                                              lambda text: "on 2,999 test rows" in text)
     page.keyboard.press("ArrowRight")
-    assert _size(slider) == ROWS
+    _size_becomes(slider, ROWS)
     page.keyboard.press("PageDown")
-    assert _size(slider) == ROWS - round(top / 10)
-    assert _shown(page) == _expected(served, ROWS - round(top / 10))
+    _size_becomes(slider, ROWS - round(top / 10))
+    _shows(page, served, ROWS - round(top / 10))
     page.keyboard.press("PageUp")
-    assert _size(slider) == ROWS
+    _size_becomes(slider, ROWS)
     page.keyboard.press("Home")
-    assert _size(slider) == SMALLEST
-    shown = _shown(page)
-    assert shown == _expected(served, SMALLEST) and "zero width" in shown["notes"][0]
+    _size_becomes(slider, SMALLEST)
+    shown = _shows(page, served, SMALLEST)
+    assert "zero width" in shown["notes"][0]
     page.keyboard.press("ArrowUp")
     page.keyboard.press("ArrowDown")
-    assert _size(slider) == SMALLEST
+    _size_becomes(slider, SMALLEST)
     # the key presses are committed after a pause: the URL and the widths chart follow
     page.wait_for_url(re.compile(r"ci_rows=20(&|$)"), timeout=30_000)
     settle(page)
@@ -261,20 +279,19 @@ def test_keyboard_and_mouse_move_the_numbers_and_commit(page, served):
     screenshot(page, "interval-subsample")
     slider.focus()
     page.keyboard.press("End")
-    assert _size(slider) == ROWS
+    _size_becomes(slider, ROWS)
 
     box = slider.bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.click(box["x"] + 0.25 * box["width"], y)
-    clicked = _size(slider) - SMALLEST
+    clicked = read_until(lambda: _size(slider), lambda n: n != ROWS) - SMALLEST
     assert 0.15 * top < clicked < 0.35 * top
-    assert _shown(page) == _expected(served, SMALLEST + clicked)
+    _shows(page, served, SMALLEST + clicked)
     page.mouse.move(box["x"] + 0.3 * box["width"], y)
     page.mouse.down()
     page.mouse.move(box["x"] + 0.7 * box["width"], y, steps=8)
-    dragged = _shown(page)
-    size = _size(slider)
-    assert dragged == _expected(served, size)  # updated during the drag, before release
+    size = read_until(lambda: _size(slider), lambda n: 0.6 * top < n - SMALLEST < 0.8 * top)
+    _shows(page, served, size)  # updated during the drag, before release
     page.mouse.up()
     assert 0.6 * top < size - SMALLEST < 0.8 * top
     # released: committed to Python (URL, the widths chart)
@@ -283,15 +300,14 @@ def test_keyboard_and_mouse_move_the_numbers_and_commit(page, served):
     page.get_by_text(f"n = {size:,} (slider)").first.wait_for(timeout=30_000)
     page.reload()  # the size survives a reload (and a shared link)
     _open(page, page.url)
-    assert _size(_slider(page)) == size
-    assert _shown(page) == _expected(served, size)
+    _size_becomes(_slider(page), size)
+    _shows(page, served, size)
 
 
 def test_a_link_with_a_size_opens_there(page, served):
     _open(page, f"{served['url']}&ci_rows=31")
-    assert _size(_slider(page)) == 31
-    shown = _shown(page)
-    assert shown == _expected(served, 31)
+    _size_becomes(_slider(page), 31)
+    shown = _shows(page, served, 31)
     assert any("leaves [0, 100%]" in n for n in shown["notes"])
     _open(page, f"{served['url']}&ci_rows=abc")  # not a number: all rows, no traceback
-    assert _size(_slider(page)) == ROWS
+    _size_becomes(_slider(page), ROWS)

@@ -20,7 +20,15 @@ from urllib.parse import quote_plus
 import numpy as np
 import pytest
 
-from tests.browser import chromium_missing_reason, exceptions, screenshot, settle
+from tests.browser import (
+    WAIT_S,
+    chromium_missing_reason,
+    eventually_equal,
+    exceptions,
+    read_until,
+    screenshot,
+    settle,
+)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,
@@ -91,6 +99,11 @@ def _shown(page) -> dict:
     return page.locator(".wb").evaluate(SHOWN)
 
 
+def _shows(page, expected: dict, what="") -> dict:
+    """Wait until the workbench shows ``expected`` (it redraws on the slider's input event)."""
+    return eventually_equal(lambda: _shown(page), expected, timeout=30, what=str(what))
+
+
 def _expected(point, *, cost: bool = False, target: float | None = None) -> dict:
     """What the page showed before the component, from Python's own formatting (a NaN as
     "–")."""
@@ -119,8 +132,18 @@ def _expected(point, *, cost: bool = False, target: float | None = None) -> dict
     }
 
 
+MODE_CONTROLS = {  # what each mode shows: its slider, or the costs' inputs
+    "a referral budget": ("slider", "Share of cases sent to a human (%)"),
+    "a target accuracy": ("slider", "Target accuracy on automated cases (%)"),
+    "costs": ("spinbutton", "Cost of an automated error"),
+}
+
+
 def _mode(page, label: str) -> None:
+    """Choose a referral mode; return once its control is drawn and the rerun has ended."""
     page.get_by_text(label, exact=True).click()
+    role, name = MODE_CONTROLS[label]
+    page.get_by_role(role, name=name).wait_for(timeout=WAIT_S * 1000)
     settle(page)
 
 
@@ -133,14 +156,14 @@ def test_the_numbers_are_the_cores_in_every_mode(page, served):
     assert slider.get_attribute("max") == str(thresholds.size - 2)
     for position in [0, thresholds.size - 2, *rng.integers(0, thresholds.size - 1, 12)]:
         slider.fill(str(position))
-        assert _shown(page) == _expected(index.at_threshold(thresholds[position + 1]))
+        _shows(page, _expected(index.at_threshold(thresholds[position + 1])), position)
 
     _mode(page, "a referral budget")
     slider = page.get_by_role("slider", name="Share of cases sent to a human (%)")
     for budget in [0.0, 100.0, 10.0, 0.5, *(rng.integers(0, 201, 12) / 2)]:
         slider.fill(f"{budget:g}")
         point = index.at_budget(budget / 100)
-        assert _shown(page) == _expected(point), budget
+        _shows(page, _expected(point), budget)
         assert point.n_referred <= math.ceil(budget / 100 * index.n)
 
     _mode(page, "a target accuracy")
@@ -151,8 +174,7 @@ def test_the_numbers_are_the_cores_in_every_mode(page, served):
     for tenths in [t for t in targets if 500 <= t <= 1000]:
         target = tenths / 10
         slider.fill(f"{target:g}")
-        assert _shown(page) == _expected(index.for_target_accuracy(target / 100),
-                                         target=target), target
+        _shows(page, _expected(index.for_target_accuracy(target / 100), target=target), target)
 
     _mode(page, "costs")
     errors = page.get_by_role("spinbutton", name="Cost of an automated error")
@@ -161,7 +183,7 @@ def test_the_numbers_are_the_cores_in_every_mode(page, served):
                    *np.round(rng.random((6, 2)) * [20, 3], 2).tolist()]:
         errors.fill(f"{ce:g}")
         reviews.fill(f"{cr:g}")
-        assert _shown(page) == _expected(index.for_costs(ce, cr), cost=True), (ce, cr)
+        _shows(page, _expected(index.for_costs(ce, cr), cost=True), (ce, cr))
 
 
 def _position(slider) -> int:
@@ -177,29 +199,36 @@ def test_keyboard_and_mouse_move_the_numbers_and_commit(page, served):
     caption = page.locator(".wb-caption")
     slider.focus()
     start, before = _position(slider), caption.inner_text()
+
+    def moves_to(position: int) -> None:
+        eventually_equal(lambda: _position(slider), position, timeout=30, what="the position")
+
     page.keyboard.press("ArrowLeft")
-    assert _position(slider) == start - 1 and caption.inner_text() != before
+    moves_to(start - 1)
+    assert read_until(caption.inner_text, lambda text: text != before) != before
     page.keyboard.press("ArrowRight")
-    assert _position(slider) == start and caption.inner_text() == before
+    moves_to(start)
+    eventually_equal(caption.inner_text, before, timeout=30, what="the caption")
     page.keyboard.press("PageDown")
-    assert _position(slider) == start - round(top / 10)
+    moves_to(start - round(top / 10))
     page.keyboard.press("PageUp")
-    assert _position(slider) == start
+    moves_to(start)
     page.keyboard.press("Home")
-    assert _position(slider) == 0
+    moves_to(0)
     page.keyboard.press("End")
-    assert _position(slider) == top
-    assert _shown(page)["referred"] == "0.0%"
+    moves_to(top)
+    assert read_until(lambda: _shown(page)["referred"], lambda r: r == "0.0%") == "0.0%"
 
     box = slider.bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.click(box["x"] + 0.25 * box["width"], y)
-    clicked = _position(slider)
+    clicked = read_until(lambda: _position(slider), lambda p: p != top)
     assert 0.15 * top < clicked < 0.35 * top
     page.mouse.move(box["x"] + 0.3 * box["width"], y)
     page.mouse.down()
     page.mouse.move(box["x"] + 0.7 * box["width"], y, steps=8)
-    dragged = _shown(page)
+    read_until(lambda: _position(slider), lambda p: 0.6 * top < p < 0.8 * top)
+    dragged = read_until(lambda: _shown(page), lambda shown: shown["referred"] != "0.0%")
     page.mouse.up()
     assert 0.6 * top < _position(slider) < 0.8 * top
     assert dragged["referred"] != "0.0%"
@@ -214,7 +243,7 @@ def test_keyboard_and_mouse_move_the_numbers_and_commit(page, served):
     point = index.at_threshold(threshold)
     assert policy["threshold"] == threshold
     assert policy["expected_referral_rate"] == point.referred_fraction
-    assert _shown(page) == _expected(point)
+    _shows(page, _expected(point), "after the release")
     screenshot(page, "referral-workbench")
 
     _mode(page, "a referral budget")
@@ -222,15 +251,14 @@ def test_keyboard_and_mouse_move_the_numbers_and_commit(page, served):
     slider.focus()
     for _ in range(7):  # 10% + 7 × 0.5%
         page.keyboard.press("ArrowRight")
-    assert slider.get_attribute("aria-valuetext") == "13.5%"
+    eventually_equal(lambda: slider.get_attribute("aria-valuetext"), "13.5%", timeout=30)
     page.wait_for_url(re.compile(r"ref_budget=13\.5"), timeout=30_000)
     settle(page)
-    shown = _shown(page)
-    assert shown == _expected(index.at_budget(0.135))
+    shown = _shows(page, _expected(index.at_budget(0.135)), "13.5%")
     page.reload()  # mode and value survive a reload (and a shared link)
     settle(page)
     page.locator('.wb[data-ready="true"]').wait_for(timeout=60_000)
     assert "ref_mode=a+referral+budget" in page.url  # the radio binds its label
-    assert page.get_by_role("slider", name="Share of cases sent to a human (%)") \
-        .get_attribute("aria-valuetext") == "13.5%"
-    assert _shown(page) == shown
+    eventually_equal(lambda: page.get_by_role("slider", name="Share of cases sent to a human (%)")
+                     .get_attribute("aria-valuetext"), "13.5%", timeout=30)
+    _shows(page, shown, "after the reload")

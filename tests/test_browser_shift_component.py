@@ -21,7 +21,14 @@ from urllib.parse import quote_plus
 import numpy as np
 import pytest
 
-from tests.browser import chromium_missing_reason, exceptions, screenshot, settle
+from tests.browser import (
+    chromium_missing_reason,
+    eventually_equal,
+    exceptions,
+    read_until,
+    screenshot,
+    settle,
+)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,
@@ -62,6 +69,16 @@ def _open(page, url: str) -> None:
 
 def _value(slider) -> int:
     return int(slider.input_value())
+
+
+def _moves_to(slider, severity: int) -> int:
+    """Wait until the slider stands at ``severity`` (after a key press or a click)."""
+    return eventually_equal(lambda: _value(slider), severity, timeout=30, what="the severity")
+
+
+def _shows(page, expected: dict, what="") -> dict:
+    """Wait until the strip shows ``expected`` (it redraws on the slider's input event)."""
+    return eventually_equal(lambda: _shown(page), expected, timeout=30, what=str(what))
 
 
 def _expected(studies, table, severity: int, *, pictures=None, picks=None,
@@ -113,45 +130,50 @@ def _click_at(page, slider, severity: int) -> None:
 
 
 def _keys_and_mouse(page, check) -> None:
-    """Every key and the mouse move the slider; ``check(severity)`` after each move."""
+    """Every key and the mouse move the slider; ``check(severity)`` after each move (it waits
+    for the strip to show that severity)."""
+    from playwright.sync_api import expect
+
     slider = page.get_by_role("slider", name=LABEL)
-    assert page.locator(".ss label.ss-label").inner_text() == LABEL  # visible, names the slider
-    assert page.locator(".ss label.ss-label").is_visible()
+    label = page.locator(".ss label.ss-label")
+    expect(label).to_have_text(LABEL)  # visible, names the slider
+    expect(label).to_be_visible()
     assert slider.get_attribute("min") == "0" and slider.get_attribute("max") == "5"
     slider.focus()
     page.keyboard.press("Home")
-    assert _value(slider) == 0 and slider.get_attribute("aria-valuetext") == "0 (clean)"
+    _moves_to(slider, 0)
+    expect(slider).to_have_attribute("aria-valuetext", "0 (clean)")
     check(0)
     for severity in range(1, 6):
         page.keyboard.press("ArrowRight")
-        assert _value(slider) == severity
+        _moves_to(slider, severity)
         check(severity)
     page.keyboard.press("ArrowUp")  # stays at the end
-    assert _value(slider) == 5
+    _moves_to(slider, 5)
     page.keyboard.press("PageDown")
-    assert _value(slider) == 3
+    _moves_to(slider, 3)
     check(3)
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowLeft")
-    assert _value(slider) == 1
+    _moves_to(slider, 1)
     page.keyboard.press("PageUp")
-    assert _value(slider) == 3
+    _moves_to(slider, 3)
     page.keyboard.press("End")
-    assert _value(slider) == 5
+    _moves_to(slider, 5)
     check(5)
     page.keyboard.press("Home")
-    assert _value(slider) == 0
+    _moves_to(slider, 0)
 
     for severity in (4, 1):
         _click_at(page, slider, severity)
-        assert _value(slider) == severity
+        _moves_to(slider, severity)
         check(severity)
     box = slider.bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + 8 + 0.2 * (box["width"] - 16), y)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] - 2, y, steps=8)
-    assert _value(slider) == 5
+    _moves_to(slider, 5)
     check(5)  # while the button is down: no rerun yet
     page.mouse.up()
 
@@ -181,14 +203,13 @@ def test_digits_strip_equals_the_core_at_every_severity(page, app_url, digits_co
     _open(page, f"{app_url}/shift")
     assert "shift_severity=3" in page.url  # the default, in the URL
     core = digits_core
-    first = _shown(page)
-    assert first == _expected(core["studies"], core["table"], 3, pictures=core["pictures"],
-                              picks=core["picks"])
+    first = _shows(page, _expected(core["studies"], core["table"], 3, pictures=core["pictures"],
+                                   picks=core["picks"]), 3)
     assert len(first["captions"]) == 8 and all(len(c) == 6 for c in first["captions"])
 
     def check(severity):
-        assert _shown(page) == _expected(core["studies"], core["table"], severity,
-                                         pictures=core["pictures"], picks=core["picks"])
+        _shows(page, _expected(core["studies"], core["table"], severity,
+                               pictures=core["pictures"], picks=core["picks"]), severity)
 
     _keys_and_mouse(page, check)
     # released at 5: committed to Python (session state, URL) without redrawing the strip
@@ -250,19 +271,21 @@ def test_file_without_images_gets_the_slider_and_the_numbers(page, served_file):
     _open(page, served_file["url"] + "&shift_severity=1")  # a shared link
     assert page.get_by_text("A predictions file has no images to show.").is_visible()
     slider = page.get_by_role("slider", name=LABEL)
-    assert _value(slider) == 1
-    assert _shown(page) == _expected(studies, table, 1, unit="rows")
+    _moves_to(slider, 1)
+    _shows(page, _expected(studies, table, 1, unit="rows"), 1)
     assert page.locator(".ss-case").count() == 0 and page.locator(".ss img").count() == 0
 
     def check(severity):
-        assert _shown(page) == _expected(studies, table, severity, unit="rows")
+        _shows(page, _expected(studies, table, severity, unit="rows"), severity)
 
     _keys_and_mouse(page, check)
     page.wait_for_url(re.compile(r"shift_severity=5"), timeout=30_000)
     settle(page)
     slider.focus()
     page.keyboard.press("ArrowLeft")  # to the missing severity: dashes, and it says so
-    shown = _shown(page)
+    _moves_to(slider, 4)
+    shown = read_until(lambda: _shown(page),
+                       lambda s: s["summary"] == [["sharp", "–", "–"], ["soft", "–", "–"]])
     assert shown["summary"] == [["sharp", "–", "–"], ["soft", "–", "–"]]
     assert "no rows of Gaussian noise at severity 4" in shown["summary_caption"]
     page.wait_for_url(re.compile(r"shift_severity=4"), timeout=30_000)  # after a pause
@@ -270,12 +293,12 @@ def test_file_without_images_gets_the_slider_and_the_numbers(page, served_file):
     page.reload()
     settle(page)
     page.locator('.ss[data-ready="true"]').wait_for(timeout=60_000)
-    assert _value(page.get_by_role("slider", name=LABEL)) == 4
-    assert _shown(page) == shown
+    _moves_to(page.get_by_role("slider", name=LABEL), 4)
+    _shows(page, shown, "after the reload")
     screenshot(page, "shift-severity-file")
 
 
 def test_a_bad_severity_in_the_link_falls_back_to_the_default(page, served_file):
     _open(page, served_file["url"] + "&shift_severity=banana")
-    assert _value(page.get_by_role("slider", name=LABEL)) == 3
+    _moves_to(page.get_by_role("slider", name=LABEL), 3)
     assert "shift_severity=3" in page.url

@@ -1,5 +1,6 @@
-"""Your model in a real browser: upload a TorchScript net, its model.json and a zip of class
-folders on the 'Your model' page, click Analyse, then Compare and Dataset shift draw charts.
+"""Your model in a real browser: upload an ONNX export (what the server takes by default), its
+model.json and a zip of class folders on the 'Your model' page, click Analyse, then Compare and
+Dataset shift draw charts.
 Screenshot: artifacts/screenshots/your_model.png."""
 
 import re
@@ -7,9 +8,19 @@ import zipfile
 
 import pytest
 
-from tests.browser import chromium_missing_reason, exceptions, screenshot, settle
+from tests.browser import (
+    WAIT_S,
+    chromium_missing_reason,
+    exceptions,
+    open_page,
+    screenshot,
+    settle,
+    settle_until,
+    sidebar_dataset,
+    wait_until,
+)
 from tests.user_model_fixtures import (
-    export_torchscript,
+    export_onnx,
     train_tiny_net,
     write_config,
     write_folder,
@@ -20,13 +31,26 @@ pytestmark = [pytest.mark.browser,
                                  reason=chromium_missing_reason() or "")]
 
 
-def _uploader(page, label: str):
+CHARTS = '[data-testid="stPlotlyChart"]'
+
+
+def _upload(page, label: str, path) -> None:
+    """Give the uploader labelled ``label`` a file; return once it lists the file and the page
+    has run."""
     box = page.locator('[data-testid="stFileUploader"]').filter(has_text=label).first
-    return box.locator('input[type="file"]')
+    box.locator('input[type="file"]').set_input_files(str(path))
+    box.locator('[data-testid="stFileChipName"]', has_text=path.name).first.wait_for(
+        timeout=WAIT_S * 1000)
+    settle(page)
+
+
+def _at_least(page, selector: str, n: int, timeout: float = 300) -> int:
+    return wait_until(lambda: (k := page.locator(selector).count()) >= n and k,
+                      timeout=timeout, what=f"{n} or more {selector}")
 
 
 def test_upload_a_model_and_images_then_analyse(page, app_url, tmp_path):
-    model = export_torchscript(train_tiny_net(), tmp_path / "colours.pt")
+    model = export_onnx(train_tiny_net(), tmp_path / "colours.onnx")
     sidecar = write_config(tmp_path)
     images = write_folder(tmp_path / "pics", {"red": 12, "green": 12, "blue": 12})
     archive = tmp_path / "pics.zip"
@@ -36,34 +60,28 @@ def test_upload_a_model_and_images_then_analyse(page, app_url, tmp_path):
 
     page.goto(f"{app_url}/your_model")
     settle(page)
-    _uploader(page, "Model file").set_input_files(str(model))
-    settle(page)
-    _uploader(page, "model.json").set_input_files(str(sidecar))
-    settle(page)
-    _uploader(page, "Images (.zip").set_input_files(str(archive))
-    settle(page)
+    _upload(page, "Model file", model)
+    _upload(page, "model.json", sidecar)
+    _upload(page, "Images (.zip", archive)
     page.get_by_role("button", name="Add the model").click()
-    page.get_by_text("Added colours.pt on").wait_for(timeout=120_000)
+    page.get_by_text("Added colours.onnx on").wait_for(timeout=120_000)
     settle(page)
     assert exceptions(page) == []
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0
     screenshot(page, "your_model")
-    page.get_by_role("button", name=re.compile("Analyse colours.pt")).click()
-    settle(page)
+    page.get_by_role("button", name=re.compile("Analyse colours.onnx")).click()
+    settle_until(page, lambda: "colours.onnx" in sidebar_dataset(page),
+                 what="the sidebar to select the model")
 
-    page.get_by_role("link", name=re.compile("Compare methods")).click()
-    settle(page, timeout=300)
+    open_page(page, re.compile("Compare methods"), "Compare methods", timeout=300)
     assert exceptions(page) == []
-    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=300_000)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 5
-    assert "colours.pt" in page.url  # the sidebar's dataset, bound to the URL
+    _at_least(page, CHARTS, 5)
+    assert "colours.onnx" in page.url  # the sidebar's dataset, bound to the URL
     screenshot(page, "your_model_compare")
 
-    page.get_by_role("link", name=re.compile("Dataset shift")).click()
-    settle(page, timeout=300)
+    open_page(page, re.compile("Dataset shift"), "Dataset shift", timeout=300)
     assert exceptions(page) == []
-    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=300_000)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 6
+    _at_least(page, CHARTS, 6)
     screenshot(page, "your_model_shift")
 
     # Your images: a picture of the user's own (at another size) through every method
@@ -71,15 +89,13 @@ def test_upload_a_model_and_images_then_analyse(page, app_url, tmp_path):
     from PIL import Image
 
     Image.open(sorted((images / "red").glob("*.png"))[0]).resize((48, 40)).save(picture)
-    page.get_by_role("link", name=re.compile("Your images")).click()
-    settle(page, timeout=300)
+    open_page(page, re.compile("Your images"), "Your images", timeout=300)
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
         str(picture))
+    page.get_by_text("resized to 16×16 px (bilinear)").first.wait_for(timeout=120_000)
     settle(page, timeout=300)
     assert exceptions(page) == []
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0
-    page.get_by_text("resized to 16×16 px (bilinear)").first.wait_for(timeout=120_000)
-    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=120_000)
-    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
-    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 2  # one per method
+    _at_least(page, '[data-testid="stDataFrame"]', 1, timeout=120)
+    _at_least(page, CHARTS, 2, timeout=120)  # one per method
     screenshot(page, "your_model_images")

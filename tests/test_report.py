@@ -3,7 +3,9 @@ real browser (Debian's chromium, network blocked). Screenshot: artifacts/screens
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import re
 import subprocess
 import sys
@@ -18,6 +20,8 @@ from tests.browser import (
     ARTIFACTS,
     block_network,
     chromium_missing_reason,
+    next_frames,
+    wait_until,
 )
 from uqviz.conformal import conformal_summary
 from uqviz.metrics.scores import uncertainty
@@ -25,6 +29,7 @@ from uqviz.metrics.selective import ReferralIndex
 from uqviz.metrics.summary import METRIC_INFO, metric_table
 from uqviz.plots.report import (
     build_report,
+    comparison_report,
     format_interval,
     format_metric,
     format_percent,
@@ -36,6 +41,8 @@ from uqviz.plots.report import (
 from uqviz.plots.theme import method_label
 from uqviz.policy import operating_point, policy_document
 from uqviz.predictions import Predictions
+from uqviz.stream import DEMO_MIX
+from uqviz.study import Comparison, Study, bootstrap_resamples
 
 N_IN, N_OOD, C = 240, 40, 4
 RESAMPLES = 200
@@ -280,6 +287,120 @@ def test_figures_are_drawn_on_the_scored_rows(predictions):
     assert all(len(t.x) == N_IN for t in figures["risk_coverage"].data)
 
 
+# -- the same rows as the page, on a mixed stream ----------------------------------------------
+def _with_shift_and_ood(rng: np.random.Generator, samples: int, sharpness: float) -> Predictions:
+    """N_IN clean test rows, a corrupted copy of them in DEMO_MIX's shift group (blurrier
+    probabilities) and 3 × N_OOD rows of its OOD group: every group the demo stream draws."""
+    labels = rng.integers(0, C, N_IN)
+
+    def rows(strength: float) -> np.ndarray:
+        alpha = np.ones((samples, N_IN, C))
+        hit = rng.random(N_IN) < 0.8
+        alpha[:, np.arange(N_IN), np.where(hit, labels, (labels + 1) % C)] += strength
+        return _dirichlet(rng, alpha)
+
+    probs = np.concatenate([rows(sharpness), rows(sharpness / 3),
+                            _dirichlet(rng, np.full((samples, 3 * N_OOD, C), 1.5))], axis=1)
+    probs = probs.astype(np.float32)
+    probs /= probs.sum(axis=2, keepdims=True)
+    return Predictions(
+        probs=probs, labels=np.concatenate([labels, labels, np.full(3 * N_OOD, -1)]),
+        group=np.array(["test"] * N_IN + [DEMO_MIX.shift] * N_IN + [DEMO_MIX.ood] * (3 * N_OOD),
+                       dtype=object))
+
+
+@pytest.fixture(scope="module")
+def mixed() -> Comparison:
+    """Two methods' studies on the dashboard's default stream (DEMO_MIX)."""
+    rng = np.random.default_rng(3)
+    return Comparison({
+        name: Study(_with_shift_and_ood(rng, samples, sharpness).with_method(name), DEMO_MIX)
+        for name, samples, sharpness in (("softmax", 1, 6.0), ("deep_ensemble", 3, 3.0))})
+
+
+def _array(value) -> np.ndarray:
+    """A trace array as Plotly writes it into HTML: a list, or base64 with a dtype."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = value.get("shape")
+        return array.reshape([int(k) for k in shape.split(",")]) if shape else array
+    return np.asarray(value)
+
+
+def _drawn(report: str) -> dict[str, list[dict]]:
+    """The traces of every figure of the report, by the figure's div id, read from the HTML."""
+    decoder = json.JSONDecoder()
+    figures = {}
+    for match in re.finditer(r'Plotly\.newPlot\(\s*"([^"]+)",\s*', report):
+        figures[match.group(1)], _ = decoder.raw_decode(report, match.end())
+    return figures
+
+
+def test_report_on_a_mixed_stream_counts_the_rows_the_page_counts(mixed):
+    """The default stream mixes clean, shifted and OOD cases; the Compare page counts each
+    study's labelled rows of it (``Study.rows``). The report's table, its "cases scored", its
+    charts and its conformal summary count exactly those rows, never the clean test rows."""
+    studies = mixed.studies
+    n = {m: s.n for m, s in studies.items()}
+    for s in studies.values():
+        assert s.stream.n == N_IN and 0 < s.n < N_IN  # OOD rows are not scored
+        assert set(s.origin) == {"test", DEMO_MIX.shift, DEMO_MIX.ood}
+        assert s.predictions.labelled_in_distribution().n == N_IN  # what the report once drew
+    conformal = {"alpha": 0.1, "score": "lac", "methods": {
+        m: s.conformal(alpha=0.1, score="lac").summary() for m, s in studies.items()}}
+    report = comparison_report(mixed, dataset_name="d", dataset_description="x",
+                               conformal=conformal, generated="2026-01-02")
+
+    # the metric table: the cases under each method, its numbers those of the page's rows
+    shown_n = re.findall(r'<th scope="col" data-n="(\d+)"><span class="who">.*?'
+                         r"<span>([^<]+)</span>", report)
+    assert [(label, int(k)) for k, label in shown_n] == [
+        (method_label(m), k) for m, k in n.items()]
+    assert {int(k) for k in re.findall(r'data-n="(\d+)"', report)} == set(n.values())
+    cells = _parse(report).cells
+    table = mixed.metric_table()
+    for i, (m, s) in enumerate(studies.items()):
+        assert cells[(m, "accuracy")]["text"].startswith(format_percent(s.correct.mean()))
+        j = table.metrics.index("ece")
+        assert cells[(m, "ece")]["text"].startswith(significant(table.value[i, j]))
+    assert f"({bootstrap_resamples(mixed.n):,} resamples)" in report
+
+    # "cases scored" and the OOD cases of the stream
+    methods_table = report[report.index('id="methods-table"'):]
+    methods_table = methods_table[:methods_table.index("</table>")]
+    for m, s in studies.items():
+        row = methods_table[methods_table.index(f"<span>{method_label(m)}</span>"):]
+        numbers = re.findall(r'<td class="num">([\d,]+)</td>', row)[:2]
+        assert [int(k.replace(",", "")) for k in numbers] == [n[m], int(s.stream.is_ood.sum())]
+
+    # the charts, as drawn in the HTML: bins count the page's rows, one curve point per row
+    drawn = _drawn(report)
+    overlay = drawn["report-fig-0"]
+    for k, (m, s) in enumerate(studies.items(), start=1):
+        line = next(t for t in overlay if t["name"].startswith(method_label(m)))
+        assert _array(line["customdata"])[:, 2].sum() == n[m]
+        counts = next(t for t in drawn[f"report-fig-{k}"] if t["name"] == "Rows in bin")
+        assert _array(counts["y"]).sum() == n[m] == s.reliability.count.sum()
+    curves = drawn[f"report-fig-{len(studies) + 1}"]
+    assert [len(_array(t["x"])) for t in curves] == list(n.values())
+
+    # the conformal sets split the same rows
+    rows = _parse(report).rows
+    for m, summary in conformal["methods"].items():
+        assert summary["n_cal"] + summary["n_test"] == n[m]
+        assert f"{summary['n_test']:,}" in rows[m]
+
+
+def test_a_table_of_other_rows_is_refused(mixed):
+    """The bug this guards: every row's predictions with the stream's table."""
+    with pytest.raises(ValueError, match="computed on other rows"):
+        build_report({m: s.predictions for m, s in mixed.studies.items()},
+                     dataset_name="d", dataset_description="x", table=mixed.metric_table())
+    with pytest.raises(ValueError, match="methods"):
+        build_report({"softmax": mixed.studies["softmax"].table_predictions},
+                     dataset_name="d", dataset_description="x", table=mixed.metric_table())
+
+
 # -- self-contained ----------------------------------------------------------------------------
 def test_plotly_is_inlined_once_and_nothing_is_fetched(report):
     plotly_js = plotly.offline.get_plotlyjs()
@@ -335,7 +456,9 @@ def test_report_renders_offline_in_chromium(report, tmp_path, browser):
                                ".map(e => e.textContent)")
         height = page.evaluate("() => document.documentElement.scrollHeight")
         page.set_viewport_size({"width": 1280, "height": int(height)})
-        page.wait_for_timeout(300)
+        wait_until(lambda: page.evaluate("() => window.innerHeight") == int(height),
+                   timeout=30, what="the window to take the report's height")
+        next_frames(page)
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     finally:
         context.close()

@@ -315,6 +315,31 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path, workdir):
         "blue/0.png: not an image Pillow can read (PNG, JPEG, BMP, TIFF or WebP))")
 
 
+def test_every_kind_of_source_implements_the_protocol(workdir):
+    """``ModelSource`` is a ``uqviz.sources.Source`` as ``TrainedSource`` and ``FileSource``
+    are: its spec, no training split, and its groups' images made as its engine made them."""
+    from uqviz.sources import YOUR_MODEL, FileSource, NoImages, Source, TrainedSource
+
+    members = [n for n in vars(Source) if not n.startswith("_")]
+    assert {"kind", "label", "spec", "splits", "group_images", "with_plan"} <= set(members)
+    for cls in (TrainedSource, FileSource, ModelSource):
+        assert [n for n in members if not hasattr(cls, n)] == [], cls
+    src = source(workdir)
+    assert isinstance(src, Source) and src.kind == YOUR_MODEL
+    spec = src.spec()
+    assert spec.class_names == tuple(src.config.classes) and spec.name == src.key
+    with pytest.raises(NoImages, match="no training split"):
+        src.splits()
+    clean = src.group_images("test")
+    noisy = src.group_images("gaussian_noise:3")
+    assert len(clean) == 12 and noisy.shape == clean.shape and not np.array_equal(noisy, clean)
+    file = FileSource("mine.csv", "ab12cd34", loaded=None)
+    for call in (file.spec, file.splits, file.test_images, lambda: file.group_images("test"),
+                 lambda: file.ood_images("ood:x")):
+        with pytest.raises(NoImages, match=r"mine.csv \(your predictions\) holds predictions"):
+            call()
+
+
 def test_streaming_holds_one_batch(workdir):
     images = scan_folder(workdir / "images", CLASSES)
     sizes = [len(b.rows) for b in iter_batches(images, model_config(workdir / "net.pt"), 5)]

@@ -1,10 +1,14 @@
-"""Sources: what the sidebar selects, as a type — a trained dataset or a predictions file.
+"""Sources: what the sidebar selects, as one protocol — a trained dataset, a predictions file
+or a user's own model with its images.
 
-Every source has a ``key`` (a short string for session state, links and caches), a label, its
-methods, and each method's ``Predictions``. A ``TrainedSource`` trains (or reads from the disk
-cache) the registry's methods on a dataset and also has images and networks; a ``FileSource``
-holds the predictions a user brought and has neither. Pages ask ``source.has_images`` instead
-of parsing names.
+``Source`` is the protocol all three implement: ``TrainedSource`` (here: it trains, or reads
+from the disk cache, the registry's methods on a dataset, and has images and networks),
+``FileSource`` (here: the predictions a user brought; no images, no model) and
+``uqviz.user_model.ModelSource`` (a user's model files run over their image folder). Each has
+a ``key`` (a short string for session state, links and caches), a ``label``, a ``kind`` (what
+it is, for the pages' wording), its methods and each method's ``Predictions``, and its images
+by group. Code asks the source (``src.kind``, ``src.has_images``) — never the key's form: the
+one function that reads a key is the registry, ``uqviz.ui.backend.source``.
 
 No streamlit, no plotly.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -23,7 +28,14 @@ from uqviz.predictions import Predictions
 from uqviz.runs import EvalPlan, predictions_path, run_evaluation
 from uqviz.training import Progress, no_progress
 
+if TYPE_CHECKING:
+    from uqviz.data.base import DatasetSpec, DataSplits
+
+# How keys are made (read back only by the registry, ``uqviz.ui.backend.source``): a trained
+# dataset's key is its name, a file's ``predictions:<name>#<fingerprint>``, a user's model's
+# ``model:<name>#<fingerprint>``.
 FILE_PREFIX = "predictions:"
+MODEL_KEY_PREFIX = "model:"
 # Gaussian noise (the embedding map, the shift examples) and brightness (the demo stream: the
 # corruption on which softmax and the ensembles differ most, benchmarks/stream_mixture.py)
 APP_PLAN = EvalPlan(corruptions=("gaussian_noise", "brightness"))
@@ -32,8 +44,72 @@ APP_CONFIG = MethodConfig()
 DATA_SEED = 0
 
 
+SourceKind = Literal["dataset", "predictions file", "your model"]
+DATASET: SourceKind = "dataset"
+PREDICTIONS_FILE: SourceKind = "predictions file"
+YOUR_MODEL: SourceKind = "your model"
+
+
 class NoImages(ValueError):
-    """The source holds predictions only: there are no images or networks to show."""
+    """The source has no such images: a predictions file has none, a user's model no training
+    split."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """What the sidebar selects. ``kind`` says which of the three it is:
+
+    * ``"dataset"`` (``TrainedSource``): the registry's methods trained on a dataset; it has
+      every image and a training split.
+    * ``"predictions file"`` (``FileSource``): a file of predictions; every image method raises
+      ``NoImages`` (``has_images`` is False).
+    * ``"your model"`` (``uqviz.user_model.ModelSource``): a user's model and image folder; it
+      has images but no training split (``splits`` raises ``NoImages``) and nothing to train.
+    """
+
+    @property
+    def kind(self) -> SourceKind: ...
+
+    @property
+    def has_images(self) -> bool:
+        """Whether the image methods answer (``kind`` is not ``"predictions file"``)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def label(self) -> str:
+        """What the sidebar and messages call it."""
+
+    @property
+    def methods(self) -> list[str]:
+        """The methods it offers, in registry order."""
+
+    def missing(self, methods: list[str]) -> list[str]:
+        """Those of ``methods`` whose predictions are not cached yet."""
+
+    def predictions(self, methods: list[str],
+                    progress: Progress = no_progress) -> dict[str, Predictions]:
+        """Each method's predictions, computing (and caching) what is missing."""
+
+    def spec(self) -> DatasetSpec:
+        """Its classes, input shape and description; ``NoImages`` for a predictions file."""
+
+    def splits(self) -> DataSplits:
+        """Train / validation / test tensors; ``NoImages`` where there is no training split."""
+
+    def test_images(self) -> np.ndarray:
+        """(N, C, H, W) float images in [0, 1] of the clean test rows, in their order."""
+
+    def group_images(self, group: str) -> np.ndarray:
+        """(N, C, H, W) images of one group of rows (``test``, ``<corruption>:<severity>``,
+        ``ood:<name>``), made as its predictions saw them."""
+
+    def ood_images(self, group: str) -> np.ndarray:
+        """(N, C, H, W) images of an ``ood:<name>`` group."""
+
+    def with_plan(self, plan: EvalPlan) -> Source:
+        """The same source predicted on the rows of another plan (a file: itself)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +128,7 @@ class TrainedSource:
     config: MethodConfig = APP_CONFIG
     data_seed: int = DATA_SEED
 
+    kind = DATASET
     has_images = True
 
     @property
@@ -70,12 +147,12 @@ class TrainedSource:
         """The same dataset and methods predicted on other rows (e.g. every corruption)."""
         return TrainedSource(self.dataset, plan, self.config, self.data_seed)
 
-    def spec(self):
+    def spec(self) -> DatasetSpec:
         from uqviz.data import get_dataset
 
         return get_dataset(self.dataset)
 
-    def splits(self):
+    def splits(self) -> DataSplits:
         return self.spec().load(self.data_seed)
 
     def test_images(self) -> np.ndarray:
@@ -136,6 +213,7 @@ class FileSource:
     fingerprint: str
     loaded: LoadedPredictions = field(compare=False, repr=False)
 
+    kind = PREDICTIONS_FILE
     has_images = False
 
     @classmethod
@@ -165,11 +243,26 @@ class FileSource:
                     progress: Progress = no_progress) -> dict[str, Predictions]:
         return {m: self.loaded.by_method[m] for m in methods}
 
+    def with_plan(self, plan: EvalPlan) -> FileSource:
+        return self  # a file's rows are the rows it holds
+
+    def _no_images(self) -> NoImages:
+        return NoImages(f"{self.label} holds predictions only: no images or model")
+
+    def spec(self) -> DatasetSpec:
+        raise self._no_images()
+
+    def splits(self) -> DataSplits:
+        raise self._no_images()
+
     def test_images(self) -> np.ndarray:
-        raise NoImages(f"{self.label} holds predictions only: no images or model")
+        raise self._no_images()
 
+    def group_images(self, group: str) -> np.ndarray:
+        raise self._no_images()
 
-Source = TrainedSource | FileSource
+    def ood_images(self, group: str) -> np.ndarray:
+        raise self._no_images()
 
 
 def path_fingerprint(path: str | Path) -> str:
@@ -183,22 +276,3 @@ def path_fingerprint(path: str | Path) -> str:
 
 def file_key(name: str, fingerprint: str) -> str:
     return f"{FILE_PREFIX}{name}#{fingerprint}"
-
-
-def is_file_key(key: str) -> bool:
-    """Whether a sidebar key names a predictions file (``predictions:<name>#<fingerprint>``)."""
-    return key.startswith(FILE_PREFIX)
-
-
-MODEL_KEY_PREFIX = "model:"
-
-
-def file_label(key: str) -> str:
-    """The label of a sidebar key: ``predictions:preds.csv#ab12cd34`` -> ``preds.csv (your
-    predictions)``, ``model:net.pt#ab12cd34`` -> ``net.pt (your model)``; a dataset's name as
-    it is."""
-    if is_file_key(key):
-        return f"{key.removeprefix(FILE_PREFIX).rsplit('#', 1)[0]} (your predictions)"
-    if key.startswith(MODEL_KEY_PREFIX):
-        return f"{key.removeprefix(MODEL_KEY_PREFIX).rsplit('#', 1)[0]} (your model)"
-    return key

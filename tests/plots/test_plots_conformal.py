@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.plots.figure_checks import trace_named
+from tests.plots.figure_checks import tick_labels, trace_named
 from uqviz.conformal import coverage_vs_alpha, split_conformal
 from uqviz.plots import (
     conformal_curve_figure,
@@ -52,3 +52,19 @@ def test_set_size_histogram(data):
     assert fig.layout.xaxis.title.text == "Classes in the prediction set"
     with pytest.raises(ValueError, match="integers"):
         set_size_histogram_figure(np.array([1.5, 2.0]))
+
+
+def test_coverage_axes_stay_in_zero_one():
+    """Coverage 100% at every α (every set holds every class) and a dotted line at 1 − 0.05:
+    both coverage axes inside [0, 1], holding everything drawn, ticks labelled apart."""
+    fig = coverage_vs_alpha_figure([0.1, 0.2, 0.3], [1.0, 1.0, 1.0], [4.0, 4.0, 4.0],
+                                   coverage_low=[0.97, 0.97, 0.97],
+                                   coverage_high=[1.0, 1.0, 1.0])
+    for axis, shown in ((fig.layout.xaxis, [0.7, 0.9]), (fig.layout.yaxis, [0.7, 1.0])):
+        lo, hi = axis.range
+        assert 0.0 <= lo <= min(shown) and max(shown) <= hi <= 1.0, (lo, hi)
+        labels = tick_labels(axis)
+        assert len(set(labels)) == len(labels) >= 2, labels
+    hist = set_size_histogram_figure(np.array([1, 1, 1, 2]), num_classes=3)
+    lo, hi = hist.layout.yaxis.range
+    assert lo == 0.0 and 0.75 <= hi <= 1.0  # bars start at 0

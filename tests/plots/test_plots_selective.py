@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from tests.plots.figure_checks import synthetic_predictions, trace_named
+from tests.plots.figure_checks import synthetic_predictions, tick_labels, trace_named
 from uqviz import metrics
 from uqviz.plots import METHOD_COLORS, referral_curve_figure, risk_coverage_figure
 
@@ -92,3 +92,18 @@ def test_referral_everything_referred_has_no_marker():
                                 operating_point=point)
     assert "Operating point" not in [t.name for t in fig.data]
     assert "Every case referred" in fig.layout.annotations[0].text
+
+
+def test_rate_axes_of_a_model_that_is_always_right_stay_in_zero_one():
+    """Accuracy 100% at every share referred, risk 0 at every coverage: flat lines that Plotly
+    alone would pad to −100%…300%."""
+    uncertainty = np.linspace(0.1, 0.9, 9)
+    correct = np.ones(9, dtype=bool)
+    for fig in (referral_curve_figure(metrics.referral_curve(uncertainty, correct)),
+                risk_coverage_figure({"softmax": metrics.risk_coverage_curve(uncertainty,
+                                                                             correct)})):
+        for axis in (fig.layout.xaxis, fig.layout.yaxis):
+            lo, hi = axis.range
+            assert 0.0 <= lo < hi <= 1.0, (axis.title.text, lo, hi)
+            labels = tick_labels(axis)
+            assert len(set(labels)) == len(labels) >= 2, labels

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.plots.figure_checks import trace_named
+from tests.plots.figure_checks import tick_labels, trace_named
 from uqviz.plots import (
     METHOD_COLORS,
     box_by_severity_figure,
@@ -48,3 +48,45 @@ def test_box_by_severity_groups_values():
     assert fig.layout.boxmode == "group"
     assert list(fig.layout.xaxis.categoryarray) == ["1", "2"]
     assert fig.layout.yaxis.title.text == "ECE"
+
+
+def test_flat_accuracy_stays_inside_zero_one():
+    """A user's model whose accuracy does not move with severity: Plotly alone pads a flat line
+    by ±1 (−50% to 150%); the axis of a rate stays inside [0, 1] and around the line."""
+    for level in (0.5, 0.0, 1.0, 0.973):
+        fig = metric_vs_severity_figure(range(6), {"my_model": np.full(6, level)},
+                                        metric_label="Accuracy", tickformat=".0%")
+        lo, hi = fig.layout.yaxis.range
+        assert 0.0 <= lo <= level <= hi <= 1.0, (level, lo, hi)
+        assert hi - lo <= 0.2
+        labels = tick_labels(fig.layout.yaxis)
+        assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+        assert all(label.endswith("%") for label in labels)
+
+
+def test_close_auroc_values_get_distinct_tick_labels():
+    """AUROC 0.505 and 0.512 once shared the label "0.51" on two ticks; the page's ".2f" only
+    says "not a percent", the digits follow the ticks' step."""
+    values = {"softmax": np.array([0.505, 0.512, 0.508]),
+              "deep_ensemble": np.array([0.507, 0.51, 0.506])}
+    for rate in (None, True):
+        fig = metric_vs_severity_figure([0, 1, 2], values, metric_label="AUROC wrong vs right",
+                                        tickformat=".2f", rate=rate)
+        lo, hi = fig.layout.yaxis.range
+        assert 0.0 <= lo <= 0.505 and 0.512 <= hi <= 1.0
+        labels = tick_labels(fig.layout.yaxis)
+        assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+        assert not any(label.endswith("%") for label in labels)
+
+
+def test_boxes_of_a_rate_and_of_another_metric():
+    rates = {"softmax": {1: [0.5, 0.5], 2: [0.5]}}
+    fig = box_by_severity_figure(rates, metric_label="Accuracy", tickformat=".0%")
+    lo, hi = fig.layout.yaxis.range
+    assert 0.0 <= lo < 0.5 < hi <= 1.0
+    nll = {"softmax": {1: [1.8, 2.4], 2: [3.1]}}
+    fig = box_by_severity_figure(nll, metric_label="NLL", tickformat=".2f")
+    lo, hi = fig.layout.yaxis.range
+    assert 0.0 <= lo <= 1.8 and hi >= 3.1  # not a rate: may pass 1
+    labels = tick_labels(fig.layout.yaxis)
+    assert len(set(labels)) == len(labels) >= 2

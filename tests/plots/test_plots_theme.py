@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from tests.plots.figure_checks import trace_named
+from tests.plots.figure_checks import tick_labels, trace_named
 from uqviz import metrics
 from uqviz.plots import (
     ACCENT,
@@ -27,7 +27,7 @@ from uqviz.plots import (
     reliability_overlay_figure,
     risk_coverage_figure,
 )
-from uqviz.plots.theme import FALLBACK_PALETTE
+from uqviz.plots.theme import FALLBACK_PALETTE, rate_axis, value_axis
 
 
 # -- theme -------------------------------------------------------------------------------------
@@ -104,3 +104,44 @@ def test_importing_plots_loads_neither_streamlit_nor_torch():
     assert bad == "", f"uqviz.plots imported {bad}"
     # the fallback colour does not depend on Python's salted string hash
     assert colour == method_color("someone_elses_model")
+
+
+# -- axes ------------------------------------------------------------------------------------
+def test_rate_axis_stays_in_zero_one_holds_the_values_and_labels_every_tick_apart():
+    rng = np.random.default_rng(0)
+    cases = [np.full(4, v) for v in (0.0, 0.5, 1.0, 0.999, 0.001)]
+    cases += [np.array([0.505, 0.512]), np.array([0.0, 1.0]), np.array([0.2, 0.9])]
+    cases += [rng.uniform(a, a + w, 5) for a, w in rng.uniform(0, 1, (40, 2)) * [1, 0.3]
+              if a + w <= 1]
+    for values in cases:
+        for percent in (True, False):
+            axis = go.layout.YAxis(**rate_axis(values, percent=percent))
+            lo, hi = axis.range
+            assert 0.0 <= lo <= values.min() and values.max() <= hi <= 1.0, (values, lo, hi)
+            labels = tick_labels(axis)
+            assert 2 <= len(labels) <= 7, (values, labels)
+            assert len(set(labels)) == len(labels), (values, labels)
+    assert rate_axis(full=True)["range"] == [0.0, 1.0]
+    assert rate_axis([0.1, 0.95])["range"] == [0.0, 1.0]  # spread wide: the whole scale
+    assert rate_axis([0.3, 0.32], from_zero=True)["range"][0] == 0.0
+    assert rate_axis([np.nan, 0.5, np.inf])["range"][0] > 0.0  # NaN and ∞ are ignored
+
+
+def test_rate_axis_formats():
+    assert tick_labels(go.layout.YAxis(**rate_axis(full=True))) == [
+        "0%", "20%", "40%", "60%", "80%", "100%"]
+    assert rate_axis([0.505, 0.512], percent=False)["tickformat"] == ".2f"
+    assert rate_axis([0.9, 0.901])["tickformat"] == ".0%"
+    axis = go.layout.YAxis(**rate_axis([0.9990, 0.9995]))
+    assert len(set(tick_labels(axis))) == len(tick_labels(axis))
+
+
+def test_value_axis_never_goes_negative_for_a_nonnegative_metric():
+    for values in (np.zeros(3), np.full(3, 2.5), np.array([0.01, 0.02]), np.array([0.3, 4.0])):
+        axis = go.layout.YAxis(**value_axis(values))
+        lo, hi = axis.range
+        assert 0.0 <= lo <= values.min() and values.max() <= hi
+        labels = tick_labels(axis)
+        assert len(set(labels)) == len(labels) >= 2, labels
+    lo, hi = value_axis([-1.0, -1.0])["range"]
+    assert lo < -1.0 < hi

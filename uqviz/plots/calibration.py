@@ -20,6 +20,7 @@ from uqviz.plots.theme import (
     _rgba,
     method_color,
     method_label,
+    rate_axis,
 )
 
 __all__ = ["reliability_figure", "reliability_overlay_figure"]
@@ -96,9 +97,9 @@ def reliability_figure(
                               "Rows: %{y:,}<extra></extra>")),
         row=2, col=1,
     )
-    fig.update_xaxes(range=[0.0, 1.0])
+    fig.update_xaxes(**rate_axis(full=True, percent=False))
     fig.update_xaxes(title_text="Confidence (probability of the predicted class)", row=2, col=1)
-    fig.update_yaxes(title_text="Accuracy", range=[0.0, 1.02], row=1, col=1)
+    fig.update_yaxes(title_text="Accuracy", **rate_axis(full=True, percent=False), row=1, col=1)
     fig.update_yaxes(title_text="Rows", rangemode="tozero", row=2, col=1)
     base = title or label
     return _finish(fig, title=f"{base} · {_ece_name(bins)} {bins.ece:.3f}", height=height,
@@ -133,6 +134,7 @@ def reliability_overlay_figure(
         fig.add_trace(
             go.Scatter(
                 x=bins.confidence, y=bins.accuracy, mode="lines+markers", connectgaps=True,
+                cliponaxis=False,
                 name=f"{label} ({_ece_name(bins)} {bins.ece:.3f})",
                 line=dict(color=method_color(method), width=2.5),
                 marker=dict(color=method_color(method), size=7),
@@ -145,6 +147,6 @@ def reliability_overlay_figure(
                 ),
             )
         )
-    fig.update_xaxes(title_text="Mean confidence in bin", range=[0.0, 1.0])
-    fig.update_yaxes(title_text="Accuracy in bin", range=[0.0, 1.02])
+    fig.update_xaxes(title_text="Mean confidence in bin", **rate_axis(full=True, percent=False))
+    fig.update_yaxes(title_text="Accuracy in bin", **rate_axis(full=True, percent=False))
     return _finish(fig, title=title, height=height, legend=TOP_LEFT_LEGEND)

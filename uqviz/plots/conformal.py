@@ -20,6 +20,7 @@ from uqviz.plots.theme import (
     _finish,
     _rgba,
     _vector,
+    rate_axis,
 )
 
 if TYPE_CHECKING:
@@ -95,8 +96,10 @@ def coverage_vs_alpha_figure(
                    hovertemplate="Target %{x:.1%}<br>Mean set size %{y:.2f}<extra></extra>"),
         row=1, col=2,
     )
-    fig.update_xaxes(title_text="Target coverage 1 − α", tickformat=".0%")
-    fig.update_yaxes(title_text="Empirical test coverage", tickformat=".0%", row=1, col=1)
+    fig.update_xaxes(title_text="Target coverage 1 − α", **rate_axis(target))
+    band = [coverage_low, coverage_high] if has_band else []
+    fig.update_yaxes(title_text="Empirical test coverage",
+                     **rate_axis(np.concatenate([coverage, target, *band])), row=1, col=1)
     fig.update_yaxes(title_text="Mean classes per set", rangemode="tozero", row=1, col=2)
     return _finish(fig, title=title, height=height, legend=TOP_LEFT_LEGEND)
 
@@ -122,7 +125,11 @@ def conformal_curve_figure(curve: ConformalCurve, *, title: str | None = None,
         title=title or f"Conformal sets ({curve.score.upper()}): coverage and size "
                        "against the target",
     )
+    targets = [1.0 - np.asarray(curve.alpha, dtype=np.float64)]
+    shown = [curve.coverage, curve.coverage_low, curve.coverage_high, targets[0]]
     if average is not None:
+        shown.append(average.coverage)
+        targets.append(1.0 - np.asarray(average.alpha, dtype=np.float64))
         order = np.argsort(1.0 - average.alpha, kind="stable")
         fig.add_trace(go.Scatter(
             x=(1.0 - average.alpha)[order], y=average.coverage[order], mode="lines",
@@ -132,6 +139,11 @@ def conformal_curve_figure(curve: ConformalCurve, *, title: str | None = None,
     if marked_alpha is not None:
         fig.add_vline(x=1.0 - float(marked_alpha), line=dict(color=MUTED_COLOR, dash="dot"),
                       row="all", col="all")
+        targets.append(np.array([1.0 - float(marked_alpha)]))
+    fig.update_xaxes(**rate_axis(np.concatenate(targets)))
+    fig.update_yaxes(**rate_axis(np.concatenate([np.ravel(np.asarray(v, dtype=np.float64))
+                                                 for v in shown if v is not None])),
+                     row=1, col=1)
     if legend_below:
         fig.update_layout(legend=BELOW_LEGEND)
     return fig
@@ -160,8 +172,7 @@ def class_coverage_figure(coverage: ClassCoverage, class_names, *,
         hovertemplate="Class %{x}: %{y:.1%} of %{customdata} images<extra></extra>"))
     fig.add_hline(y=coverage.target, line=dict(color=WRONG_COLOR, dash="dash", width=2))
     fig.update_xaxes(title_text="True class", type="category")
-    fig.update_yaxes(title_text="Share of its images covered", tickformat=".0%",
-                     range=[0, 1.05])
+    fig.update_yaxes(title_text="Share of its images covered", **rate_axis(full=True))
     return _finish(fig, title=title, height=height, showlegend=False)
 
 
@@ -199,5 +210,6 @@ def set_size_histogram_figure(
     )
     fig.update_xaxes(title_text="Classes in the prediction set", range=[-0.5, largest + 0.5],
                      dtick=1 if largest <= 20 else None)
-    fig.update_yaxes(title_text="Share of test rows", tickformat=".0%")
+    shares = np.bincount(sizes.astype(np.int64), minlength=largest + 1) / max(sizes.size, 1)
+    fig.update_yaxes(title_text="Share of test rows", **rate_axis(shares, from_zero=True))
     return _finish(fig, title=title, height=height, showlegend=False)

@@ -8,7 +8,11 @@ saves it atomically.
 What it scores: for every method, the rows ``Predictions.labelled_in_distribution()`` selects
 (known label, neither OOD nor corrupted) with the S samples averaged, exactly as
 ``uqviz.metrics.summary.metric_table`` does; so the ECE in a reliability diagram's title and the
-AURC in the risk–coverage legend are the table's numbers.
+AURC in the risk–coverage legend are the table's numbers. ``comparison_report`` hands it a
+``Comparison``'s rows (``Study.table_predictions``, whose labelled in-distribution rows are
+``Study.rows``: the scored rows of the incoming stream) and its metric table, so that the
+report counts the rows the dashboard's pages count; ``build_report`` refuses a metric table
+whose accuracy is not that of the rows it is given.
 
 Numbers: three significant figures, never in exponent notation (``0.000312``, ``0.0460``,
 ``1.27``); accuracies and coverages as percentages (``98.9%``).
@@ -46,6 +50,7 @@ from uqviz.plots.theme import (
 )
 from uqviz.policy import REFERRAL_MODES
 from uqviz.predictions import Predictions
+from uqviz.study import Comparison, bootstrap_resamples
 
 __all__ = [
     "CONFORMAL_FIELDS",
@@ -53,6 +58,7 @@ __all__ = [
     "PLOTLY_CONFIG",
     "REPORT_CURVE_POINTS",
     "build_report",
+    "comparison_report",
     "format_interval",
     "format_metric",
     "format_percent",
@@ -236,9 +242,27 @@ def _best_methods(table: MetricTable) -> dict[str, tuple[str, ...]]:
     return best
 
 
-def _metric_table_html(table: MetricTable) -> str:
+def _check_table(table: MetricTable, rows: Mapping[str, Predictions]) -> None:
+    """A metric table handed in must score these rows: same methods, same accuracy."""
+    if tuple(table.methods) != tuple(rows):
+        raise ValueError(f"the metric table's methods {', '.join(table.methods)} are not the "
+                         f"report's {', '.join(rows)}")
+    if "accuracy" not in table.metrics:
+        return
+    j = table.metrics.index("accuracy")
+    for i, (name, p) in enumerate(rows.items()):
+        accuracy = float((p.mean_probs.argmax(axis=1) == p.labels).mean())
+        if not abs(table.value[i, j] - accuracy) <= 1e-9:
+            raise ValueError(
+                f"the metric table's accuracy of {name!r} ({table.value[i, j]:.6f}) is not that "
+                f"of the {p.n:,} rows the report scores ({accuracy:.6f}): the table was "
+                "computed on other rows")
+
+
+def _metric_table_html(table: MetricTable, rows: Mapping[str, Predictions]) -> str:
     best = _best_methods(table) if len(table.methods) > 1 else {}
-    head = "".join(f'<th scope="col">{_swatch(m)}</th>' for m in table.methods)
+    head = "".join(f'<th scope="col" data-n="{rows[m].n}">{_swatch(m)}'
+                   f'<span class="n">{rows[m].n:,} cases</span></th>' for m in table.methods)
     body = []
     for j, metric in enumerate(table.metrics):
         info = METRIC_INFO[metric]
@@ -490,6 +514,7 @@ vertical-align:bottom}}
 table.metrics thead th{{min-width:120px}}
 thead .who{{display:inline-flex;align-items:baseline}}
 thead .who .swatch{{flex:none}}
+thead .n{{display:block;font-weight:400;font-size:12px;color:{MUTED_COLOR}}}
 tbody tr:nth-child(even){{background:#FCFCFD}}
 th.num{{text-align:right}}
 td.num{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}}
@@ -558,14 +583,16 @@ def build_report(
         generated: the date text to print; default: now, ``YYYY-MM-DD HH:MM``.
         seed: bootstrap seed.
         table: the metric table of these predictions when the caller has it already (the
-            dashboard's Compare page): reused instead of rerunning the bootstrap.
+            dashboard's Compare page): reused instead of rerunning the bootstrap; it must
+            score the same rows (``comparison_report`` passes both from one ``Comparison``).
 
     Returns:
         The HTML document as a string (about 5 MB, mostly Plotly's JavaScript).
 
     Raises:
-        ValueError: when there is no method, a method has no labelled in-distribution row, or
-            ``policy``/``conformal`` are not shaped as described.
+        ValueError: when there is no method, a method has no labelled in-distribution row,
+            ``table`` scores other methods or rows, or ``policy``/``conformal`` are not shaped
+            as described.
 
     References:
         Efron & Tibshirani, "An Introduction to the Bootstrap", 1993 (intervals); Guo et al.,
@@ -577,6 +604,8 @@ def build_report(
     conformal_section = _conformal_html(conformal) if conformal is not None else ""
     if table is None:
         table = metric_table(dict(predictions), n_resamples=n_resamples, seed=seed)
+    else:
+        _check_table(table, rows)
     figures = report_figures(predictions)
     when = generated if generated is not None else datetime.now().strftime("%Y-%m-%d %H:%M")
     methods_text = ", ".join(method_label(m) for m in predictions)
@@ -617,8 +646,9 @@ def build_report(
         f"{_methods_html(predictions, rows)}</section>",
         '<section id="metrics"><h2>Metrics</h2>'
         f'<p class="note">Each cell: the value, then its 95% bootstrap interval '
-        f"({n_resamples:,} resamples). ★ marks the best method on each row.</p>"
-        f"{_metric_table_html(table)}</section>",
+        f"({n_resamples:,} resamples); under each method, the number of cases it is measured "
+        "on. ★ marks the best method on each row.</p>"
+        f"{_metric_table_html(table, rows)}</section>",
         f'<section id="calibration"><h2>Reliability: is the confidence honest?</h2>{overlay}'
         f'<div class="figure-grid">{"".join(per_method)}</div></section>',
         f'<section id="selective"><h2>Risk–coverage: setting uncertain cases aside</h2>'
@@ -654,6 +684,22 @@ def build_report(
         "so it opens without a network connection. Hover over a chart for exact values.</footer>",
         "</main></body></html>\n",
     ])
+
+
+def comparison_report(comparison: Comparison, **kwargs) -> str:
+    """``build_report`` of a ``Comparison``: the rows each ``Study`` scores on its stream
+    (``Study.rows``, the rows the dashboard's pages count) for the figures and the cases
+    scored, the comparison's metric table on those rows (not recomputed) and the number of
+    bootstrap resamples it was computed with.
+
+    Args:
+        comparison: the studies of the methods to report, on one source and stream.
+        **kwargs: the other arguments of ``build_report`` (``dataset_name``,
+            ``dataset_description``, ``policy``, ``conformal``, ``title``, ``generated``).
+    """
+    return build_report({m: s.table_predictions for m, s in comparison.studies.items()},
+                        table=comparison.metric_table(),
+                        n_resamples=bootstrap_resamples(comparison.n), **kwargs)
 
 
 def write_report(path: str | Path, html: str) -> Path:

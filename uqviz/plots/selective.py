@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
 import plotly.graph_objects as go
 
 from uqviz.metrics.selective import (
@@ -32,6 +33,7 @@ from uqviz.plots.theme import (
     curve_trace,
     method_color,
     method_label,
+    rate_axis,
 )
 
 __all__ = [
@@ -65,9 +67,11 @@ def risk_coverage_figure(
     """
     _check_nonempty("risk_coverage_figure", curves)
     fig = go.Figure()
+    risks = []
     for method, curve in curves.items():
         label = method_label(method)
         coverage, risk = downsample_curve(curve.coverage, curve.risk, max_points)
+        risks.append(risk)
         _, threshold = downsample_curve(curve.coverage, curve.threshold, max_points)
         fig.add_trace(
             curve_trace(
@@ -80,9 +84,9 @@ def risk_coverage_figure(
             )
         )
     fig.update_xaxes(title_text="Coverage (share of rows kept, most confident first)",
-                     range=[0.0, 1.0], tickformat=".0%")
+                     **rate_axis(full=True))
     fig.update_yaxes(title_text="Selective risk (error rate of the kept rows)",
-                     rangemode="tozero")
+                     **rate_axis(np.concatenate(risks), percent=False, from_zero=True))
     return _finish(fig, title=title, height=height, legend=TOP_LEFT_LEGEND,
                    legend_title_text="AURC: lower is better")
 
@@ -117,6 +121,7 @@ def referral_curve_figure(
         curves = {method: curves}
     _check_nonempty("referral_curve_figure", curves)
     fig = go.Figure()
+    shown = []
     for name, curve in curves.items():
         label = method_label(name)
         color = method_color(name)
@@ -124,6 +129,7 @@ def referral_curve_figure(
                                               max_points)
         _, baseline = downsample_curve(curve.referred_fraction, curve.random_baseline,
                                        max_points)
+        shown += [np.asarray(accuracy, dtype=np.float64), np.asarray(baseline, dtype=np.float64)]
         fig.add_trace(
             curve_trace(referred, accuracy, mode="lines", name=label, legendgroup=name,
                         line=dict(color=color, width=2.5),
@@ -139,9 +145,11 @@ def referral_curve_figure(
         )
     if operating_point is not None:
         _mark_operating_point(fig, operating_point, operating_method)
-    fig.update_xaxes(title_text="Share of cases referred to a human", range=[0.0, 1.0],
-                     tickformat=".0%")
-    fig.update_yaxes(title_text="Accuracy on the automated cases", tickformat=".1%")
+        shown.append(np.array([operating_point.automated_accuracy,
+                               *operating_point.automated_accuracy_ci], dtype=np.float64))
+    fig.update_xaxes(title_text="Share of cases referred to a human", **rate_axis(full=True))
+    fig.update_yaxes(title_text="Accuracy on the automated cases",
+                     **rate_axis(np.concatenate(shown)))
     return _finish(fig, title=title, height=height, legend=BOTTOM_RIGHT_LEGEND)
 
 
@@ -213,5 +221,5 @@ def sensitivity_specificity_figure(rates: OneVsRestRates, target_sensitivity: fl
                       line=dict(color=TEXT_COLOR, dash="dash", width=2))
         fig.add_annotation(x=target, y=i + 0.45, text=f"target {target:.0%}", showarrow=False,
                            yanchor="bottom", font=dict(size=11))
-    fig.update_xaxes(range=[0, 1.02], tickformat=".0%", title="on the automated cases")
+    fig.update_xaxes(title="on the automated cases", **rate_axis(full=True))
     return _finish(fig, title=title, height=height)

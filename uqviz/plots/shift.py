@@ -15,11 +15,27 @@ from uqviz.plots.theme import (
     _vector,
     method_color,
     method_label,
+    rate_axis,
+    value_axis,
 )
 
 __all__ = ["box_by_severity_figure", "metric_vs_severity_figure", "rotation_figure"]
 
 SEVERITY_TITLE = "Shift severity (0 = clean test set)"
+
+
+def _is_percent(tickformat: str | None) -> bool:
+    return bool(tickformat) and tickformat.endswith("%")
+
+
+def _metric_axis(values, *, rate: bool | None, tickformat: str | None) -> dict:
+    """The y axis of a metric (``theme.rate_axis`` for a rate, else ``theme.value_axis``): a
+    percent ``tickformat`` makes the labels percentages and, unless ``rate`` says otherwise,
+    the metric a rate; the digits come from the theme, never from ``tickformat``."""
+    percent = _is_percent(tickformat)
+    if percent if rate is None else rate:
+        return rate_axis(values, percent=percent)
+    return value_axis(values, percent=percent)
 
 
 def metric_vs_severity_figure(
@@ -29,6 +45,7 @@ def metric_vs_severity_figure(
     metric_label: str,
     intervals_by_method: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
     tickformat: str | None = None,
+    rate: bool | None = None,
     title: str | None = None,
     height: int = 420,
     x_title: str = SEVERITY_TITLE,
@@ -43,7 +60,11 @@ def metric_vs_severity_figure(
         values_by_method: method id -> (K,) metric values.
         metric_label: y-axis label, e.g. ``METRIC_INFO["ece"].label``.
         intervals_by_method: optional method id -> ((K,) lower, (K,) upper), drawn as error bars.
-        tickformat: d3 format of the y axis, e.g. ``".0%"``.
+        tickformat: ``".0%"`` (any format ending in ``%``) for labels in percent, else
+            fractions; the number of digits is chosen by ``theme.rate_axis`` /
+            ``theme.value_axis`` so that neighbouring ticks differ.
+        rate: the metric is a rate in [0, 1] (accuracy, ECE, AUROC): the axis stays inside
+            [0, 1] (``theme.rate_axis``). Default: a rate when ``tickformat`` is a percent.
         title: default "<metric> as the shift gets stronger".
         height: figure height in px.
         x_title: the x axis title.
@@ -57,6 +78,7 @@ def metric_vs_severity_figure(
     if x.ndim != 1:
         raise ValueError(f"x_severity must be 1-D, got shape {x.shape}")
     fig = go.Figure()
+    shown: list[np.ndarray] = []
     for method, values in values_by_method.items():
         y = _vector(f"values of {method!r}", values)
         if y.shape != x.shape:
@@ -72,8 +94,11 @@ def metric_vs_severity_figure(
                                  f"{lower.size} and {upper.size}")
             error = dict(type="data", symmetric=False, array=upper - y, arrayminus=y - lower,
                          color=color, thickness=1.2, width=4)
+            shown += [lower, upper]
+        shown.append(y)
         fig.add_trace(
             go.Scatter(x=x, y=y, mode="lines+markers", name=label, error_y=error,
+                       cliponaxis=False,
                        line=dict(color=color, width=2.5), marker=dict(color=color, size=8),
                        hovertemplate=(f"Severity %{{x}}<br>{metric_label} %{{y:.4g}}"
                                       f"<extra>{label}</extra>"))
@@ -81,7 +106,8 @@ def metric_vs_severity_figure(
     if np.issubdtype(x.dtype, np.number):
         fig.update_xaxes(tickmode="array", tickvals=x)
     fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=metric_label if y_title else None, tickformat=tickformat)
+    fig.update_yaxes(title_text=metric_label if y_title else None,
+                     **_metric_axis(np.concatenate(shown), rate=rate, tickformat=tickformat))
     layout = {"showlegend": showlegend}
     if compact:
         layout.update(margin=dict(l=50, r=10, t=40, b=40),
@@ -96,6 +122,7 @@ def box_by_severity_figure(
     *,
     metric_label: str,
     tickformat: str | None = None,
+    rate: bool | None = None,
     title: str | None = None,
     height: int = 420,
 ) -> go.Figure:
@@ -104,13 +131,15 @@ def box_by_severity_figure(
     Args:
         values: method id -> {severity -> values (e.g. one per corruption type)}.
         metric_label: y-axis label.
-        tickformat: d3 format of the y axis.
+        tickformat: percent or not, as in ``metric_vs_severity_figure``.
+        rate: the metric is a rate in [0, 1], as in ``metric_vs_severity_figure``.
         title: default "<metric> by shift severity".
         height: figure height in px.
     """
     _check_nonempty("box_by_severity_figure", values)
     order: list[str] = []
     fig = go.Figure()
+    every: list[float] = []
     for method, by_severity in values.items():
         xs: list[str] = []
         ys: list[float] = []
@@ -121,6 +150,7 @@ def box_by_severity_figure(
             entries = _vector(f"values of {method!r} at severity {severity}", entries)
             xs.extend([key] * entries.size)
             ys.extend(entries.tolist())
+        every.extend(ys)
         label = method_label(method)
         color = method_color(method)
         fig.add_trace(
@@ -132,7 +162,8 @@ def box_by_severity_figure(
         )
     fig.update_xaxes(title_text="Shift severity", type="category", categoryorder="array",
                      categoryarray=order)
-    fig.update_yaxes(title_text=metric_label, tickformat=tickformat)
+    fig.update_yaxes(title_text=metric_label,
+                     **_metric_axis(every, rate=rate, tickformat=tickformat))
     return _finish(fig, title=title or f"{metric_label} by shift severity", height=height,
                    boxmode="group")
 

@@ -2,7 +2,10 @@
 every figure builder shares.
 
 Every figure builder in ``uqviz.plots`` uses ``TEMPLATE`` and ``method_color``, so a method has
-the same colour on every chart of every page. Builders end with ``_finish`` (template, title,
+the same colour on every chart of every page. Every axis that plots a rate (accuracy, coverage,
+AUROC, ECE, a share of rows) takes its range and tick labels from ``rate_axis``, and any other
+metric axis from ``value_axis``: one place decides that a rate stays inside [0, 1] and that
+neighbouring tick labels never read the same. Builders end with ``_finish`` (template, title,
 height), draw lines with ``curve_trace`` (``go.Scattergl`` above ``SCATTERGL_MIN_POINTS``
 points) and share ``DIAGONAL_LINE`` and ``TOP_LEFT_LEGEND``. Importing this module registers
 the template in ``plotly.io.templates`` (it does not change ``plotly.io.templates.default``).
@@ -14,6 +17,7 @@ template unless called with ``theme=None``; trace colours set here survive eithe
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -45,7 +49,9 @@ __all__ = [
     "curve_trace",
     "method_color",
     "method_label",
+    "rate_axis",
     "register_template",
+    "value_axis",
 ]
 
 TEMPLATE = "uqviz"
@@ -185,6 +191,89 @@ def _vector(name: str, values, *, dtype=np.float64) -> np.ndarray:
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
     return array
+
+
+# -- axes of rates and other metrics ------------------------------------------------------------
+MIN_RATE_SPAN = 0.1  # a flat rate is drawn in a window 10 points wide, not Plotly's ±1
+FULL_RATE_SPAN = 0.6  # a rate spread wider than this gets the whole [0, 1]
+MIN_VALUE_SPAN = 0.1  # a flat metric: a window 10% of its size wide
+TICKS_PER_AXIS = 6  # about this many ticks (between 2 and 6)
+
+
+def _finite(values) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64).ravel()
+    return array[np.isfinite(array)]
+
+
+def _axis(lo: float, hi: float, percent: bool) -> dict:
+    """Linear ticks every 1, 2 or 5 × 10^k over [lo, hi], written with as many decimals as the
+    step needs, so that two ticks never share a label."""
+    raw = (hi - lo) / TICKS_PER_AXIS
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw * (1 - 1e-9))
+    scaled = step * (100.0 if percent else 1.0)
+    decimals = max(0, math.ceil(-math.log10(scaled) - 1e-9))
+    return dict(range=[lo, hi], tickmode="linear", tick0=0.0, dtick=step,
+                tickformat=f".{decimals}{'%' if percent else 'f'}")
+
+
+def rate_axis(values=(), *, percent: bool = True, full: bool = False,
+              from_zero: bool = False) -> dict:
+    """Range and ticks of an axis that plots a rate: a share in [0, 1] such as accuracy,
+    coverage, AUROC, ECE or a share of rows.
+
+    The range never leaves [0, 1]. It zooms on the values (a flat series gets a window
+    ``MIN_RATE_SPAN`` wide around it, shifted inside [0, 1] at either end), and becomes the whole
+    [0, 1] once the values spread over more than ``FULL_RATE_SPAN``. Ticks fall every 1, 2 or
+    5 × 10^k and their format carries the digits that step needs (``.0%``, ``.1%``, ``.2f``, …),
+    so neighbouring labels always differ.
+
+    Args:
+        values: every number the axis must show (points, interval ends, reference lines);
+            NaN and infinities are ignored.
+        percent: labels as percentages (``"85%"``) rather than fractions (``"0.85"``).
+        full: always the whole [0, 1].
+        from_zero: start at 0 (bars: their length is the value).
+
+    Returns:
+        Keyword arguments of ``fig.update_xaxes`` / ``fig.update_yaxes``: ``range``,
+        ``tickmode``, ``tick0``, ``dtick`` and ``tickformat``.
+    """
+    v = np.clip(_finite(values), 0.0, 1.0)
+    if full or v.size == 0:
+        return _axis(0.0, 1.0, percent)
+    lo, hi = float(v.min()), float(v.max())
+    pad = max(0.08 * (hi - lo), (MIN_RATE_SPAN - (hi - lo)) / 2)
+    lo, hi = (0.0 if from_zero else lo - pad), hi + pad
+    if lo < 0.0:
+        lo, hi = 0.0, hi - lo
+    if hi > 1.0:
+        lo, hi = max(0.0, lo - (hi - 1.0)), 1.0
+    if hi - lo >= FULL_RATE_SPAN:
+        lo, hi = 0.0, 1.0
+    return _axis(lo, hi, percent)
+
+
+def value_axis(values, *, percent: bool = False, from_zero: bool = False) -> dict:
+    """Range and ticks of an axis that plots a metric other than a rate (NLL, a mean
+    uncertainty, a set size): as ``rate_axis`` without the bounds of [0, 1], except that an axis
+    of values that are all >= 0 never shows negative ticks. A flat series gets a window
+    ``MIN_VALUE_SPAN`` of its size wide (0.1 around 0).
+
+    Returns:
+        Keyword arguments of ``fig.update_xaxes`` / ``fig.update_yaxes`` (``rate_axis``).
+    """
+    v = _finite(values)
+    if v.size == 0:
+        return _axis(0.0, 1.0, percent)
+    lo, hi = float(v.min()), float(v.max())
+    least = MIN_VALUE_SPAN * max(abs(lo), abs(hi)) or MIN_VALUE_SPAN
+    pad = max(0.08 * (hi - lo), (least - (hi - lo)) / 2)
+    nonnegative = lo >= 0.0
+    lo, hi = (0.0 if from_zero else lo - pad), hi + pad
+    if nonnegative and lo < 0.0:
+        lo, hi = 0.0, hi - lo
+    return _axis(lo, hi, percent)
 
 
 def _finish(fig: go.Figure, *, title: str | None, height: int, **layout) -> go.Figure:

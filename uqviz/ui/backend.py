@@ -1,10 +1,13 @@
 """The pages' only way into the backend: sources and studies, cached by small keys.
 
-A page names what the sidebar selected by its key (``digits``, or
-``predictions:<file>#<fingerprint>``) and asks for a ``Comparison`` of the chosen methods
-(``ensure_comparison``, which trains what is missing under a progress bar); each method's
-``Study`` then answers every question once (``uqviz.study``). ``st.cache_resource`` holds the
-sources' images and the studies; nothing else is cached here.
+A page names what the sidebar selected by its key (``digits``,
+``predictions:<file>#<fingerprint>`` or ``model:<name>#<fingerprint>``) and asks for a
+``Comparison`` of the chosen methods (``ensure_comparison``, which trains what is missing under a
+progress bar); each method's ``Study`` then answers every question once (``uqviz.study``).
+``st.cache_resource`` holds the sources' images and the studies; nothing else is cached here.
+
+``source(key)`` is the registry: the one function that reads a key's form. Everything else asks
+the source it returns (``src.kind``, ``src.label``, ``uqviz.sources.Source``).
 """
 
 from __future__ import annotations
@@ -19,111 +22,83 @@ from uqviz.data.base import DatasetSpec
 from uqviz.device import configure_threads
 from uqviz.sources import (
     APP_PLAN,
+    DATASET,
+    FILE_PREFIX,
+    MODEL_KEY_PREFIX,
+    PREDICTIONS_FILE,
     SHIFT_PLAN,
+    YOUR_MODEL,
     NoImages,
     Source,
     TrainedSource,
-    file_label,
-    is_file_key,
 )
 from uqviz.stream import CLEAN, StreamMix
 from uqviz.study import Comparison, Study, bootstrap_resamples
 from uqviz.ui.files import file_source
-from uqviz.ui.models import is_model_key, model_source
+from uqviz.ui.models import model_source
 
 PLANS = {"app": APP_PLAN, "shift": SHIFT_PLAN}
 
-__all__ = ["NoImages", "bootstrap_resamples"]
+__all__ = ["DATASET", "PREDICTIONS_FILE", "YOUR_MODEL", "NoImages", "bootstrap_resamples"]
 
 
+# -- the registry: the one place that reads a key ----------------------------------------------
 def source(key: str, plan: str = "app") -> Source:
-    """The source a sidebar key names; ValueError for a file this session has not loaded."""
-    if is_file_key(key):
+    """The source a sidebar key names — a dataset's name, ``predictions:<file>#<fingerprint>``
+    or ``model:<name>#<fingerprint>`` — predicting the rows of ``plan`` (``app`` or ``shift``;
+    a file's rows are its own). ValueError for a file or model this session has not loaded."""
+    if key.startswith(FILE_PREFIX):
         return file_source(key)
-    if is_model_key(key):
+    if key.startswith(MODEL_KEY_PREFIX):
         src = model_source(key)
         return src if plan == "app" else src.with_plan(PLANS[plan])
     return TrainedSource(key, PLANS[plan])
 
 
-def _model_spec(src) -> DatasetSpec:
-    """A ``DatasetSpec`` describing a user's model source (its classes and input shape); it
-    has no splits to load (``dataset_splits`` raises NoImages)."""
-    config = src.config
-    sizes = src.sizes
+def _key_label(key: str) -> str:
+    """A source's label read from its key: ``predictions:preds.csv#ab12cd34`` -> ``preds.csv
+    (your predictions)`` (a ``FileSource``'s label), ``model:net.pt#ab12cd34`` -> ``net.pt (your
+    model)``; a dataset's name as it is."""
+    for prefix, whose in ((FILE_PREFIX, "your predictions"), (MODEL_KEY_PREFIX, "your model")):
+        if key.startswith(prefix):
+            return f"{key.removeprefix(prefix).rsplit('#', 1)[0]} ({whose})"
+    return key
 
-    def load(seed: int):
-        raise NoImages(f"{src.label} has no training split: it brings its own model")
 
-    return DatasetSpec(
-        name=src.key, num_classes=config.num_classes, class_names=tuple(config.classes),
-        input_shape=config.input_shape, source="your model", load=load,
-        description=(f"your model {src.name} ({config.describe()}) on the images of "
-                     f"{src.data}: {sizes['calibration']:,} calibration and "
-                     f"{sizes['test']:,} test images"
-                     + (f", {sizes['ood']:,} out-of-distribution images." if sizes["ood"]
-                        else ".")))
+def source_label(key: str) -> str:
+    """What the sidebar and the pages call the source a key names, also when this session
+    cannot load it; a predictions file is named without being read."""
+    if key.startswith(FILE_PREFIX):
+        return _key_label(key)
+    try:
+        return source(key).label
+    except ValueError:  # a model this session has not loaded
+        return _key_label(key)
 
 
 @st.cache_resource(show_spinner=False)
 def dataset_spec(key: str) -> DatasetSpec:
-    """The dataset behind a source with images (trained dataset or a user's model); NoImages
-    for a predictions file."""
-    src = source(key)
-    if not src.has_images:
-        raise NoImages(f"{src.label} holds predictions only: no images or model")
-    if is_model_key(key):
-        return _model_spec(src)
-    return src.spec()
+    """The dataset behind a source with images (a trained dataset, or a user's model's classes
+    and input shape); NoImages for a predictions file."""
+    return source(key).spec()
 
 
 @st.cache_resource(show_spinner=False)
 def dataset_splits(key: str):
     """Train/calibration/test splits of a trained dataset; NoImages for a predictions file or
     a user's model (no training split)."""
-    dataset_spec(key)  # NoImages for a predictions file
-    if is_model_key(key):
-        raise NoImages(f"{source(key).label} brings its own model: it has no training split")
     return source(key).splits()
 
 
 @st.cache_resource(show_spinner=False)
 def test_images(key: str) -> np.ndarray:
     """(N, C, H, W) images of the clean test rows; NoImages for a predictions file."""
-    dataset_spec(key)  # NoImages for a predictions file
-    if is_model_key(key):
-        return np.asarray(source(key).test_images())
-    return dataset_splits(key).test_x.numpy()
-
-
-def _model_group_images(key: str, group: str) -> np.ndarray:
-    """A user's model source's rows of one group, made as its engine made them: corruptions
-    are applied per batch of ``settings.batch_size`` test images with the engine's seeds."""
-    import torch
-
-    from uqviz.predictions import TEST_GROUP, parse_shift_group
-    from uqviz.user_model.engine import corruption
-
-    src = source(key)
-    if group.startswith("ood:"):
-        return src.ood_images(group)
-    images = test_images(key)
-    if group == TEST_GROUP:
-        return images
-    parsed = parse_shift_group(group)
-    if parsed is None:
-        raise ValueError(f"no images for group {group!r}")
-    transform = corruption(*parsed, src.plan.seed)
-    size = src.settings.batch_size
-    blocks = [transform(torch.from_numpy(images[start:start + size]), k).numpy()
-              for k, start in enumerate(range(0, len(images), size))]
-    return np.concatenate(blocks) if blocks else images
+    return np.asarray(source(key).test_images())
 
 
 @st.cache_resource(show_spinner="Regenerating the OOD images…", max_entries=4)
 def ood_images(key: str, group: str) -> np.ndarray:
     """Images of an OOD group in the order of its rows; NoImages for a predictions file."""
-    dataset_spec(key)  # NoImages for a predictions file
     return source(key).ood_images(group)
 
 
@@ -131,9 +106,6 @@ def ood_images(key: str, group: str) -> np.ndarray:
 def group_images(key: str, group: str) -> np.ndarray:
     """Images of one group of rows (test, a corruption at a severity, an OOD set); NoImages for
     a predictions file."""
-    dataset_spec(key)  # NoImages for a predictions file
-    if is_model_key(key):
-        return _model_group_images(key, group)
     return source(key).group_images(group)
 
 
@@ -157,7 +129,7 @@ def row_images(key: str, study: Study) -> np.ndarray:
 def describe_dataset(key: str) -> str:
     """One or two sentences about a dataset or a predictions file."""
     src = source(key)
-    if isinstance(src, TrainedSource) or is_model_key(key):
+    if src.kind != PREDICTIONS_FILE:
         return dataset_spec(key).description
     first = next(iter(src.loaded.by_method.values()))
     return (f"your predictions file {src.loaded.source}: {src.loaded.num_rows:,} rows, "
@@ -206,11 +178,9 @@ def ensure_comparison(key: str, methods: list[str], plan: str = "app",
         todo = src.missing(methods)
         if todo:
             configure_threads()
-            verb = "Training" if plan == "app" else "Predicting on every corruption:"
-            name = src.label if is_model_key(key) else file_label(key)
-            if is_model_key(key):
-                verb = "Predicting" if plan == "app" else verb
-            bar = st.progress(0.0, text=f"{verb} {', '.join(todo)} on {name}…")
+            verb = ("Predicting on every corruption:" if plan != "app"
+                    else "Predicting" if src.kind == YOUR_MODEL else "Training")
+            bar = st.progress(0.0, text=f"{verb} {', '.join(todo)} on {src.label}…")
             src.predictions(todo, progress=_progress_with_eta(bar, time.perf_counter()))
             bar.empty()
         return comparison(key, tuple(methods), plan, mix)
@@ -227,22 +197,22 @@ POLICY_KEY = "referral_policy"
 @st.cache_data(show_spinner=False, max_entries=8)
 def report_html(key: str, methods: tuple[str, ...], policy_json: str | None,
                 generated: str, mix: StreamMix = CLEAN) -> str:
-    """The stakeholder report (self-contained HTML) for the selected methods: the Compare
-    page's metric table (not recomputed), the last referral policy set on the Referral page
-    and a split-conformal summary (α = 0.1, LAC)."""
+    """The stakeholder report (self-contained HTML) for the selected methods, on the rows the
+    Compare page shows (each study's scored rows of the stream ``mix``): the page's metric
+    table (not recomputed), the last referral policy set on the Referral page and a
+    split-conformal summary (α = 0.1, LAC)."""
     import json
 
-    from uqviz.plots.report import build_report
+    from uqviz.plots.report import comparison_report
 
     comp = comparison(key, methods, "app", mix)
     conformal = {"alpha": 0.1, "score": "lac", "methods": {
         m: s.conformal(alpha=0.1, score="lac").summary() for m, s in comp.studies.items()}}
-    return build_report({m: s.predictions for m, s in comp.studies.items()},
-                        dataset_name=file_label(key), dataset_description=(
-                            f"{describe_dataset(key)}\n\nIncoming stream: {mix.describe()}."
-                            if not mix.is_clean else describe_dataset(key)),
-                        policy=json.loads(policy_json) if policy_json else None,
-                        conformal=conformal, table=comp.metric_table(), generated=generated)
+    return comparison_report(comp, dataset_name=source_label(key), dataset_description=(
+                                 f"{describe_dataset(key)}\n\nIncoming stream: {mix.describe()}."
+                                 if not mix.is_clean else describe_dataset(key)),
+                             policy=json.loads(policy_json) if policy_json else None,
+                             conformal=conformal, generated=generated)
 
 
 # -- confidence intervals page -----------------------------------------------------------------

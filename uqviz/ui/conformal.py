@@ -15,9 +15,8 @@ import streamlit as st
 from uqviz.conformal import CURVE_ALPHAS, EXAMPLE_KINDS, SLIDER_ALPHAS, set_examples
 from uqviz.numerics import finite_number
 from uqviz.plots import conformal_curve_figure
-from uqviz.sources import file_label
 from uqviz.study import Study
-from uqviz.ui.backend import NoImages, row_images
+from uqviz.ui.backend import NoImages, row_images, source_label
 from uqviz.ui.components.conformal_alpha import AlphaWorkbench, conformal_alpha, prepare
 from uqviz.ui.widgets import show_cases
 
@@ -79,7 +78,7 @@ def examples_panel(study: Study, dataset: str, alpha: float, seed: int, settings
     except NoImages:
         images = None
     if images is None or len(images) != study.n:
-        st.info(f"{file_label(dataset)} holds predictions only, so there are no images to "
+        st.info(f"{source_label(dataset)} holds predictions only, so there are no images to "
                 "show; the numbers and charts above still apply.")
         return
     kind = st.radio("Show", list(EXAMPLES), key="conf_examples", format_func=EXAMPLES.get,

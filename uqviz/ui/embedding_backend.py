@@ -46,10 +46,9 @@ from uqviz.plots.embedding import NO_LABEL
 from uqviz.predictions import OOD_PREFIX, TEST_GROUP, Predictions, parse_shift_group
 from uqviz.runs import evaluation_inputs
 from uqviz.shifts import CORRUPTIONS
-from uqviz.sources import APP_PLAN, NoImages, is_file_key
-from uqviz.ui.backend import dataset_spec, dataset_splits, study
+from uqviz.sources import APP_PLAN, DATASET, YOUR_MODEL, NoImages
+from uqviz.ui.backend import dataset_spec, dataset_splits, source, study
 from uqviz.ui.images import to_uint8_hwc
-from uqviz.ui.models import is_model_key
 
 UMAP_PARAMS = UmapParams()
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,7 +190,7 @@ def row_images(dataset: str) -> np.ndarray:
     """Images of every prediction row, rebuilt exactly as the run made them (clean test, each
     corruption × severity, each OOD set): float32 (N, C, H, W). Raises ``NoImages`` for a
     predictions file, and for a user's model (its rows are not rebuilt here)."""
-    if is_model_key(dataset):
+    if source(dataset).kind == YOUR_MODEL:
         raise NoImages("thumbnails of your model's rows are not rebuilt on this page")
     blocks = evaluation_inputs(dataset_spec(dataset), dataset_splits(dataset), APP_PLAN)
     return np.concatenate([b.images.numpy() for b in blocks])
@@ -264,7 +263,7 @@ def embed_arguments(dataset: str, method: str) -> list[str]:
     params = ["--seed", str(UMAP_PARAMS.seed), "--n-neighbors", str(UMAP_PARAMS.n_neighbors),
               "--min-dist", str(UMAP_PARAMS.min_dist), "--max-points",
               str(UMAP_PARAMS.max_points)]
-    if not is_file_key(dataset) and not is_model_key(dataset):
+    if source(dataset).kind == DATASET:
         corruptions = ",".join(APP_PLAN.corruptions)
         return ["--dataset", dataset, "--method", method, "--corruptions", corruptions, *params]
     features = study(dataset, method).predictions.features

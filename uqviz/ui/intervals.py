@@ -14,8 +14,7 @@ from uqviz.labels import method_label
 from uqviz.numerics import finite_number
 from uqviz.plots.intervals import INTERVAL_KINDS
 from uqviz.plots.theme import method_color
-from uqviz.sources import file_label
-from uqviz.ui.backend import interval_hits
+from uqviz.ui.backend import interval_hits, source_label
 from uqviz.ui.components.interval_subsample import (
     MethodHits,
     SubsampleData,
@@ -33,7 +32,7 @@ def subsample_data(dataset: str, methods: tuple[str, ...]) -> SubsampleData:
     """The component's data for ``methods`` on ``dataset`` (``prepare``)."""
     return prepare([MethodHits(m, method_label(m), method_color(m), interval_hits(dataset, m))
                     for m in methods],
-                   source=file_label(dataset),
+                   source=source_label(dataset),
                    kinds={kind: label for kind, (label, _, _) in INTERVAL_KINDS.items()})
 
 

@@ -42,11 +42,6 @@ ENV_MODELS = "UQVIZ_MODELS"
 MAX_NAME = 120  # characters of an uploaded file's name kept on disk
 
 
-def is_model_key(key: str) -> bool:
-    """Whether a sidebar key names a user's model source."""
-    return key.startswith(MODEL_PREFIX)
-
-
 class SessionFolder:
     """A temporary folder removed when this object is collected or the process exits."""
 

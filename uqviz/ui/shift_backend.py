@@ -22,25 +22,23 @@ import torch
 from uqviz.data.user_images import PreparedImage, preprocess
 from uqviz.device import default_device
 from uqviz.methods import Method, get_method
-from uqviz.predictions import shift_group
+from uqviz.predictions import TEST_GROUP, shift_group
 from uqviz.shift_analysis import rotation_frame
 from uqviz.shifts import ROTATION_ANGLES, corrupt, rotate
-from uqviz.sources import APP_CONFIG, DATA_SEED, SHIFT_PLAN
-from uqviz.ui.backend import dataset_spec, dataset_splits, group_images, test_images
-from uqviz.ui.models import is_model_key, model_source, predict_model_pictures
+from uqviz.sources import APP_CONFIG, DATA_SEED, YOUR_MODEL
+from uqviz.ui.backend import dataset_spec, dataset_splits, source
+from uqviz.ui.models import model_source, predict_model_pictures
 from uqviz.user_model.images import prepare_picture
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def corrupted_test_images(dataset: str, corruption: str, severity: int) -> np.ndarray:
-    """The test split corrupted exactly as the plan did (seed ``plan.seed + severity``):
-    float32 (N, C, H, W)."""
-    if is_model_key(dataset):  # a user's model: corrupted as its engine did, batch by batch
-        if severity == 0:
-            return test_images(dataset)
-        return group_images(dataset, shift_group(corruption, severity))
-    x = dataset_splits(dataset).test_x
-    return corrupt(x, corruption, severity, seed=SHIFT_PLAN.seed + severity).numpy()
+    """The test split corrupted exactly as the shift run did (``Source.group_images``: a
+    user's model batch by batch, as its engine did): float32 (N, C, H, W). Asked of the app's
+    source, which keeps a user's model's decoded images (its plan and the shift plan seed the
+    corruptions alike: ``EvalPlan.seed`` 0)."""
+    group = TEST_GROUP if severity == 0 else shift_group(corruption, severity)
+    return source(dataset).group_images(group)
 
 
 @st.cache_resource(show_spinner="Loading the trained networks…", max_entries=8)
@@ -88,18 +86,21 @@ class PictureTarget:
         input_shape: (C, H, W) the networks take.
         class_names: output i is ``class_names[i]``.
         is_digits: a built-in digits dataset (the drawing canvas applies).
+        own_model: a user's model (pictures are read as its folder's images, and run through
+            it), not the app's trained networks.
     """
 
     dataset: str
     input_shape: tuple[int, int, int]
     class_names: tuple[str, ...]
     is_digits: bool
+    own_model: bool = False
 
     def prepare(self, image) -> PreparedImage:
         """A decoded picture as the networks see it: for a built-in dataset centred and scaled
         like its digits (``preprocess``); for a user's model exactly as its folder images are
         read (``prepare_picture``)."""
-        if is_model_key(self.dataset):
+        if self.own_model:
             return prepare_picture(image, model_source(self.dataset).config)
         return preprocess(image, self.input_shape)
 
@@ -107,7 +108,7 @@ class PictureTarget:
                 severity: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The prepared pictures corrupted (seeded) and every method's samples (S, N, C) on
         them; ``UserModelError`` (one line) when a user's model fails."""
-        if is_model_key(self.dataset):
+        if self.own_model:
             return predict_model_pictures(self.dataset, methods, tensors, corruption, severity)
         return predict_prepared(self.dataset, methods, tensors, corruption, severity)
 
@@ -115,9 +116,11 @@ class PictureTarget:
 def picture_target(dataset: str) -> PictureTarget:
     """The ``PictureTarget`` of a sidebar key; ``DatasetUnavailable`` or ``UserModelError``
     when it cannot be loaded."""
-    if is_model_key(dataset):
+    src = source(dataset)
+    if src.kind == YOUR_MODEL:
         config = model_source(dataset).config
-        return PictureTarget(dataset, tuple(config.input_shape), tuple(config.classes), False)
+        return PictureTarget(dataset, tuple(config.input_shape), tuple(config.classes), False,
+                             own_model=True)
     spec = dataset_spec(dataset)
     return PictureTarget(dataset, tuple(spec.input_shape), tuple(spec.class_names),
                          bool(spec.is_digits))

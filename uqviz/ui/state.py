@@ -11,12 +11,13 @@ from uqviz.data import dataset_choices
 from uqviz.device import default_device, device_name
 from uqviz.glossary import term_text
 from uqviz.labels import method_label
-from uqviz.methods import METHOD_IDS, METHODS
+from uqviz.methods import METHODS
 from uqviz.predictions import OOD_PREFIX
-from uqviz.sources import file_label, is_file_key
+from uqviz.sources import DATASET, Source
 from uqviz.stream import CLEAN, DEMO_MIX, StreamMix
-from uqviz.ui.files import file_source, prediction_datasets
-from uqviz.ui.models import is_model_key, model_datasets, model_source
+from uqviz.ui.backend import source, source_label
+from uqviz.ui.files import prediction_datasets
+from uqviz.ui.models import model_datasets
 
 DATASET_KEY = "dataset"
 METHODS_KEY = "methods"
@@ -31,22 +32,32 @@ def current_dataset() -> str:
     return st.session_state.get(DATASET_KEY) or DEFAULT_DATASET
 
 
+def current_source() -> Source:
+    """The source chosen in the sidebar; when this session cannot load it (a file or model of
+    another session), an ``st.error`` says what to do and the page stops."""
+    try:
+        return source(current_dataset())
+    except ValueError as err:
+        st.error(str(err))
+        st.stop()
+
+
 def available_methods(dataset: str) -> list[str]:
     """The registry's methods, the methods in a predictions file, or those that apply to a
-    user's model."""
-    if is_file_key(dataset) or is_model_key(dataset):
-        try:
-            src = file_source(dataset) if is_file_key(dataset) else model_source(dataset)
-            return list(src.methods)
-        except ValueError:
-            return []
-    return list(METHOD_IDS)
+    user's model (none when it cannot be loaded)."""
+    try:
+        return list(source(dataset).methods)
+    except ValueError:
+        return []
 
 
 def methods_key(dataset: str) -> str:
     """One multiselect per predictions file or model (their methods differ); one for trained
     data."""
-    own = is_file_key(dataset) or is_model_key(dataset)
+    try:
+        own = source(dataset).kind != DATASET
+    except ValueError:  # only a file or a model fails to load
+        own = True
     return f"{METHODS_KEY}:{dataset}" if own else METHODS_KEY
 
 
@@ -64,12 +75,7 @@ def _dataset_label(name: str) -> str:
     labels = {"digits": "digits (8×8, offline)", "mnist5k": "mnist5k (28×28, offline)",
               "mnist": "MNIST (download)", "fashion_mnist": "Fashion-MNIST (download)",
               "cifar10": "CIFAR-10 (download)", "svhn": "SVHN (download)"}
-    if is_model_key(name):
-        try:
-            return model_source(name).label
-        except ValueError:
-            return name
-    return labels.get(name, file_label(name))
+    return labels.get(name) or source_label(name)
 
 
 def dataset_label(name: str) -> str:

@@ -9,8 +9,8 @@
 * ``methods``: softmax, temperature scaling, test-time augmentation, MC dropout (scripted
   models with dropout), the ensemble of the checkpoints given, and the Mahalanobis OOD score.
 * ``engine``: the streams of images and the one pass that computes every method asked for.
-* ``source``: ``ModelSource``, the dashboard source (same interface as
-  ``uqviz.sources.TrainedSource``), with predictions cached on disk.
+* ``source``: ``ModelSource``, the dashboard source (a ``uqviz.sources.Source`` of kind
+  ``"your model"``), with predictions cached on disk.
 
 Every user error is a ``UserModelError`` with a one-line message. No streamlit, no plotly.
 """

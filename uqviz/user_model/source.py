@@ -1,7 +1,7 @@
 """``ModelSource``: a user's model files and image folders as a source of the dashboard.
 
-It has the interface of ``uqviz.sources.TrainedSource`` (``key``, ``label``, ``methods``,
-``has_images``, ``missing``, ``predictions``, ``test_images``) and predicts, per method, on:
+It implements the ``uqviz.sources.Source`` protocol (kind ``"your model"``: images, but no
+training split) and predicts, per method, on:
 
 * ``test``: the test part of the user's labelled folder (or the whole unlabelled folder);
 * ``<corruption>:<severity>``: the plan's corruptions (``uqviz.shifts.corrupt``) applied to the
@@ -34,10 +34,11 @@ import numpy as np
 import torch
 
 from uqviz.cache import cache_key, cache_root, load_npz, save_npz
+from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.data.user_images import ImageRejected
-from uqviz.predictions import TEST_GROUP, Predictions, ood_group, shift_group
+from uqviz.predictions import TEST_GROUP, Predictions, ood_group, parse_shift_group, shift_group
 from uqviz.runs import EvalPlan
-from uqviz.sources import MODEL_KEY_PREFIX
+from uqviz.sources import MODEL_KEY_PREFIX, YOUR_MODEL, NoImages
 from uqviz.training import Progress, no_progress
 from uqviz.user_model.config import ModelConfig, UserModelError, ensemble_configs
 from uqviz.user_model.engine import (
@@ -163,6 +164,7 @@ class ModelSource:
     settings: MethodSettings = field(default_factory=MethodSettings)
     shown: tuple[tuple[str, str], ...] = ()
 
+    kind = YOUR_MODEL
     has_images = True
 
     @classmethod
@@ -258,10 +260,51 @@ class ModelSource:
         ood = len(self.ood_images_set) if self.ood else 0
         return {**self.split.sizes, "ood": ood}
 
+    def spec(self) -> DatasetSpec:
+        """Its classes, input shape and a description; there are no splits to load
+        (``load`` raises ``NoImages``, as ``splits`` does)."""
+        config, sizes = self.config, self.sizes
+        return DatasetSpec(
+            name=self.key, num_classes=config.num_classes, class_names=tuple(config.classes),
+            input_shape=config.input_shape, source="your model",
+            load=lambda seed: self.splits(),
+            description=(f"your model {self.name} ({config.describe()}) on the images of "
+                         f"{self.data}: {sizes['calibration']:,} calibration and "
+                         f"{sizes['test']:,} test images"
+                         + (f", {sizes['ood']:,} out-of-distribution images." if sizes["ood"]
+                            else ".")))
+
+    def splits(self) -> DataSplits:
+        raise NoImages(f"{self.label} brings its own model: it has no training split")
+
     def test_images(self, rows: np.ndarray | None = None) -> np.ndarray:
         """float32 (N, C, H, W) in [0, 1] of the readable test images (of ``rows``, indices
         into the test files, when given), in the order of the ``test`` rows."""
+        if rows is None:
+            return self._test_pixels
         return load_images(self.split.test, self.config, rows).numpy()
+
+    @cached_property
+    def _test_pixels(self) -> np.ndarray:
+        """Every readable test image, decoded once (the corrupted groups start from them)."""
+        return load_images(self.split.test, self.config).numpy()
+
+    def group_images(self, group: str) -> np.ndarray:
+        """(N, C, H, W) the rows of one group, made as the engine made them: corruptions are
+        applied per batch of ``settings.batch_size`` test images with the engine's seeds."""
+        if group.startswith("ood:"):
+            return self.ood_images(group)
+        images = self.test_images()
+        if group == TEST_GROUP:
+            return images
+        parsed = parse_shift_group(group)
+        if parsed is None:
+            raise ValueError(f"no images for group {group!r}")
+        transform = corruption(*parsed, self.plan.seed)
+        size = self.settings.batch_size
+        blocks = [transform(torch.from_numpy(images[start:start + size]), k).numpy()
+                  for k, start in enumerate(range(0, len(images), size))]
+        return np.concatenate(blocks) if blocks else images
 
     def ood_images(self, group: str) -> np.ndarray:
         """(N, C, H, W) in [0, 1] of an ``ood:<name>`` group, as the predictions saw them."""
