@@ -646,15 +646,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def uses_torch(args: argparse.Namespace) -> bool:
+    """Whether the command runs torch. Those that only read a predictions file (``metrics``,
+    ``conformal``, ``referral``, ``report FILE``) or a features array (``embed --features``)
+    import no torch: loading it and its compiler was most of their run (benchmarks/RESULTS.md,
+    "Command line on a predictions file")."""
+    if args.command in ("metrics", "conformal", "referral"):
+        return False
+    if args.command == "report":
+        return args.file is None
+    if args.command == "embed":
+        return args.features is None
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from uqviz.device import configure_threads
-
     _BARS.clear()
     _DRAWN["since_newline"] = False
     try:
-        configure_threads()  # one thread unless UQVIZ_TORCH_THREADS says more (RESULTS.md)
+        if uses_torch(args):
+            from uqviz.device import configure_threads
+
+            configure_threads()  # one thread unless UQVIZ_TORCH_THREADS says more (RESULTS.md)
         _apply_preset(args)
         if getattr(args, "corruptions", "") is None:
             args.corruptions = args.corruptions_default
