@@ -293,3 +293,17 @@ def test_by_default_the_page_refuses_a_torchscript_upload_in_one_line(work, uplo
         "torch runs); upload an ONNX export instead (torch.onnx.export(model, (example,), "
         f"path)), or ask the operator to set {TORCH_UPLOADS_ENV}=1"]
     assert _extracted(at) == []
+
+
+def test_an_operator_entry_whose_folder_is_a_link_out_of_the_roots_is_refused(work, tmp_path,
+                                                                              monkeypatch):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    write_folder(outside, {"red": 2, "green": 2, "blue": 2})
+    root.mkdir()
+    (root / "linked").symlink_to(outside, target_is_directory=True)
+    monkeypatch.setenv("UQVIZ_DATA_ROOTS", str(root))
+    monkeypatch.setenv("UQVIZ_MODELS", f"{work / 'net.pt'}={root / 'linked'}")
+    (problem,) = models.env_problems()
+    assert problem.startswith("UQVIZ_MODELS: a model is not offered: ")
+    assert problem.endswith("linked: outside the data folders (" + str(root) + ")")
+    assert models.env_models() == {}
