@@ -8,7 +8,6 @@ from datetime import date
 
 import streamlit as st
 
-from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.plots import (
     confusion_matrix_figure,
     reliability_figure,
@@ -16,8 +15,14 @@ from uqviz.plots import (
     risk_coverage_figure,
     score_histogram_figure,
 )
-from uqviz.study import bootstrap_resamples
-from uqviz.ui.backend import POLICY_KEY, ensure_stream_comparison, report_html, source_label
+from uqviz.ui.backend import (
+    POLICY_KEY,
+    bootstrap_resamples,
+    ensure_stream_comparison,
+    report_html,
+    source_label,
+)
+from uqviz.ui.catalog import UNCERTAINTY_SCORES
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.tables import TABLE_PARTS, metric_column_config, metric_frame
 

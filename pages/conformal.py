@@ -6,10 +6,16 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
 import streamlit as st
 
-from uqviz.conformal import number_of_draws, split_sizes
-from uqviz.glossary import term_text
 from uqviz.ui.backend import ensure_stream_comparison
-from uqviz.ui.conformal import alpha_value, alpha_workbench, curve_panel, examples_panel
+from uqviz.ui.catalog import term_text
+from uqviz.ui.conformal import (
+    alpha_value,
+    alpha_workbench,
+    curve_panel,
+    examples_panel,
+    number_of_draws,
+    split_sizes,
+)
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
 SCORES = {"lac": "LAC (THR)", "aps": "APS", "raps": "RAPS"}

@@ -7,16 +7,16 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 import pandas as pd
 import streamlit as st
 
-from uqviz.data import DatasetUnavailable
-from uqviz.methods import METHODS
 from uqviz.ui.backend import (
     PREDICTIONS_FILE,
     YOUR_MODEL,
+    DatasetUnavailable,
     dataset_spec,
     dataset_splits,
     ensure_comparison,
     missing_methods,
 )
+from uqviz.ui.catalog import METHODS
 from uqviz.ui.images import tile_images, upscale_for_display
 from uqviz.ui.state import current_dataset, current_methods, current_source, method_label
 

@@ -8,9 +8,9 @@ import time
 
 import streamlit as st
 
-from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.plots.embedding import COLORINGS, embedding_figure, selected_rows
 from uqviz.ui.backend import YOUR_MODEL, ensure_comparison, source
+from uqviz.ui.catalog import UNCERTAINTY_SCORES
 from uqviz.ui.embedding_backend import (
     category_order,
     forget_umap_job,

@@ -6,7 +6,7 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
 import streamlit as st
 
-from uqviz.glossary import GLOSSARY
+from uqviz.ui.catalog import GLOSSARY
 from uqviz.ui.navigation import page_title
 
 st.title("Glossary")

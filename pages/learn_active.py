@@ -7,8 +7,8 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 import streamlit as st
 
 from uqviz.plots.active_learning import active_learning_figure
-from uqviz.teaching.active import STRATEGIES, ActiveConfig
 from uqviz.ui.backend import active_learning, active_pool_and_test_sizes
+from uqviz.ui.teaching_backend import STRATEGIES, ActiveConfig
 
 CFG = ActiveConfig()
 POOL, TEST = active_pool_and_test_sizes()

@@ -6,10 +6,9 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
 import streamlit as st
 
-from uqviz.glossary import term_text
 from uqviz.plots.teaching import decomposition_figure, toy_figure
-from uqviz.teaching.decomposition import WORKED_EXAMPLE, decompose, region_means
-from uqviz.ui.teaching_backend import toy
+from uqviz.ui.catalog import term_text
+from uqviz.ui.teaching_backend import WORKED_EXAMPLE, decompose, region_means, toy
 
 st.title("Aleatoric vs epistemic")
 st.markdown(

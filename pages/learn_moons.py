@@ -7,9 +7,8 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
 import streamlit as st
 
-from uqviz.glossary import term_text
-from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.plots.teaching import moons_figure
+from uqviz.ui.catalog import UNCERTAINTY_SCORES, term_text
 from uqviz.ui.teaching_backend import MOONS_SCORES, moons, moons_rows
 
 st.title("Two moons")

@@ -6,10 +6,9 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
 import streamlit as st
 
-from uqviz.glossary import term_text
 from uqviz.plots.teaching import ensemble_1d_figure, four_settings_figure
-from uqviz.teaching.regression1d import region_spread
-from uqviz.ui.teaching_backend import ensemble_1d, four_settings
+from uqviz.ui.catalog import term_text
+from uqviz.ui.teaching_backend import ensemble_1d, four_settings, region_spread
 
 PRIORS = {"A random network": "random", "A fixed sine": "sine", "None": "none"}
 

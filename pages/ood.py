@@ -6,13 +6,16 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
 import streamlit as st
 
-from uqviz.data.ood import OOD_SETS
-from uqviz.metrics.scores import UNCERTAINTY_SCORES
-from uqviz.metrics.summary import OOD_SUMMARY_SCORES
 from uqviz.plots import in_out_histogram_figure
-from uqviz.predictions import OOD_PREFIX
-from uqviz.study import display_rows
-from uqviz.ui.backend import NoImages, ensure_comparison, ood_images, source_label, test_images
+from uqviz.ui.backend import (
+    NoImages,
+    display_rows,
+    ensure_comparison,
+    ood_images,
+    source_label,
+    test_images,
+)
+from uqviz.ui.catalog import OOD_PREFIX, OOD_SETS, OOD_SUMMARY_SCORES, UNCERTAINTY_SCORES
 from uqviz.ui.state import current_dataset, current_methods, method_label
 from uqviz.ui.tables import ood_column_config, ood_frame
 from uqviz.ui.widgets import case_captions, show_cases

@@ -9,10 +9,15 @@ from datetime import date
 
 import streamlit as st
 
-from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.plots import confusion_matrix_figure, sensitivity_specificity_figure
-from uqviz.policy import REFERRAL_MODES, policy_document
-from uqviz.ui.backend import POLICY_KEY, NoImages, ensure_stream_comparison, stream_images
+from uqviz.ui.backend import (
+    POLICY_KEY,
+    NoImages,
+    ensure_stream_comparison,
+    policy_document,
+    stream_images,
+)
+from uqviz.ui.catalog import REFERRAL_MODES, UNCERTAINTY_SCORES
 from uqviz.ui.referral import (
     guarantee_panel,
     operating_point_workbench,

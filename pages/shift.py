@@ -6,17 +6,8 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
 import streamlit as st
 
-from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.plots import box_by_severity_figure, image_grid_figure, metric_vs_severity_figure
 from uqviz.plots.shift import rotation_figure
-from uqviz.shift_analysis import (
-    all_corruptions_table,
-    severity_series,
-    severity_spread,
-    severity_table,
-    shift_corruptions,
-)
-from uqviz.shifts import CORRUPTIONS, ROTATION_ANGLES
 from uqviz.ui.backend import (
     YOUR_MODEL,
     NoImages,
@@ -25,7 +16,16 @@ from uqviz.ui.backend import (
     source,
     test_images,
 )
-from uqviz.ui.shift_backend import rotated_images, rotated_predictions
+from uqviz.ui.catalog import CORRUPTIONS, ROTATION_ANGLES, UNCERTAINTY_SCORES
+from uqviz.ui.shift_backend import (
+    all_corruptions_table,
+    rotated_images,
+    rotated_predictions,
+    severity_series,
+    severity_spread,
+    severity_table,
+    shift_corruptions,
+)
 from uqviz.ui.shift_strip import severity_strip
 from uqviz.ui.state import current_dataset, current_methods
 

@@ -9,8 +9,16 @@ import streamlit as st
 from uqviz.labels import method_label
 from uqviz.plots import referral_curve_figure
 from uqviz.plots.story import estimates_figure, guarantee_figure
-from uqviz.story import CONFIDENT, REFERRED_SHARE, STORY_SCORE, TARGET_ACCURACY, story
-from uqviz.ui.backend import comparison, ensure_stream_comparison, source_label
+from uqviz.ui.backend import (
+    CONFIDENT,
+    REFERRED_SHARE,
+    STORY_SCORE,
+    TARGET_ACCURACY,
+    comparison,
+    ensure_stream_comparison,
+    source_label,
+    story,
+)
 from uqviz.ui.state import current_dataset, current_methods
 
 

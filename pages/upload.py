@@ -7,9 +7,12 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 import pandas as pd
 import streamlit as st
 
-from uqviz.exchange import PredictionsFileError, read_predictions_bytes
-from uqviz.sources import FileSource
-from uqviz.ui.files import register_upload
+from uqviz.ui.files import (
+    FileSource,
+    PredictionsFileError,
+    read_predictions_bytes,
+    register_upload,
+)
 from uqviz.ui.state import select_dataset
 
 st.title("Your predictions")

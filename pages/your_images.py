@@ -7,21 +7,21 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 import pandas as pd
 import streamlit as st
 
-from uqviz.data import DatasetUnavailable
-from uqviz.data.user_images import (
+from uqviz.plots import predictive_distribution_figure
+from uqviz.ui.backend import PREDICTIONS_FILE, YOUR_MODEL, DatasetUnavailable, ensure_comparison
+from uqviz.ui.catalog import CORRUPTIONS
+from uqviz.ui.images import to_uint8_hwc
+from uqviz.ui.models import UserModelError
+from uqviz.ui.shift_backend import (
     MAX_UPLOAD_BYTES,
     ImageRejected,
     PreparedImage,
+    picture_target,
+    prediction_rows,
     read_user_image,
 )
-from uqviz.plots import predictive_distribution_figure
-from uqviz.shifts import CORRUPTIONS
-from uqviz.ui.backend import PREDICTIONS_FILE, YOUR_MODEL, ensure_comparison
-from uqviz.ui.images import to_uint8_hwc
-from uqviz.ui.shift_backend import picture_target, prediction_rows
 from uqviz.ui.state import current_dataset, current_methods, current_source, method_label
 from uqviz.ui.widgets import drawn_digit
-from uqviz.user_model import UserModelError
 
 UPLOAD_KEY = "your_images_upload"
 CANVAS_KEY = "your_images_canvas"

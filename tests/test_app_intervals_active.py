@@ -72,7 +72,7 @@ def _intervals_page(query: dict | None = None, **state) -> AppTest:
 
 
 def test_intervals_page_sends_the_counts_along_the_shuffle():
-    from uqviz.metrics.classification import _z, nested_subsample_hits
+    from uqviz.metrics.classification import nested_subsample_hits, normal_quantile
     from uqviz.ui.backend import study
 
     at = _page("pages/intervals.py", methods=["softmax", "mc_dropout"])
@@ -89,7 +89,7 @@ def test_intervals_page_sends_the_counts_along_the_shuffle():
     assert data["methods"][0]["color"] != data["methods"][1]["color"]
     assert data["kinds"] == {"wald": "Normal approx. (Wald)", "wilson": "Wilson",
                              "bootstrap": "Percentile bootstrap"}
-    assert data["z"] == _z(0.95) and data["confidence"] == 0.95
+    assert data["z"] == normal_quantile(0.95) and data["confidence"] == 0.95
     assert data["source"] == "digits"
     # the page's one seeded permutation: the first n rows of a shuffle with seed 0
     hits = _array(data["methods"][1]["hits"])

@@ -10,6 +10,10 @@
   ``uqviz/sources.py`` (where keys are made), nothing tells sources apart by the key's form
   (``is_model_key(``, ``is_file_key(``, ``startswith("model:")``, ``startswith("predictions:")``
   or the prefix constants); code asks the source (``src.kind``).
+* One path for every number: page → ``uqviz.ui`` → core. A page imports from ``uqviz`` only
+  ``uqviz.ui…``, ``uqviz.plots…`` and ``uqviz.labels``; nothing under ``uqviz/ui`` imports
+  torch (it calls a core function that does); no private name (``_x``) of a ``uqviz`` module is
+  imported by another module.
 """
 
 from __future__ import annotations
@@ -284,3 +288,98 @@ def test_only_the_registry_reads_a_source_key():
              for hit in key_form_checks(f)]
     assert not found, ("ask the source (uqviz.ui.backend.source(key).kind / .label) instead of "
                        "reading its key:\n" + "\n".join(found))
+
+
+# -- one path for every number: page -> uqviz.ui -> core ----------------------------------------
+PAGE_MAY_IMPORT = ("uqviz.ui", "uqviz.plots", "uqviz.labels")
+
+
+def page_core_imports(imports: list[Import]) -> list[Import]:
+    """Imports of a page (``pages/*.py``) from ``uqviz`` outside ``PAGE_MAY_IMPORT``."""
+    return [imp for imp in imports if _within(imp.source, "pages")
+            and _within(imp.target, "uqviz")
+            and not any(_within(imp.target, p) for p in PAGE_MAY_IMPORT)]
+
+
+def ui_torch_imports(imports: list[Import]) -> list[Import]:
+    """Imports of torch (any submodule, any level) by a module under ``uqviz/ui``."""
+    return [imp for imp in imports
+            if _within(imp.source, "uqviz.ui") and _within(imp.target, "torch")]
+
+
+def private_name_imports(path: Path, code: str | None = None) -> list[str]:
+    """``file:line imports module._name`` for each private name (one leading underscore, not a
+    dunder) that ``path`` imports from a ``uqviz`` module (absolute or relative import).
+    ``code`` replaces the file's text (for testing the check)."""
+    rel = path.relative_to(ROOT).as_posix()
+    code = path.read_text(encoding="utf-8") if code is None else code
+    found = []
+    for node in ast.walk(ast.parse(code, filename=rel)):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        module = "." * node.level + (node.module or "")
+        if not (node.level or _within(node.module or "", "uqviz")):
+            continue
+        found += [f"{rel}:{node.lineno} imports {module}.{alias.name}" for alias in node.names
+                  if alias.name.startswith("_") and not alias.name.startswith("__")]
+    return found
+
+
+@pytest.mark.parametrize("source, target, bad", [
+    ("pages.compare", "uqviz.ui.backend", False),
+    ("pages.compare", "uqviz.ui", False),
+    ("pages.compare", "uqviz.plots.theme", False),
+    ("pages.story", "uqviz.labels", False),
+    ("pages.compare", "uqviz.study", True),
+    ("pages.shift", "uqviz.shifts", True),
+    ("pages.ood", "uqviz.metrics.scores", True),
+    ("pages.glossary", "uqviz", True),
+    ("pages.glossary", "uqviz.uix", True),
+    ("pages.compare", "numpy", False),
+    ("uqviz.ui.backend", "uqviz.study", False),
+])
+def test_page_rule_catches_what_it_should(source, target, bad):
+    fake = Import(source, source.replace(".", "/") + ".py", 1, target)
+    assert (page_core_imports([fake]) == [fake]) is bad
+
+
+def test_pages_import_only_ui_plots_and_labels():
+    found = [str(imp) for imp in page_core_imports(IMPORTS)]
+    assert not found, ("a page reads the core only through uqviz.ui (re-export the name there, "
+                       "e.g. in uqviz/ui/catalog.py):\n" + "\n".join(found))
+
+
+def test_ui_torch_rule_catches_what_it_should():
+    modules = {"uqviz.ui", "uqviz.ui.x"}
+    code = ("import torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+            "import numpy\nfrom uqviz.shifts import corrupt\n"
+            "def f():\n    import torch\n")
+    got = ui_torch_imports(imports_of(ROOT / "uqviz" / "ui" / "x.py", modules, code))
+    assert [i.line for i in got] == [1, 2, 3, 7]
+    core = imports_of(ROOT / "uqviz" / "shifts.py", modules, "import torch\n")
+    assert ui_torch_imports(core) == []
+
+
+def test_ui_does_not_import_torch():
+    found = [str(imp) for imp in ui_torch_imports(IMPORTS)]
+    assert not found, ("uqviz/ui calls a core function for tensor work (e.g. "
+                       "uqviz.shifts.corrupt_pictures), never torch itself:\n" + "\n".join(found))
+
+
+def test_private_name_rule_catches_what_it_should():
+    code = ("from uqviz.plots.theme import ACCENT, _finish\n"
+            "from .messages import _error\n"
+            "from __future__ import annotations\n"
+            "from uqviz import __version__\n"
+            "from numpy import _private\n"
+            "def f():\n    from uqviz.metrics.classification import _z\n")
+    got = private_name_imports(ROOT / "uqviz" / "x.py", code)
+    assert got == ["uqviz/x.py:1 imports uqviz.plots.theme._finish",
+                   "uqviz/x.py:2 imports .messages._error",
+                   "uqviz/x.py:7 imports uqviz.metrics.classification._z"]
+
+
+def test_no_private_name_is_imported_across_modules():
+    found = [hit for f in source_files() for hit in private_name_imports(f)]
+    assert not found, ("a name another module imports is public: drop its leading underscore "
+                       "in the module that defines it:\n" + "\n".join(found))

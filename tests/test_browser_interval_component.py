@@ -220,9 +220,9 @@ JS_CHECK = """async ([code, cases, z]) => {
 def test_the_browsers_arithmetic_is_pythons_bit_for_bit(page):
     from uqviz.metrics.classification import (
         EXACT_BOOTSTRAP_MAX_N,
-        _z,
         exact_bootstrap_ci,
         normal_ci,
+        normal_quantile,
         wilson_ci,
     )
     from uqviz.ui.components import component_js
@@ -238,7 +238,8 @@ def test_the_browsers_arithmetic_is_pythons_bit_for_bit(page):
     cases += [(EXACT_BOOTSTRAP_MAX_N // 2, EXACT_BOOTSTRAP_MAX_N),
               (EXACT_BOOTSTRAP_MAX_N - 3, EXACT_BOOTSTRAP_MAX_N)]
     page.set_content("<html><body></body></html>")
-    got = page.evaluate(JS_CHECK, [component_js("interval_subsample"), cases, _z(0.95)])
+    got = page.evaluate(JS_CHECK, [component_js("interval_subsample"), cases,
+                                   normal_quantile(0.95)])
     for (k, n), js in zip(cases, got, strict=True):
         wald = normal_ci(k, n, clip=False)
         clipped = normal_ci(k, n)

@@ -520,6 +520,22 @@ class ConformalLevels:
         return ClassCoverage(coverage, np.asarray(low), np.asarray(high), counts,
                              1.0 - float(self.alpha[i]))
 
+    def slider_table(self) -> dict[str, np.ndarray]:
+        """Every number the α slider shows at each level, row k for ``alpha[k]``: ``coverage``
+        (K,), ``delta`` (K,) its distance to the target in points ``100·(coverage − (1 − α))``,
+        ``size_share`` (K, C + 1) the share of test rows whose set holds 0 … C classes, and
+        ``class_coverage``, ``class_low``, ``class_high`` (K, C) ``class_coverage(k)``'s
+        coverage and 95% Wilson interval per class (NaN for a class without test rows)."""
+        per_level = [self.class_coverage(k) for k in range(self.alpha.size)]
+        return {
+            "coverage": self.coverage,
+            "delta": 100 * (self.coverage - (1 - self.alpha)),
+            "size_share": self.size_counts / self.n_test,
+            "class_coverage": np.stack([c.coverage for c in per_level]),
+            "class_low": np.stack([c.low for c in per_level]),
+            "class_high": np.stack([c.high for c in per_level]),
+        }
+
 
 def conformal_at_levels(
     probs: np.ndarray,

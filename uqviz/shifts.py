@@ -514,3 +514,16 @@ def corrupt(x: torch.Tensor, name: str, severity: int, *, seed: int = 0,
     if generator is None:
         generator = torch.Generator().manual_seed(int(seed))
     return transform(x, severity, generator).float().clamp_(0.0, 1.0)
+
+
+def corrupt_pictures(pictures: Sequence[torch.Tensor], name: str, severity: int, *,
+                     seed: int = 0) -> torch.Tensor:
+    """Pictures, each float (C, H, W) in [0, 1] of one shape, stacked into one batch and
+    corrupted by ``corrupt`` (seeded): float32 (N, C, H, W)."""
+    return corrupt(torch.stack(list(pictures)), name, severity, seed=seed)
+
+
+def image_batch(images: np.ndarray) -> torch.Tensor:
+    """A numpy batch of images (N, C, H, W), as ``rotate`` returns it after ``.numpy()``, as
+    the tensor the methods predict on (memory shared, no copy)."""
+    return torch.from_numpy(images)

@@ -1,4 +1,4 @@
-"""A table file's rows (``_Table``) -> per-method arrays: validated, the samples of a method aligned
+"""A table file's rows (``Table``) -> per-method arrays: validated, the samples of a method aligned
 on id (or matched by position without ids), the examples in ascending id order."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 
 from uqviz.exchange.checks import (
-    _check_class_counts,
-    _check_flags,
-    _check_labels,
-    _first,
-    _first_non_finite,
-    _label_conflict,
-    _ood_from_groups,
-    _probabilities,
+    check_class_counts,
+    check_flags,
+    check_labels,
+    checked_probabilities,
+    first_non_finite,
+    first_true,
+    label_conflict,
+    ood_from_groups,
 )
 from uqviz.exchange.layout import DEFAULT_METHOD, LOGIT_PREFIX, PROB_PREFIX
 from uqviz.exchange.messages import (
@@ -25,26 +25,27 @@ from uqviz.exchange.messages import (
     SAME_IDS,
     SAME_LABEL,
     PredictionsFileError,
-    _cell,
-    _error,
-    _listing,
-    _more,
-    _number,
-    _row,
-    _rows,
-    _shown,
+    and_more,
+    cell_place,
+    file_error,
+    listing_of,
+    number_text,
+    row_count,
+    row_place,
+    shown_value,
 )
-from uqviz.exchange.ordering import _block_bounds, _grouping, _positions
-from uqviz.exchange.tables import _Table
+from uqviz.exchange.ordering import block_bounds, grouping, positions
+from uqviz.exchange.tables import Table
 from uqviz.predictions import TEST_GROUP
 
 
 def _integers(source, values, column, rows, *, minimum=0) -> np.ndarray:
     bad = np.isnan(values) | (values != np.round(values)) | (values < minimum)
     if bad.any():
-        r = _first(bad)
-        raise _error(source, f"{column} must be an integer >= {minimum}, got {_shown(values[r])}"
-                     f"{_more(int(bad.sum()))}", _cell(rows[r], column))
+        r = first_true(bad)
+        raise file_error(source,
+                         f"{column} must be an integer >= {minimum}, got {shown_value(values[r])}"
+                         f"{and_more(int(bad.sum()))}", cell_place(rows[r], column))
     return values.astype(np.int64)
 
 
@@ -54,7 +55,7 @@ def _earliest(mask: np.ndarray, rows: np.ndarray) -> int:
     return int(candidates[np.argmin(rows[candidates])])
 
 
-def _check_table_class_counts(t: _Table, method_codes, method_names) -> None:
+def _check_table_class_counts(t: Table, method_codes, method_names) -> None:
     """Every method has values in the same class columns (its class count: the last column
     with a value, + 1)."""
     if len(method_names) < 2:
@@ -63,37 +64,37 @@ def _check_table_class_counts(t: _Table, method_codes, method_names) -> None:
     for m, name in enumerate(method_names):
         present = ~np.isnan(t.values[method_codes == m]).all(axis=0)
         counts[name] = int(np.flatnonzero(present)[-1]) + 1 if present.any() else 0
-    _check_class_counts(t.source, counts, f" with values in {t.prefix} columns")
+    check_class_counts(t.source, counts, f" with values in {t.prefix} columns")
 
 
-def _drop_non_finite(t: _Table, rows, method_codes, sample, id_rank, drop_invalid):
+def _drop_non_finite(t: Table, rows, method_codes, sample, id_rank, drop_invalid):
     """Rows to keep (bool (R,)) and the warnings; raises when not dropping."""
-    found = _first_non_finite(t.values)
+    found = first_non_finite(t.values)
     if found is None:
         return None, []
     bad, r, c = found
-    shown = "empty or NaN" if np.isnan(t.values[r, c]) else _number(t.values[r, c])
+    shown = "empty or NaN" if np.isnan(t.values[r, c]) else number_text(t.values[r, c])
     n_bad = int(bad.sum())
     if not drop_invalid:
-        raise _error(t.source, f"value is {shown}, not a number; {n_bad} row(s) have NaN, inf "
+        raise file_error(t.source, f"value is {shown}, not a number; {n_bad} row(s) have NaN, inf "
                      f"or empty values in {t.prefix} columns; {DROP_HINT}",
-                     _cell(rows[r], t.class_columns[c]))
+                     cell_place(rows[r], t.class_columns[c]))
     if id_rank is not None:
         example = id_rank
     else:
-        order, sorted_block, _ = _grouping(method_codes, sample)
-        example = _positions(order, sorted_block)
+        order, sorted_block, _ = grouping(method_codes, sample)
+        example = positions(order, sorted_block)
     key = method_codes * (int(example.max()) + 1) + example
     drop = np.isin(key, np.unique(key[bad]))
     n_drop = int(drop.sum())
     message = (f"dropped {n_bad} row(s) with NaN, inf or empty values in {t.prefix} columns "
-               f"(first at {_row(rows[r])})")
+               f"(first at {row_place(rows[r])})")
     if n_drop > n_bad:
         message += f" and {n_drop - n_bad} other sample row(s) of the same examples"
     return ~drop, [message]
 
 
-def _assemble(t: _Table, drop_invalid: bool, logits_to_probs: bool):
+def assemble(t: Table, drop_invalid: bool, logits_to_probs: bool):
     """Validate the rows of a table file and split them into per-method arrays.
 
     With ids the samples of each method are aligned on id, in ascending id order (whatever the
@@ -106,9 +107,10 @@ def _assemble(t: _Table, drop_invalid: bool, logits_to_probs: bool):
     if t.method is not None:
         method_codes, method_names = t.method
         if (method_codes < 0).any():
-            r = _first(method_codes < 0)
-            raise _error(t.source, f"empty method name{_more(int((method_codes < 0).sum()))}",
-                         _cell(rows[r], "method"))
+            r = first_true(method_codes < 0)
+            raise file_error(t.source,
+                             f"empty method name{and_more(int((method_codes < 0).sum()))}",
+                             cell_place(rows[r], "method"))
     else:
         method_codes, method_names = np.zeros(num_rows, dtype=np.int64), [DEFAULT_METHOD]
     sample = (np.zeros(num_rows, dtype=np.int64) if t.sample is None
@@ -123,36 +125,36 @@ def _assemble(t: _Table, drop_invalid: bool, logits_to_probs: bool):
         np.zeros(num_rows, dtype=np.int64), [TEST_GROUP])
     if keep is not None:
         if not keep.any():
-            raise _error(t.source, "no rows left after dropping rows with NaN, inf or empty "
+            raise file_error(t.source, "no rows left after dropping rows with NaN, inf or empty "
                          "values")
         rows, values, label, method_codes, sample, group_codes = (
             a[keep] for a in (rows, values, label, method_codes, sample, group_codes))
         id_rank = None if id_rank is None else id_rank[keep]
         is_ood_raw = None if is_ood_raw is None else is_ood_raw[keep]
 
-    labels = _check_labels(t.source, label, num_classes, lambda r: _cell(rows[r], "label"))
+    labels = check_labels(t.source, label, num_classes, lambda r: cell_place(rows[r], "label"))
     if (group_codes < 0).any():
         n_empty = int((group_codes < 0).sum())
         warnings.append(f"{n_empty} row(s) with an empty group were put in group "
-                        f"{TEST_GROUP!r} (first at {_row(rows[_first(group_codes < 0)])})")
+                        f"{TEST_GROUP!r} (first at {row_place(rows[first_true(group_codes < 0)])})")
         if TEST_GROUP not in group_names:
             group_names = [*group_names, TEST_GROUP]
         group_codes = np.where(group_codes < 0, group_names.index(TEST_GROUP), group_codes)
     if is_ood_raw is not None:
-        is_ood = _check_flags(t.source, is_ood_raw, lambda r: _cell(rows[r], "is_ood"))
+        is_ood = check_flags(t.source, is_ood_raw, lambda r: cell_place(rows[r], "is_ood"))
     else:
-        is_ood = _ood_from_groups(group_names)[group_codes]
+        is_ood = ood_from_groups(group_names)[group_codes]
 
-    probs, converted = _probabilities(
+    probs, converted = checked_probabilities(
         t.source, values, logits=t.prefix == LOGIT_PREFIX, logits_to_probs=logits_to_probs,
         what=f"the {PROB_PREFIX} columns",
-        where_cell=lambda r, c: _cell(rows[r], t.class_columns[c]),
-        where_row=lambda r: f"{_row(rows[r])}, columns {t.class_columns[0]}…"
+        where_cell=lambda r, c: cell_place(rows[r], t.class_columns[c]),
+        where_row=lambda r: f"{row_place(rows[r])}, columns {t.class_columns[0]}…"
                             f"{t.class_columns[-1]}",
     )
     warnings += converted
 
-    order, sorted_block, stride = _grouping(method_codes, sample, id_rank)
+    order, sorted_block, stride = grouping(method_codes, sample, id_rank)
     sorted_rank = None
     if id_rank is not None:
         sorted_rank = id_rank if order is None else np.take(id_rank, order)
@@ -167,7 +169,7 @@ def _assemble(t: _Table, drop_invalid: bool, logits_to_probs: bool):
     rows, probs, labels, group_codes, is_ood = columns
     col = _Columns(t.source, rows, probs, labels, ids, sorted_rank, group_codes, is_ood)
     methods = {}
-    starts, ends, keys = _block_bounds(sorted_block)
+    starts, ends, keys = block_bounds(sorted_block)
     for m, name in enumerate(method_names):
         blocks = {int(k % stride): slice(int(s), int(e))
                   for k, s, e in zip(keys, starts, ends, strict=True) if k // stride == m}
@@ -201,15 +203,15 @@ def _repeated_id(source, rows, ids, id_rank, method_names, method_codes,
     """
     repeat = pd.DataFrame({"m": method_codes, "s": sample, "r": id_rank}).duplicated()
     repeat = repeat.to_numpy()
-    k = _first(repeat)
-    first = _first((method_codes == method_codes[k]) & (sample == sample[k])
+    k = first_true(repeat)
+    first = first_true((method_codes == method_codes[k]) & (sample == sample[k])
                    & (id_rank == id_rank[k]))
     count = int(repeat.sum())
-    return _error(source, f"id {ids[id_rank[k]]!s} appears twice in method "
+    return file_error(source, f"id {ids[id_rank[k]]!s} appears twice in method "
                   f"{method_names[method_codes[k]]!r}, sample {sample[k]} (first at "
-                  f"{_row(rows[first])}); each sample of a method must list an id once"
+                  f"{row_place(rows[first])}); each sample of a method must list an id once"
                   + (f" ({count} rows repeat an earlier one)" if count > 1 else ""),
-                  _cell(rows[k], "id"))
+                  cell_place(rows[k], "id"))
 
 
 def _id_mismatch(col: _Columns, name: str, s: int, base: slice,
@@ -229,12 +231,12 @@ def _id_mismatch(col: _Columns, name: str, s: int, base: slice,
     if pick < missing.size:
         problem = (f"id {col.ids[col.id_rank[k]]!s} of method {name!r} is in sample 0 but "
                    f"missing from "
-                   f"sample {s}{_more(missing.size, 'ids')}")
+                   f"sample {s}{and_more(missing.size, 'ids')}")
     else:
         problem = (f"id {col.ids[col.id_rank[k]]!s} of method {name!r} is in sample {s} but "
                    f"not in sample 0"
-                   f"{_more(extra.size, 'ids')}")
-    return _error(col.source, f"{problem}; {SAME_IDS}", _cell(col.rows[k], "id"))
+                   f"{and_more(extra.size, 'ids')}")
+    return file_error(col.source, f"{problem}; {SAME_IDS}", cell_place(col.rows[k], "id"))
 
 
 def _method_arrays(col: _Columns, name: str, blocks: dict[int, slice], group_names):
@@ -248,9 +250,10 @@ def _method_arrays(col: _Columns, name: str, blocks: dict[int, slice], group_nam
     if found != list(range(len(found))):
         missing = sorted(set(range(found[-1] + 1)) - set(found))
         first_row = col.rows[blocks[found[-1]].start]
-        raise _error(col.source, f"method {name!r} has samples {_listing(found)}; samples must "
-                     f"be numbered 0..S-1 without gaps (missing {_listing(missing)})",
-                     _cell(first_row, "sample"))
+        raise file_error(col.source,
+                         f"method {name!r} has samples {listing_of(found)}; samples must "
+                     f"be numbered 0..S-1 without gaps (missing {listing_of(missing)})",
+                     cell_place(first_row, "sample"))
     base = blocks[0]
     n = base.stop - base.start
     with_ids = col.id_rank is not None
@@ -261,8 +264,9 @@ def _method_arrays(col: _Columns, name: str, blocks: dict[int, slice], group_nam
             if size != n or not np.array_equal(col.id_rank[other], col.id_rank[base]):
                 raise _id_mismatch(col, name, s, base, other)
         elif size != n:
-            raise _error(col.source, f"method {name!r}: sample {s} has {_rows(size)} but sample "
-                         f"0 has {_rows(n)}; every sample must cover the same examples; "
+            raise file_error(col.source,
+                             f"method {name!r}: sample {s} has {row_count(size)} but sample "
+                         f"0 has {row_count(n)}; every sample must cover the same examples; "
                          f"{NO_ID_HINT}")
         for column, array in (("label", col.labels), ("group", col.group_codes),
                               ("is_ood", col.is_ood)):
@@ -276,9 +280,9 @@ def _method_arrays(col: _Columns, name: str, blocks: dict[int, slice], group_nam
                     a, b = int(a), int(b)
                 example, hint = ((f"id {col.ids[col.id_rank[base][k]]!s}", "") if with_ids else
                                  (f"position {k + 1} of sample 0", f"; {NO_ID_HINT}"))
-                raise _error(col.source, f"{column} {a} differs from {column} {b} of the same "
-                             f"example ({example}) in sample 0 at {_row(col.rows[base][k])}"
-                             f"{hint}", _cell(col.rows[other][k], column))
+                raise file_error(col.source, f"{column} {a} differs from {column} {b} of the same "
+                             f"example ({example}) in sample 0 at {row_place(col.rows[base][k])}"
+                             f"{hint}", cell_place(col.rows[other][k], column))
     start, stop = base.start, blocks[found[-1]].stop
     probs = col.probs[start:stop].reshape(len(found), n, col.probs.shape[1])
     if stop - start != col.probs.shape[0]:  # other methods share the array: own a copy
@@ -301,9 +305,9 @@ def _check_labels_across_methods(col: _Columns, methods: dict) -> None:
     rows = np.concatenate([np.arange(base.start, base.stop) for _, base in methods.values()])
     rows = rows[np.argsort(col.rows[rows], kind="stable")]  # file order
     labels = col.labels[rows]
-    conflict = _label_conflict(col.id_rank[rows], labels)
+    conflict = label_conflict(col.id_rank[rows], labels)
     if conflict is not None:
         k, j = rows[conflict[0]], rows[conflict[1]]
-        raise _error(col.source, f"id {col.ids[col.id_rank[k]]!s} has label {col.labels[k]} "
-                     f"here but label {col.labels[j]} at {_row(col.rows[j])}; {SAME_LABEL}",
-                     _cell(col.rows[k], "label"))
+        raise file_error(col.source, f"id {col.ids[col.id_rank[k]]!s} has label {col.labels[k]} "
+                     f"here but label {col.labels[j]} at {row_place(col.rows[j])}; {SAME_LABEL}",
+                     cell_place(col.rows[k], "label"))

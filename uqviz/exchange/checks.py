@@ -12,27 +12,27 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from uqviz.exchange.messages import LOGITS_HINT, _error, _more, _number, _shown
+from uqviz.exchange.messages import LOGITS_HINT, and_more, file_error, number_text, shown_value
 from uqviz.numerics import softmax
 from uqviz.predictions import OOD_PREFIX, PROB_SUM_TOLERANCE
 
 
-def _first(mask: np.ndarray) -> int:
+def first_true(mask: np.ndarray) -> int:
     return int(np.argmax(mask))
 
 
-def _first_non_finite(values: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+def first_non_finite(values: np.ndarray) -> tuple[np.ndarray, int, int] | None:
     """For (R, C) values: the (R,) rows holding NaN or inf and the first such cell (row, column);
     None when every value is finite."""
     finite = np.isfinite(values)
     bad = ~finite.all(axis=1)
     if not bad.any():
         return None
-    r = _first(bad)
-    return bad, r, _first(~finite[r])
+    r = first_true(bad)
+    return bad, r, first_true(~finite[r])
 
 
-def _probabilities(
+def checked_probabilities(
     source: str,
     values: np.ndarray,
     *,
@@ -74,66 +74,67 @@ def _check_probability_rows(
     looks_like_logits = bool(bad_rows.any() or (np.abs(sums - 1.0) > 0.1).any())
     hint = f"; {LOGITS_HINT}" if looks_like_logits else ""
     if bad_rows.any():
-        r = _first(bad_rows)
-        c = _first(outside[r])
-        raise _error(source, f"probability {_number(values[r, c])} outside [0, 1]"
-                     f"{_more(int(bad_rows.sum()))}{hint}", where_cell(r, c))
+        r = first_true(bad_rows)
+        c = first_true(outside[r])
+        raise file_error(source, f"probability {number_text(values[r, c])} outside [0, 1]"
+                     f"{and_more(int(bad_rows.sum()))}{hint}", where_cell(r, c))
     if off.any():
-        r = _first(off)
+        r = first_true(off)
         if not hint:
             hint = ("; round-off? write probabilities with more decimals or divide each row by "
                     "its sum")
-        raise _error(source, f"probabilities sum to {sums[r]:.6g}, not 1 (tolerance "
-                     f"{PROB_SUM_TOLERANCE:g}){_more(int(off.sum()))}{hint}", where_row(r))
+        raise file_error(source, f"probabilities sum to {sums[r]:.6g}, not 1 (tolerance "
+                     f"{PROB_SUM_TOLERANCE:g}){and_more(int(off.sum()))}{hint}", where_row(r))
 
 
-def _check_labels(source, labels, num_classes, where) -> np.ndarray:
+def check_labels(source, labels, num_classes, where) -> np.ndarray:
     """(R,) float64 labels, NaN = unknown -> int64 with -1; integers in -1..C-1."""
     labels = np.where(np.isnan(labels), -1.0, labels)
     if np.isinf(labels).any():
-        r = _first(np.isinf(labels))
-        raise _error(source, f"label {_number(labels[r])} is not a class index", where(r))
+        r = first_true(np.isinf(labels))
+        raise file_error(source, f"label {number_text(labels[r])} is not a class index", where(r))
     fractional = labels != np.round(labels)
     if fractional.any():
-        r = _first(fractional)
-        raise _error(source, f"label {_number(labels[r])} is not an integer (labels are class "
+        r = first_true(fractional)
+        raise file_error(source,
+                         f"label {number_text(labels[r])} is not an integer (labels are class "
                      f"indices 0..{num_classes - 1}, -1 or empty when unknown)"
-                     f"{_more(int(fractional.sum()))}", where(r))
+                     f"{and_more(int(fractional.sum()))}", where(r))
     outside = (labels < -1) | (labels > num_classes - 1)
     if outside.any():
-        r = _first(outside)
+        r = first_true(outside)
         hint = ""
         known = labels[labels >= 0]
         if known.size and known.min() >= 1 and known.max() == num_classes:
             hint = "; the labels look 1-based: subtract 1"
-        raise _error(source, f"label {labels[r]:.0f} outside -1..{num_classes - 1} "
-                     f"({num_classes} classes){_more(int(outside.sum()))}{hint}", where(r))
+        raise file_error(source, f"label {labels[r]:.0f} outside -1..{num_classes - 1} "
+                     f"({num_classes} classes){and_more(int(outside.sum()))}{hint}", where(r))
     return labels.astype(np.int64)
 
 
-def _check_flags(source, values, where) -> np.ndarray:
+def check_flags(source, values, where) -> np.ndarray:
     """(R,) float64 is_ood -> bool; each must be 0 or 1."""
     bad = ~np.isin(values, (0.0, 1.0))
     if bad.any():
-        r = _first(bad)
-        raise _error(source, f"is_ood must be 0 or 1, got {_shown(values[r])}"
-                     f"{_more(int(bad.sum()))}", where(r))
+        r = first_true(bad)
+        raise file_error(source, f"is_ood must be 0 or 1, got {shown_value(values[r])}"
+                     f"{and_more(int(bad.sum()))}", where(r))
     return values == 1.0
 
 
-def _ood_from_groups(group_names: list[str]) -> np.ndarray:
+def ood_from_groups(group_names: list[str]) -> np.ndarray:
     return np.array([g.startswith(OOD_PREFIX) for g in group_names], dtype=bool)
 
 
-def _check_class_counts(source: str, counts: Mapping[str, int], detail: str = "") -> None:
+def check_class_counts(source: str, counts: Mapping[str, int], detail: str = "") -> None:
     """Every method (name -> number of classes) has the same number of classes."""
     if len(set(counts.values())) > 1:
         shown = ", ".join(f"{name!r} has {count}" for name, count in counts.items())
-        raise _error(source, f"class counts differ between methods ({shown} classes{detail}); "
+        raise file_error(source, f"class counts differ between methods ({shown} classes{detail}); "
                      f"every method needs the same classes")
 
 
-def _label_conflict(keys: np.ndarray, labels: np.ndarray) -> tuple[int, int] | None:
+def label_conflict(keys: np.ndarray, labels: np.ndarray) -> tuple[int, int] | None:
     """The first position whose label differs from the label where its key (an id) first
     appears, and that first position; None when each key has one label.
 
@@ -145,12 +146,12 @@ def _label_conflict(keys: np.ndarray, labels: np.ndarray) -> tuple[int, int] | N
     differ = labels != labels[first_of]
     if not differ.any():
         return None
-    k = _first(differ)
+    k = first_true(differ)
     return k, int(first_of[k])
 
 
-def _first_duplicate(ids: np.ndarray) -> int | None:
+def first_duplicate(ids: np.ndarray) -> int | None:
     if ids.dtype.kind in "iu" and (ids.size < 2 or bool((ids[1:] > ids[:-1]).all())):
         return None
     duplicated = pd.Series(ids).duplicated().to_numpy()
-    return _first(duplicated) if duplicated.any() else None
+    return first_true(duplicated) if duplicated.any() else None

@@ -25,43 +25,43 @@ class PredictionsFileError(ValueError):
     """A predictions file that cannot be used; the message is one line: file, place, problem."""
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _error(source: str, problem: str, where: str | None = None) -> PredictionsFileError:
+def file_error(source: str, problem: str, where: str | None = None) -> PredictionsFileError:
     text = f"{source}: {where}: {problem}" if where else f"{source}: {problem}"
-    return PredictionsFileError(_one_line(text))
+    return PredictionsFileError(one_line(text))
 
 
-def _row(row_number: int) -> str:
+def row_place(row_number: int) -> str:
     return f"row {int(row_number)} ({ROW_CONVENTION})"
 
 
-def _cell(row_number: int, column: str) -> str:
-    return f"{_row(row_number)}, column {column}"
+def cell_place(row_number: int, column: str) -> str:
+    return f"{row_place(row_number)}, column {column}"
 
 
-def _listing(values, limit: int = _MAX_LISTED) -> str:
+def listing_of(values, limit: int = _MAX_LISTED) -> str:
     values = [str(v) for v in values]
     shown = ", ".join(values[:limit])
     return shown + (f", … ({len(values) - limit} more)" if len(values) > limit else "")
 
 
-def _more(count: int, noun: str = "rows") -> str:
+def and_more(count: int, noun: str = "rows") -> str:
     return f" (and {count - 1} more {noun})" if count > 1 else ""
 
 
-def _rows(count: int) -> str:
+def row_count(count: int) -> str:
     return f"{count} row" if count == 1 else f"{count} rows"
 
 
-def _shown(value: float) -> str:
+def shown_value(value: float) -> str:
     """A parsed cell: ``empty`` where it is missing (NaN), else the number."""
-    return "empty" if math.isnan(value) else _number(value)
+    return "empty" if math.isnan(value) else number_text(value)
 
 
-def _number(value: float) -> str:
+def number_text(value: float) -> str:
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):

@@ -9,19 +9,19 @@ import numpy as np
 import pandas as pd
 
 from uqviz.exchange.checks import (
-    _check_class_counts,
-    _check_flags,
-    _check_labels,
-    _first,
-    _first_duplicate,
-    _first_non_finite,
-    _label_conflict,
-    _ood_from_groups,
-    _probabilities,
+    check_class_counts,
+    check_flags,
+    check_labels,
+    checked_probabilities,
+    first_duplicate,
+    first_non_finite,
+    first_true,
+    label_conflict,
+    ood_from_groups,
 )
 from uqviz.exchange.layout import DEFAULT_METHOD
-from uqviz.exchange.messages import DROP_HINT, SAME_LABEL, _error, _listing, _number
-from uqviz.exchange.source import _Source
+from uqviz.exchange.messages import DROP_HINT, SAME_LABEL, file_error, listing_of, number_text
+from uqviz.exchange.source import SourceFile
 from uqviz.predictions import TEST_GROUP
 
 
@@ -29,41 +29,42 @@ def _npz_array(source: str, npz, key: str) -> np.ndarray:
     try:
         return npz[key]
     except ValueError as err:
-        raise _error(source, f"array {key!r} holds Python objects (allow_pickle is off); save "
+        raise file_error(source, f"array {key!r} holds Python objects (allow_pickle is off); save "
                      f"strings as a unicode array, e.g. np.asarray(x, dtype=str)") from err
     except (OSError, zipfile.BadZipFile) as err:
-        raise _error(source, f"cannot read array {key!r} ({err})") from err
+        raise file_error(source, f"cannot read array {key!r} ({err})") from err
 
 
 def _check_kind(source: str, key: str, array: np.ndarray, kinds: str, holds: str) -> None:
     """The array's dtype is one of ``kinds`` (numpy dtype kind letters); ``holds`` says what."""
     if array.dtype.kind not in kinds:
-        raise _error(source, f"array {key!r} must hold {holds}, got dtype {array.dtype}")
+        raise file_error(source, f"array {key!r} must hold {holds}, got dtype {array.dtype}")
 
 
-def _read_npz(source: _Source, drop_invalid: bool, logits_to_probs: bool):
+def read_npz(source: SourceFile, drop_invalid: bool, logits_to_probs: bool):
     if source.head(4) != b"PK\x03\x04":
         what = "a single .npy array" if source.head(6) == b"\x93NUMPY" else "a zip archive"
-        raise _error(source.name, f"not a valid NPZ file (not {what}; save with np.savez)"
+        raise file_error(source.name, f"not a valid NPZ file (not {what}; save with np.savez)"
                      if what != "a single .npy array" else
                      "not a valid NPZ file (it holds a single .npy array; save with np.savez)")
     try:
         npz = np.load(source.open(), allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise _error(source.name, f"not a valid NPZ file ({err})") from err
+        raise file_error(source.name, f"not a valid NPZ file ({err})") from err
     with npz:
         keys = list(npz.files)
         if not keys:
-            raise _error(source.name, "empty NPZ file (no arrays)")
+            raise file_error(source.name, "empty NPZ file (no arrays)")
         warnings: list[str] = []
         if "methods" in keys:
             names = _npz_array(source.name, npz, "methods")
             if names.ndim != 1 or names.dtype.kind not in "US" or names.size == 0:
-                raise _error(source.name, f"array 'methods' must be a non-empty 1-D array of "
+                raise file_error(source.name, f"array 'methods' must be a non-empty 1-D array of "
                              f"names, got {names.dtype} shape {names.shape}")
             names = [str(x) for x in names]
             if len(set(names)) != len(names):
-                raise _error(source.name, f"array 'methods' repeats a name: {_listing(names)}")
+                raise file_error(source.name,
+                                 f"array 'methods' repeats a name: {listing_of(names)}")
             suffixes = [f"_{i}" for i in range(len(names))]
             used = {"methods", "class_names"}
         else:
@@ -81,8 +82,8 @@ def _read_npz(source: _Source, drop_invalid: bool, logits_to_probs: bool):
             used |= method_keys
         ignored = [k for k in keys if k not in used]
         if ignored:
-            warnings.append(f"ignored arrays: {_listing(ignored)}")
-        _check_class_counts(source.name, {name: parts["probs"].shape[2]
+            warnings.append(f"ignored arrays: {listing_of(ignored)}")
+        check_class_counts(source.name, {name: parts["probs"].shape[2]
                                           for name, parts in methods.items()})
         embedded = None
         if "class_names" in keys:
@@ -95,24 +96,25 @@ def _read_npz(source: _Source, drop_invalid: bool, logits_to_probs: bool):
 def _npz_method(source, npz, keys, name, suffix, drop_invalid, logits_to_probs):
     probs_key, logits_key = f"probs{suffix}", f"logits{suffix}"
     if probs_key in keys and logits_key in keys:
-        raise _error(source, f"has both {probs_key!r} and {logits_key!r}; give one or the other")
+        raise file_error(source,
+                         f"has both {probs_key!r} and {logits_key!r}; give one or the other")
     if probs_key not in keys and logits_key not in keys:
-        raise _error(source, f"no {probs_key!r} array (or {logits_key!r}) for method {name!r}; "
-                     f"arrays: {_listing(keys)}")
+        raise file_error(source, f"no {probs_key!r} array (or {logits_key!r}) for method {name!r}; "
+                     f"arrays: {listing_of(keys)}")
     key = probs_key if probs_key in keys else logits_key
     values = _npz_array(source, npz, key)
     _check_kind(source, key, values, "iuf", "numbers")
     if values.ndim not in (2, 3):
-        raise _error(source, f"array {key!r} must be (N, C) or (S, N, C), got shape "
+        raise file_error(source, f"array {key!r} must be (N, C) or (S, N, C), got shape "
                      f"{values.shape}")
     was_2d = values.ndim == 2
     values = np.asarray(values, dtype=np.float64)
     values = values[None] if was_2d else values
     n_samples, n, num_classes = values.shape
     if n_samples == 0 or n == 0:
-        raise _error(source, f"array {key!r} has no rows (shape {values.shape})")
+        raise file_error(source, f"array {key!r} has no rows (shape {values.shape})")
     if num_classes < 2:
-        raise _error(source, f"array {key!r} needs at least 2 classes, got shape "
+        raise file_error(source, f"array {key!r} needs at least 2 classes, got shape "
                      f"{values.shape}")
     used = {key}
 
@@ -122,14 +124,14 @@ def _npz_method(source, npz, keys, name, suffix, drop_invalid, logits_to_probs):
                 used.add(k)
                 arr = _npz_array(source, npz, k)
                 if arr.shape != (n,):
-                    raise _error(source, f"array {k!r} has shape {arr.shape} but {key!r} has "
+                    raise file_error(source, f"array {k!r} has shape {arr.shape} but {key!r} has "
                                  f"{n} examples; expected ({n},)")
                 return k, arr
         return None, None
 
     labels_key, labels = optional("labels", "label")
     if labels is None:
-        raise _error(source, f"no 'labels{suffix}' array (N,) for method {name!r} (use -1 for "
+        raise file_error(source, f"no 'labels{suffix}' array (N,) for method {name!r} (use -1 for "
                      f"unknown labels)")
     _check_kind(source, labels_key, labels, "iuf", "integer class indices")
     group_key, group = optional("group")
@@ -146,29 +148,29 @@ def _npz_method(source, npz, keys, name, suffix, drop_invalid, logits_to_probs):
 
     warnings = []
     flat = values.reshape(-1, num_classes)
-    found = _first_non_finite(flat)
+    found = first_non_finite(flat)
     keep = None
     if found is not None:
         bad, r, c = found
         bad_example = bad.reshape(n_samples, n).any(axis=0)
         if not drop_invalid:
-            raise _error(source, f"value {_number(flat[r, c])} is not a finite number; "
+            raise file_error(source, f"value {number_text(flat[r, c])} is not a finite number; "
                          f"{int(bad_example.sum())} example(s) have NaN or inf values; "
                          f"{DROP_HINT}", where_cell(r, c))
         keep = ~bad_example
         if not keep.any():
-            raise _error(source, f"no examples left in {key!r} after dropping those with NaN "
+            raise file_error(source, f"no examples left in {key!r} after dropping those with NaN "
                          f"or inf values")
         warnings.append(f"dropped {int(bad_example.sum())} example(s) of method {name!r} with "
                         f"NaN or inf values in {key!r} (first at {where_cell(r, c)})")
-    probs, converted = _probabilities(
+    probs, converted = checked_probabilities(
         source, values, logits=key == logits_key, logits_to_probs=logits_to_probs,
         what=repr(key), where_cell=where_cell, where_row=where_row,
         skip=None if keep is None else np.tile(bad_example, n_samples),
     )
     warnings += converted
 
-    labels = _check_labels(source, labels.astype(np.float64), num_classes,
+    labels = check_labels(source, labels.astype(np.float64), num_classes,
                            lambda i: f"{labels_key}[{i}] (0-based)")
     if group is not None:
         _check_kind(source, group_key, group, "US", "strings")
@@ -178,18 +180,18 @@ def _npz_method(source, npz, keys, name, suffix, drop_invalid, logits_to_probs):
         group = np.full(n, TEST_GROUP, dtype=object)
     if is_ood is not None:
         _check_kind(source, ood_key, is_ood, "biuf", "0/1")
-        is_ood = _check_flags(source, is_ood.astype(np.float64),
+        is_ood = check_flags(source, is_ood.astype(np.float64),
                               lambda i: f"{ood_key}[{i}] (0-based)")
     else:
         names, codes = np.unique(group.astype(str), return_inverse=True)
-        is_ood = _ood_from_groups([str(x) for x in names])[codes]
+        is_ood = ood_from_groups([str(x) for x in names])[codes]
     if ids is not None:
         _check_kind(source, ids_key, ids, "iuUS", "integers or strings")
         ids = ids.astype(np.int64) if ids.dtype.kind in "iu" else ids.astype(str).astype(object)
-        dup = _first_duplicate(ids)
+        dup = first_duplicate(ids)
         if dup is not None:
-            raise _error(source, f"id {ids[dup]!s} appears twice (first at index "
-                         f"{_first(ids == ids[dup])})", f"{ids_key}[{dup}] (0-based)")
+            raise file_error(source, f"id {ids[dup]!s} appears twice (first at index "
+                         f"{first_true(ids == ids[dup])})", f"{ids_key}[{dup}] (0-based)")
     parts = {"probs": probs.astype(np.float32), "labels": labels, "group": group,
              "is_ood": is_ood, "ids": ids}
     if keep is not None:
@@ -207,9 +209,9 @@ def _check_npz_labels_across_methods(source, methods, suffixes) -> None:
     ids = np.concatenate([parts["ids"].astype(object) for _, parts, _ in with_ids])
     labels = np.concatenate([parts["labels"] for _, parts, _ in with_ids])
     where = [(sfx, i) for _, parts, sfx in with_ids for i in range(parts["labels"].size)]
-    conflict = _label_conflict(pd.factorize(ids)[0], labels)
+    conflict = label_conflict(pd.factorize(ids)[0], labels)
     if conflict is not None:
         k, j = conflict
-        raise _error(source, f"id {ids[k]!s} has label {labels[k]} in labels{where[k][0]}"
+        raise file_error(source, f"id {ids[k]!s} has label {labels[k]} in labels{where[k][0]}"
                      f"[{where[k][1]}] but label {labels[j]} in labels{where[j][0]}"
                      f"[{where[j][1]}]; {SAME_LABEL}")

@@ -14,7 +14,7 @@ _MAX_KEY = 2**62  # (method, sample, id) fit in one int64 sort key below this; e
 _MAX_SORT_WORDS = 4  # text ids up to 32 bytes are sorted on their bytes with np.lexsort
 
 
-def _int_ranks(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def int_ranks(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer ids: (K,) the distinct ids ascending, (R,) the rank of each row's id among them.
 
     Only the ids decide, not the rows' order in the file.
@@ -32,7 +32,7 @@ def _int_ranks(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniques[perm], _ranks_from(codes, perm)
 
 
-def _text_ranks(text: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
+def text_ranks(text: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
     """Text ids: (K,) the distinct ids (str objects) in the canonical text order (see
     ``_text_order``), (R,) the rank of each row's id among them."""
     encoded = pc.dictionary_encode(text)
@@ -98,7 +98,7 @@ def _sort_words(text: pa.StringArray) -> list[np.ndarray] | None:
     return ([lengths.astype(np.int64)] + keys) if (data == 0).any() else keys
 
 
-def _grouping(method_codes: np.ndarray, sample: np.ndarray, id_rank: np.ndarray | None = None):
+def grouping(method_codes: np.ndarray, sample: np.ndarray, id_rank: np.ndarray | None = None):
     """Rows sorted by (method, sample) block: (order, block key of each sorted row, stride).
 
     The block key is ``method * stride + sample``. Within a block the rows are sorted by id rank
@@ -135,15 +135,15 @@ def _counting_order(key: np.ndarray, space: int) -> np.ndarray:
     return order
 
 
-def _block_bounds(sorted_block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def block_bounds(sorted_block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(starts, ends, block keys) of the runs of equal keys in a sorted block-key array."""
     starts = np.flatnonzero(np.r_[True, sorted_block[1:] != sorted_block[:-1]])
     return starts, np.r_[starts[1:], sorted_block.size], sorted_block[starts]
 
 
-def _positions(order: np.ndarray | None, sorted_block: np.ndarray) -> np.ndarray:
+def positions(order: np.ndarray | None, sorted_block: np.ndarray) -> np.ndarray:
     """Position of each row within its (method, sample) block."""
-    starts, ends, _ = _block_bounds(sorted_block)
+    starts, ends, _ = block_bounds(sorted_block)
     pos_sorted = np.arange(sorted_block.size) - np.repeat(starts, ends - starts)
     if order is None:
         return pos_sorted

@@ -8,12 +8,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from uqviz.exchange.alignment import _assemble
+from uqviz.exchange.alignment import assemble
 from uqviz.exchange.layout import CLASSES_SIDECAR_SUFFIX
-from uqviz.exchange.messages import PredictionsFileError, _error, _one_line
-from uqviz.exchange.npz import _read_npz
-from uqviz.exchange.source import _file_kind, _Source
-from uqviz.exchange.tables import _read_csv, _read_parquet
+from uqviz.exchange.messages import PredictionsFileError, file_error, one_line
+from uqviz.exchange.npz import read_npz
+from uqviz.exchange.source import SourceFile, file_kind
+from uqviz.exchange.tables import read_csv, read_parquet
 from uqviz.predictions import Predictions
 
 
@@ -94,17 +94,17 @@ def read_predictions(
     path = Path(path)
     name = path.name
     if not path.exists():
-        raise _error(name, f"file not found ({path})")
+        raise file_error(name, f"file not found ({path})")
     if path.is_dir():
-        raise _error(name, f"is a folder, not a file ({path})")
-    kind = _file_kind(name)
+        raise file_error(name, f"is a folder, not a file ({path})")
+    kind = file_kind(name)
     try:
         with open(path, "rb"):
             pass
     except OSError as err:
-        raise _error(name, f"cannot read the file: {err.strerror or err}") from err
+        raise file_error(name, f"cannot read the file: {err.strerror or err}") from err
     sidecar = _sidecar_names(path, name) if class_names is None else None
-    return _read(_Source(name, path, None), kind, drop_invalid, logits_to_probs,
+    return _read(SourceFile(name, path, None), kind, drop_invalid, logits_to_probs,
                  class_names, sidecar)
 
 
@@ -121,8 +121,8 @@ def read_predictions_bytes(
     There is no sidecar next to an upload: pass ``class_names`` instead.
     """
     name = Path(str(filename)).name or "upload"
-    kind = _file_kind(name)
-    source = _Source(name, None, bytes(data))
+    kind = file_kind(name)
+    source = SourceFile(name, None, bytes(data))
     return _read(source, kind, drop_invalid, logits_to_probs, class_names, None)
 
 
@@ -130,14 +130,14 @@ def _read(source, kind, drop_invalid, logits_to_probs, class_names, sidecar) -> 
     try:
         size = source.size()
     except OSError as err:
-        raise _error(source.name, f"cannot read the file: {err.strerror or err}") from err
+        raise file_error(source.name, f"cannot read the file: {err.strerror or err}") from err
     if size == 0:
-        raise _error(source.name, "empty file (0 bytes)")
+        raise file_error(source.name, "empty file (0 bytes)")
     if kind == "npz":
-        methods, warnings, num_rows, embedded = _read_npz(source, drop_invalid, logits_to_probs)
+        methods, warnings, num_rows, embedded = read_npz(source, drop_invalid, logits_to_probs)
     else:
-        table = _read_csv(source) if kind == "csv" else _read_parquet(source)
-        methods, warnings, num_rows = _assemble(table, drop_invalid, logits_to_probs)
+        table = read_csv(source) if kind == "csv" else read_parquet(source)
+        methods, warnings, num_rows = assemble(table, drop_invalid, logits_to_probs)
         embedded = None
     num_classes = next(iter(methods.values()))["probs"].shape[2]
     names = _resolve_class_names(source.name, class_names, sidecar, embedded, num_classes)
@@ -158,12 +158,12 @@ def _sidecar_names(path: Path, name: str) -> tuple[str, list] | None:
             try:
                 names = json.loads(candidate.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-                raise _error(candidate.name,
+                raise file_error(candidate.name,
                              f"not a readable JSON list of class names ({err})") from err
             if not isinstance(names, list) or not all(
                 isinstance(x, str | int) and not isinstance(x, bool) for x in names
             ):
-                raise _error(candidate.name, f"must hold a JSON list of class names, got "
+                raise file_error(candidate.name, f"must hold a JSON list of class names, got "
                              f"{type(names).__name__}")
             return candidate.name, names
     return None
@@ -179,6 +179,6 @@ def _resolve_class_names(source, argument, sidecar, embedded, num_classes):
     else:
         return None
     if len(names) != num_classes:
-        raise PredictionsFileError(_one_line(
+        raise PredictionsFileError(one_line(
             f"{where}: {len(names)} class names for {num_classes} classes in {source}"))
     return tuple(str(x) for x in names)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from uqviz.exchange.layout import FILE_SUFFIXES
-from uqviz.exchange.messages import _error
+from uqviz.exchange.messages import file_error
 
 
 @dataclass(frozen=True)
-class _Source:
+class SourceFile:
     """A file to read: ``path`` on disk, or ``data`` in memory (an upload); ``name`` goes into
     the messages."""
 
@@ -32,11 +32,11 @@ class _Source:
             return f.read(n)
 
 
-def _file_kind(name: str) -> str:
+def file_kind(name: str) -> str:
     """``csv``, ``parquet`` or ``npz``, from the file name's suffix."""
     suffix = Path(name).suffix.lower()
     if suffix not in FILE_SUFFIXES:
-        raise _error(
+        raise file_error(
             Path(name).name,
             f"unknown file type {suffix or '(no extension)'!r}; expected "
             f"{', '.join(FILE_SUFFIXES)}",

@@ -1,4 +1,4 @@
-"""Reading a CSV or Parquet file into columns (``_Table``): the header, parsing numbers, text and
+"""Reading a CSV or Parquet file into columns (``Table``): the header, parsing numbers, text and
 ids, and messages that name the row and column of a bad value."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from uqviz.exchange.layout import LOGIT_PREFIX, OPTIONAL_COLUMNS, PROB_PREFIX
-from uqviz.exchange.messages import _cell, _error, _listing, _more, _row
-from uqviz.exchange.ordering import _int_ranks, _text_ranks
-from uqviz.exchange.source import _Source
+from uqviz.exchange.messages import and_more, cell_place, file_error, listing_of, row_place
+from uqviz.exchange.ordering import int_ranks, text_ranks
+from uqviz.exchange.source import SourceFile
 
 _CLASS_COLUMN = re.compile(r"^(p_|logit_)(\d+)$")
 _RAGGED = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+)")
@@ -26,7 +26,7 @@ _NULL_TEXT = {"", "nan", "-nan", "na", "n/a", "null", "none", "<na>", "#n/a"}
 
 
 @dataclass
-class _Table:
+class Table:
     """Columns of a CSV/Parquet file, as arrays over its R data rows."""
 
     source: str
@@ -52,27 +52,27 @@ def _class_columns(source: str, names: list[str]) -> tuple[str, list[str]]:
         if match:
             found[match.group(1)].setdefault(int(match.group(2)), name)
             if found[match.group(1)][int(match.group(2))] != name:
-                raise _error(source, f"columns {found[match.group(1)][int(match.group(2))]} "
+                raise file_error(source, f"columns {found[match.group(1)][int(match.group(2))]} "
                              f"and {name} name the same class")
     probs, logits = found[PROB_PREFIX], found[LOGIT_PREFIX]
     if probs and logits:
-        raise _error(source, "has both probability columns (p_0 …) and logit columns "
+        raise file_error(source, "has both probability columns (p_0 …) and logit columns "
                      "(logit_0 …); give one or the other")
     if not probs and not logits:
         hint = ""
         if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
             hint = "; the header has one column: separate columns with commas"
-        raise _error(source, f"no probability columns p_0 … p_{{C-1}} or logit columns "
-                     f"logit_0 … logit_{{C-1}} (columns: {_listing(names)}){hint}")
+        raise file_error(source, f"no probability columns p_0 … p_{{C-1}} or logit columns "
+                     f"logit_0 … logit_{{C-1}} (columns: {listing_of(names)}){hint}")
     prefix, columns = (PROB_PREFIX, probs) if probs else (LOGIT_PREFIX, logits)
     num_classes = max(columns) + 1
     missing = [f"{prefix}{k}" for k in range(num_classes) if k not in columns]
     if missing:
-        raise _error(source, f"class columns must be numbered {prefix}0 … {prefix}{{C-1}} "
-                     f"without gaps: found {_listing(columns[k] for k in sorted(columns))}, "
-                     f"missing {_listing(missing)}")
+        raise file_error(source, f"class columns must be numbered {prefix}0 … {prefix}{{C-1}} "
+                     f"without gaps: found {listing_of(columns[k] for k in sorted(columns))}, "
+                     f"missing {listing_of(missing)}")
     if num_classes < 2:
-        raise _error(source, f"needs at least 2 class columns, found only {columns[0]}")
+        raise file_error(source, f"needs at least 2 class columns, found only {columns[0]}")
     return prefix, [columns[k] for k in range(num_classes)]
 
 
@@ -82,34 +82,34 @@ def _plan_columns(source: str, names: list[str]):
     seen = set()
     for name in stripped:
         if name in seen:
-            raise _error(source, f"column {name!r} appears twice in the header")
+            raise file_error(source, f"column {name!r} appears twice in the header")
         seen.add(name)
     if not any(n for n in stripped):
-        raise _error(source, "the header row is empty")
+        raise file_error(source, "the header row is empty")
     prefix, class_columns = _class_columns(source, stripped)
     if "label" not in seen:
         hint = ""
         near = [n for n in stripped if n.lower() in ("label", "labels", "target", "y", "class")]
         if near:
             hint = f"; rename {near[0]!r} to 'label'"
-        raise _error(source, f"no 'label' column (-1 or empty when unknown){hint}; columns: "
-                     f"{_listing(stripped)}")
+        raise file_error(source, f"no 'label' column (-1 or empty when unknown){hint}; columns: "
+                     f"{listing_of(stripped)}")
     optional = [n for n in OPTIONAL_COLUMNS if n in seen]
     used = set(class_columns) | set(optional) | {"label"}
     ignored = [n for n in stripped if n not in used]
-    warnings = [f"ignored columns: {_listing(ignored)}"] if ignored else []
+    warnings = [f"ignored columns: {listing_of(ignored)}"] if ignored else []
     return prefix, class_columns, optional, warnings
 
 
-def _csv_header(source: _Source) -> list[str]:
+def _csv_header(source: SourceFile) -> list[str]:
     text = source.head(1 << 20).decode("utf-8-sig", errors="replace")
     for row in csv.reader(io.StringIO(text)):
         if any(cell.strip() for cell in row):
             return row
-    raise _error(source.name, "empty file (no header row)")
+    raise file_error(source.name, "empty file (no header row)")
 
 
-def _read_csv(source: _Source) -> _Table:
+def read_csv(source: SourceFile) -> Table:
     raw_names = _csv_header(source)
     prefix, class_columns, optional, warnings = _plan_columns(source.name, raw_names)
     raw = {n.strip(): n for n in raw_names}
@@ -122,7 +122,7 @@ def _read_csv(source: _Source) -> _Table:
     except pa.ArrowInvalid as err:
         _explain_csv_error(source, wanted, str(err))
         hint = "; save the file as UTF-8" if "UTF8" in str(err) else ""
-        raise _error(source.name, f"cannot read as CSV: {err}{hint}") from err
+        raise file_error(source.name, f"cannot read as CSV: {err}{hint}") from err
     table = table.rename_columns([n.strip() for n in table.column_names])
     return _table_from_arrow(source.name, table, prefix, class_columns, optional, warnings)
 
@@ -137,7 +137,7 @@ def _csv_table(source, wanted, types, *, use_threads):
     )
 
 
-def _explain_csv_error(source: _Source, wanted: list[str], message: str) -> None:
+def _explain_csv_error(source: SourceFile, wanted: list[str], message: str) -> None:
     """Turn pyarrow's CSV error into one that names the row; returns when it cannot."""
     if "Expected" in message and "columns" in message:
         match = _RAGGED.search(message)
@@ -148,8 +148,8 @@ def _explain_csv_error(source: _Source, wanted: list[str], message: str) -> None
                 match = _RAGGED.search(str(err))
         if match is not None:
             row, expected, got = (int(g) for g in match.groups())
-            raise _error(source.name, f"{got} fields where the header has {expected} (a ragged "
-                         f"line: check for stray or missing commas)", _row(row))
+            raise file_error(source.name, f"{got} fields where the header has {expected} (a ragged "
+                         f"line: check for stray or missing commas)", row_place(row))
         return
     # A value that is not a number: read the columns as text and find the first one.
     try:
@@ -162,18 +162,18 @@ def _explain_csv_error(source: _Source, wanted: list[str], message: str) -> None
         _parse_numbers(source.name, name.strip(), table.column(name))
 
 
-def _read_parquet(source: _Source) -> _Table:
+def read_parquet(source: SourceFile) -> Table:
     try:
         parquet = pq.ParquetFile(source.open())
         names = parquet.schema_arrow.names
     except (pa.ArrowException, OSError, ValueError) as err:
-        raise _error(source.name, f"not a valid Parquet file ({err})") from err
+        raise file_error(source.name, f"not a valid Parquet file ({err})") from err
     prefix, class_columns, optional, warnings = _plan_columns(source.name, names)
     raw = {n.strip(): n for n in names}
     try:
         table = parquet.read(columns=[raw[n] for n in [*class_columns, "label", *optional]])
     except (pa.ArrowException, OSError, ValueError) as err:
-        raise _error(source.name, f"cannot read the Parquet data ({err})") from err
+        raise file_error(source.name, f"cannot read the Parquet data ({err})") from err
     table = table.rename_columns([n.strip() for n in table.column_names])
     return _table_from_arrow(source.name, table, prefix, class_columns, optional, warnings)
 
@@ -196,13 +196,13 @@ def _parse_numbers(source: str, column: str, values: pa.ChunkedArray) -> np.ndar
             blank = text.isna() | text.astype(str).str.strip().str.lower().isin(_NULL_TEXT)
             bad = np.flatnonzero(numbers.isna().to_numpy() & ~blank.to_numpy())
             if bad.size:
-                raise _error(source, f"non-numeric value {str(text.iloc[bad[0]])!r}"
-                             f"{_more(bad.size)}", _cell(bad[0] + 2, column)) from None
+                raise file_error(source, f"non-numeric value {str(text.iloc[bad[0]])!r}"
+                             f"{and_more(bad.size)}", cell_place(bad[0] + 2, column)) from None
             values = pa.chunked_array([pa.array(numbers.to_numpy(dtype=np.float64))])
     elif not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
               or pa.types.is_boolean(kind) or pa.types.is_null(kind)
               or pa.types.is_decimal(kind)):
-        raise _error(source, f"column {column} holds {kind} values; expected numbers")
+        raise file_error(source, f"column {column} holds {kind} values; expected numbers")
     values = pc.cast(values, pa.float64())
     return np.asarray(values.to_numpy(), dtype=np.float64)
 
@@ -214,7 +214,7 @@ def _codes(source: str, column: str, values: pa.ChunkedArray) -> tuple[np.ndarra
         try:
             values = pc.cast(values, pa.string())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-            raise _error(source, f"column {column} holds {values.type} values; expected text"
+            raise file_error(source, f"column {column} holds {values.type} values; expected text"
                          ) from err
     encoded = pc.dictionary_encode(values.combine_chunks())
     codes = encoded.indices.to_numpy(zero_copy_only=False)
@@ -225,14 +225,15 @@ def _codes(source: str, column: str, values: pa.ChunkedArray) -> tuple[np.ndarra
 def _id_values(source: str, values: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """The (K,) distinct ids in the canonical order, int64 when every id is a plain integer,
     else str (object), and the (R,) int64 rank of each row's id among them (see
-    ``_int_ranks``, ``_text_ranks``)."""
+    ``int_ranks``, ``text_ranks``)."""
     if values.null_count:
         first = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
-        raise _error(source, f"empty id{_more(values.null_count)}", _cell(first + 2, "id"))
+        raise file_error(source, f"empty id{and_more(values.null_count)}",
+                         cell_place(first + 2, "id"))
     values = _plain(values)
     kind = values.type
     if pa.types.is_integer(kind):
-        return _int_ranks(values.to_numpy().astype(np.int64))
+        return int_ranks(values.to_numpy().astype(np.int64))
     text = values if pa.types.is_string(kind) else pc.cast(values, pa.string())
     text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
     # a failing cast scans every value: try it only when every id looks like an integer
@@ -240,22 +241,22 @@ def _id_values(source: str, values: pa.ChunkedArray) -> tuple[np.ndarray, np.nda
         try:
             as_int = pc.cast(text, pa.int64())
             if pc.all(pc.equal(pc.cast(as_int, pa.string()), text)).as_py():
-                return _int_ranks(as_int.to_numpy().astype(np.int64))
+                return int_ranks(as_int.to_numpy().astype(np.int64))
         except pa.ArrowInvalid:
             pass
-    return _text_ranks(text)
+    return text_ranks(text)
 
 
-def _table_from_arrow(source, table, prefix, class_columns, optional, warnings) -> _Table:
+def _table_from_arrow(source, table, prefix, class_columns, optional, warnings) -> Table:
     num_rows = table.num_rows
     if num_rows == 0:
-        raise _error(source, "no data rows (only a header)")
+        raise file_error(source, "no data rows (only a header)")
     values = np.empty((num_rows, len(class_columns)), dtype=np.float64)
     for j, name in enumerate(class_columns):
         values[:, j] = _parse_numbers(source, name, table.column(name))
     has = set(optional)
     ids, id_rank = _id_values(source, table.column("id")) if "id" in has else (None, None)
-    return _Table(
+    return Table(
         source=source,
         num_rows=num_rows,
         prefix=prefix,

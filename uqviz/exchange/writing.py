@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from uqviz.exchange.checks import _first_duplicate, _label_conflict
+from uqviz.exchange.checks import first_duplicate, label_conflict
 from uqviz.exchange.layout import CLASSES_SIDECAR_SUFFIX, FILE_SUFFIXES, PROB_PREFIX
 from uqviz.predictions import Predictions
 
@@ -41,8 +41,8 @@ def _check_writable(by_method: Mapping[str, Predictions]) -> tuple[int, tuple[st
         if not isinstance(p, Predictions):
             raise ValueError(f"by_method[{key!r}] must be Predictions, got {type(p).__name__}")
         counts[key] = p.num_classes
-        if p.ids is not None and _first_duplicate(np.asarray(p.ids)) is not None:
-            dup = np.asarray(p.ids)[_first_duplicate(np.asarray(p.ids))]
+        if p.ids is not None and first_duplicate(np.asarray(p.ids)) is not None:
+            dup = np.asarray(p.ids)[first_duplicate(np.asarray(p.ids))]
             raise ValueError(f"by_method[{key!r}].ids repeats id {dup!s}; ids must be unique")
         if p.class_names is not None:
             if names is not None and tuple(p.class_names) != names:
@@ -57,7 +57,7 @@ def _check_writable(by_method: Mapping[str, Predictions]) -> tuple[int, tuple[st
         ids = np.concatenate([i.astype(str) if text else i for i in ids])
         labels = np.concatenate([p.labels for p in by_method.values()])
         method = np.repeat(np.arange(len(by_method)), [p.n for p in by_method.values()])
-        conflict = _label_conflict(pd.factorize(ids)[0], labels)
+        conflict = label_conflict(pd.factorize(ids)[0], labels)
         if conflict is not None:
             k = conflict[0]
             raise ValueError(

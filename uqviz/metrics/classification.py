@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-def _z(confidence: float) -> float:
+def normal_quantile(confidence: float) -> float:
     """The ``(1 + confidence)/2`` standard normal quantile (1.96 for 95%)."""
     return float(norm.ppf(0.5 + check_confidence(confidence) / 2.0))
 
@@ -60,7 +60,7 @@ def wilson_ci(successes, n, confidence: float = 0.95):
         Wilson, "Probable inference, the law of succession, and statistical inference",
         JASA 22 (1927); Brown, Cai & DasGupta, Statistical Science 16 (2001).
     """
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     k = np.asarray(successes, dtype=np.float64)
     m = np.asarray(n, dtype=np.float64)
     if np.any(k < 0) or np.any(k > m):
@@ -100,7 +100,7 @@ def normal_ci(successes, n, confidence: float = 0.95, *, clip: bool = True):
         Brown, Cai & DasGupta, "Interval Estimation for a Binomial Proportion",
         Statistical Science 16 (2001).
     """
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     k = np.asarray(successes, dtype=np.float64)
     m = np.asarray(n, dtype=np.float64)
     if np.any(k < 0) or np.any(k > m):
@@ -334,7 +334,7 @@ def accuracy_intervals(
     sizes = np.unique(np.asarray(sizes, dtype=np.int64))
     if sizes.size == 0 or sizes[0] < 1 or sizes[-1] > correct.size:
         raise ValueError(f"sizes must be in 1..{correct.size}, got {sizes.tolist()}")
-    _z(confidence)
+    normal_quantile(confidence)
     hits = nested_subsample_hits(correct, seed)[sizes - 1]
     if n_resamples is None:
         boot = np.column_stack(exact_bootstrap_ci(hits, sizes, confidence))

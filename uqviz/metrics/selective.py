@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from uqviz.metrics.classification import _z, wilson_ci
+from uqviz.metrics.classification import normal_quantile, wilson_ci
 from uqviz.validation import check_scores_correct
 
 __all__ = [
@@ -534,7 +534,7 @@ class CompactReferral:
     @property
     def z(self) -> float:
         """The normal quantile of the Wilson intervals (``wilson_ci``'s, 1.96 for 95%)."""
-        return _z(self.confidence)
+        return normal_quantile(self.confidence)
 
     def _point(self, i: int, cost_error=None, cost_review=None, reached=True) -> OperatingPoint:
         return operating_point_from_counts(
@@ -560,21 +560,28 @@ class CompactReferral:
                   cost_review: float | None = None) -> OperatingPoint:
         """Refer at most ``ceil(fraction · N)`` cases: the smallest kept cut automating at
         least ``N - budget`` (``ReferralIndex.at_budget`` restricted to the kept cuts)."""
+        return self._point(self.position_at_budget(fraction_referred), cost_error, cost_review)
+
+    def position_at_budget(self, fraction_referred: float) -> int:
+        """Index of the kept cut ``at_budget(fraction_referred)`` answers at."""
         fraction = _check_fraction("fraction_referred", fraction_referred, allow_zero=True)
         budget = min(self.n, _ceil_count(fraction, self.n))
-        i = int(np.searchsorted(self.kept, self.n - budget, side="left"))
-        return self._point(i, cost_error, cost_review)
+        return int(np.searchsorted(self.kept, self.n - budget, side="left"))
 
     def for_target_accuracy(self, target: float, *, cost_error: float | None = None,
                             cost_review: float | None = None) -> OperatingPoint:
         """The kept cut with the fewest referrals whose automated accuracy is ``>= target``;
         refer everything with ``reached=False`` when none is."""
+        i, reached = self.position_for_target(target)
+        return self._point(i, cost_error, cost_review, reached)
+
+    def position_for_target(self, target: float) -> tuple[int, bool]:
+        """Index of the kept cut ``for_target_accuracy(target)`` answers at, and whether the
+        target is reached there."""
         target = _check_fraction("target", target, allow_zero=True)
         reaching = int(np.searchsorted(-self.accuracy_suffix_max, -(target - 1e-12),
                                        side="right"))
-        if reaching == 0:
-            return self._point(0, cost_error, cost_review, False)
-        return self._point(reaching - 1, cost_error, cost_review)
+        return (0, False) if reaching == 0 else (reaching - 1, True)
 
     def for_costs(self, cost_error: float, cost_review: float) -> OperatingPoint:
         """The kept cut of least expected cost per case (ties: fewer referrals)."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
-from uqviz.plots.theme import ACCENT, METHOD_COLORS, MUTED_COLOR, _finish, _rgba
+from uqviz.plots.theme import ACCENT, METHOD_COLORS, MUTED_COLOR, finish, hex_to_rgba
 
 if TYPE_CHECKING:
     from uqviz.teaching.active import LearningCurve
@@ -52,7 +52,7 @@ def active_learning_figure(
                                      legendgroup=strategy))
             fig.add_trace(go.Scatter(x=curve.n_labels, y=curve.lower, mode="lines",
                                      line=dict(width=0), fill="tonexty",
-                                     fillcolor=_rgba(color, 0.16), hoverinfo="skip",
+                                     fillcolor=hex_to_rgba(color, 0.16), hoverinfo="skip",
                                      showlegend=False, legendgroup=strategy))
         fig.add_trace(go.Scatter(
             x=curve.n_labels, y=curve.mean, mode="lines+markers", name=name,
@@ -65,6 +65,6 @@ def active_learning_figure(
                       annotation_text=f"{mark_labels} labels", annotation_position="bottom right")
     fig.update_xaxes(title_text="Labelled images")
     fig.update_yaxes(title_text="Test accuracy", tickformat=".0%")
-    return _finish(fig, title=title, height=height,
+    return finish(fig, title=title, height=height,
                    legend=dict(orientation="h", yanchor="top", y=-0.18, x=0.0),
                    hovermode="x unified")

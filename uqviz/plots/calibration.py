@@ -15,9 +15,9 @@ from uqviz.plots.theme import (
     MUTED_COLOR,
     TOP_LEFT_LEGEND,
     WRONG_COLOR,
-    _check_nonempty,
-    _finish,
-    _rgba,
+    check_nonempty,
+    finish,
+    hex_to_rgba,
     method_color,
     method_label,
     rate_axis,
@@ -78,7 +78,7 @@ def reliability_figure(
     fig.add_trace(
         go.Bar(x=centre, y=bins.gap, base=bins.accuracy, width=width,
                name="Gap to confidence",
-               marker=dict(color=_rgba(WRONG_COLOR, 0.18),
+               marker=dict(color=hex_to_rgba(WRONG_COLOR, 0.18),
                            line=dict(color=WRONG_COLOR, width=1),
                            pattern=dict(shape="/", fgcolor=WRONG_COLOR, size=6, solidity=0.2)),
                customdata=customdata, hovertemplate=hover),
@@ -102,7 +102,7 @@ def reliability_figure(
     fig.update_yaxes(title_text="Accuracy", **rate_axis(full=True, percent=False), row=1, col=1)
     fig.update_yaxes(title_text="Rows", rangemode="tozero", row=2, col=1)
     base = title or label
-    return _finish(fig, title=f"{base} · {_ece_name(bins)} {bins.ece:.3f}", height=height,
+    return finish(fig, title=f"{base} · {_ece_name(bins)} {bins.ece:.3f}", height=height,
                    barmode="overlay", legend=BELOW_LEGEND, margin=dict(b=110))
 
 
@@ -122,7 +122,7 @@ def reliability_overlay_figure(
         title: figure title.
         height: figure height in px.
     """
-    _check_nonempty("reliability_overlay_figure", bins_by_method)
+    check_nonempty("reliability_overlay_figure", bins_by_method)
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(x=[0.0, 1.0], y=[0.0, 1.0], mode="lines", name="Perfect calibration",
@@ -149,4 +149,4 @@ def reliability_overlay_figure(
         )
     fig.update_xaxes(title_text="Mean confidence in bin", **rate_axis(full=True, percent=False))
     fig.update_yaxes(title_text="Accuracy in bin", **rate_axis(full=True, percent=False))
-    return _finish(fig, title=title, height=height, legend=TOP_LEFT_LEGEND)
+    return finish(fig, title=title, height=height, legend=TOP_LEFT_LEGEND)

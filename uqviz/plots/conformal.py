@@ -17,10 +17,10 @@ from uqviz.plots.theme import (
     TEXT_COLOR,
     TOP_LEFT_LEGEND,
     WRONG_COLOR,
-    _finish,
-    _rgba,
-    _vector,
+    finish,
+    hex_to_rgba,
     rate_axis,
+    vector,
 )
 
 if TYPE_CHECKING:
@@ -53,9 +53,9 @@ def coverage_vs_alpha_figure(
         title: figure title.
         height: figure height in px.
     """
-    alpha = _vector("alpha", alpha)
-    coverage = _vector("coverage", coverage)
-    size = _vector("mean_set_size", mean_set_size)
+    alpha = vector("alpha", alpha)
+    coverage = vector("coverage", coverage)
+    size = vector("mean_set_size", mean_set_size)
     if alpha.size == 0:
         raise ValueError("alpha is empty")
     if coverage.shape != alpha.shape or size.shape != alpha.shape:
@@ -63,8 +63,8 @@ def coverage_vs_alpha_figure(
                          f"{alpha.size}, {coverage.size} and {size.size}")
     has_band = coverage_low is not None and coverage_high is not None
     if has_band:
-        coverage_low = _vector("coverage_low", coverage_low)
-        coverage_high = _vector("coverage_high", coverage_high)
+        coverage_low = vector("coverage_low", coverage_low)
+        coverage_high = vector("coverage_high", coverage_high)
         if coverage_low.shape != alpha.shape or coverage_high.shape != alpha.shape:
             raise ValueError(f"coverage_low and coverage_high must have {alpha.size} entries")
     order = np.argsort(1.0 - alpha, kind="stable")
@@ -77,7 +77,7 @@ def coverage_vs_alpha_figure(
                       row=1, col=1)
         fig.add_trace(go.Scatter(x=target, y=coverage_low[order], mode="lines",
                                  line=dict(width=0), fill="tonexty",
-                                 fillcolor=_rgba(ACCENT, 0.18), name="95% interval",
+                                 fillcolor=hex_to_rgba(ACCENT, 0.18), name="95% interval",
                                  hoverinfo="skip"),
                       row=1, col=1)
     ends = [float(target[0]), float(target[-1])]
@@ -101,7 +101,7 @@ def coverage_vs_alpha_figure(
     fig.update_yaxes(title_text="Empirical test coverage",
                      **rate_axis(np.concatenate([coverage, target, *band])), row=1, col=1)
     fig.update_yaxes(title_text="Mean classes per set", rangemode="tozero", row=1, col=2)
-    return _finish(fig, title=title, height=height, legend=TOP_LEFT_LEGEND)
+    return finish(fig, title=title, height=height, legend=TOP_LEFT_LEGEND)
 
 
 def conformal_curve_figure(curve: ConformalCurve, *, title: str | None = None,
@@ -162,7 +162,7 @@ def class_coverage_figure(coverage: ClassCoverage, class_names, *,
         height: figure height in px.
     """
     names = list(class_names)
-    value = _vector("coverage", coverage.coverage)
+    value = vector("coverage", coverage.coverage)
     if value.size != len(names):
         raise ValueError(f"{value.size} classes of coverage for {len(names)} class names")
     fig = go.Figure(go.Bar(
@@ -173,7 +173,7 @@ def class_coverage_figure(coverage: ClassCoverage, class_names, *,
     fig.add_hline(y=coverage.target, line=dict(color=WRONG_COLOR, dash="dash", width=2))
     fig.update_xaxes(title_text="True class", type="category")
     fig.update_yaxes(title_text="Share of its images covered", **rate_axis(full=True))
-    return _finish(fig, title=title, height=height, showlegend=False)
+    return finish(fig, title=title, height=height, showlegend=False)
 
 
 def set_size_histogram_figure(
@@ -212,4 +212,4 @@ def set_size_histogram_figure(
                      dtick=1 if largest <= 20 else None)
     shares = np.bincount(sizes.astype(np.int64), minlength=largest + 1) / max(sizes.size, 1)
     fig.update_yaxes(title_text="Share of test rows", **rate_axis(shares, from_zero=True))
-    return _finish(fig, title=title, height=height, showlegend=False)
+    return finish(fig, title=title, height=height, showlegend=False)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from uqviz.plots.theme import SEQUENTIAL_SCALE, _finish
+from uqviz.plots.theme import SEQUENTIAL_SCALE, finish
 
 __all__ = ["confusion_matrix_figure"]
 
@@ -74,4 +74,4 @@ def confusion_matrix_figure(
                      showgrid=False, scaleanchor="x", constrain="domain")
     default_title = "Confusion matrix" + (" (share of each true class)" if normalize else "")
     height = height or int(min(900, max(380, 200 + 30 * c)))
-    return _finish(fig, title=title or default_title, height=height)
+    return finish(fig, title=title or default_title, height=height)

@@ -11,9 +11,9 @@ from uqviz.plots.theme import (
     IN_DISTRIBUTION_COLOR,
     OUT_OF_DISTRIBUTION_COLOR,
     WRONG_COLOR,
-    _finish,
-    _vector,
+    finish,
     method_label,
+    vector,
 )
 
 __all__ = ["in_out_histogram_figure", "score_histogram_figure"]
@@ -34,10 +34,10 @@ def _two_histograms(first, second, *, names, colors, score_label, title, nbins, 
     fig.update_xaxes(title_text=score_label)
     fig.update_yaxes(title_text=y_title, tickformat=".0%")
     if legend_below:  # narrow columns: the legend under the plot, out of the bars' way
-        return _finish(fig, title=title, height=height, barmode="overlay", margin=dict(b=90),
+        return finish(fig, title=title, height=height, barmode="overlay", margin=dict(b=90),
                        legend=dict(orientation="h", x=0.0, y=-0.3, xanchor="left",
                                    yanchor="top"))
-    return _finish(fig, title=title, height=height, barmode="overlay",
+    return finish(fig, title=title, height=height, barmode="overlay",
                    legend=dict(x=0.99, y=0.99, xanchor="right", yanchor="top"))
 
 
@@ -65,8 +65,8 @@ def score_histogram_figure(
         title: default "<score>: correct vs wrong · <method>".
         height: figure height in px.
     """
-    correct = _vector("correct_scores", correct_scores, dtype=np.float32)
-    wrong = _vector("wrong_scores", wrong_scores, dtype=np.float32)
+    correct = vector("correct_scores", correct_scores, dtype=np.float32)
+    wrong = vector("wrong_scores", wrong_scores, dtype=np.float32)
     return _two_histograms(
         correct, wrong, names=("Correct", "Wrong"), colors=(CORRECT_COLOR, WRONG_COLOR),
         score_label=score_label, nbins=nbins, height=height,
@@ -102,8 +102,8 @@ def in_out_histogram_figure(
         y_title: the y axis title.
         legend_below: the legend in one row under the plot (for narrow columns).
     """
-    inside = _vector("in_scores", in_scores, dtype=np.float32)
-    outside = _vector("out_scores", out_scores, dtype=np.float32)
+    inside = vector("in_scores", in_scores, dtype=np.float32)
+    outside = vector("out_scores", out_scores, dtype=np.float32)
     return _two_histograms(
         inside, outside, names=(in_name, out_name),
         colors=(IN_DISTRIBUTION_COLOR, OUT_OF_DISTRIBUTION_COLOR),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from uqviz.plots.images import _png_data_uri
+from uqviz.plots.images import png_data_uri
 from uqviz.plots.theme import (
     CORRECT_COLOR,
     IN_DISTRIBUTION_COLOR,
@@ -26,7 +26,7 @@ from uqviz.plots.theme import (
     OUT_OF_DISTRIBUTION_COLOR,
     SCATTERGL_MIN_POINTS,
     WRONG_COLOR,
-    _finish,
+    finish,
 )
 
 __all__ = [
@@ -182,7 +182,7 @@ def embedding_figure(
                                 marker=dict(color=colors[cat], size=size, opacity=0.8,
                                             line=dict(width=0)), **common))
         legend = dict(title=dict(text=color_title), itemsizing="constant")
-        return _finish(fig, title=title, height=height, legend=legend,
+        return finish(fig, title=title, height=height, legend=legend,
                        xaxis_title=axis_titles[0], yaxis_title=axis_titles[1],
                        dragmode="select")
     numbers = values.astype(np.float64)
@@ -194,7 +194,7 @@ def embedding_figure(
                                     colorbar=dict(title=dict(text=color_title, side="right"),
                                                   thickness=14)),
                         **common))
-    return _finish(fig, title=title, height=height, xaxis_title=axis_titles[0],
+    return finish(fig, title=title, height=height, xaxis_title=axis_titles[0],
                    yaxis_title=axis_titles[1], dragmode="select")
 
 
@@ -224,4 +224,4 @@ def selected_rows(points: Sequence[Mapping], fig: go.Figure | None = None) -> np
 
 def image_data_uris(pictures: Sequence[np.ndarray]) -> list[str]:
     """PNG data URIs of uint8 (H, W, 3) pictures, for ``st.column_config.ImageColumn``."""
-    return [_png_data_uri(np.ascontiguousarray(p, dtype=np.uint8)) for p in pictures]
+    return [png_data_uri(np.ascontiguousarray(p, dtype=np.uint8)) for p in pictures]

@@ -1,5 +1,5 @@
 """Images in a grid: one PNG mosaic with a caption under each tile (``image_grid_figure``), and
-the PNG data URI it is drawn from (``_png_data_uri``, also used by the embedding map)."""
+the PNG data URI it is drawn from (``png_data_uri``, also used by the embedding map)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from uqviz.plots.theme import TEXT_COLOR, _finish
+from uqviz.plots.theme import TEXT_COLOR, finish
 
 __all__ = ["image_grid_figure"]
 
@@ -19,7 +19,7 @@ ASSUMED_DISPLAY_WIDTH = 760  # px, to size image grids whose aspect ratio is fix
 CAPTION_CHAR_WIDTH = 6.5  # px per character of an 11 px caption, to truncate captions
 
 
-def _png_data_uri(pixels: np.ndarray) -> str:
+def png_data_uri(pixels: np.ndarray) -> str:
     from PIL import Image  # pillow is a runtime dependency; imported only when drawing images
 
     buffer = io.BytesIO()
@@ -84,7 +84,7 @@ def image_grid_figure(
     for i in range(n):
         top, left = (i // cols) * step_y, (i % cols) * step_x
         mosaic[top : top + h, left : left + w] = pixels[i].transpose(1, 2, 0)
-    fig = go.Figure(go.Image(source=_png_data_uri(mosaic), x0=0, y0=0, dx=1, dy=1,
+    fig = go.Figure(go.Image(source=png_data_uri(mosaic), x0=0, y0=0, dx=1, dy=1,
                              hoverinfo="skip"))
     if captions is not None:
         tops = (np.arange(n) // cols) * step_y
@@ -110,5 +110,5 @@ def image_grid_figure(
     height = int(min(2000, max(120, display_width * mosaic_h / mosaic_w + top_margin + 8)))
     meta = {"tile_height": h, "tile_width": w, "gap": gap, "band": band, "rows": rows,
             "columns": cols}
-    return _finish(fig, title=title, height=height, margin=dict(l=4, r=4, t=top_margin, b=4),
+    return finish(fig, title=title, height=height, margin=dict(l=4, r=4, t=top_margin, b=4),
                    meta=meta, showlegend=False)

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from uqviz.metrics.classification import AccuracyIntervals
-from uqviz.plots.theme import DIAGONAL_COLOR, MUTED_COLOR, _finish, method_color
+from uqviz.plots.theme import DIAGONAL_COLOR, MUTED_COLOR, finish, method_color
 
 __all__ = ["INTERVAL_KINDS", "interval_width_figure"]
 
@@ -64,5 +64,5 @@ def interval_width_figure(
                      tickvals=sorted({*ticks, int(n[-1])}), tickformat=",d")
     fig.update_yaxes(title_text="Interval width", tickformat=".0%",
                      rangemode="tozero")
-    return _finish(fig, title=title, height=height,
+    return finish(fig, title=title, height=height,
                    legend=dict(orientation="h", yanchor="top", y=-0.2, x=0.0))

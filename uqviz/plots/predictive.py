@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 from uqviz.plots.theme import (
     CORRECT_COLOR,
     TEXT_COLOR,
-    _finish,
     curve_trace,
+    finish,
     method_color,
     method_label,
 )
@@ -99,5 +99,5 @@ def predictive_distribution_figure(
                      ticktext=[str(n) for n in class_names], tickangle=-45 if c > 10 else 0)
     fig.update_yaxes(title_text="Probability", range=[0.0, 1.05])
     samples = f"{s} sample{'s' if s != 1 else ''}"
-    return _finish(fig, title=title or f"{label}: predictive distribution ({samples})",
+    return finish(fig, title=title or f"{label}: predictive distribution ({samples})",
                    height=height, showlegend=style == "strip", bargap=0.25)

@@ -28,9 +28,9 @@ from uqviz.plots.theme import (
     TEXT_COLOR,
     TOP_LEFT_LEGEND,
     WRONG_COLOR,
-    _check_nonempty,
-    _finish,
+    check_nonempty,
     curve_trace,
+    finish,
     method_color,
     method_label,
     rate_axis,
@@ -65,7 +65,7 @@ def risk_coverage_figure(
         title: figure title.
         height: figure height in px.
     """
-    _check_nonempty("risk_coverage_figure", curves)
+    check_nonempty("risk_coverage_figure", curves)
     fig = go.Figure()
     risks = []
     for method, curve in curves.items():
@@ -87,7 +87,7 @@ def risk_coverage_figure(
                      **rate_axis(full=True))
     fig.update_yaxes(title_text="Selective risk (error rate of the kept rows)",
                      **rate_axis(np.concatenate(risks), percent=False, from_zero=True))
-    return _finish(fig, title=title, height=height, legend=TOP_LEFT_LEGEND,
+    return finish(fig, title=title, height=height, legend=TOP_LEFT_LEGEND,
                    legend_title_text="AURC: lower is better")
 
 
@@ -119,7 +119,7 @@ def referral_curve_figure(
     """
     if isinstance(curves, ReferralCurve):
         curves = {method: curves}
-    _check_nonempty("referral_curve_figure", curves)
+    check_nonempty("referral_curve_figure", curves)
     fig = go.Figure()
     shown = []
     for name, curve in curves.items():
@@ -150,7 +150,7 @@ def referral_curve_figure(
     fig.update_xaxes(title_text="Share of cases referred to a human", **rate_axis(full=True))
     fig.update_yaxes(title_text="Accuracy on the automated cases",
                      **rate_axis(np.concatenate(shown)))
-    return _finish(fig, title=title, height=height, legend=BOTTOM_RIGHT_LEGEND)
+    return finish(fig, title=title, height=height, legend=BOTTOM_RIGHT_LEGEND)
 
 
 def _mark_operating_point(
@@ -222,4 +222,4 @@ def sensitivity_specificity_figure(rates: OneVsRestRates, target_sensitivity: fl
         fig.add_annotation(x=target, y=i + 0.45, text=f"target {target:.0%}", showarrow=False,
                            yanchor="bottom", font=dict(size=11))
     fig.update_xaxes(title="on the automated cases", **rate_axis(full=True))
-    return _finish(fig, title=title, height=height)
+    return finish(fig, title=title, height=height)

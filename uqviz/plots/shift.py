@@ -9,14 +9,14 @@ import numpy as np
 import plotly.graph_objects as go
 
 from uqviz.plots.theme import (
-    _check_nonempty,
-    _finish,
-    _rgba,
-    _vector,
+    check_nonempty,
+    finish,
+    hex_to_rgba,
     method_color,
     method_label,
     rate_axis,
     value_axis,
+    vector,
 )
 
 __all__ = ["box_by_severity_figure", "metric_vs_severity_figure", "rotation_figure"]
@@ -73,21 +73,21 @@ def metric_vs_severity_figure(
         compact: narrow margins and the legend in one row under the plot (for a grid of small
             figures).
     """
-    _check_nonempty("metric_vs_severity_figure", values_by_method)
+    check_nonempty("metric_vs_severity_figure", values_by_method)
     x = np.asarray(x_severity)
     if x.ndim != 1:
         raise ValueError(f"x_severity must be 1-D, got shape {x.shape}")
     fig = go.Figure()
     shown: list[np.ndarray] = []
     for method, values in values_by_method.items():
-        y = _vector(f"values of {method!r}", values)
+        y = vector(f"values of {method!r}", values)
         if y.shape != x.shape:
             raise ValueError(f"values of {method!r} have {y.size} entries for {x.size} severities")
         label = method_label(method)
         color = method_color(method)
         error = None
         if intervals_by_method is not None and method in intervals_by_method:
-            lower, upper = (_vector(f"interval of {method!r}", v) for v in
+            lower, upper = (vector(f"interval of {method!r}", v) for v in
                             intervals_by_method[method])
             if lower.shape != x.shape or upper.shape != x.shape:
                 raise ValueError(f"interval of {method!r} must have {x.size} entries, got "
@@ -113,7 +113,7 @@ def metric_vs_severity_figure(
         layout.update(margin=dict(l=50, r=10, t=40, b=40),
                       legend=dict(orientation="h", x=0.0, y=-0.3, xanchor="left",
                                   yanchor="top"))
-    return _finish(fig, title=title or f"{metric_label} as the shift gets stronger",
+    return finish(fig, title=title or f"{metric_label} as the shift gets stronger",
                    height=height, **layout)
 
 
@@ -136,7 +136,7 @@ def box_by_severity_figure(
         title: default "<metric> by shift severity".
         height: figure height in px.
     """
-    _check_nonempty("box_by_severity_figure", values)
+    check_nonempty("box_by_severity_figure", values)
     order: list[str] = []
     fig = go.Figure()
     every: list[float] = []
@@ -147,7 +147,7 @@ def box_by_severity_figure(
             key = str(severity)
             if key not in order:
                 order.append(key)
-            entries = _vector(f"values of {method!r} at severity {severity}", entries)
+            entries = vector(f"values of {method!r} at severity {severity}", entries)
             xs.extend([key] * entries.size)
             ys.extend(entries.tolist())
         every.extend(ys)
@@ -155,7 +155,7 @@ def box_by_severity_figure(
         color = method_color(method)
         fig.add_trace(
             go.Box(x=xs, y=ys, name=label, marker=dict(color=color, size=5),
-                   line=dict(color=color), fillcolor=_rgba(color, 0.25),
+                   line=dict(color=color), fillcolor=hex_to_rgba(color, 0.25),
                    boxpoints="all" if len(ys) <= 300 else "outliers", jitter=0.35, pointpos=0,
                    hovertemplate=(f"Severity %{{x}}<br>{metric_label} %{{y:.4g}}"
                                   f"<extra>{label}</extra>"))
@@ -164,7 +164,7 @@ def box_by_severity_figure(
                      categoryarray=order)
     fig.update_yaxes(title_text=metric_label,
                      **_metric_axis(every, rate=rate, tickformat=tickformat))
-    return _finish(fig, title=title or f"{metric_label} by shift severity", height=height,
+    return finish(fig, title=title or f"{metric_label} by shift severity", height=height,
                    boxmode="group")
 
 
@@ -189,13 +189,13 @@ def rotation_figure(
         title: figure title.
         height: figure height in px.
     """
-    _check_nonempty("rotation_figure", frames)
+    check_nonempty("rotation_figure", frames)
     fig = go.Figure()
     for method, frame in frames.items():
         label, color = method_label(method), method_color(method)
         predicted = [class_names[int(c)] for c in frame.predicted]
         fig.add_trace(go.Scatter(
-            x=list(frame.angle), y=_vector(f"uncertainty of {method!r}", frame.uncertainty),
+            x=list(frame.angle), y=vector(f"uncertainty of {method!r}", frame.uncertainty),
             mode="lines+markers+text", name=label, text=predicted, textposition="top center",
             line=dict(color=color, width=2.5), marker=dict(size=8), textfont=dict(color=color),
             customdata=np.column_stack([predicted, np.asarray(frame.confidence)]),
@@ -204,4 +204,4 @@ def rotation_figure(
     ticks = list(next(iter(frames.values())).angle) if angles is None else list(angles)
     fig.update_xaxes(title_text="Rotation (degrees)", tickvals=ticks)
     fig.update_yaxes(title_text=score_label)
-    return _finish(fig, title=title, height=height, legend=dict(orientation="h", y=-0.2))
+    return finish(fig, title=title, height=height, legend=dict(orientation="h", y=-0.2))

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import plotly.graph_objects as go
 
-from uqviz.plots.theme import ACCENT, MUTED_COLOR, _finish, method_color, method_label
+from uqviz.plots.theme import ACCENT, MUTED_COLOR, finish, method_color, method_label
 
 __all__ = ["estimates_figure", "guarantee_figure"]
 
@@ -37,7 +37,7 @@ def estimates_figure(estimates: Mapping[str, tuple[float, float, float]], *, x_t
         hovertemplate="%{y}: %{x" + (":.2%" if percent else ":.3f") + "}<extra></extra>"))
     fig.update_xaxes(title_text=x_title, tickformat=".0%" if percent else None, range=x_range)
     fig.update_yaxes(autorange="reversed")
-    return _finish(fig, title=title, height=height, showlegend=False)
+    return finish(fig, title=title, height=height, showlegend=False)
 
 
 def guarantee_figure(*, certified: float, calibration: float,
@@ -74,4 +74,4 @@ def guarantee_figure(*, certified: float, calibration: float,
     fig.update_xaxes(title_text="Accuracy on the automated cases", tickformat=".0%",
                      range=[max(0.0, low), 1.0])
     fig.update_yaxes(autorange="reversed")
-    return _finish(fig, title=title, height=height, showlegend=False)
+    return finish(fig, title=title, height=height, showlegend=False)

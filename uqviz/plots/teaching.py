@@ -20,8 +20,8 @@ from uqviz.plots.theme import (
     OUT_OF_DISTRIBUTION_COLOR,
     TEXT_COLOR,
     WRONG_COLOR,
-    _finish,
-    _rgba,
+    finish,
+    hex_to_rgba,
     method_color,
     method_label,
 )
@@ -78,13 +78,13 @@ def _ensemble_traces(fit: EnsembleFit1D, *, show_members: bool, legend: bool
     traces: list[go.Scatter] = [
         go.Scatter(x=np.concatenate([x, x[::-1]]),
                    y=np.concatenate([fit.mean + 2 * fit.std, (fit.mean - 2 * fit.std)[::-1]]),
-                   fill="toself", fillcolor=_rgba(color, 0.18), line=dict(width=0),
+                   fill="toself", fillcolor=hex_to_rgba(color, 0.18), line=dict(width=0),
                    hoverinfo="skip", name="mean ± 2σ", showlegend=legend, legendgroup="band"),
     ]
     if show_members:
         for k, curve in enumerate(fit.members):
             traces.append(go.Scatter(x=x, y=curve, mode="lines",
-                                     line=dict(color=_rgba(color, 0.45), width=1),
+                                     line=dict(color=hex_to_rgba(color, 0.45), width=1),
                                      name="each member", showlegend=legend and k == 0,
                                      legendgroup="members", hoverinfo="skip"))
     traces.append(go.Scatter(x=x, y=fit.mean, mode="lines", line=dict(color=color, width=3),
@@ -110,7 +110,7 @@ def ensemble_1d_figure(fit: EnsembleFit1D, *, show_members: bool = True,
     _no_data_regions(fig, fit)
     fig.update_xaxes(title_text="x", range=list(fit.data.domain))
     fig.update_yaxes(title_text="y", range=[-5, 5])
-    return _finish(fig, title=title, height=height,
+    return finish(fig, title=title, height=height,
                    legend=dict(orientation="h", x=0, y=-0.18, xanchor="left", yanchor="top"))
 
 
@@ -134,7 +134,7 @@ def four_settings_figure(fits: Sequence[tuple[str, EnsembleFit1D]], *, show_memb
         fig.update_xaxes(title_text="x", range=list(fit.data.domain), row=1, col=col)
     fig.update_yaxes(title_text="y", range=[-5, 5], row=1, col=1)
     fig.update_yaxes(range=[-5, 5])
-    return _finish(fig, title=None, height=height, margin=dict(l=56, r=16, t=40, b=48),
+    return finish(fig, title=None, height=height, margin=dict(l=56, r=16, t=40, b=48),
                    legend=dict(orientation="h", x=0, y=-0.25, xanchor="left", yanchor="top"))
 
 
@@ -187,7 +187,7 @@ def moons_figure(rows: Sequence[tuple[str, Mapping[str, np.ndarray]]], grid_x: n
     fig.update_xaxes(range=[float(grid_x[0]), float(grid_x[-1])], showgrid=False,
                      constrain="domain")
     fig.update_yaxes(range=[float(grid_y[0]), float(grid_y[-1])], showgrid=False)
-    return _finish(fig, title=None, height=height_per_row * n_rows + 80,
+    return finish(fig, title=None, height=height_per_row * n_rows + 80,
                    margin=dict(l=40, r=90, t=40, b=40),
                    legend=dict(orientation="h", x=0, y=-0.04, xanchor="left", yanchor="top"))
 
@@ -205,7 +205,7 @@ def decomposition_figure(dec: Decomposition, *, height: int = 340) -> go.Figure:
                         subplot_titles=["What the members say", "Entropy, split in two (nats)"])
     names = [f"member {i + 1}" for i in range(len(dec.member_probs))] + ["average p̄"]
     values = [*dec.member_probs[:, 1], dec.mean_probs[1]]
-    colors = [_rgba(method_color("deep_ensemble"), 0.55)] * len(dec.member_probs) + [
+    colors = [hex_to_rgba(method_color("deep_ensemble"), 0.55)] * len(dec.member_probs) + [
         method_color("deep_ensemble")]
     fig.add_trace(go.Bar(x=names, y=values, marker_color=colors, showlegend=False,
                          text=[f"{v:.2f}" for v in values], textposition="outside",
@@ -221,7 +221,7 @@ def decomposition_figure(dec: Decomposition, *, height: int = 340) -> go.Figure:
     fig.add_hline(y=float(np.log(2)), line=dict(color=MUTED_COLOR, dash="dot"), row=1, col=2,
                   annotation_text="log 2: a coin flip", annotation_position="top left")
     fig.update_yaxes(title_text="nats", range=[0, 0.8], row=1, col=2)
-    return _finish(fig, title=None, height=height, barmode="stack",
+    return finish(fig, title=None, height=height, barmode="stack",
                    margin=dict(l=56, r=16, t=40, b=40),
                    legend=dict(orientation="h", x=0.56, y=-0.12, xanchor="left", yanchor="top",
                                traceorder="normal"))
@@ -242,7 +242,7 @@ def toy_figure(result: ToyResult, *, height: int = 520) -> go.Figure:
     xg = result.x_grid
     for k, member in enumerate(result.probs[:, :, 1]):
         fig.add_trace(go.Scatter(x=xg, y=member, mode="lines",
-                                 line=dict(color=_rgba(color, 0.5), width=1),
+                                 line=dict(color=hex_to_rgba(color, 0.5), width=1),
                                  name="each member's P(class 1)", showlegend=k == 0,
                                  legendgroup="members", hoverinfo="skip"), row=1, col=1)
     for flipped, name, mcolor in ((False, "training label", MUTED_COLOR),
@@ -254,15 +254,15 @@ def toy_figure(result: ToyResult, *, height: int = 520) -> go.Figure:
                                  name=name), row=1, col=1)
     fig.add_trace(go.Scatter(x=xg, y=result.aleatoric, mode="lines", stackgroup="h",
                              line=dict(color=ALEATORIC_COLOR, width=0.5),
-                             fillcolor=_rgba(ALEATORIC_COLOR, 0.6),
+                             fillcolor=hex_to_rgba(ALEATORIC_COLOR, 0.6),
                              name="expected entropy (aleatoric)"), row=2, col=1)
     fig.add_trace(go.Scatter(x=xg, y=result.epistemic, mode="lines", stackgroup="h",
                              line=dict(color=EPISTEMIC_COLOR, width=0.5),
-                             fillcolor=_rgba(EPISTEMIC_COLOR, 0.6),
+                             fillcolor=hex_to_rgba(EPISTEMIC_COLOR, 0.6),
                              name="mutual information (epistemic)"), row=2, col=1)
     lo, hi = result.settings.NOISY
     for row in (1, 2):
-        fig.add_vrect(x0=lo, x1=hi, fillcolor=_rgba(WRONG_COLOR, 0.07), line_width=0,
+        fig.add_vrect(x0=lo, x1=hi, fillcolor=hex_to_rgba(WRONG_COLOR, 0.07), line_width=0,
                       layer="below", row=row, col=1)
         for edge in result.settings.DATA:
             fig.add_vline(x=edge, line=dict(color=GRID_COLOR, dash="dot"), row=row, col=1)
@@ -271,5 +271,5 @@ def toy_figure(result: ToyResult, *, height: int = 520) -> go.Figure:
     fig.update_yaxes(title_text="P(class 1)", range=[-0.08, 1.2], row=1, col=1)
     fig.update_yaxes(title_text="nats", range=[0, 0.75], row=2, col=1)
     fig.update_xaxes(title_text="x", row=2, col=1)
-    return _finish(fig, title=None, height=height, margin=dict(l=56, r=16, t=24, b=40),
+    return finish(fig, title=None, height=height, margin=dict(l=56, r=16, t=24, b=40),
                    legend=dict(orientation="h", x=0, y=-0.12, xanchor="left", yanchor="top"))

@@ -5,7 +5,7 @@ Every figure builder in ``uqviz.plots`` uses ``TEMPLATE`` and ``method_color``, 
 the same colour on every chart of every page. Every axis that plots a rate (accuracy, coverage,
 AUROC, ECE, a share of rows) takes its range and tick labels from ``rate_axis``, and any other
 metric axis from ``value_axis``: one place decides that a rate stays inside [0, 1] and that
-neighbouring tick labels never read the same. Builders end with ``_finish`` (template, title,
+neighbouring tick labels never read the same. Builders end with ``finish`` (template, title,
 height), draw lines with ``curve_trace`` (``go.Scattergl`` above ``SCATTERGL_MIN_POINTS``
 points) and share ``DIAGONAL_LINE`` and ``TOP_LEFT_LEGEND``. Importing this module registers
 the template in ``plotly.io.templates`` (it does not change ``plotly.io.templates.default``).
@@ -179,14 +179,14 @@ def register_template() -> str:
 
 
 # -- helpers of the figure builders ------------------------------------------------------------
-def _rgba(hex_color: str, alpha: float) -> str:
+def hex_to_rgba(hex_color: str, alpha: float) -> str:
     """``"#RRGGBB"`` -> ``"rgba(r,g,b,alpha)"``."""
     value = hex_color.lstrip("#")
     r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _vector(name: str, values, *, dtype=np.float64) -> np.ndarray:
+def vector(name: str, values, *, dtype=np.float64) -> np.ndarray:
     array = np.asarray(values, dtype=dtype)
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
@@ -276,13 +276,13 @@ def value_axis(values, *, percent: bool = False, from_zero: bool = False) -> dic
     return _axis(lo, hi, percent)
 
 
-def _finish(fig: go.Figure, *, title: str | None, height: int, **layout) -> go.Figure:
+def finish(fig: go.Figure, *, title: str | None, height: int, **layout) -> go.Figure:
     register_template()
     fig.update_layout(template=TEMPLATE, title=dict(text=title), height=height, **layout)
     return fig
 
 
-def _check_nonempty(name: str, mapping: Mapping) -> None:
+def check_nonempty(name: str, mapping: Mapping) -> None:
     if not mapping:
         raise ValueError(f"{name} needs at least one method, got none")
 

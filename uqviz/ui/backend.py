@@ -17,9 +17,10 @@ import time
 import numpy as np
 import streamlit as st
 
-from uqviz.data import DatasetUnavailable
+from uqviz.data import DatasetUnavailable as DatasetUnavailable  # pages catch it
 from uqviz.data.base import DatasetSpec
 from uqviz.device import configure_threads
+from uqviz.policy import policy_document as policy_document  # the Referral page's download
 from uqviz.sources import (
     APP_PLAN,
     DATASET,
@@ -32,8 +33,14 @@ from uqviz.sources import (
     Source,
     TrainedSource,
 )
+from uqviz.story import CONFIDENT as CONFIDENT  # the Story page's numbers: story(comparisons)
+from uqviz.story import REFERRED_SHARE as REFERRED_SHARE
+from uqviz.story import STORY_SCORE as STORY_SCORE
+from uqviz.story import TARGET_ACCURACY as TARGET_ACCURACY
+from uqviz.story import story as story
 from uqviz.stream import CLEAN, StreamMix
 from uqviz.study import Comparison, Study, bootstrap_resamples
+from uqviz.study import display_rows as display_rows  # the OOD page's shown rows
 from uqviz.ui.files import file_source
 from uqviz.ui.models import model_source
 

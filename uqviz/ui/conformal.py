@@ -13,6 +13,8 @@ import numpy as np
 import streamlit as st
 
 from uqviz.conformal import CURVE_ALPHAS, EXAMPLE_KINDS, SLIDER_ALPHAS, set_examples
+from uqviz.conformal import number_of_draws as number_of_draws  # the page's split text
+from uqviz.conformal import split_sizes as split_sizes
 from uqviz.numerics import finite_number
 from uqviz.plots import conformal_curve_figure
 from uqviz.study import Study

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from uqviz.exchange import PredictionsFileError as PredictionsFileError  # the Upload page's
 from uqviz.exchange import read_predictions
-from uqviz.sources import FILE_PREFIX, FileSource, file_key, path_fingerprint
+from uqviz.exchange import read_predictions_bytes as read_predictions_bytes  # preview
+from uqviz.sources import FILE_PREFIX, file_key, path_fingerprint
+from uqviz.sources import FileSource as FileSource  # the Upload page builds one
 
 FILES_KEY = "prediction_files"
 ENV_PREDICTIONS = "UQVIZ_PREDICTIONS"

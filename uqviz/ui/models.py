@@ -161,11 +161,9 @@ def predict_model_pictures(key: str, methods: list[str], tensors: list, corrupti
     (C, H, W) in [0, 1] at the model's input size), ``corruption`` at ``severity`` applied
     (seeded, as the Dataset shift page corrupts the folder's images), and every method's
     probabilities (S, N, C). Raises ``UserModelError`` (one line)."""
-    import torch
+    from uqviz.shifts import corrupt_pictures
 
-    from uqviz.shifts import corrupt
-
-    batch = corrupt(torch.stack(list(tensors)), corruption, severity, seed=0)
+    batch = corrupt_pictures(tensors, corruption, severity, seed=0)
     return batch.numpy(), model_source(key).predict_images(batch, list(methods))
 
 

@@ -16,7 +16,13 @@ from uqviz.metrics.selective import CompactReferral, OperatingPoint
 from uqviz.numerics import finite_number
 from uqviz.plots.theme import method_color
 from uqviz.study import GuaranteedReferral, Study
-from uqviz.ui.components.referral_workbench import prepare, referral_workbench, warm_up
+from uqviz.ui.components.referral_workbench import (
+    MAX_COST,
+    SLIDERS,
+    prepare,
+    referral_workbench,
+    warm_up,
+)
 
 WORKBENCH_KEY = "ref_workbench"
 THRESHOLD_SCORES_KEY = "_ref_threshold_scores"  # the scores ref_threshold was set on
@@ -29,9 +35,8 @@ MODE_KEYS = {
 # ref_threshold's default depends on the scores: their 90% quantile
 DEFAULTS = {"ref_threshold": None, "ref_budget": 10.0, "ref_target": 99.0,
             "ref_cost_error": 10.0, "ref_cost_review": 1.0}
-MAX_COST = 1e6
-# budget and target sliders: value = (offset + k) / scale, k = 0..steps (as the component's)
-STEPS = {"ref_budget": (0, 2, 200), "ref_target": (500, 10, 500)}
+# budget and target sliders: value = (offset + k) / scale, k = 0..steps (the component's)
+STEPS = {f"ref_{mode}": (c["offset"], c["scale"], c["steps"]) for mode, c in SLIDERS.items()}
 
 
 def warm_up_workbench():

@@ -17,14 +17,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
-from uqviz.data.user_images import PreparedImage, preprocess
+from uqviz.data.user_images import MAX_UPLOAD_BYTES as MAX_UPLOAD_BYTES  # the Your images
+from uqviz.data.user_images import ImageRejected as ImageRejected  # page's upload
+from uqviz.data.user_images import PreparedImage as PreparedImage
+from uqviz.data.user_images import preprocess
+from uqviz.data.user_images import read_user_image as read_user_image
 from uqviz.device import default_device
 from uqviz.methods import Method, get_method
 from uqviz.predictions import TEST_GROUP, shift_group
+from uqviz.shift_analysis import all_corruptions_table as all_corruptions_table  # the page's
 from uqviz.shift_analysis import rotation_frame
-from uqviz.shifts import ROTATION_ANGLES, corrupt, rotate
+from uqviz.shift_analysis import severity_series as severity_series  # tables and curves
+from uqviz.shift_analysis import severity_spread as severity_spread
+from uqviz.shift_analysis import severity_table as severity_table
+from uqviz.shift_analysis import shift_corruptions as shift_corruptions
+from uqviz.shifts import ROTATION_ANGLES, corrupt_pictures, image_batch, rotate
 from uqviz.sources import APP_CONFIG, DATA_SEED, YOUR_MODEL
 from uqviz.ui.backend import dataset_spec, dataset_splits, source
 from uqviz.ui.models import model_source, predict_model_pictures
@@ -61,7 +69,7 @@ def rotated_images(dataset: str, index: int) -> np.ndarray:
 def rotated_predictions(dataset: str, method: str, index: int, score: str) -> pd.DataFrame:
     """Rows (method, angle, predicted, confidence, uncertainty) for the rotated test image
     (``uqviz.shift_analysis.rotation_frame``)."""
-    images = torch.from_numpy(rotated_images(dataset, index))
+    images = image_batch(rotated_images(dataset, index))
     out = fitted_method(dataset, method).predict(images, default_device())
     return rotation_frame(method, ROTATION_ANGLES, out.probs, score)
 
@@ -70,7 +78,7 @@ def predict_prepared(dataset: str, methods: list[str], tensors: list, corruption
                      severity: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The user's prepared images (each (C, H, W) in [0, 1]) with ``corruption`` at
     ``severity`` applied (seeded), and every method's predictive samples (S, N, C) on them."""
-    batch = corrupt(torch.stack(list(tensors)), corruption, severity, seed=0)
+    batch = corrupt_pictures(tensors, corruption, severity, seed=0)
     outputs = {m: fitted_method(dataset, m).predict(batch, default_device()).probs
                for m in methods}
     return batch.numpy(), outputs

@@ -43,6 +43,7 @@ SEVERITY_KEY = "shift_severity"  # session state and URL: the committed severity
 COMPONENT_KEY = "shift_severity_strip"
 DEFAULT_SEVERITY = 3
 STRIP_SIZE = 8
+PAGE_STEP = 2  # the slider's PageUp / PageDown: two severities
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ def strip_payload(levels: Sequence[SeverityLevel], pictures: Mapping[int, Sequen
         "corruption_label": CORRUPTIONS[corruption].label if corruption in CORRUPTIONS
         else corruption,
         "images": pictures is not None,
+        "page_step": PAGE_STEP,
         "levels": [{
             "severity": level.severity, "n": level.n, "truth": level.truth,
             "pictures": None if pictures is None else pictures.get(level.severity),

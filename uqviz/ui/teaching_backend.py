@@ -11,7 +11,12 @@ import streamlit as st
 
 from uqviz.device import configure_threads
 from uqviz.metrics.scores import UNCERTAINTY_SCORES
+from uqviz.teaching.active import STRATEGIES as STRATEGIES  # the active-learning page's
+from uqviz.teaching.active import ActiveConfig as ActiveConfig  # strategies and settings
+from uqviz.teaching.decomposition import WORKED_EXAMPLE as WORKED_EXAMPLE  # aleatoric page
 from uqviz.teaching.decomposition import ToyResult, ToySettings, aleatoric_epistemic_toy
+from uqviz.teaching.decomposition import decompose as decompose
+from uqviz.teaching.decomposition import region_means as region_means
 from uqviz.teaching.moons import (
     MOONS_METHODS,
     MoonsResult,
@@ -26,6 +31,7 @@ from uqviz.teaching.regression1d import (
     RegressionSettings,
     fit_ensemble_1d,
 )
+from uqviz.teaching.regression1d import region_spread as region_spread  # 1-D page
 
 MOONS_SCORES = ("entropy", "expected_entropy", "mutual_information", "max_prob")
 """Uncertainty scores offered on the two-moons page (``uqviz.metrics.scores`` keys)."""

@@ -3,12 +3,14 @@
 // Python sends, once per (source, method, score, calibration share, seed, randomized, λ,
 // k_reg), one split's results at every α of the slider (uqviz.conformal.conformal_at_levels on
 // SLIDER_ALPHAS, rows of the arrays) and the coverage averaged over splits at each
-// (Study.average_coverage): q̂, its rank, the hits, the coverage's 95% interval, the mean set
-// size, the set-size counts (sizes 0..C) and each class's hits (base64, little-endian). Every
-// key press or drag is answered here, in the same frame: the four numbers, the caption, the
-// warning when q̂ is infinite and the two charts, formatted as the page's Python formatted
-// them. Python hears only the committed α (on release, or after a pause in key presses)
-// through setStateValue('alpha', α).
+// (Study.average_coverage): q̂, its rank, the coverage, its 95% interval and its distance to
+// the target, the mean set size, the set-size counts and shares (sizes 0..C) and each class's
+// hits, coverage and 95% Wilson interval (ConformalLevels.slider_table; base64,
+// little-endian), and the slider's step. This code computes no statistic: every key press or
+// drag is answered here, in the same frame, by looking up the slider's row (levelAt) and
+// formatting it as the page's Python formatted it (texts): the four numbers, the caption, the
+// warning when q̂ is infinite and the two charts. Python hears only the committed α (on
+// release, or after a pause in key presses) through setStateValue('alpha', α).
 
 const percent = (x, d) => `${pyFixed(100 * x, d)}%`;
 const signed = (x, d) => {
@@ -17,11 +19,11 @@ const signed = (x, d) => {
 };
 
 // -- the data ------------------------------------------------------------------------------
-function buildModel(d) {
+export function buildModel(d) {
   const K = d.levels;
   const C = d.classes;
   const m = {
-    K, C, names: d.names, nCal: d.nCal, nTest: d.nTest, nDraws: d.nDraws, z: d.z,
+    K, C, names: d.names, nCal: d.nCal, nTest: d.nTest, nDraws: d.nDraws, step: d.step,
     alphas: decode(d.alphas, Float64Array),
     qhat: decode(d.qhat, Float64Array),
     rank: decode(d.rank, Int32Array),
@@ -33,15 +35,20 @@ function buildModel(d) {
     sizeCounts: decode(d.sizeCounts, Int32Array), // K × (C + 1), row by row
     classHits: decode(d.classHits, Int32Array), // K × C, row by row
     classCounts: decode(d.classCounts, Int32Array),
+    coverage: decode(d.coverage, Float64Array),
+    delta: decode(d.delta, Float64Array),
+    sizeShare: decode(d.sizeShare, Float64Array), // K × (C + 1), row by row
+    classCoverage: decode(d.classCoverage, Float64Array), // K × C, row by row
+    classLow: decode(d.classLow, Float64Array),
+    classHigh: decode(d.classHigh, Float64Array),
   };
-  let largest = 0;
-  for (let i = 0; i < m.sizeCounts.length; i++) largest = Math.max(largest, m.sizeCounts[i]);
-  m.largestShare = m.nTest ? largest / m.nTest : 0;
+  m.largestShare = 0; // the set-size chart's height
+  for (const share of m.sizeShare) m.largestShare = Math.max(m.largestShare, share);
   return m;
 }
 
 // the level of the slider nearest to alpha
-function levelOf(m, alpha) {
+export function levelOf(m, alpha) {
   let best = 0;
   for (let k = 1; k < m.K; k++) {
     if (Math.abs(m.alphas[k] - alpha) < Math.abs(m.alphas[best] - alpha)) best = k;
@@ -49,29 +56,34 @@ function levelOf(m, alpha) {
   return best;
 }
 
-// what split_conformal, class_coverage and the average give at level k
+// what split_conformal, class_coverage and the average give at level k: row k of the tables
 export function levelAt(m, k) {
   const alpha = m.alphas[k];
   const C = m.C;
   const classes = [];
   for (let c = 0; c < C; c++) {
-    const hits = m.classHits[k * C + c];
-    const count = m.classCounts[c];
-    const [lo, hi] = wilson(hits, count, m.z);
-    classes.push({ hits, count, coverage: count > 0 ? hits / count : NaN, lo, hi });
+    const i = k * C + c;
+    classes.push({ hits: m.classHits[i], count: m.classCounts[c],
+                   coverage: m.classCoverage[i], lo: m.classLow[i], hi: m.classHigh[i] });
   }
   const sizes = [];
-  for (let j = 0; j <= C; j++) sizes.push(m.sizeCounts[k * (C + 1) + j]);
+  const shares = [];
+  for (let j = 0; j <= C; j++) {
+    sizes.push(m.sizeCounts[k * (C + 1) + j]);
+    shares.push(m.sizeShare[k * (C + 1) + j]);
+  }
   return {
     k, alpha,
     qhat: m.qhat[k],
     rank: m.rank[k],
-    coverage: m.hits[k] / m.nTest,
+    coverage: m.coverage[k],
+    delta: m.delta[k],
     lo: m.low[k],
     hi: m.high[k],
     meanSize: m.meanSize[k],
     average: m.average[k],
     sizes,
+    shares,
     classes,
   };
 }
@@ -176,17 +188,24 @@ function setBar(bar, y, value, title) {
   }
 }
 
+// the hover texts of the two charts' bars at level p (levelAt)
+export function barTitles(m, p) {
+  return {
+    sizes: p.shares.map((share, j) => `Set size ${j}\nShare of rows ${percent(share, 1)}`),
+    classes: p.classes.map((c, i) => {
+      const shown = Number.isNaN(c.coverage) ? 'no test images' : percent(c.coverage, 1);
+      return `Class ${m.names[i]}: ${shown} of ${c.count} images`;
+    }),
+  };
+}
+
 function renderCharts(s, p) {
-  const m = s.model;
+  const titles = barTitles(s.model, p);
   const { y: ySize, bars: sizeBars } = s.sizeChart;
-  p.sizes.forEach((count, j) => {
-    const share = count / m.nTest;
-    setBar(sizeBars[j], ySize, share, `Set size ${j}\nShare of rows ${percent(share, 1)}`);
-  });
+  p.shares.forEach((share, j) => setBar(sizeBars[j], ySize, share, titles.sizes[j]));
   const { y, slot, bars, whiskers } = s.classChart;
   p.classes.forEach((c, i) => {
-    const shown = Number.isNaN(c.coverage) ? 'no test images' : percent(c.coverage, 1);
-    setBar(bars[i], y, c.coverage, `Class ${m.names[i]}: ${shown} of ${c.count} images`);
+    setBar(bars[i], y, c.coverage, titles.classes[i]);
     if (Number.isNaN(c.lo)) {
       whiskers[i].setAttribute('d', '');
       return;
@@ -210,36 +229,44 @@ function setText(s, name, text) {
   }
 }
 
-function render(s) {
-  const m = s.model;
-  const p = levelAt(m, s.level);
-  const a = p.alpha;
+// the texts shown for level p (levelAt), formatted as the page's Python formatted them;
+// `warning` is null when q̂ is finite
+export function texts(m, p) {
   const lo = pyFixed(100 * p.lo, 1);
   const hi = pyFixed(100 * p.hi, 1);
-  const target = percent(1 - a, 0);
-  const alphaText = pyFixed(a, 2);
-  setText(s, 'output', alphaText);
-  if (s.shown.valuetext !== alphaText) {
-    s.shown.valuetext = alphaText;
-    s.els.slider.setAttribute('aria-valuetext', `${alphaText}: target coverage ${target}`);
+  const target = percent(1 - p.alpha, 0);
+  const alphaText = pyFixed(p.alpha, 2);
+  return {
+    output: alphaText,
+    valuetext: `${alphaText}: target coverage ${target}`,
+    coverageValue: percent(p.coverage, 1),
+    coverageDelta: `${signed(p.delta, 1)} pts vs target`,
+    coverageHelp: `Share of the ${pyInt(m.nTest)} test images whose set contains `
+      + `the true class; 95% CI ${lo}–${hi}%.`,
+    targetValue: target,
+    averageValue: percent(p.average, 1),
+    sizeValue: pyFixed(p.meanSize, 2),
+    caption: `This split: coverage ${percent(p.coverage, 1)} (95% interval ${lo}–`
+      + `${hi}%) on ${pyInt(m.nTest)} test images, against the target ${target}. Sets keep `
+      + `every class whose score is at most q̂ = ${pyFixed(p.qhat, 4)}, the ${p.rank}-th `
+      + `smallest of ${pyInt(m.nCal)} calibration scores.`,
+    warning: Number.isFinite(p.qhat) ? null
+      : `${m.nCal} calibration images are too few for α = ${alphaText}: `
+        + 'every set holds all classes. Raise α or the calibration share.',
+  };
+}
+
+function render(s) {
+  const p = levelAt(s.model, s.level);
+  const t = texts(s.model, p);
+  for (const name of ['output', 'coverageValue', 'coverageDelta', 'coverageHelp', 'targetValue',
+                      'averageValue', 'sizeValue', 'caption']) setText(s, name, t[name]);
+  if (s.shown.valuetext !== t.valuetext) {
+    s.shown.valuetext = t.valuetext;
+    s.els.slider.setAttribute('aria-valuetext', t.valuetext);
   }
-  setText(s, 'coverageValue', percent(p.coverage, 1));
-  setText(s, 'coverageDelta', `${signed(100 * (p.coverage - (1 - a)), 1)} pts vs target`);
-  setText(s, 'coverageHelp', `Share of the ${pyInt(m.nTest)} test images whose set contains `
-    + `the true class; 95% CI ${lo}–${hi}%.`);
-  setText(s, 'targetValue', target);
-  setText(s, 'averageValue', percent(p.average, 1));
-  setText(s, 'sizeValue', pyFixed(p.meanSize, 2));
-  setText(s, 'caption', `This split: coverage ${percent(p.coverage, 1)} (95% interval ${lo}–`
-    + `${hi}%) on ${pyInt(m.nTest)} test images, against the target ${target}. Sets keep `
-    + `every class whose score is at most q̂ = ${pyFixed(p.qhat, 4)}, the ${p.rank}-th `
-    + `smallest of ${pyInt(m.nCal)} calibration scores.`);
-  const infinite = !Number.isFinite(p.qhat);
-  s.els.warning.hidden = !infinite;
-  if (infinite) {
-    setText(s, 'warning', `${m.nCal} calibration images are too few for α = ${alphaText}: `
-      + 'every set holds all classes. Raise α or the calibration share.');
-  }
+  s.els.warning.hidden = t.warning === null;
+  if (t.warning !== null) setText(s, 'warning', t.warning);
   renderCharts(s, p);
 }
 
@@ -258,7 +285,7 @@ function configure(s) {
   const { slider } = s.els;
   slider.min = String(m.alphas[0]);
   slider.max = String(m.alphas[m.K - 1]);
-  slider.step = String(m.K > 1 ? m.alphas[1] - m.alphas[0] : 0.01);
+  slider.step = String(m.step);
   slider.value = String(m.alphas[s.level]);
   s.els.scaleMin.textContent = pyFixed(m.alphas[0], 2);
   s.els.scaleMax.textContent = pyFixed(m.alphas[m.K - 1], 2);

@@ -28,7 +28,6 @@ from uqviz.conformal import (
     ConformalLevels,
     conformal_at_levels,
 )
-from uqviz.metrics.classification import _z
 from uqviz.study import Study
 from uqviz.ui.components import component_asset, component_js
 
@@ -69,11 +68,13 @@ def _b64(values: np.ndarray, dtype: str) -> str:
 def build_payload(levels: ConformalLevels, average: AverageCoverage,
                   class_names) -> dict:
     """The component's data: per level (rows of ``SLIDER_ALPHAS``) the threshold, its rank,
-    the hits, the coverage interval, the mean set size, the average over splits, the set-size
-    counts (sizes 0..C) and each class's hits; the class counts and names; ``z`` of the 95%
-    Wilson interval the browser computes per class (as ``wilson_ci``)."""
+    the hits, the coverage, its interval and its distance to the target, the mean set size,
+    the average over splits, the set-size counts and shares (sizes 0..C) and each class's
+    hits, coverage and 95% Wilson interval (``ConformalLevels.slider_table``); the class
+    counts and names; the slider's step. The browser only looks these up and formats them."""
     if levels.n_test >= 2**31:
         raise ValueError(f"the component handles under 2**31 test rows, got {levels.n_test:,}")
+    table = levels.slider_table()
     arrays = {
         "alphas": _b64(levels.alpha, "<f8"),
         "qhat": _b64(levels.qhat, "<f8"),
@@ -86,11 +87,18 @@ def build_payload(levels: ConformalLevels, average: AverageCoverage,
         "sizeCounts": _b64(levels.size_counts, "<i4"),
         "classHits": _b64(levels.class_hits, "<i4"),
         "classCounts": _b64(levels.class_counts, "<i4"),
+        "coverage": _b64(table["coverage"], "<f8"),
+        "delta": _b64(table["delta"], "<f8"),
+        "sizeShare": _b64(table["size_share"], "<f8"),
+        "classCoverage": _b64(table["class_coverage"], "<f8"),
+        "classLow": _b64(table["class_low"], "<f8"),
+        "classHigh": _b64(table["class_high"], "<f8"),
     }
+    step = float(levels.alpha[1] - levels.alpha[0]) if levels.alpha.size > 1 else 0.01
     digest = hashlib.sha1("|".join(arrays.values()).encode("ascii")).hexdigest()[:16]
     return {"levels": int(levels.alpha.size), "classes": int(levels.class_counts.size),
             "names": [str(n) for n in class_names], "nCal": levels.n_cal,
-            "nTest": levels.n_test, "nDraws": average.n_draws, "z": _z(0.95),
+            "nTest": levels.n_test, "nDraws": average.n_draws, "step": step,
             "digest": digest, **arrays}
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from uqviz.metrics.classification import EXACT_BOOTSTRAP_MAX_N, _z
+from uqviz.metrics.classification import EXACT_BOOTSTRAP_MAX_N, normal_quantile
 from uqviz.numerics import finite_number
 from uqviz.ui.components import component_asset, component_js
 
@@ -156,7 +156,8 @@ def prepare(methods: list[MethodHits], *, source: str, kinds: Mapping[str, str],
     encoded = {m.id: _b64(hits[m.id]) for m in methods}
     digest = hashlib.sha1("|".join([_b64(sizes), *encoded.values()]).encode("ascii"))
     payload = {
-        "sizes": _b64(sizes), "n_total": n_total, "z": _z(confidence), "confidence": confidence,
+        "sizes": _b64(sizes), "n_total": n_total, "z": normal_quantile(confidence),
+        "confidence": confidence,
         "resolution": resolution_text(sizes), "source": source, "kinds": dict(kinds),
         "digest": digest.hexdigest()[:16],
         "methods": [{"id": m.id, "label": m.label, "color": m.color, "hits": encoded[m.id]}

@@ -3,51 +3,42 @@
 // Python sends, once per (source, method, score), the kept cuts of a
 // uqviz.metrics.selective.CompactReferral: for each cut i the threshold, the count of
 // automated cases kept[i] and the correct predictions among them correct[i] (base64,
-// little-endian). Every key press or drag is answered here, in the same frame: the operating
-// point of the mode (threshold, budget, target accuracy, costs) exactly as CompactReferral's
-// queries (and so ReferralIndex's when every cut is kept), the Wilson intervals as
-// uqviz.metrics.classification.wilson_ci, the numbers formatted as Python formats them, and
-// the marker on the referral curve. Python hears only the committed value (on release,
+// little-endian), the budget and target sliders (referral_workbench.SLIDERS) with the kept
+// cut each of their positions selects (CompactReferral.position_at_budget,
+// position_for_target) and the costs' limit. Every key press or drag is answered here, in the
+// same frame: the cut of the slider's position is looked up (the threshold slider's positions
+// are the cuts), the cost mode's cut found as CompactReferral.for_costs, the operating point's
+// numbers computed as operating_point_from_counts (the Wilson intervals as
+// uqviz.metrics.classification.wilson_ci), formatted as Python formats them, and the marker
+// drawn on the referral curve. Python hears only the committed value (on release,
 // or after a pause in typing) through setStateValue('commit', {mode, value}).
 
 const TYPE_COMMIT_MS = 500;
 const CURVE_POINTS = 1200;
 
-// Budget and target sliders: value(k) = (offset + k) / scale, k = 0 … steps, the same
-// doubles as uqviz.ui.referral.snap_value computes.
-const SLIDERS = {
-  budget: { label: 'Share of cases sent to a human (%)', min: 0, max: 100, step: '0.5',
-            offset: 0, scale: 2, steps: 200 },
-  target: { label: 'Target accuracy on automated cases (%)', min: 50, max: 100, step: '0.1',
-            offset: 500, scale: 10, steps: 500 },
-};
 const THRESHOLD_LABEL = 'Threshold on the score (refer above)';
 
 const percent = (x, d) => (Number.isNaN(x) ? '–' : `${pyFixed(100 * x, d)}%`);
 const percentNumber = (x, d) => (Number.isNaN(x) ? '–' : pyFixed(100 * x, d));
 
-// -- the arithmetic of uqviz.metrics.selective.CompactReferral --------------------------------
-function buildModel(d) {
+// -- the data -----------------------------------------------------------------------------------
+// The budget and target sliders (d.sliders, referral_workbench.SLIDERS): value(k) =
+// (offset + k) / scale, k = 0 … steps, the same doubles as uqviz.ui.referral.snap_value.
+export function buildModel(d) {
   const thresholds = decode(d.thresholds, Float64Array);
   const kept = decode(d.kept, Int32Array);
   const correct = decode(d.correct, Int32Array);
   const K = kept.length;
-  const suffixMax = new Float64Array(K);
-  let best = -Infinity;
-  for (let i = K - 1; i >= 0; i--) {
-    const acc = kept[i] > 0 ? correct[i] / kept[i] : -Infinity;
-    if (acc > best) best = acc;
-    suffixMax[i] = best;
-  }
-  return { n: d.n, z: d.z, thresholds, kept, correct, K, suffixMax, total: correct[K - 1] };
+  return {
+    n: d.n, z: d.z, thresholds, kept, correct, K, total: correct[K - 1],
+    sliders: d.sliders, maxCost: d.maxCost,
+    budgetCut: decode(d.budgetCut, Int32Array),
+    targetCut: decode(d.targetCut, Int32Array),
+    targetReached: decode(d.targetReached, Int32Array),
+  };
 }
 
-// _ceil_count: ceil(round(fraction · n, 9))
-function ceilCount(fraction, n) {
-  return Math.ceil(Number((fraction * n).toFixed(9)));
-}
-
-function pointAt(M, i, reached = true, costs = null) {
+export function pointAt(M, i, reached = true, costs = null) {
   const m = M.kept[i];
   const correctAuto = M.correct[i];
   const nRef = M.n - m;
@@ -66,21 +57,13 @@ function pointAt(M, i, reached = true, costs = null) {
   };
 }
 
-export function atBudget(M, percentReferred) {
-  const budget = Math.min(M.n, ceilCount(percentReferred / 100, M.n));
-  return pointAt(M, lowerBound(M.kept, M.n - budget));
+// the operating point of position k of the budget or target slider: the cut Python chose
+export function atBudgetPosition(M, k) {
+  return pointAt(M, M.budgetCut[k]);
 }
 
-export function forTargetAccuracy(M, percentTarget) {
-  const floor = percentTarget / 100 - 1e-12;
-  let lo = 0;
-  let hi = M.K; // suffixMax is non-increasing: count the cuts with suffixMax >= floor
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (M.suffixMax[mid] >= floor) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo === 0 ? pointAt(M, 0, false) : pointAt(M, lo - 1);
+export function atTargetPosition(M, k) {
+  return pointAt(M, M.targetCut[k], M.targetReached[k] === 1);
 }
 
 export function forCosts(M, costError, costReview) {
@@ -97,7 +80,7 @@ export function forCosts(M, costError, costReview) {
 // -- state --------------------------------------------------------------------------------------
 function sliderValue(s, mode) {
   if (mode === 'threshold') return s.model.thresholds[s.pos.threshold + 1];
-  const c = SLIDERS[mode];
+  const c = s.model.sliders[mode];
   return (c.offset + s.pos[mode]) / c.scale;
 }
 
@@ -108,20 +91,20 @@ function positionOf(s, mode, value) {
     const at = i < s.model.K && s.model.thresholds[i] === value ? i : i - 1;
     return Math.min(Math.max(at - 1, 0), s.model.K - 2);
   }
-  const c = SLIDERS[mode];
+  const c = s.model.sliders[mode];
   return Math.min(Math.max(Math.round(value * c.scale - c.offset), 0), c.steps);
 }
 
 function steps(s, mode) {
-  return mode === 'threshold' ? Math.max(s.model.K - 2, 0) : SLIDERS[mode].steps;
+  return mode === 'threshold' ? Math.max(s.model.K - 2, 0) : s.model.sliders[mode].steps;
 }
 
 function currentPoint(s) {
   const M = s.model;
   switch (s.mode) {
     case 'threshold': return pointAt(M, s.pos.threshold + 1);
-    case 'budget': return atBudget(M, sliderValue(s, 'budget'));
-    case 'target': return forTargetAccuracy(M, sliderValue(s, 'target'));
+    case 'budget': return atBudgetPosition(M, s.pos.budget);
+    case 'target': return atTargetPosition(M, s.pos.target);
     default: return forCosts(M, s.costs[0], s.costs[1]);
   }
 }
@@ -305,6 +288,10 @@ function configure(s) {
   costs.hidden = mode !== 'cost';
   sliderRow.hidden = mode === 'cost';
   if (mode === 'cost') {
+    const max = String(s.model.maxCost);
+    for (const input of [s.els.costError, s.els.costReview]) {
+      if (input.max !== max) input.max = max;
+    }
     if (s.els.costError.value !== String(s.costs[0])) s.els.costError.value = String(s.costs[0]);
     if (s.els.costReview.value !== String(s.costs[1])) s.els.costReview.value = String(s.costs[1]);
     return;
@@ -318,7 +305,7 @@ function configure(s) {
     scaleMin.textContent = pyFixed(s.model.thresholds[1], 4);
     scaleMax.textContent = pyFixed(s.model.thresholds[s.model.K - 1], 4);
   } else {
-    const c = SLIDERS[mode];
+    const c = s.model.sliders[mode];
     label.textContent = c.label;
     slider.min = String(c.min);
     slider.max = String(c.max);
@@ -362,7 +349,7 @@ function listen(s) {
   }, { schedule: (ms) => schedule(s, ms), now: () => commit(s) });
   const onCost = (which, input, ms) => {
     const v = input.value === '' ? NaN : Number(input.value);
-    const ok = Number.isFinite(v) && v >= 0 && v <= 1e6;
+    const ok = Number.isFinite(v) && v >= 0 && v <= s.model.maxCost;
     input.setAttribute('aria-invalid', ok ? 'false' : 'true');
     if (!ok) return;
     if (v !== s.costs[which]) {

@@ -4,8 +4,11 @@ press and drag in the same frame, without a Python rerun.
 A Custom Component v2 (``st.components.v2.component``, files ``referral_workbench.{html,css,
 js}`` next to this module). Python sends it once per (source, method, score) the cuts of a
 ``CompactReferral`` (every cut up to ``FULL_ROWS`` rows, else a grid of ``GRID_POINTS``
-quantiles with exact counts) as base64 arrays; the JavaScript computes the operating point of
-each mode as ``CompactReferral``'s queries do and reports the committed value as the state
+quantiles with exact counts) as base64 arrays, with the budget and target sliders
+(``SLIDERS``), the kept cut each of their positions selects (``CompactReferral.position_at_budget``,
+``position_for_target``) and the costs' limit (``MAX_COST``); the JavaScript looks up the cut of
+the slider's position, computes its numbers as ``operating_point_from_counts`` does and the cost
+mode's cut as ``CompactReferral.for_costs``, and reports the committed value as the state
 ``commit = {"mode": ..., "value": ...}`` (on release, or after a pause in typing).
 """
 
@@ -25,6 +28,14 @@ from uqviz.ui.components import component_asset, component_js
 
 FULL_ROWS = 100_000
 GRID_POINTS = 10_000
+# the budget and target sliders (%): value(k) = (offset + k) / scale, k = 0 … steps
+SLIDERS = {
+    "budget": {"label": "Share of cases sent to a human (%)", "min": 0, "max": 100,
+               "step": "0.5", "offset": 0, "scale": 2, "steps": 200},
+    "target": {"label": "Target accuracy on automated cases (%)", "min": 50, "max": 100,
+               "step": "0.1", "offset": 500, "scale": 10, "steps": 500},
+}
+MAX_COST = 1e6  # the costs the cost mode accepts: 0 … MAX_COST
 _NAME = "referral_workbench"
 
 _mount = st.components.v2.component(
@@ -44,7 +55,8 @@ class Workbench:
     Attributes:
         compact: the cuts the component (and the page's Python panels) answer at.
         default_threshold: the 90% quantile of the scores, snapped to a kept cut.
-        payload: the JSON-ready arrays, ``n``, ``z`` and the resolution sentence.
+        payload: the JSON-ready arrays, ``n``, ``z``, the sliders, the costs' limit and the
+            resolution sentence.
     """
 
     compact: CompactReferral
@@ -57,6 +69,24 @@ _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def _b64(values: np.ndarray, dtype: str) -> str:
     return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode("ascii")
+
+
+def slider_value(mode: str, k: int) -> float:
+    """The value (%) of position ``k`` of the ``budget`` or ``target`` slider."""
+    c = SLIDERS[mode]
+    return (c["offset"] + k) / c["scale"]
+
+
+def slider_cuts(compact: CompactReferral) -> dict[str, np.ndarray]:
+    """The kept cut each position of the budget and target sliders selects: ``budget``
+    (steps + 1,) ``position_at_budget``; ``target`` (steps + 1,) ``position_for_target`` and
+    ``reached`` (steps + 1,) 1 where that target is reached, else 0."""
+    budget = [compact.position_at_budget(slider_value("budget", k) / 100)
+              for k in range(SLIDERS["budget"]["steps"] + 1)]
+    target = [compact.position_for_target(slider_value("target", k) / 100)
+              for k in range(SLIDERS["target"]["steps"] + 1)]
+    return {"budget": np.array(budget), "target": np.array([i for i, _ in target]),
+            "reached": np.array([int(r) for _, r in target])}
 
 
 def resolution_text(compact: CompactReferral) -> str:
@@ -76,12 +106,16 @@ def prepare(index: ReferralIndex) -> Workbench:
     if index.n >= 2**31:
         raise ValueError(f"the workbench handles under 2**31 cases, got {index.n:,}")
     compact = index.compact(index.n + 1 if index.n <= FULL_ROWS else GRID_POINTS)
+    cuts = slider_cuts(compact)
     arrays = {"thresholds": _b64(compact.thresholds, "<f8"), "kept": _b64(compact.kept, "<i4"),
-              "correct": _b64(compact.correct, "<i4")}
+              "correct": _b64(compact.correct, "<i4"),
+              "budgetCut": _b64(cuts["budget"], "<i4"), "targetCut": _b64(cuts["target"], "<i4"),
+              "targetReached": _b64(cuts["reached"], "<i4")}
     digest = hashlib.sha1("|".join(arrays.values()).encode("ascii")).hexdigest()[:16]
     q90 = float(np.quantile(index.sorted_uncertainty, 0.9))
     default = float(compact.thresholds[max(1, compact.position_at_threshold(q90))])
     payload = {"n": compact.n, "z": compact.z, "exact": compact.exact, "digest": digest,
+               "sliders": SLIDERS, "maxCost": MAX_COST,
                "resolution": resolution_text(compact), **arrays}
     prepared = Workbench(compact, default, payload)
     _PREPARED[index] = prepared

@@ -10,8 +10,6 @@
 // captions and the numbers written as Python formats them. Python hears only the committed
 // severity (on release, or after a pause in key presses) through setStateValue('commit', n).
 
-const PAGE_STEP = 2; // PageUp / PageDown: two severities
-
 const dash = '–';
 
 // -- building the elements once per data ----------------------------------------------------
@@ -96,6 +94,7 @@ function adoptData(s, d) {
   s.images = d.images;
   s.scoreLabel = d.score_label;
   s.corruptionLabel = d.corruption_label;
+  s.pageStep = d.page_step;
   s.shown = {};
   const { slider, strip, caption } = s.els;
   slider.min = String(s.min);
@@ -190,11 +189,12 @@ function render(s) {
 // -- the slider ------------------------------------------------------------------------------
 function listen(s) {
   const { slider } = s.els;
-  // positions 0 … max − min: arrows one severity, PageUp/PageDown two, Home/End the ends
+  // positions 0 … max − min: arrows one severity, PageUp/PageDown page_step (two), Home/End
+  // the ends
   wireSlider(slider, {
     position: () => s.severity - s.min,
     last: () => s.max - s.min,
-    page: PAGE_STEP,
+    get page() { return s.pageStep; }, // Python's PAGE_STEP (shift_strip.py)
     set: (k) => { s.severity = s.min + k; },
     value: (k) => s.min + k,
     fromInput: () => {
