@@ -10,14 +10,13 @@ import streamlit as st
 from uqviz.labels import method_label
 from uqviz.ui.models import (
     USER_METHODS,
-    add_model,
+    add_from_page,
     data_folders,
     form_overrides,
-    images_folder,
     model_source,
     public_message,
-    release_extractions,
     session_models,
+    unreadable_images,
     upload_policy,
 )
 from uqviz.ui.state import select_dataset
@@ -80,24 +79,14 @@ st.button("Add the model", type="primary", key="model_add",
           on_click=lambda: st.session_state.update({ADD_KEY: True}))
 if st.session_state.pop(ADD_KEY, False):
     try:
-        overrides = form_overrides(input_size=input_size, channels=channels, mean=mean,
-                                   std=std, classes=classes, outputs=outputs,
-                                   features_output=features, flips=flips)
-        data = images_folder(None if images_zip is None else
-                             (images_zip.name, images_zip.getvalue()), images_dir, "images")
-        ood = None
-        if ood_zip is not None or ood_dir:
-            ood = images_folder(None if ood_zip is None else (ood_zip.name, ood_zip.getvalue()),
-                                ood_dir, "OOD images")
         with st.spinner("Loading the model and reading the images…"):
-            added = add_model([(m.name, m.getvalue()) for m in models or []],
-                              config=None if sidecar is None else sidecar.getvalue(),
-                              overrides=overrides, images=data, ood=ood)
-        st.session_state[LAST_KEY] = added.key
+            st.session_state[LAST_KEY] = add_from_page(
+                models, sidecar, images_zip, images_dir, ood_zip, ood_dir,
+                form_overrides(input_size=input_size, channels=channels, mean=mean, std=std,
+                               classes=classes, outputs=outputs, features_output=features,
+                               flips=flips))
     except Exception as err:  # noqa: BLE001 - every problem is one line, never a traceback
         st.error(public_message(err))
-    finally:  # one extraction per upload: a refused model or a replaced zip leaves none
-        release_extractions()
 
 key = st.session_state.get(LAST_KEY)
 if key is None or key not in session_models():
@@ -112,16 +101,12 @@ st.success(f"Added {source.label}: {sizes['calibration']:,} calibration and "
            f"{sizes['test']:,} test images" +
            (f", {sizes['ood']:,} out-of-distribution images." if sizes["ood"] else "."))
 try:
-    unreadable = source.unreadable
+    for warning, title, table in unreadable_images(source):  # as the command line warns
+        st.warning(warning)
+        with st.expander(title):
+            st.dataframe(table, hide_index=True, width="stretch")
 except ValueError as err:  # UserModelError: no image of the folder can be read
     st.error(public_message(err))
-    unreadable = ()
-for part in unreadable:  # skipped by every run, as the command line warns
-    st.warning(part.warning)
-    with st.expander(f"The {len(part.files):,} unreadable image"
-                     f"{'s' if len(part.files) > 1 else ''} of {part.part}"):
-        st.dataframe(pd.DataFrame(part.files, columns=["file", "why it cannot be read"]),
-                     hide_index=True, width="stretch")
 rows = [{"method": method_label(m), "applies": source.why_not(m) is None,
          "why not": source.why_not(m) or ""} for m in USER_METHODS]
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -28,6 +28,7 @@ import tempfile
 import weakref
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from uqviz.data.roots import data_folders as data_folders  # the page's folder picker
@@ -337,6 +338,43 @@ def add_model(model_files: list[tuple[str, bytes]], *, config: bytes | None = No
         _forget(old, keep=source)  # the same model on the same folder again: replace it
     register_model(source)
     return source
+
+
+def _upload(file) -> tuple[str, bytes] | None:
+    return None if file is None else (file.name, file.getvalue())
+
+
+def add_from_page(models: list | None, sidecar, images_zip, images_dir: str | None, ood_zip,
+                  ood_dir: str | None, overrides: dict) -> str:
+    """The page's Add: its uploaded files (Streamlit ``UploadedFile`` s or None) and folder
+    choices turned into a registered model (``add_model``); returns its key. Every upload is
+    extracted once, and extractions no registered model uses are removed, added or refused.
+
+    Raises:
+        ValueError (``UserModelError``, ``OutsideDataRoots`` …) or OSError: one line, shown by
+            ``public_message``.
+    """
+    try:
+        data = images_folder(_upload(images_zip), images_dir, "images")
+        ood = (images_folder(_upload(ood_zip), ood_dir, "OOD images")
+               if ood_zip is not None or ood_dir else None)
+        added = add_model([(m.name, m.getvalue()) for m in models or []],
+                          config=None if sidecar is None else sidecar.getvalue(),
+                          overrides=overrides, images=data, ood=ood)
+        return added.key
+    finally:  # one extraction per upload: a refused model or a replaced zip leaves none
+        release_extractions()
+
+
+def unreadable_images(source: ModelSource) -> list[tuple[str, str, pd.DataFrame]]:
+    """Per folder with images that cannot be read: the command line's warning line, a title
+    and a table of (file, why it cannot be read). Raises ``UserModelError`` when none of a
+    folder's images can be read."""
+    return [(part.warning,
+             f"The {len(part.files):,} unreadable image{'s' if len(part.files) > 1 else ''} "
+             f"of {part.part}",
+             pd.DataFrame(part.files, columns=["file", "why it cannot be read"]))
+            for part in source.unreadable]
 
 
 def _shown(*folders: Path | None) -> dict[str, str]:
