@@ -311,3 +311,27 @@ def test_the_command_line_refuses_hostile_files_with_one_line(tmp_path):
             errors[0]
         assert "Traceback" not in done.stderr
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("location", ["/etc/hostname", "../../../../etc/hostname"])
+def test_onnx_external_data_outside_the_model_folder_is_refused(tmp_path, location):
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.zeros((8, 3), dtype=np.float32), "w")
+    weight.ClearField("raw_data")
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "96")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])
+    graph = helper.make_graph([helper.make_node("ReduceMean", ["x"], ["m"], axes=[1, 2],
+                                                keepdims=0),
+                               helper.make_node("MatMul", ["m", "w"], ["y"])],
+                              "g", [x], [y], [weight])
+    path = tmp_path / "ext.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+                     .SerializeToString())
+    message = error_of(path)
+    assert message.startswith("ext.onnx: not a readable ONNX model (") and "xternal data" in \
+        message
