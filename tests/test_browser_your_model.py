@@ -50,7 +50,7 @@ def _at_least(page, selector: str, n: int, timeout: float = 300) -> int:
 
 
 def test_upload_a_model_and_images_then_analyse(page, app_url, tmp_path):
-    model = export_onnx(train_tiny_net(), tmp_path / "colours.onnx")
+    model = export_onnx(train_tiny_net(), tmp_path / "colours.onnx", external_data=False)
     sidecar = write_config(tmp_path)
     images = write_folder(tmp_path / "pics", {"red": 12, "green": 12, "blue": 12})
     archive = tmp_path / "pics.zip"

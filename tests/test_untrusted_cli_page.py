@@ -291,7 +291,7 @@ def test_by_default_the_page_refuses_a_torchscript_upload_in_one_line(work, uplo
     assert [e.value for e in at.error] == [
         "net.pt: torchscript uploads are off on this server (a torchscript file is a program "
         "torch runs); upload an ONNX export instead (torch.onnx.export(model, (example,), "
-        f"path)), or ask the operator to set {TORCH_UPLOADS_ENV}=1"]
+        f"path, external_data=False)), or ask the operator to set {TORCH_UPLOADS_ENV}=1"]
     assert _extracted(at) == []
 
 

@@ -153,7 +153,7 @@ def test_a_pickle_or_any_other_file_is_refused_with_how_to_export(tmp_path, work
     assert EXPORT_HOW == (
         "export it with torch.jit.script(model).save(path) (or torch.jit.trace(model, "
         "example).save(path)), torch.export.save(torch.export.export(model, (example,)), path) "
-        "or torch.onnx.export(model, (example,), path)")
+        "or torch.onnx.export(model, (example,), path, external_data=False)")
 
 
 def test_an_exported_program_with_a_pickled_part_is_refused(tmp_path, workdir, net):

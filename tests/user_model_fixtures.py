@@ -96,11 +96,13 @@ def export_pt2(net: nn.Module, path: Path, batch: int | None = None) -> Path:
     return path
 
 
-def export_onnx(net: nn.Module, path: Path) -> Path:
-    """ONNX through the dynamo exporter (onnxscript), batch size left free."""
+def export_onnx(net: nn.Module, path: Path, external_data: bool = True) -> Path:
+    """ONNX through the dynamo exporter (onnxscript), batch size left free; the weights in a
+    ``.data`` file beside it (the exporter's default) or, ``external_data=False``, inside it
+    (one file to upload)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(net, (torch.rand(2, 3, SIZE, SIZE),), str(path), input_names=["x"],
                           output_names=["logits", "features"], dynamic_shapes=({0: "batch"},),
-                          verbose=False)
+                          verbose=False, external_data=external_data)
     return path

@@ -223,7 +223,8 @@ def upload_policy() -> str:
                 "at load) and run in a process of their own with memory and time limits. "
                 "Pickled checkpoints are refused.")
     return ("TorchScript and `.pt2` files are programs torch runs, so this server takes ONNX "
-            "uploads only: export with `torch.onnx.export(model, (example,), path)`. The "
+            "uploads only: export with `torch.onnx.export(model, (example,), path, "
+            "external_data=False)` (weights inside the `.onnx` file). The "
             "operator can allow the torch formats with UQVIZ_ALLOW_TORCH_UPLOADS=1.")
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -48,7 +49,7 @@ from uqviz.user_model.vetting import (
 TORCHSCRIPT, EXPORTED, ONNX = "torchscript", "exported program", "ONNX"
 EXPORT_HOW = ("export it with torch.jit.script(model).save(path) (or torch.jit.trace(model, "
               "example).save(path)), torch.export.save(torch.export.export(model, (example,)), "
-              "path) or torch.onnx.export(model, (example,), path)")
+              "path) or torch.onnx.export(model, (example,), path, external_data=False)")
 DROPOUT_NAMES = frozenset({"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
                            "FeatureAlphaDropout"})
 OUT_OF_MEMORY = ("can't allocate memory", "out of memory", "bad_alloc", "failed to allocate",
@@ -383,9 +384,23 @@ def _load_onnx(path: Path, config: ModelConfig, device: torch.device) -> OnnxMod
     except Exception as err:
         if path.suffix.lower() != ".onnx":
             raise _not_a_model(path.name) from None
-        raise UserModelError(f"{path.name}: not a readable ONNX model ({first_line(err)})") \
-            from None
+        raise _onnx_refusal(path, str(err)) from None
     return OnnxModel(path, config, device, session)
+
+
+def _onnx_refusal(path: Path, text: str) -> UserModelError:
+    """One line for an ONNX file onnxruntime will not load, without the server's paths."""
+    if "External data" in text and "does not exist" in text:
+        missing = re.findall(r'"([^"]+)"', text)
+        shown = Path(missing[-1]).name if missing else "a .data file"
+        return UserModelError(
+            f"{path.name}: its weights are in a separate file ({shown}) that was not given "
+            f"with it; export with torch.onnx.export(model, (example,), path, "
+            f"external_data=False) to keep them inside the .onnx file")
+    if "External data" in text:
+        return UserModelError(f"{path.name}: refused, its external data lies outside the "
+                              "model's folder; an uploaded model may only compute its outputs")
+    return UserModelError(f"{path.name}: not a readable ONNX model ({first_line(Exception(text))})")
 
 
 def _exported_input(program: Any) -> tuple[Any, ...] | None:
@@ -468,5 +483,5 @@ def check_upload(path: str | Path) -> str:
         raise UserModelError(
             f"{path.name}: {fmt} uploads are off on this server (a {fmt} file is a program "
             f"torch runs); upload an ONNX export instead (torch.onnx.export(model, (example,), "
-            f"path)), or ask the operator to set {TORCH_UPLOADS_ENV}=1")
+            f"path, external_data=False)), or ask the operator to set {TORCH_UPLOADS_ENV}=1")
     return fmt
