@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 export UQVIZ_TORCH_THREADS ?= 1
+# test processes (pytest-xdist): one per core of CI's two; a test file stays on one worker
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint bench clean
 
@@ -24,7 +26,7 @@ run: $(VENV)/.installed
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
