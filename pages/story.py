@@ -83,7 +83,7 @@ st.plotly_chart(estimates_figure(sep, x_title="AUROC of entropy, wrong vs right"
 st.page_link("pages/compare.py", label="Uncertainty of right and wrong cases: Compare →")
 
 ref, better_point = s.referral[s.baseline], s.referral[s.better]
-before = 1 - stream.studies[s.better].stream_correct.mean()
+before = s.stream_error[s.better]
 st.subheader(f"4 · Referring the most uncertain {REFERRED_SHARE:.0%} cuts the error from "
              f"{pct(before)} to {pct(better_point.automated_error_rate)}")
 st.markdown(f"With {better}, sending the {REFERRED_SHARE:.0%} most uncertain cases to a human "

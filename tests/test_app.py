@@ -94,7 +94,7 @@ def test_compare_table_equals_the_core():
         assert not at.exception, at.exception
         df = pd.concat([d.value.set_index("Method") for d in at.dataframe], axis=1)
         row = df.loc["Deep ensemble"]
-        core = method_summary(study("digits", "deep_ensemble", "app", mix).table_predictions)
+        core = method_summary(study("digits", "deep_ensemble", "app", mix).table_rows)
         for column, key in [("Accuracy", "accuracy"), ("NLL", "nll"), ("ECE", "ece"),
                             ("AURC", "aurc"), ("E-AURC", "eaurc"), ("Brier", "brier")]:
             shown = float(row[column].split(" ")[0])

@@ -41,10 +41,15 @@ from uqviz.plots.report import (
 from uqviz.plots.theme import method_label
 from uqviz.policy import operating_point, policy_document
 from uqviz.predictions import Predictions
+from uqviz.rows import RowSet
 from uqviz.stream import DEMO_MIX
 from uqviz.study import Comparison, Study, bootstrap_resamples
 
 N_IN, N_OOD, C = 240, 40, 4
+
+def row_sets(predictions: dict) -> dict:
+    return {m: RowSet(p) for m, p in predictions.items()}
+
 RESAMPLES = 200
 METHODS = ("softmax", "deep_ensemble")
 
@@ -101,7 +106,7 @@ def conformal(predictions) -> dict:
 
 @pytest.fixture(scope="module")
 def report(predictions, policy, conformal) -> str:
-    return build_report(predictions, dataset_name="Synthetic <4 classes>",
+    return build_report(row_sets(predictions), dataset_name="Synthetic <4 classes>",
                         dataset_description="Dirichlet probabilities & a few noise images.\n\n"
                                             "Second paragraph.",
                         policy=policy, conformal=conformal, n_resamples=RESAMPLES,
@@ -171,7 +176,7 @@ def test_numbers_keep_three_significant_figures():
 
 # -- contents ----------------------------------------------------------------------------------
 def test_metric_cells_equal_the_core_table(report, predictions):
-    table = metric_table(predictions, n_resamples=RESAMPLES, seed=0)
+    table = metric_table(row_sets(predictions), n_resamples=RESAMPLES, seed=0)
     assert "ood_auroc" in table.metrics
     cells = _parse(report).cells
     assert len(cells) == len(table.methods) * len(table.metrics)
@@ -243,7 +248,7 @@ def test_conformal_fields_are_shown(report, conformal):
 
 def test_equal_methods_tie_on_every_metric(predictions):
     same = predictions["softmax"]
-    text = build_report({"softmax": same, "copy": same.with_method("copy")},
+    text = build_report(row_sets({"softmax": same, "copy": same.with_method("copy")}),
                         dataset_name="d", dataset_description="x", n_resamples=20)
     cells = _parse(text).cells
     assert cells and all(cell["best"] for cell in cells.values())
@@ -251,7 +256,8 @@ def test_equal_methods_tie_on_every_metric(predictions):
 
 
 def test_optional_sections_are_left_out(predictions):
-    text = build_report(predictions, dataset_name="d", dataset_description="x", n_resamples=20)
+    text = build_report(row_sets(predictions), dataset_name="d", dataset_description="x",
+                        n_resamples=20)
     assert 'id="referral"' not in text and 'id="conformal"' not in text
     assert 'href="#referral"' not in text
 
@@ -260,26 +266,27 @@ def test_cli_shaped_conformal_and_bad_inputs(predictions, conformal):
     cli = {"alpha": 0.2, "score": "lac",
            "methods": {m: {k: v for k, v in s.items() if k not in ("alpha", "score")}
                        for m, s in conformal.items()}}
-    text = build_report({"softmax": predictions["softmax"]}, dataset_name="d",
+    text = build_report(row_sets({"softmax": predictions["softmax"]}), dataset_name="d",
                         dataset_description="x", conformal=cli, n_resamples=20)
     rows = _parse(text).rows
     assert "LAC" in rows["softmax"] and "80.0%" in rows["softmax"]
     with pytest.raises(ValueError, match="at least one method"):
         build_report({}, dataset_name="d", dataset_description="x")
     with pytest.raises(ValueError, match="lacks qhat"):
-        build_report(predictions, dataset_name="d", dataset_description="x", n_resamples=20,
+        build_report(row_sets(predictions), dataset_name="d", dataset_description="x",
+                     n_resamples=20,
                      conformal={"softmax": {"coverage": 0.9, "mean_set_size": 1.2, "n_cal": 1,
                                             "n_test": 1}})
     with pytest.raises(ValueError, match="no labelled in-distribution rows"):
         only_ood = predictions["softmax"].ood_rows()
-        build_report({"x": only_ood}, dataset_name="d", dataset_description="x")
+        build_report(row_sets({"x": only_ood}), dataset_name="d", dataset_description="x")
 
 
 def test_figures_are_drawn_on_the_scored_rows(predictions):
-    figures = report_figures(predictions)
+    figures = report_figures(row_sets(predictions))
     assert list(figures) == ["reliability_overlay", "reliability:softmax",
                              "reliability:deep_ensemble", "risk_coverage"]
-    table = metric_table(predictions, n_resamples=20)
+    table = metric_table(row_sets(predictions), n_resamples=20)
     j = table.metrics.index("aurc")
     names = [t.name for t in figures["risk_coverage"].data]
     assert names == [f"{method_label(m)} · AURC {table.value[i, j]:.4f}"
@@ -394,10 +401,10 @@ def test_report_on_a_mixed_stream_counts_the_rows_the_page_counts(mixed):
 def test_a_table_of_other_rows_is_refused(mixed):
     """The bug this guards: every row's predictions with the stream's table."""
     with pytest.raises(ValueError, match="computed on other rows"):
-        build_report({m: s.predictions for m, s in mixed.studies.items()},
+        build_report({m: s.all_rows for m, s in mixed.studies.items()},
                      dataset_name="d", dataset_description="x", table=mixed.metric_table())
     with pytest.raises(ValueError, match="methods"):
-        build_report({"softmax": mixed.studies["softmax"].table_predictions},
+        build_report({"softmax": mixed.studies["softmax"].table_rows},
                      dataset_name="d", dataset_description="x", table=mixed.metric_table())
 
 

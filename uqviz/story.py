@@ -53,6 +53,8 @@ class Story:
         better_separation: better's AUROC minus baseline's, with a 95% paired bootstrap
             interval (1,000 resamples of the stream's cases).
         referral: method -> the operating point after referring the most uncertain 10%.
+        stream_error: method -> error rate on the whole stream, nothing referred (what
+            referring at random keeps).
         guarantee: the better method's guaranteed threshold (target 95% at 95% confidence,
             or the best certifiable).
         n_clean: clean test rows; n_stream: stream rows; mix: the stream's description.
@@ -66,6 +68,7 @@ class Story:
     separation: dict[str, Estimate]
     better_separation: Estimate
     referral: dict[str, OperatingPoint]
+    stream_error: dict[str, float]
     guarantee: GuaranteedReferral
     n_clean: int
     n_stream: int
@@ -79,7 +82,7 @@ def _share(k: int, n: int) -> Estimate:
 
 def confidently_wrong_cases(s: Study) -> np.ndarray:
     """(N,) bool over the stream: wrong (or out-of-distribution) with confidence ≥ 90%."""
-    return (s.stream.mean_probs.max(axis=1) >= CONFIDENT) & ~s.stream_correct
+    return (s.stream_rows.confidence >= CONFIDENT) & ~s.stream_correct
 
 
 def _confidently_wrong(s: Study) -> Estimate:
@@ -146,6 +149,7 @@ def story(clean: Comparison, stream: Comparison) -> Story:
         better_separation=separation_gap(studies[baseline], studies[better]),
         referral={m: s.operating_point(STORY_SCORE, "budget", REFERRED_SHARE)
                   for m, s in studies.items()},
+        stream_error={m: float(1 - s.stream_correct.mean()) for m, s in studies.items()},
         guarantee=guarantee, n_clean=clean.n,
         n_stream=int(np.max([s.stream.n for s in studies.values()])),
         mix=stream.mix.describe())

@@ -8,10 +8,19 @@ the command line) asks, and kept. A ``Comparison`` holds the studies of several 
 same source and the tables across them (the metric table with its bootstrap intervals, the OOD
 detection table).
 
-**The rows we score.** Every summary (metric table, charts, referral, conformal, the counts in
-captions) uses the same rows: ``Predictions.labelled_in_distribution()``, i.e. a known label,
-not out-of-distribution, not a corrupted copy (``<corruption>:<severity>`` groups). For a trained
-dataset these are the clean test rows; for a user's file, every labelled in-distribution group.
+**Two row sets** (``uqviz.rows.RowSet``, each derived value computed once and read by every
+page, the report, the command line and the browser tables):
+
+* ``Study.stream_rows``: the incoming stream (``uqviz.stream``): referral, histograms and
+  galleries count these rows; with the clean mix it is the scored rows themselves;
+* ``Study.scored``: the stream's labelled in-distribution rows
+  (``Predictions.labelled_in_distribution()``: a known label, not out-of-distribution, not a
+  corrupted copy): accuracy, calibration and conformal sets score these. For a trained dataset
+  and the clean mix these are the clean test rows; for a user's file, every labelled
+  in-distribution group.
+
+Row positions returned by a method (galleries, border cases) index the stream's rows unless
+the docstring says otherwise.
 
 No streamlit, no plotly: this module runs headless (``python -m uqviz`` uses it too).
 """
@@ -44,6 +53,7 @@ from uqviz.metrics.selective import (
 from uqviz.metrics.summary import OOD_SUMMARY_SCORES, MetricTable, method_summary, metric_table
 from uqviz.policy import operating_point
 from uqviz.predictions import Predictions
+from uqviz.rows import RowSet
 from uqviz.stream import CLEAN, Stream, StreamMix, stream_predictions
 
 BORDER_CASES = 8
@@ -96,6 +106,7 @@ class GuaranteedReferral:
         heldout: the operating point on the held-out part (None when every row calibrated).
         calibration_share: share of the stream used to choose.
         seed: seed of the split.
+        class_names: the class names (for the per-class targets in ``to_dict``).
     """
 
     score: str
@@ -104,6 +115,7 @@ class GuaranteedReferral:
     heldout: OperatingPoint | None
     calibration_share: float
     seed: int
+    class_names: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready (``python -m uqviz referral --json``): threshold (refer scores above
@@ -122,6 +134,8 @@ class GuaranteedReferral:
             "seed": self.seed, "method": c.method, "procedure": GUARANTEE_METHODS[c.method],
             "levels": c.levels,
         }
+        if c.class_targets:  # per class: certified and the bound reached (guarantee.py)
+            doc["class_targets"] = [r.to_dict(self.class_names) for r in c.class_targets]
         if self.heldout is not None:
             h = self.heldout
             doc["heldout"] = {"n": h.n, "referred_fraction": h.referred_fraction,
@@ -182,16 +196,44 @@ class Study:
     def num_samples(self) -> int:
         return self.predictions.num_samples
 
-    # -- the scored rows ---------------------------------------------------------------------
+    # -- the row sets -----------------------------------------------------------------------
     @cached_property
     def _stream(self) -> tuple[Predictions, Stream]:
         return stream_predictions(self.predictions, self.mix)
 
+    @cached_property
+    def all_rows(self) -> RowSet:
+        """Every row the method predicted (test, corrupted, OOD)."""
+        return RowSet(self.predictions)
+
+    @cached_property
+    def stream_rows(self) -> RowSet:
+        """The incoming stream's rows (``uqviz.stream``): with the clean mix, the labelled
+        in-distribution rows (the same row set as ``scored``); otherwise clean, shifted and
+        OOD rows as mixed."""
+        if self.mix.is_clean:
+            return self.all_rows.scored
+        return RowSet(self._stream[0])
+
+    @cached_property
+    def scored(self) -> RowSet:
+        """The stream's labelled rows: what accuracy, calibration and conformal sets score.
+
+        Raises:
+            ValueError: when there is none.
+        """
+        return self.stream_rows.scored
+
+    @property
+    def table_rows(self) -> RowSet:
+        """What the metric table and the report score: every row for the clean mix (scored
+        rows, and OOD AUROC against every OOD set), the stream's rows otherwise."""
+        return self.all_rows if self.mix.is_clean else self.stream_rows
+
     @property
     def stream(self) -> Predictions:
-        """The incoming stream's rows (``uqviz.stream``): with the clean mix, the labelled
-        in-distribution rows; otherwise clean, shifted and OOD rows as mixed."""
-        return self._stream[0]
+        """The incoming stream's rows as ``Predictions`` (``stream_rows.predictions``)."""
+        return self.stream_rows.predictions
 
     @property
     def origin(self) -> np.ndarray:
@@ -220,64 +262,50 @@ class Study:
     def rows_in_stream(self) -> np.ndarray:
         """(N,) each scored row's index among the stream's rows."""
         s = self.stream
-        return np.flatnonzero((s.labels >= 0) & ~s.is_ood & ~s.is_shifted)
+        return np.flatnonzero((s.labels >= 0) & ~s.is_ood & ~s.is_shifted & ~s.is_fit)
 
     @property
-    def table_predictions(self) -> Predictions:
-        """What the metric table scores: every row for the clean mix (OOD AUROC against every
-        OOD set), the stream's rows otherwise."""
-        return self.predictions if self.mix.is_clean else self.stream
-
-    @cached_property
     def rows(self) -> Predictions:
-        """The stream's labelled rows: what accuracy, calibration and conformal sets score
-        (module docstring)."""
-        rows = self.stream.labelled_in_distribution()
-        if rows.n == 0:
-            raise ValueError(
-                f"method {self.method!r} has no labelled in-distribution rows to score "
-                f"(labels all -1 or every row OOD or corrupted, N={self.predictions.n})")
-        return rows
+        """The scored rows as ``Predictions`` (``scored.predictions``)."""
+        return self.scored.predictions
 
     @property
     def n(self) -> int:
-        return self.rows.n
+        return self.scored.n
 
-    @cached_property
+    @property
     def mean_probs(self) -> np.ndarray:
         """(N, C) predictive distribution of the scored rows."""
-        return self.rows.mean_probs
+        return self.scored.mean_probs
 
-    @cached_property
+    @property
     def predicted(self) -> np.ndarray:
         """(N,) predicted class of the scored rows."""
-        return self.mean_probs.argmax(axis=1)
+        return self.scored.predicted
 
-    @cached_property
+    @property
     def correct(self) -> np.ndarray:
         """(N,) bool: the prediction is right."""
-        return self.predicted == self.rows.labels
+        return self.scored.correct
 
     def uncertainty(self, score: str) -> np.ndarray:
         """(N,) uncertainty of the scored rows under ``score`` (a key of UNCERTAINTY_SCORES)."""
-        return self._once(("u", score), lambda: uncertainty(self.rows.probs, score))
+        return self.scored.uncertainty(score)
 
-    @cached_property
+    @property
     def stream_predicted(self) -> np.ndarray:
         """(M,) predicted class of every stream row."""
-        return self.stream.mean_probs.argmax(axis=1)
+        return self.stream_rows.predicted
 
-    @cached_property
+    @property
     def stream_correct(self) -> np.ndarray:
         """(M,) bool: right on a labelled row; an out-of-distribution row is never right (an
         automated OOD case is an error)."""
-        return (self.stream.labels >= 0) & (self.stream_predicted == self.stream.labels)
+        return self.stream_rows.correct
 
     def stream_uncertainty(self, score: str) -> np.ndarray:
         """(M,) uncertainty of every stream row."""
-        if self.mix.is_clean:
-            return self.uncertainty(score)
-        return self._once(("stream_u", score), lambda: uncertainty(self.stream.probs, score))
+        return self.stream_rows.uncertainty(score)
 
     def applicable_score(self, score: str, fallback: str = "entropy") -> str:
         """``score`` when it means something for this method, else ``fallback`` (one-sample
@@ -287,13 +315,13 @@ class Study:
     def summary(self) -> dict:
         """Headline metrics as JSON-ready values (``uqviz.metrics.summary.method_summary``):
         what ``python -m uqviz metrics`` prints and ``evaluate`` writes."""
-        return self._once(("summary",), lambda: method_summary(self.predictions))
+        return self._once(("summary",), lambda: method_summary(self.all_rows))
 
     # -- selective prediction and referral ----------------------------------------------------
     def referral_index(self, score: str) -> ReferralIndex:
-        """The one sort of the scored rows by ``score``: every referral query is a search."""
-        return self._once(("index", score), lambda: ReferralIndex.from_scores(
-            self.stream_uncertainty(score), self.stream_correct))
+        """The one sort of the stream's rows by ``score``: every referral query is a
+        search."""
+        return self.stream_rows.referral_index(score)
 
     def referral_curve(self, score: str) -> ReferralCurve:
         return self._once(("referral_curve", score),
@@ -307,26 +335,34 @@ class Study:
         """The referral operating point set by one of ``uqviz.policy.REFERRAL_MODES``."""
         return operating_point(self.referral_index(score), mode, value)
 
-    def guaranteed_referral(self, score: str, *, target_accuracy: float,
+    def guaranteed_referral(self, score: str, *, target_accuracy: float | None,
                             confidence: float = 0.95, calibration_share: float = 0.5,
-                            seed: int = 0,
-                            method: str = GUARANTEE_METHOD) -> GuaranteedReferral:
+                            seed: int = 0, method: str = GUARANTEE_METHOD,
+                            class_targets: tuple = ()) -> GuaranteedReferral:
         """A threshold chosen on a calibration part of the stream with a guarantee
         (``uqviz.metrics.guarantee``; ``method``: ``ltt_fallback``, the default,
-        ``ltt_fixed_sequence`` or ``sgr``), and what it does on the held-out rest."""
+        ``ltt_fixed_sequence`` or ``sgr``), and what it does on the held-out rest;
+        ``class_targets``: per-class recall/precision targets (``ClassTarget``), alone
+        (``target_accuracy=None``) or with the accuracy target."""
+        class_targets = tuple(class_targets)
+
         def compute():
             u, correct = self.stream_uncertainty(score), self.stream_correct
             cal, held = calibration_split(u.size, calibration_share, seed)
+            predicted, labels = self.stream_predicted[cal], self.stream.labels[cal]
             chosen = certify_threshold(u[cal], correct[cal], target_accuracy=target_accuracy,
-                                       confidence=confidence, method=method)
+                                       confidence=confidence, method=method,
+                                       class_targets=class_targets,
+                                       predicted=predicted if class_targets else None,
+                                       labels=labels if class_targets else None)
             calibration = ReferralIndex.from_scores(u[cal], correct[cal]).at_threshold(
                 chosen.threshold)
             heldout = (ReferralIndex.from_scores(u[held], correct[held]).at_threshold(
                 chosen.threshold) if held.size else None)
             return GuaranteedReferral(score, chosen, calibration, heldout, calibration_share,
-                                      seed)
+                                      seed, self.stream.names)
         key = ("guaranteed", score, target_accuracy, confidence, calibration_share, seed,
-               method)
+               method, class_targets)
         return self._once(key, compute)
 
     def referral_detail(self, score: str, point: OperatingPoint) -> ReferralDetail:
@@ -358,21 +394,22 @@ class Study:
     @cached_property
     def reliability(self) -> ReliabilityBins:
         """15 equal-width confidence bins of the scored rows."""
-        return reliability_bins(self.mean_probs, self.rows.labels)
+        return reliability_bins(self.mean_probs, self.scored.labels)
 
     @cached_property
     def confusion(self) -> np.ndarray:
         """(C, C) confusion matrix of the scored rows (rows: true class)."""
-        return confusion_matrix(self.predicted, self.rows.labels, self.rows.num_classes)
+        return confusion_matrix(self.predicted, self.scored.labels, self.scored.num_classes)
 
     def most_uncertain(self, score: str, k: int = 8) -> Gallery:
-        """The ``k`` scored rows with the highest uncertainty, most uncertain first."""
+        """The ``k`` stream rows with the highest uncertainty, most uncertain first (positions
+        among the stream's rows)."""
         order = self.referral_index(score).order
         return Gallery(order[::-1][:k], score, order.size)
 
     def confidently_wrong(self, score: str, k: int = 8) -> Gallery:
-        """The ``k`` wrong predictions with the lowest uncertainty: those a threshold on
-        ``score`` would not catch."""
+        """The ``k`` wrong predictions among the stream's rows with the lowest uncertainty:
+        those a threshold on ``score`` would not catch (positions among the stream's rows)."""
         order = self.referral_index(score).order
         wrong = order[~self.stream_correct[order]]
         return Gallery(wrong[:k], score, int(wrong.size))
@@ -422,10 +459,12 @@ class Study:
     # -- conformal prediction -----------------------------------------------------------------
     def conformal(self, *, alpha: float, score: str = "lac", cal_fraction: float = 0.5,
                   seed: int = 0, randomized: bool = True, lam: float = 0.01,
-                  k_reg: int = 5) -> ConformalResult:
-        """Split-conformal sets on the scored rows (``uqviz.conformal.split_conformal``)."""
+                  k_reg: int = 5, class_conditional: bool = False) -> ConformalResult:
+        """Split-conformal sets on the scored rows (``uqviz.conformal.split_conformal``;
+        ``class_conditional``: one threshold per class, Mondrian sets)."""
         args = dict(alpha=alpha, score=score, cal_fraction=cal_fraction, seed=seed,
-                    randomized=randomized, lam=lam, k_reg=k_reg)
+                    randomized=randomized, lam=lam, k_reg=k_reg,
+                    class_conditional=class_conditional)
         return self._once(("conformal", *sorted(args.items())), lambda: split_conformal(
             self.mean_probs, self.rows.labels, **args))
 
@@ -523,7 +562,7 @@ class Comparison:
         """Every metric with 95% bootstrap intervals (``bootstrap_resamples(n)`` resamples)."""
         if "table" not in self._memo:
             self._memo["table"] = metric_table(
-                {m: s.table_predictions for m, s in self.studies.items()},
+                {m: s.table_rows for m, s in self.studies.items()},
                 n_resamples=bootstrap_resamples(self.n), seed=0)
         return self._memo["table"]
 

@@ -28,6 +28,7 @@ from uqviz.metrics import (
     wilson_ci,
 )
 from uqviz.predictions import Predictions
+from uqviz.rows import RowSet
 
 
 def _predictions(samples=3, with_ood=True, seed=0, sharpness=3.0, method="m"):
@@ -47,7 +48,7 @@ def _predictions(samples=3, with_ood=True, seed=0, sharpness=3.0, method="m"):
 
 def test_method_summary_keys_values_and_json():
     p = _predictions()
-    summary = method_summary(p)
+    summary = method_summary(RowSet(p))
     assert list(summary) == ["n", "num_classes", "samples", "accuracy", "accuracy_ci", "nll",
                              "brier", "ece", "adaptive_ece", "mce", "aurc", "eaurc", "ood"]
     rows = p.labelled_in_distribution()
@@ -84,13 +85,13 @@ def test_method_summary_keys_values_and_json():
 
 
 def test_method_summary_without_ood_or_samples():
-    summary = method_summary(_predictions(with_ood=False))
+    summary = method_summary(RowSet(_predictions(with_ood=False)))
     assert "ood" not in summary
-    single = method_summary(_predictions(samples=1))
+    single = method_summary(RowSet(_predictions(samples=1)))
     assert list(single["ood"]) == ["max_prob", "entropy"]
     unlabelled = Predictions(probs=np.full((3, 2), 0.5), labels=np.full(3, -1))
     with pytest.raises(ValueError, match="no labelled in-distribution rows"):
-        method_summary(unlabelled)
+        method_summary(RowSet(unlabelled))
 
 
 def test_metric_info():
@@ -104,13 +105,14 @@ def test_metric_info():
 def test_metric_table():
     sharp = _predictions(seed=1, sharpness=4.0, method="sharp")
     vague = _predictions(seed=2, sharpness=0.5, method="vague", samples=1)
-    table = metric_table({"sharp": sharp, "vague": vague}, n_resamples=200, seed=0)
+    table = metric_table({"sharp": RowSet(sharp), "vague": RowSet(vague)}, n_resamples=200,
+                         seed=0)
     assert isinstance(table, MetricTable)
     assert table.methods == ("sharp", "vague")
     assert table.metrics == ("accuracy", "nll", "brier", "ece", "adaptive_ece", "mce", "aurc",
                              "eaurc", "ood_auroc")
     assert table.value.shape == table.lower.shape == table.upper.shape == (2, 9)
-    summary = method_summary(sharp)
+    summary = method_summary(RowSet(sharp))
     for j, metric in enumerate(table.metrics[:-1]):
         assert table.value[0, j] == pytest.approx(summary[metric]), metric
     assert table.value[0, -1] == pytest.approx(summary["ood"]["entropy"]["auroc"])
@@ -138,9 +140,10 @@ def test_metric_table():
 
 
 def test_metric_table_ood_column_only_with_ood_rows():
-    plain = metric_table({"a": _predictions(with_ood=False)}, n_resamples=20)
+    plain = metric_table({"a": RowSet(_predictions(with_ood=False))}, n_resamples=20)
     assert "ood_auroc" not in plain.metrics
-    mixed = metric_table({"a": _predictions(with_ood=False), "b": _predictions()}, n_resamples=20)
+    mixed = metric_table({"a": RowSet(_predictions(with_ood=False)), "b": RowSet(_predictions())},
+                         n_resamples=20)
     column = mixed.metrics.index("ood_auroc")
     assert math.isnan(mixed.value[0, column]) and not math.isnan(mixed.value[1, column])
     assert mixed.best("ood_auroc") == "b"

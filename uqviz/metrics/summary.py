@@ -27,9 +27,8 @@ from uqviz.metrics.classification import (
     wilson_ci,
 )
 from uqviz.metrics.ood import ood_detection
-from uqviz.metrics.scores import mean_probabilities, uncertainty
 from uqviz.metrics.selective import area_under_risk_coverage, excess_aurc
-from uqviz.predictions import Predictions
+from uqviz.rows import RowSet
 
 __all__ = [
     "METRIC_INFO",
@@ -80,54 +79,55 @@ METRIC_INFO: dict[str, MetricInfo] = {
 }
 
 
-def _scored_rows(p: Predictions) -> Predictions:
-    rows = p.labelled_in_distribution()
-    if rows.n == 0:
-        raise ValueError(
-            f"method {p.method!r} has no labelled in-distribution rows to score "
-            f"(labels all -1 or every row OOD, N={p.n})"
-        )
-    return rows
+def _selective_points(rows: RowSet) -> dict[str, float]:
+    """The point estimates of the metric table on one row set's scored rows."""
+    probs, labels, correct = rows.mean_probs, rows.labels, rows.correct
+    u = rows.uncertainty("max_prob")
+    return {
+        "accuracy": float(correct.mean()),
+        "nll": negative_log_likelihood(probs, labels),
+        "brier": brier_score(probs, labels),
+        "ece": expected_calibration_error(probs, labels),
+        "adaptive_ece": adaptive_calibration_error(probs, labels),
+        "mce": maximum_calibration_error(probs, labels),
+        "aurc": area_under_risk_coverage(u, correct),
+        "eaurc": excess_aurc(u, correct),
+    }
 
 
-def method_summary(p: Predictions) -> dict:
+def method_summary(rows: RowSet) -> dict:
     """Headline metrics of one method as plain, JSON-ready Python values.
+
+    Args:
+        rows: every row of the method (``RowSet``): its ``scored`` rows are measured, its
+            ``ood`` rows are told apart from them.
 
     Returns:
         ``{"n", "num_classes", "samples", "accuracy", "accuracy_ci": [lo, hi], "nll",
-        "brier", "ece", "adaptive_ece", "mce", "aurc", "eaurc"}`` plus, when ``p`` has OOD
+        "brier", "ece", "adaptive_ece", "mce", "aurc", "eaurc"}`` plus, when there are OOD
         rows, ``"ood": {score: {"auroc", "aupr_in", "aupr_out", "fpr95"}}`` for scores
         ``max_prob``, ``entropy`` and (only when S > 1) ``mutual_information``.
 
     Raises:
         ValueError: when no labelled in-distribution row exists.
     """
-    rows = _scored_rows(p)
-    probs = mean_probabilities(rows.probs)
-    labels = rows.labels
-    correct = probs.argmax(axis=1) == labels
-    n_correct = int(correct.sum())
-    confidence_u = 1.0 - probs.max(axis=1)
+    scored = rows.scored
+    n_correct = int(scored.correct.sum())
+    points = _selective_points(scored)
     summary = {
-        "n": int(rows.n),
-        "num_classes": int(rows.num_classes),
-        "samples": int(rows.num_samples),
-        "accuracy": n_correct / rows.n,
-        "accuracy_ci": list(wilson_ci(n_correct, rows.n)),
-        "nll": negative_log_likelihood(probs, labels),
-        "brier": brier_score(probs, labels),
-        "ece": expected_calibration_error(probs, labels),
-        "adaptive_ece": adaptive_calibration_error(probs, labels),
-        "mce": maximum_calibration_error(probs, labels),
-        "aurc": area_under_risk_coverage(confidence_u, correct),
-        "eaurc": excess_aurc(confidence_u, correct),
+        "n": int(scored.n),
+        "num_classes": int(scored.num_classes),
+        "samples": int(scored.num_samples),
+        "accuracy": points.pop("accuracy"),
+        "accuracy_ci": list(wilson_ci(n_correct, scored.n)),
+        **points,
     }
-    if p.is_ood.any():
-        out = p.ood_rows()
-        keys = [k for k in OOD_SUMMARY_SCORES if k != "mutual_information" or p.num_samples > 1]
+    if rows.ood is not None:
+        keys = [k for k in OOD_SUMMARY_SCORES
+                if k != "mutual_information" or rows.num_samples > 1]
         summary["ood"] = {}
         for key in keys:
-            result = ood_detection(uncertainty(rows.probs, key), uncertainty(out.probs, key))
+            result = ood_detection(scored.uncertainty(key), rows.ood.uncertainty(key))
             summary["ood"][key] = {
                 "auroc": result.auroc,
                 "aupr_in": result.aupr_in,
@@ -184,52 +184,44 @@ class MetricTable:
 
 
 def metric_table(
-    predictions: dict[str, Predictions], *, n_resamples: int = 1000, seed: int = 0
+    rows: dict[str, RowSet], *, n_resamples: int = 1000, seed: int = 0
 ) -> MetricTable:
     """Point estimates and 95% percentile bootstrap intervals for every method and metric.
 
     Columns: ``accuracy, nll, brier, ece, adaptive_ece, mce, aurc, eaurc`` and, when any method
     has OOD rows, ``ood_auroc`` (entropy as the score; in-distribution and OOD rows resampled
     separately). All intervals are vectorised (``bootstrap_classification_cis``); methods with
-    the same rows share the same resamples (same seed).
+    the same rows share the same resamples (same seed). The point estimates are read from the
+    row sets (``RowSet``), so they are the numbers every page shows.
 
     Args:
-        predictions: method name -> Predictions.
+        rows: method name -> every row of the method (``RowSet``; its ``scored`` rows are
+            measured, its ``ood`` rows give the OOD AUROC).
         n_resamples: bootstrap resamples per interval.
         seed: bootstrap seed.
 
     References:
         Efron & Tibshirani, "An Introduction to the Bootstrap", 1993.
     """
-    if not predictions:
+    if not rows:
         raise ValueError("metric_table needs at least one method, got none")
-    has_ood = any(bool(p.is_ood.any()) for p in predictions.values())
+    for name, r in rows.items():
+        if not isinstance(r, RowSet):
+            raise ValueError(f"metric_table takes row sets; {name!r} is a {type(r).__name__}")
+    has_ood = any(r.ood is not None for r in rows.values())
     metrics = TABLE_METRICS + (("ood_auroc",) if has_ood else ())
-    shape = (len(predictions), len(metrics))
+    shape = (len(rows), len(metrics))
     value = np.full(shape, np.nan)
     lower = np.full(shape, np.nan)
     upper = np.full(shape, np.nan)
-    for i, p in enumerate(predictions.values()):
-        rows = _scored_rows(p)
-        probs = mean_probabilities(rows.probs)
-        labels = rows.labels
-        correct = probs.argmax(axis=1) == labels
-        u = 1.0 - probs.max(axis=1)
-        points = {
-            "accuracy": float(correct.mean()),
-            "nll": negative_log_likelihood(probs, labels),
-            "brier": brier_score(probs, labels),
-            "ece": expected_calibration_error(probs, labels),
-            "adaptive_ece": adaptive_calibration_error(probs, labels),
-            "mce": maximum_calibration_error(probs, labels),
-            "aurc": area_under_risk_coverage(u, correct),
-            "eaurc": excess_aurc(u, correct),
-        }
-        cis = bootstrap_classification_cis(probs, labels, n_resamples=n_resamples, seed=seed)
-        if has_ood and p.is_ood.any():
-            out = p.ood_rows()
-            u_in = uncertainty(rows.probs, OOD_TABLE_SCORE)
-            u_out = uncertainty(out.probs, OOD_TABLE_SCORE)
+    for i, r in enumerate(rows.values()):
+        scored = r.scored
+        points = _selective_points(scored)
+        cis = bootstrap_classification_cis(scored.mean_probs, scored.labels,
+                                           n_resamples=n_resamples, seed=seed)
+        if r.ood is not None:
+            u_in = scored.uncertainty(OOD_TABLE_SCORE)
+            u_out = r.ood.uncertainty(OOD_TABLE_SCORE)
             points["ood_auroc"] = ood_detection(u_in, u_out).auroc
             cis["ood_auroc"] = bootstrap_ood_auroc_ci(u_in, u_out, n_resamples=n_resamples,
                                                       seed=seed)
@@ -237,5 +229,5 @@ def metric_table(
             if metric in points:
                 value[i, j] = points[metric]
                 lower[i, j], upper[i, j] = cis[metric]
-    return MetricTable(tuple(predictions), metrics, value, lower, upper)
+    return MetricTable(tuple(rows), metrics, value, lower, upper)
 

@@ -5,14 +5,14 @@ inlined once in the head, every figure is a ``<div>`` drawn by a small inline sc
 inline and no address outside the file is ever fetched (no CDN, no web fonts). ``write_report``
 saves it atomically.
 
-What it scores: for every method, the rows ``Predictions.labelled_in_distribution()`` selects
-(known label, neither OOD nor corrupted) with the S samples averaged, exactly as
-``uqviz.metrics.summary.metric_table`` does; so the ECE in a reliability diagram's title and the
-AURC in the risk–coverage legend are the table's numbers. ``comparison_report`` hands it a
-``Comparison``'s rows (``Study.table_predictions``, whose labelled in-distribution rows are
-``Study.rows``: the scored rows of the incoming stream) and its metric table, so that the
-report counts the rows the dashboard's pages count; ``build_report`` refuses a metric table
-whose accuracy is not that of the rows it is given.
+What it scores: for every method, a row set (``uqviz.rows.RowSet``) whose ``scored`` rows
+(known label, neither OOD nor corrupted, the S samples averaged) the metric table, the figures
+and the counts all read, as ``uqviz.metrics.summary.metric_table`` does; so the ECE in a
+reliability diagram's title and the AURC in the risk–coverage legend are the table's numbers.
+``comparison_report`` hands it a ``Comparison``'s row sets (``Study.table_rows``, whose scored
+rows are ``Study.scored``: the scored rows of the incoming stream) and its metric table, so
+that the report counts the rows the dashboard's pages count; ``build_report`` refuses a metric
+table whose accuracy is not that of the rows it is given.
 
 Numbers: three significant figures, never in exponent notation (``0.000312``, ``0.0460``,
 ``1.27``); accuracies and coverages as percentages (``98.9%``).
@@ -49,7 +49,7 @@ from uqviz.plots.theme import (
     method_label,
 )
 from uqviz.policy import REFERRAL_MODES
-from uqviz.predictions import Predictions
+from uqviz.rows import RowSet
 from uqviz.study import Comparison, bootstrap_resamples
 
 __all__ = [
@@ -164,22 +164,19 @@ def format_policy_value(key: str, value) -> str:
 
 
 # -- figures -----------------------------------------------------------------------------------
-def _scored_rows(predictions: Mapping[str, Predictions]) -> dict[str, Predictions]:
-    if not predictions:
+def _scored_rows(rows: Mapping[str, RowSet]) -> dict[str, RowSet]:
+    """Each method's scored row set (``RowSet.scored``)."""
+    if not rows:
         raise ValueError("a report needs at least one method, got none")
-    rows = {}
-    for name, p in predictions.items():
-        if not isinstance(p, Predictions):
-            raise ValueError(f"predictions[{name!r}] must be a Predictions, got {type(p).__name__}")
-        selected = p.labelled_in_distribution()
-        if selected.n == 0:
-            raise ValueError(f"method {name!r} has no labelled in-distribution rows to score "
-                             f"(N={p.n})")
-        rows[name] = selected
-    return rows
+    scored = {}
+    for name, r in rows.items():
+        if not isinstance(r, RowSet):
+            raise ValueError(f"rows[{name!r}] must be a RowSet, got {type(r).__name__}")
+        scored[name] = r.scored
+    return scored
 
 
-def report_figures(predictions: Mapping[str, Predictions]) -> dict[str, go.Figure]:
+def report_figures(rows: Mapping[str, RowSet]) -> dict[str, go.Figure]:
     """The report's figures, in the order they appear.
 
     Keys: ``"reliability_overlay"``, then ``"reliability:<method>"`` per method, then
@@ -187,19 +184,16 @@ def report_figures(predictions: Mapping[str, Predictions]) -> dict[str, go.Figur
     equal-width confidence bins and ``1 − max probability`` as the uncertainty.
 
     Args:
-        predictions: method name -> Predictions.
+        rows: method name -> its row set (``RowSet``; its scored rows are drawn).
 
     Raises:
         ValueError: when there is no method or a method has no labelled in-distribution row.
     """
-    rows = _scored_rows(predictions)
     bins = {}
     curves = {}
-    for name, p in rows.items():
-        probs = p.mean_probs
-        bins[name] = reliability_bins(probs, p.labels, n_bins=RELIABILITY_BIN_COUNT)
-        correct = probs.argmax(axis=1) == p.labels
-        curves[name] = risk_coverage_curve(1.0 - probs.max(axis=1), correct)
+    for name, r in _scored_rows(rows).items():
+        bins[name] = reliability_bins(r.mean_probs, r.labels, n_bins=RELIABILITY_BIN_COUNT)
+        curves[name] = risk_coverage_curve(r.uncertainty("max_prob"), r.correct)
     figures = {"reliability_overlay": reliability_overlay_figure(
         bins, title="Reliability: how often each method is right at each confidence")}
     for name, b in bins.items():
@@ -242,7 +236,7 @@ def _best_methods(table: MetricTable) -> dict[str, tuple[str, ...]]:
     return best
 
 
-def _check_table(table: MetricTable, rows: Mapping[str, Predictions]) -> None:
+def _check_table(table: MetricTable, rows: Mapping[str, RowSet]) -> None:
     """A metric table handed in must score these rows: same methods, same accuracy."""
     if tuple(table.methods) != tuple(rows):
         raise ValueError(f"the metric table's methods {', '.join(table.methods)} are not the "
@@ -251,7 +245,7 @@ def _check_table(table: MetricTable, rows: Mapping[str, Predictions]) -> None:
         return
     j = table.metrics.index("accuracy")
     for i, (name, p) in enumerate(rows.items()):
-        accuracy = float((p.mean_probs.argmax(axis=1) == p.labels).mean())
+        accuracy = float(p.correct.mean())
         if not abs(table.value[i, j] - accuracy) <= 1e-9:
             raise ValueError(
                 f"the metric table's accuracy of {name!r} ({table.value[i, j]:.6f}) is not that "
@@ -259,7 +253,7 @@ def _check_table(table: MetricTable, rows: Mapping[str, Predictions]) -> None:
                 "computed on other rows")
 
 
-def _metric_table_html(table: MetricTable, rows: Mapping[str, Predictions]) -> str:
+def _metric_table_html(table: MetricTable, rows: Mapping[str, RowSet]) -> str:
     best = _best_methods(table) if len(table.methods) > 1 else {}
     head = "".join(f'<th scope="col" data-n="{rows[m].n}">{_swatch(m)}'
                    f'<span class="n">{rows[m].n:,} cases</span></th>' for m in table.methods)
@@ -335,15 +329,16 @@ def _summary_html(table: MetricTable) -> str:
     return f'<div class="cards">{"".join(cards)}</div>'
 
 
-def _methods_html(predictions: Mapping[str, Predictions], rows: Mapping[str, Predictions]) -> str:
+def _methods_html(every: Mapping[str, RowSet], rows: Mapping[str, RowSet]) -> str:
     body = []
-    for name, p in predictions.items():
+    for name, p in every.items():
         samples = p.num_samples
         kind = "one prediction" if samples == 1 else f"{samples} samples averaged"
+        n_ood = 0 if p.ood is None else p.ood.n
         body.append(
             f"<tr><th scope=\"row\">{_swatch(name)}</th><td>{_e(kind)}</td>"
             f"<td class=\"num\">{rows[name].n:,}</td>"
-            f"<td class=\"num\">{int(p.is_ood.sum()):,}</td>"
+            f"<td class=\"num\">{n_ood:,}</td>"
             f"<td class=\"num\">{p.num_classes:,}</td></tr>")
     return (
         '<div class="table-wrap"><table class="plain" id="methods-table"><thead><tr>'
@@ -548,7 +543,7 @@ nav.toc{{display:none}}.figure,.card,table{{break-inside:avoid}}section{{break-i
 
 # -- the report --------------------------------------------------------------------------------
 def build_report(
-    predictions: dict[str, Predictions],
+    predictions: Mapping[str, RowSet],
     *,
     dataset_name: str,
     dataset_description: str,
@@ -570,7 +565,8 @@ def build_report(
     from the network when the file is opened.
 
     Args:
-        predictions: method name -> Predictions (scored on ``labelled_in_distribution()``).
+        predictions: method name -> its row set (``RowSet``: its ``scored`` rows are
+            measured, its ``ood`` rows give the OOD AUROC).
         dataset_name: shown in the title block.
         dataset_description: plain text (paragraphs separated by blank lines), escaped.
         policy: a referral policy, e.g. ``uqviz.policy.policy_document(...)``; shown as a
@@ -688,7 +684,7 @@ def build_report(
 
 def comparison_report(comparison: Comparison, **kwargs) -> str:
     """``build_report`` of a ``Comparison``: the rows each ``Study`` scores on its stream
-    (``Study.rows``, the rows the dashboard's pages count) for the figures and the cases
+    (``Study.scored``, the rows the dashboard's pages count) for the figures and the cases
     scored, the comparison's metric table on those rows (not recomputed) and the number of
     bootstrap resamples it was computed with.
 
@@ -697,7 +693,7 @@ def comparison_report(comparison: Comparison, **kwargs) -> str:
         **kwargs: the other arguments of ``build_report`` (``dataset_name``,
             ``dataset_description``, ``policy``, ``conformal``, ``title``, ``generated``).
     """
-    return build_report({m: s.table_predictions for m, s in comparison.studies.items()},
+    return build_report({m: s.table_rows for m, s in comparison.studies.items()},
                         table=comparison.metric_table(),
                         n_resamples=bootstrap_resamples(comparison.n), **kwargs)
 
