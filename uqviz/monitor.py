@@ -1,0 +1,487 @@
+"""Watch the stream: cut incoming cases into batches, describe each batch, and raise two alarms
+that hold over the whole stream, however long it is watched.
+
+**Batches.** Rows in time order — the stream's own order, or stably sorted by a batch or time
+label (numbers numerically, text as text: ISO dates sort in time) — cut into consecutive
+batches of ``batch_size`` rows, or one batch per distinct label.
+
+**Per batch.** ``n``; the referred share (uncertainty ``> threshold``, the policy's rule; NaN
+without a threshold); the mean confidence ``mean max_c p̄_c``; the label-free estimated accuracy
+with its interval (``uqviz.metrics.label_free``, ATC-MC by default; a per-batch interval, not
+a time-uniform one); the share flagged out-of-distribution: uncertainty above the reference's
+conformal 95% quantile ``q = s_(⌈0.95 (n_R + 1)⌉)`` (``ood_quantile``), so that on a stream
+exchangeable with the reference at most 5% of rows are flagged on average; the true accuracy
+where labels are known (OOD rows count as wrong).
+
+**Drift alarm — a conformal test martingale (Simple Jumper).** The reference rows followed by
+the stream rows form one sequence. Each stream row gets the smoothed conformal p-value of its
+uncertainty among all rows so far (reference and stream, itself included):
+``p_n = (#{j ≤ n: s_j > s_n} + U_n · #{j ≤ n: s_j = s_n}) / n``, ``U_n ~ U(0, 1)`` seeded.
+If the whole sequence is exchangeable (nothing changed), ``p_1, p_2, …`` are independent and
+uniform (Vovk, Gammerman & Shafer 2005, §7.1). The Simple Jumper bets on them with
+``f_ε(p) = 1 + ε(p − 1/2)``, ε ∈ {−1, 0, 1} (ε = −1 wins when new rows are more uncertain
+than the past, ε = 1 when they are less), moving a share J = 0.01 of its capital between the
+three at every step: ``C_ε ← (1 − J) C_ε + (J/3) S``, then ``C_ε ← C_ε f_ε(p_n)``,
+``S_n = Σ_ε C_ε``, ``S_0 = 1``. Each ``f_ε`` integrates to 1 on [0, 1], so ``S_n`` is a
+non-negative martingale under exchangeability and, by Ville's inequality,
+``P(∃ n: S_n ≥ 1/α) ≤ α``: **the probability of ever raising a false alarm over the whole
+stream is at most α**, whatever its length and however often it is looked at. Why this one:
+it needs no labels and no model of the scores, its guarantee is exact in finite samples, and
+the jumps let it forget a long quiet stretch, so a change after thousands of calm rows is seen
+about as fast as one at the start (a product of fixed bets would first have to win back what
+it lost while nothing happened). It tests exchangeability of the uncertainty scores: any change
+of their distribution, in either direction, can raise it; a change that leaves the scores'
+distribution alone cannot.
+
+**Accuracy alarm — a betting confidence sequence on audited cases.** Audited cases (labels
+that arrive for some automated cases) give ``X_i = 1[correct]`` in time order. For a level
+``m``, the capital ``K_t(m) = Π_{i ≤ t} (1 + λ_i (m − X_i))`` with a predictable
+``λ_i ∈ [0, c/(1 − m)]`` (c = 1/2) is a non-negative supermartingale when every audited case's
+conditional accuracy is at least m, so ``P(∃ t: K_t(m) ≥ 1/α) ≤ α`` (Ville). The **upper
+bound** ``U_t`` is the smallest grid level above which every level has been rejected by time
+t; the **lower bound** ``L_t`` is built the same way from ``Π (1 + λ_i (X_i − m))``; on a
+stream whose accuracy does not change, ``P(∃ t: μ ∉ [L_t, U_t]) ≤ 2α``, each side at most α.
+The **alarm** fires when the policy's target accuracy A is rejected from above,
+``K_t(A) ≥ 1/α`` (then ``U_t ≤ A``): **if every automated case's accuracy stays at least A,
+the probability of ever raising it is at most α.** (The lower bound falling below A is no
+evidence of anything — it starts at 0 — so the alarm is read from the upper side.) The bets
+follow Waudby-Smith & Ramdas' aGRAPA, ``λ_i = (m − μ̂_{i−1}) / (σ̂²_{i−1} + (m − μ̂_{i−1})²)``
+clipped, with μ̂, σ̂² exponentially weighted means of past audits (half-life ``half_life``
+audits; starting at 1/2 and 1/4), so the bet follows a drop in accuracy within about a
+half-life while any predictable bet keeps the guarantee.
+
+References:
+    Vovk, Gammerman & Shafer, "Algorithmic Learning in a Random World", Springer 2005, ch. 7;
+    Vovk, Petej, Nouretdinov, Ahlberg, Carlsson & Gammerman, "Retrain or not retrain:
+    conformal test martingales for change-point detection", COPA 2021, PMLR 152 (Simple
+    Jumper); Ville, "Étude critique de la notion de collectif", 1939; Waudby-Smith & Ramdas,
+    "Estimating means of bounded random variables by betting", JRSS B 86 (2024) / arXiv
+    2010.09686 (2020); Garg et al., ICLR 2022 (ATC).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from uqviz.metrics.label_free import ESTIMATORS, estimate_accuracy, fit_reference
+from uqviz.metrics.scores import UNCERTAINTY_SCORES, uncertainty
+from uqviz.predictions import Predictions
+
+__all__ = [
+    "Batches",
+    "MonitorResult",
+    "accuracy_confidence_sequence",
+    "conformal_p_values",
+    "cut_batches",
+    "monitor_stream",
+    "reference_quantile",
+    "simple_jumper",
+]
+
+JUMP = 0.01
+BET_CAP = 0.5
+GRID_STEP = 0.005
+CHUNK = 512
+
+
+@dataclass(frozen=True)
+class Batches:
+    """The stream's rows in batches: ``rows[b]`` the row indices of batch b, in time order."""
+
+    names: tuple[str, ...]
+    rows: tuple[np.ndarray, ...]
+
+    @property
+    def order(self) -> np.ndarray:
+        """(N,) every row index in time order."""
+        return np.concatenate(self.rows) if self.rows else np.zeros(0, dtype=np.int64)
+
+
+def cut_batches(n: int, *, batch_size: int | None = None,
+                batch_labels: np.ndarray | None = None) -> Batches:
+    """Cut ``n`` rows into batches: consecutive ``batch_size`` rows (the last may be shorter),
+    or one batch per distinct label of ``batch_labels`` (N,), rows stably sorted by it
+    (numbers numerically, text as text). Exactly one of the two."""
+    if (batch_size is None) == (batch_labels is None):
+        raise ValueError("give a batch size or batch labels (one of the two), got "
+                         f"batch_size={batch_size!r} and "
+                         f"{'no' if batch_labels is None else 'some'} batch labels")
+    if n < 1:
+        raise ValueError(f"the stream is empty: nothing to cut into batches (n = {n})")
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) \
+                or batch_size < 1:
+            raise ValueError(f"batch size must be an integer >= 1, got {batch_size!r}")
+        starts = range(0, n, int(batch_size))
+        return Batches(tuple(str(i + 1) for i in range(len(starts))),
+                       tuple(np.arange(s, min(s + int(batch_size), n)) for s in starts))
+    labels = np.asarray(batch_labels)
+    if labels.shape != (n,):
+        raise ValueError(f"batch labels must have shape ({n},), got {labels.shape}")
+    if labels.dtype.kind not in "iuf":
+        labels = labels.astype(str)
+    elif labels.dtype.kind == "f" and np.isnan(labels).any():
+        raise ValueError(f"batch labels must not be empty; {int(np.isnan(labels).sum())} are")
+    order = np.argsort(labels, kind="stable")
+    values, starts = np.unique(labels[order], return_index=True)
+    ends = [*starts[1:], n]
+    return Batches(tuple(_label_text(v) for v in values),
+                   tuple(order[s:e] for s, e in zip(starts, ends, strict=True)))
+
+
+def _label_text(value) -> str:
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def reference_quantile(reference_scores: np.ndarray, quantile: float) -> float:
+    """The conformal quantile ``s_(⌈q (n + 1)⌉)`` of the reference scores (``+inf`` when
+    ``⌈q (n + 1)⌉ > n``): a new exchangeable score exceeds it with probability at most 1 − q."""
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be between 0 and 1, got {quantile}")
+    scores = np.sort(np.asarray(reference_scores, dtype=np.float64))
+    k = math.ceil(quantile * (scores.size + 1))
+    return math.inf if k > scores.size else float(scores[k - 1])
+
+
+def conformal_p_values(reference_scores: np.ndarray, stream_scores: np.ndarray, *,
+                       seed: int = 0) -> np.ndarray:
+    """Smoothed conformal p-values of each stream score among all scores so far (module
+    docstring): ``p_n = (#{j ≤ n: s_j > s_n} + U_n #{j ≤ n: s_j = s_n}) / n``, the reference
+    scores first in the sequence. (N,) float64 in (0, 1]; ``U_n`` from
+    ``np.random.default_rng(seed)``.
+
+    References: Vovk, Gammerman & Shafer, "Algorithmic Learning in a Random World", 2005,
+    §2.1 (smoothed p-values) and §7.1 (their independence).
+    """
+    seen = np.sort(np.asarray(reference_scores, dtype=np.float64))
+    stream = np.asarray(stream_scores, dtype=np.float64)
+    if not (np.isfinite(seen).all() and np.isfinite(stream).all()):
+        raise ValueError("scores must be finite (NaN or inf found)")
+    uniform = np.random.default_rng(seed).random(stream.size)
+    p = np.empty(stream.size)
+    for start in range(0, stream.size, CHUNK):
+        chunk = stream[start:start + CHUNK]
+        k = chunk.size
+        right = np.searchsorted(seen, chunk, side="right")
+        left = np.searchsorted(seen, chunk, side="left")
+        earlier = np.tri(k, k, -1, dtype=bool)  # [i, j]: j came before i in the chunk
+        greater = seen.size - right + ((chunk[None, :] > chunk[:, None]) & earlier).sum(axis=1)
+        equal = right - left + ((chunk[None, :] == chunk[:, None]) & earlier).sum(axis=1) + 1
+        total = seen.size + np.arange(1, k + 1)
+        p[start:start + k] = (greater + uniform[start:start + k] * equal) / total
+        seen = np.sort(np.concatenate([seen, chunk]))
+    return p
+
+
+def simple_jumper(p_values: np.ndarray, *, jump: float = JUMP) -> np.ndarray:
+    """log10 of the Simple Jumper martingale ``S_n`` after each p-value (module docstring).
+
+    References: Vovk, Petej, Nouretdinov, Ahlberg, Carlsson & Gammerman, "Retrain or not
+    retrain: conformal test martingales for change-point detection", COPA 2021, Algorithm 1.
+    """
+    if not 0 <= jump <= 1:
+        raise ValueError(f"jump must be between 0 and 1, got {jump}")
+    capital = [1 / 3, 1 / 3, 1 / 3]  # ε = -1, 0, 1; kept summing to 1, the scale in log_s
+    log_s, out = 0.0, np.empty(len(p_values))
+    for i, p in enumerate(np.asarray(p_values, dtype=np.float64).tolist()):
+        a = ((1 - jump) * capital[0] + jump / 3) * (1.5 - p)
+        b = (1 - jump) * capital[1] + jump / 3
+        c = ((1 - jump) * capital[2] + jump / 3) * (0.5 + p)
+        total = a + b + c
+        capital = [a / total, b / total, c / total]
+        log_s += math.log(total)
+        out[i] = log_s
+    return out / math.log(10)
+
+
+def _predictable_moments(x: np.ndarray, half_life: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance estimates known BEFORE each observation: exponentially weighted
+    (weight max(1/(t+2), 1 − 2^(−1/h)) on the t-th new value), from 1/2 and 1/4."""
+    floor = 1 - 2 ** (-1 / half_life)
+    mu, var = 0.5, 0.25
+    mus, vs = np.empty(x.size), np.empty(x.size)
+    for t, value in enumerate(x.tolist()):
+        mus[t], vs[t] = mu, var
+        w = max(1 / (t + 2), floor)
+        var = (1 - w) * var + w * (value - mu) ** 2
+        mu = (1 - w) * mu + w * value
+    return mus, vs
+
+
+def _rejected(x, mus, vs, levels, alpha, side) -> np.ndarray:
+    """(T, M) bool: level m rejected by time t (capital reached 1/α at some time ≤ t)."""
+    m = levels[None, :]
+    gap = (m - mus[:, None]) if side == "upper" else (mus[:, None] - m)
+    room = np.maximum(1 - m, 1e-12) if side == "upper" else np.maximum(m, 1e-12)
+    bet = np.clip(gap / (vs[:, None] + gap ** 2 + 1e-12), 0, BET_CAP / room)
+    move = (m - x[:, None]) if side == "upper" else (x[:, None] - m)
+    log_capital = np.cumsum(np.log1p(bet * move), axis=0)
+    return np.maximum.accumulate(log_capital, axis=0) >= math.log(1 / alpha)
+
+
+def accuracy_confidence_sequence(correct: np.ndarray, *, alpha: float = 0.05,
+                                 half_life: float = 50.0, target: float | None = None):
+    """Time-uniform bounds on the accuracy of audited cases, and the target's rejection.
+
+    Args:
+        correct: (T,) 0/1 correctness of the audited cases in time order.
+        alpha: each side's error level.
+        half_life: of the bets' moment estimates, in audits.
+        target: the level A tested for the alarm (added to the grid of step 0.005).
+
+    Returns:
+        ``(lower, upper, alarm)``: (T,) float64 bounds after each audit (module docstring) and
+        (T,) bool, true from the first audit at which ``K_t(A) ≥ 1/α`` (all False without a
+        target).
+
+    References: Waudby-Smith & Ramdas, "Estimating means of bounded random variables by
+    betting", JRSS B 2024 (aGRAPA bets, the running intersection); Ville 1939.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    x = np.asarray(correct, dtype=np.float64)
+    if x.ndim != 1 or ((x != 0) & (x != 1)).any():
+        raise ValueError("correct must be a 1-D array of 0/1 values")
+    levels = np.linspace(0.0, 1.0, round(1 / GRID_STEP) + 1)
+    if target is not None:
+        if not 0 < target <= 1:
+            raise ValueError(f"target accuracy must be in (0, 1], got {target}")
+        levels = np.union1d(levels, [target])
+    if x.size == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool)
+    mus, vs = _predictable_moments(x, half_life)
+    upper_rejected = _rejected(x, mus, vs, levels, alpha, "upper")
+    lower_rejected = _rejected(x, mus, vs, levels, alpha, "lower")
+    m = levels.size
+    last_open = m - 1 - np.argmax(~upper_rejected[:, ::-1], axis=1)  # largest level kept
+    all_gone = upper_rejected.all(axis=1)
+    upper = np.where(all_gone, 0.0, levels[np.minimum(last_open + 1, m - 1)])
+    upper = np.where(~all_gone & (last_open == m - 1), 1.0, upper)
+    first_open = np.argmax(~lower_rejected, axis=1)  # smallest level kept
+    lower = np.where(lower_rejected.all(axis=1), 1.0, levels[np.maximum(first_open - 1, 0)])
+    lower = np.where(first_open == 0, 0.0, lower)
+    alarm = (upper_rejected[:, int(np.searchsorted(levels, target))] if target is not None
+             else np.zeros(x.size, dtype=bool))
+    return lower, upper, alarm
+
+
+@dataclass(frozen=True, eq=False)
+class MonitorResult:
+    """Per-batch figures and the two alarms of a monitored stream (``monitor_stream``).
+
+    Arrays are (B,), one entry per batch, in time order.
+
+    Attributes:
+        batch_names: each batch's name (its number, or its label).
+        n: rows per batch.
+        referred_share: share with uncertainty > threshold (NaN without a threshold).
+        mean_confidence: mean of ``max_c p̄_c``.
+        estimated_accuracy, estimate_low, estimate_high: the label-free estimate and its
+            (per-batch) interval.
+        true_accuracy: accuracy where labels are known (OOD rows wrong); NaN when none are.
+        ood_share: share with uncertainty above ``ood_threshold``.
+        drift_log10_martingale: log10 of the Simple Jumper after the batch's last row.
+        drift_alarm: the martingale reached 1/α at some row up to this batch's end.
+        n_audits: audited automated cases in the batch.
+        audit_accuracy: their accuracy (NaN without audits).
+        accuracy_lower, accuracy_upper: the confidence sequence after the batch's last audit.
+        accuracy_alarm: the target was rejected from above up to this batch's end.
+        first_drift_alarm, first_accuracy_alarm: index of the first batch raising each
+            alarm, None when none did.
+        score, estimator, alpha, threshold, ood_threshold, target_accuracy, n_reference:
+            the settings.
+    """
+
+    batch_names: tuple[str, ...]
+    n: np.ndarray
+    referred_share: np.ndarray
+    mean_confidence: np.ndarray
+    estimated_accuracy: np.ndarray
+    estimate_low: np.ndarray
+    estimate_high: np.ndarray
+    true_accuracy: np.ndarray
+    ood_share: np.ndarray
+    drift_log10_martingale: np.ndarray
+    drift_alarm: np.ndarray
+    n_audits: np.ndarray
+    audit_accuracy: np.ndarray
+    accuracy_lower: np.ndarray
+    accuracy_upper: np.ndarray
+    accuracy_alarm: np.ndarray
+    first_drift_alarm: int | None
+    first_accuracy_alarm: int | None
+    score: str
+    estimator: str
+    alpha: float
+    threshold: float | None
+    ood_threshold: float
+    target_accuracy: float | None
+    n_reference: int
+
+    @property
+    def first_alarm(self) -> int | None:
+        """The first batch raising either alarm, None when none did."""
+        found = [b for b in (self.first_drift_alarm, self.first_accuracy_alarm) if b is not None]
+        return min(found) if found else None
+
+    def rows(self) -> list[dict]:
+        """One JSON-ready dict per batch (NaN as None)."""
+        def num(v):
+            v = float(v)
+            return None if math.isnan(v) else v
+
+        out = []
+        for b, name in enumerate(self.batch_names):
+            out.append({
+                "batch": name, "n": int(self.n[b]),
+                "referred_share": num(self.referred_share[b]),
+                "mean_confidence": num(self.mean_confidence[b]),
+                "estimated_accuracy": num(self.estimated_accuracy[b]),
+                "estimate_interval": [num(self.estimate_low[b]), num(self.estimate_high[b])],
+                "true_accuracy": num(self.true_accuracy[b]),
+                "ood_share": num(self.ood_share[b]),
+                "drift_log10_martingale": num(self.drift_log10_martingale[b]),
+                "drift_alarm": bool(self.drift_alarm[b]),
+                "n_audits": int(self.n_audits[b]),
+                "audit_accuracy": num(self.audit_accuracy[b]),
+                "accuracy_bounds": [num(self.accuracy_lower[b]), num(self.accuracy_upper[b])],
+                "accuracy_alarm": bool(self.accuracy_alarm[b]),
+            })
+        return out
+
+    def to_dict(self) -> dict:
+        first = self.first_alarm
+        return {
+            "score": self.score, "estimator": self.estimator, "alpha": self.alpha,
+            "threshold": self.threshold,
+            "ood_threshold": None if math.isinf(self.ood_threshold) else self.ood_threshold,
+            "target_accuracy": self.target_accuracy, "n_reference": self.n_reference,
+            "batches": self.rows(),
+            "first_alarm": None if first is None else self.batch_names[first],
+            "first_drift_alarm": (None if self.first_drift_alarm is None
+                                  else self.batch_names[self.first_drift_alarm]),
+            "first_accuracy_alarm": (None if self.first_accuracy_alarm is None
+                                     else self.batch_names[self.first_accuracy_alarm]),
+        }
+
+
+def _first(flags: np.ndarray) -> int | None:
+    return int(np.argmax(flags)) if flags.any() else None
+
+
+def monitor_stream(reference: Predictions, stream: Predictions, *, score: str = "max_prob",
+                   batch_size: int | None = None, batch_labels: np.ndarray | None = None,
+                   threshold: float | None = None, target_accuracy: float | None = None,
+                   alpha: float = 0.05, estimator: str = "atc_mc", ood_quantile: float = 0.95,
+                   audited: np.ndarray | None = None, half_life: float = 50.0,
+                   n_boot: int = 200, seed: int = 0) -> MonitorResult:
+    """Monitor ``stream`` against ``reference`` batch by batch (module docstring).
+
+    Args:
+        reference: the reference rows (the calibration part): every row's score enters the
+            drift test; the labelled rows fit the label-free estimator.
+        stream: the incoming rows, in time order unless ``batch_labels`` say otherwise.
+        score: the uncertainty score (``UNCERTAINTY_SCORES``) for referral, OOD flags and the
+            drift test.
+        batch_size, batch_labels: how to cut batches (``cut_batches``), one of the two.
+        threshold: refer rows with uncertainty > threshold (a policy's); None: refer none.
+        target_accuracy: the accuracy alarm's A; None: bounds only, no accuracy alarm.
+        alpha: both alarms' false-alarm probability over the whole stream; also 1 − the
+            level of the per-batch estimate's interval.
+        estimator: a ``uqviz.metrics.label_free.ESTIMATORS`` key.
+        ood_quantile: flag rows above this conformal quantile of the reference's scores.
+        audited: (N,) bool, the stream rows whose correctness is known as audits; default:
+            automated rows with a label (``label >= 0``) or marked out-of-distribution.
+        half_life: of the accuracy bets' moment estimates, in audits.
+        n_boot: bootstrap resamples of the estimate's interval.
+        seed: seeds the bootstrap and the p-values' tie-breaking.
+
+    Returns:
+        ``MonitorResult``.
+    """
+    if score not in UNCERTAINTY_SCORES:
+        raise ValueError(f"unknown uncertainty score {score!r}; valid: "
+                         f"{', '.join(UNCERTAINTY_SCORES)}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; valid: {', '.join(ESTIMATORS)}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    if reference.num_classes != stream.num_classes:
+        raise ValueError(f"the reference has {reference.num_classes} classes and the stream "
+                         f"{stream.num_classes}")
+    labelled = reference.select(reference.labels >= 0)
+    if labelled.n < 2:
+        raise ValueError(f"the reference needs at least 2 labelled rows, got {labelled.n}")
+    batches = cut_batches(stream.n, batch_size=batch_size, batch_labels=batch_labels)
+    order = batches.order
+
+    reference_scores = uncertainty(reference.probs, score)
+    scores = uncertainty(stream.probs, score)
+    mean_probs = stream.mean_probs
+    confidence = mean_probs.max(axis=1)
+    referred = (scores > threshold) if threshold is not None else np.zeros(stream.n, bool)
+    ood_threshold = reference_quantile(reference_scores, ood_quantile)
+    flagged = scores > ood_threshold
+    known = (stream.labels >= 0) | stream.is_ood
+    correct = np.where(stream.labels >= 0, stream.predicted == stream.labels, False)
+    if audited is None:
+        audited = known & ~referred
+    audited = np.asarray(audited, dtype=bool)
+    if audited.shape != (stream.n,) or (audited & ~known).any():
+        raise ValueError("audited must be an (N,) bool mask of stream rows whose label is "
+                         "known (label >= 0 or out-of-distribution)")
+
+    log10_s = simple_jumper(conformal_p_values(reference_scores, scores[order], seed=seed))
+    drift_rows = log10_s >= math.log10(1 / alpha)
+    audit_order = order[audited[order]]
+    lower, upper, acc_alarm = accuracy_confidence_sequence(
+        correct[audit_order].astype(float), alpha=alpha, half_life=half_life,
+        target=target_accuracy)
+
+    fitted = fit_reference(labelled.mean_probs, labelled.labels, n_boot=n_boot, seed=seed,
+                           with_temperature=ESTIMATORS[estimator].temperature)
+    fields = {k: np.full(len(batches.rows), np.nan) for k in (
+        "referred_share", "mean_confidence", "estimated_accuracy", "estimate_low",
+        "estimate_high", "true_accuracy", "ood_share", "drift_log10_martingale",
+        "audit_accuracy", "accuracy_lower", "accuracy_upper")}
+    drift_alarm = np.zeros(len(batches.rows), dtype=bool)
+    accuracy_alarm = np.zeros(len(batches.rows), dtype=bool)
+    n_audits = np.zeros(len(batches.rows), dtype=np.int64)
+    end, audits_seen, low, high = 0, 0, 0.0, 1.0
+    for b, rows in enumerate(batches.rows):
+        end += rows.size
+        if threshold is not None:
+            fields["referred_share"][b] = referred[rows].mean()
+        fields["mean_confidence"][b] = confidence[rows].mean()
+        est = estimate_accuracy(fitted, mean_probs[rows], estimators=(estimator,),
+                                level=1 - alpha, seed=seed + 1 + b).estimates[0]
+        fields["estimated_accuracy"][b] = est.estimate
+        fields["estimate_low"][b], fields["estimate_high"][b] = est.low, est.high
+        if known[rows].any():
+            fields["true_accuracy"][b] = correct[rows][known[rows]].mean()
+        fields["ood_share"][b] = flagged[rows].mean()
+        fields["drift_log10_martingale"][b] = log10_s[end - 1]
+        drift_alarm[b] = drift_rows[:end].any()
+        n_audits[b] = int(audited[rows].sum())
+        if n_audits[b]:
+            fields["audit_accuracy"][b] = correct[rows][audited[rows]].mean()
+            audits_seen += int(n_audits[b])
+            low, high = lower[audits_seen - 1], upper[audits_seen - 1]
+            accuracy_alarm[b] = acc_alarm[:audits_seen].any()
+        else:
+            accuracy_alarm[b] = accuracy_alarm[b - 1] if b else False
+        fields["accuracy_lower"][b], fields["accuracy_upper"][b] = low, high
+    return MonitorResult(
+        batch_names=batches.names, n=np.array([r.size for r in batches.rows]), **fields,
+        drift_alarm=drift_alarm, n_audits=n_audits, accuracy_alarm=accuracy_alarm,
+        first_drift_alarm=_first(drift_alarm), first_accuracy_alarm=_first(accuracy_alarm),
+        score=score, estimator=estimator, alpha=float(alpha),
+        threshold=None if threshold is None else float(threshold),
+        ood_threshold=ood_threshold,
+        target_accuracy=None if target_accuracy is None else float(target_accuracy),
+        n_reference=reference.n)
