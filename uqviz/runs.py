@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from uqviz.cache import cache_key, cache_root, load_npz, save_npz
+from uqviz.cache import cache_key, cache_root, held_lock, load_npz, save_npz
 from uqviz.data import get_dataset
 from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.data.ood import load_ood
@@ -130,9 +131,20 @@ def method_predictions(spec: DatasetSpec, data: DataSplits, method_id: str,
     """Predictions of one method on every evaluation block, from the disk cache when present."""
     path = predictions_path(spec, data_seed, method_id, config, plan, device)
     cached = load_npz(path)
-    if cached is not None:
-        progress(1.0, f"{method_id}: loaded from cache")
-        return _from_arrays(cached, method_id, spec.class_names)
+    if cached is None:
+        with held_lock(path):  # another process computing the same file: wait, then read it
+            cached = load_npz(path)
+            if cached is None:
+                return _predict_and_save(spec, data, method_id, config, plan, device,
+                                         progress, data_seed, inputs, path)
+    progress(1.0, f"{method_id}: loaded from cache")
+    return _from_arrays(cached, method_id, spec.class_names)
+
+
+def _predict_and_save(spec: DatasetSpec, data: DataSplits, method_id: str,
+                      config: MethodConfig, plan: EvalPlan, device: torch.device,
+                      progress: Progress, data_seed: int, inputs: list[EvalInput] | None,
+                      path: Path) -> Predictions:
     method = get_method(method_id, config)
     method.fit(spec, data, device, lambda f, m: progress(0.8 * f, f"{method_id}: {m}"), data_seed)
     blocks = inputs if inputs is not None else evaluation_inputs(spec, data, plan)
