@@ -1,5 +1,5 @@
 """Command line: ``python -m uqviz {train,evaluate,precompute,metrics,conformal,referral,embed,
-report,ship-weights} …``
+report,ship-weights,triage,team} …``
 (``--help``).
 
 Bad input exits with code 2 and one line on stderr saying what is wrong and where; never a
@@ -232,6 +232,10 @@ def _evaluate_user_model(args: argparse.Namespace) -> int:
     extra = {"models": [Path(m).name for m in source.models], "dataset": args.dataset,
              "ood": args.ood, "sizes": run.sizes, "temperature": run.temperature,
              "warnings": list(run.warnings), "seconds": time.perf_counter() - start}
+    from uqviz.triage import model_record  # what a policy from this file records (triage)
+
+    extra["model"] = model_record(source.models, source.configs, temperature=run.temperature,
+                                  tta_samples=args.tta_samples, seed=args.seed)
     first = next(iter(run.predictions.values()))
     if MAHALANOBIS in first.scores:
         score, rows = first.scores[MAHALANOBIS], first.labelled_in_distribution()
@@ -295,11 +299,38 @@ def cmd_metrics(args: argparse.Namespace) -> int:
             raise CliError(f"{args.file}: method {name!r} has no labelled in-distribution rows "
                            "to score")
         methods[name] = Study(p).summary()
+        if p.logits is not None or p.features is not None:  # OOD scores from logits/features
+            methods[name] = {**methods[name], "ood_scores": _ood_scores(p)}
     if args.json:
         print(json.dumps(_clean({"methods": methods})))
     else:
         _print_table(methods)
+        _print_ood_scores(methods)
     return 0
+
+
+def _ood_scores(p) -> dict:
+    """``uqviz.metrics.ood_scores.ood_score_summary`` with the bootstrap size of the pages."""
+    from uqviz.metrics.ood_scores import ood_score_summary
+    from uqviz.study import bootstrap_resamples
+
+    return ood_score_summary(p, n_resamples=bootstrap_resamples(p.n))
+
+
+def _print_ood_scores(methods: dict[str, dict]) -> None:
+    for name, row in methods.items():
+        doc = row.get("ood_scores")
+        if not doc:
+            continue
+        for key, r in doc["scores"].items():
+            settings = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                 for k, v in r["settings"].items())
+            low, high = r["auroc_ci"]
+            print(f"{name}: OOD by {key} ({settings or 'no settings'}): AUROC {r['auroc']:.4f} "
+                  f"[{low:.4f}, {high:.4f}]  AUPR-in {r['aupr_in']:.4f}  AUPR-out "
+                  f"{r['aupr_out']:.4f}  FPR95 {r['fpr95']:.4f}")
+        for key, why in doc["unavailable"].items():
+            print(f"{name}: OOD by {key}: not computed ({why})")
 
 
 def cmd_conformal(args: argparse.Namespace) -> int:
@@ -310,18 +341,28 @@ def cmd_conformal(args: argparse.Namespace) -> int:
     if not 0 < args.cal_fraction < 1:
         raise CliError(f"--cal-fraction must be between 0 and 1, got {args.cal_fraction}")
     loaded = _read(args)
-    methods = {name: Study(p).conformal(alpha=args.alpha, score=args.score,
-                                        cal_fraction=args.cal_fraction, seed=args.seed,
-                                        randomized=not args.non_randomized, lam=args.lam,
-                                        k_reg=args.k_reg).summary()
-               for name, p in loaded.by_method.items()}
+    methods = {}
+    for name, p in loaded.by_method.items():
+        result = Study(p.select(~p.is_fit)).conformal(  # rows of group fit are never scored
+            alpha=args.alpha, score=args.score, cal_fraction=args.cal_fraction, seed=args.seed,
+            randomized=not args.non_randomized, lam=args.lam, k_reg=args.k_reg,
+            class_conditional=args.class_conditional)
+        methods[name] = {**result.summary(), **result.class_summary(p.names)}
     if args.json:
         print(json.dumps(_clean({"methods": methods})))
     else:
         for name, row in methods.items():
-            print(f"{name}: qhat {row['qhat']:.4f}  coverage {row['coverage']:.4f} "
+            qhat = "inf" if row["qhat"] is None else f"{row['qhat']:.4f}"
+            kind = "class-conditional " if row["class_conditional"] else ""
+            print(f"{name}: {kind}qhat {qhat}  coverage {row['coverage']:.4f} "
                   f"(target {1 - args.alpha:.2f})  mean set size {row['mean_set_size']:.3f}  "
                   f"n_cal {row['n_cal']}  n_test {row['n_test']}")
+            for c, coverage in row["coverage_per_class"].items():
+                size = row["set_size_per_class"][c]
+                print(f"  class {c}: coverage "
+                      f"{'-' if coverage is None else f'{coverage:.4f}'}  mean set size "
+                      f"{'-' if size is None else f'{size:.3f}'}  n_cal "
+                      f"{row['n_cal_per_class'][c]}")
     return 0
 
 
@@ -336,40 +377,87 @@ def cmd_referral(args: argparse.Namespace) -> int:
     if args.guarantee_method not in METHOD_NAMES:
         raise CliError(f"--guarantee-method must be one of {', '.join(METHOD_NAMES)}, got "
                        f"{args.guarantee_method!r}")
+    if args.target_accuracy is None and not args.class_target:
+        raise CliError("give --target-accuracy, --class-target or both")
     for name, value, top in (("--target-accuracy", args.target_accuracy, 1.0),
                              ("--confidence", args.confidence, 1.0 - 1e-12),
                              ("--calibration-share", args.calibration_share, 1.0)):
-        if not 0 < value <= top:
+        if value is not None and not 0 < value <= top:
             raise CliError(f"{name} must be between 0 and 1, got {value}")
-    loaded = _read(args)
+    if getattr(args, "model", None):  # --model PATH --dataset folder:DIR (uqviz.cli_triage)
+        from uqviz.cli_triage import model_predictions
+
+        loaded = model_predictions(args)
+    elif args.file is None:
+        raise CliError("give a predictions file, or --model PATH --dataset folder:DIR")
+    else:
+        loaded = _read(args)
     method = args.method or next(iter(loaded.by_method))
     if method not in loaded.by_method:
         raise CliError(f"{args.file}: no method {method!r}; methods: "
                        f"{', '.join(loaded.by_method)}")
     study = Study(loaded.by_method[method])
+    class_targets = _class_targets(args.class_target or [], loaded.by_method[method].names)
     try:
         result = study.guaranteed_referral(
             args.score, target_accuracy=args.target_accuracy, confidence=args.confidence,
             calibration_share=args.calibration_share, seed=args.seed,
-            method=args.guarantee_method)
+            method=args.guarantee_method, class_targets=class_targets)
     except ValueError as err:
         raise CliError(f"{args.file}: {err}") from None
     guarantee = result.to_dict()  # its "method" is the guarantee's; here "method" is the model's
     doc = {"method": method, "guarantee_method": guarantee.pop("method"), **guarantee}
+    if args.out:  # the policy document triage runs (uqviz.cli_triage)
+        from uqviz.cli_triage import write_referral_policy
+
+        write_referral_policy(args, method, loaded, result)
     if args.json:
         print(json.dumps(_clean(doc)))
         return 0
     verdict = ("certified" if doc["certified"] else "NOT certified; the best that can be: "
                f"{doc['accuracy_bound']:.4f}")
+    asked = ("every class target" if args.target_accuracy is None else
+             f"accuracy on automated >= {args.target_accuracy}"
+             f"{' and every class target' if class_targets else ''}")
     print(f"{method}: refer when {args.score} > {doc['threshold']:.6g} "
           f"({100 * doc['referred_fraction']:.1f}% of {doc['n_calibration']:,} calibration "
-          f"rows); accuracy on automated >= {args.target_accuracy} with probability "
+          f"rows); {asked} with probability "
           f">= {args.confidence}: {verdict} ({doc['guarantee_method']})")
+    for t in doc.get("class_targets", []):
+        print(f"  {t['class']} {t['metric']} >= {t['level']}: "
+              f"{'certified' if t['certified'] else 'NOT certified'} (bound {t['bound']:.4f} "
+              f"on {t['n']:,} automated rows)")
     if "heldout" in doc:
         h = doc["heldout"]
         print(f"held-out ({h['n']:,} rows): {100 * h['referred_fraction']:.1f}% referred, "
               f"accuracy on automated {h['automated_accuracy']:.4f}")
     return 0
+
+
+def _class_targets(texts: list[str], names: tuple[str, ...]) -> tuple:
+    """``CLASS:recall:0.95`` / ``CLASS:precision:0.9`` -> ``ClassTarget``s (CLASS: a class name
+    or a 0-based index)."""
+    from uqviz.metrics.guarantee import CLASS_METRICS, ClassTarget
+
+    targets = []
+    for text in texts:
+        name, _, rest = text.rpartition(":")
+        name, _, metric = name.rpartition(":")
+        if not name or metric not in CLASS_METRICS:
+            raise CliError(f"--class-target {text!r} must be CLASS:recall:LEVEL or "
+                           f"CLASS:precision:LEVEL")
+        if name in names:
+            index = names.index(name)
+        elif name.isdigit() and int(name) < len(names):
+            index = int(name)
+        else:
+            raise CliError(f"--class-target {text!r}: no class {name!r}; classes: "
+                           f"{', '.join(names)}")
+        try:
+            targets.append(ClassTarget(index, metric, float(rest)))
+        except ValueError as err:
+            raise CliError(f"--class-target {text!r}: {err}") from None
+    return tuple(targets)
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
@@ -417,11 +505,13 @@ def cmd_report(args: argparse.Namespace) -> int:
                                    plan=_plan(args), progress=_tqdm_progress("evaluate"),
                                    data_seed=args.data_seed)
         name, description = spec.name, spec.description
+    studies = {m: Study(p) for m, p in by_method.items()}
     conformal = {"alpha": args.alpha, "score": args.score,
-                 "methods": {m: Study(p).conformal(alpha=args.alpha, score=args.score,
-                                                   cal_fraction=0.5, seed=args.seed).summary()
-                             for m, p in by_method.items()}}
-    html = build_report(by_method, dataset_name=name, dataset_description=description,
+                 "methods": {m: s.conformal(alpha=args.alpha, score=args.score,
+                                            cal_fraction=0.5, seed=args.seed).summary()
+                             for m, s in studies.items()}}
+    html = build_report({m: s.all_rows for m, s in studies.items()}, dataset_name=name,
+                        dataset_description=description,
                         conformal=conformal, generated=date.today().isoformat())
     write_report(args.out, html)
     note(f"wrote {args.out}")
@@ -495,8 +585,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="bootstrap the training set per prior-ensemble member")
 
 
-def _add_file_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="predictions file: CSV, Parquet or NPZ (exchange format)")
+def _add_file_options(p: argparse.ArgumentParser, file_optional: bool = False) -> None:
+    p.add_argument("file", nargs="?" if file_optional else None,
+                   help="predictions file: CSV, Parquet or NPZ (exchange format)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--drop-invalid", action="store_true",
                    help="drop rows with NaN/inf values (counted in a warning)")
@@ -574,16 +665,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="APS/RAPS without the randomized tie-break")
     p.add_argument("--lam", type=float, default=0.01, help="RAPS λ")
     p.add_argument("--k-reg", type=int, default=5, help="RAPS k_reg")
+    p.add_argument("--class-conditional", action="store_true",
+                   help="one threshold per class (Mondrian sets): coverage >= 1 − α within "
+                        "every class, not only on average")
     p.set_defaults(func=cmd_conformal)
 
     p = sub.add_parser("referral", help="a referral threshold with a guarantee on a "
                        "predictions file: accuracy on automated cases >= A with probability "
                        ">= confidence (Learn then Test)")
-    _add_file_options(p)
+    _add_file_options(p, file_optional=True)  # or --model … --dataset folder:DIR
     p.add_argument("--method", default=None, help="the method (default: the file's first)")
     p.add_argument("--score", default="max_prob", help="the uncertainty score thresholded")
-    p.add_argument("--target-accuracy", type=float, required=True,
+    p.add_argument("--target-accuracy", type=float, default=None,
                    help="A: the accuracy to guarantee on automated cases")
+    p.add_argument("--class-target", action="append", default=None,
+                   metavar="CLASS:METRIC:LEVEL",
+                   help="a per-class target on the automated cases, e.g. 3:recall:0.95 or "
+                        "cat:precision:0.9 (CLASS a name or 0-based index); repeat for several; "
+                        "certified together with --target-accuracy when given")
     p.add_argument("--confidence", type=float, default=0.95, help="1 − δ")
     p.add_argument("--calibration-share", type=float, default=0.5,
                    help="share of the labelled rows used to choose (1: all; no held-out "
@@ -593,6 +692,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how the threshold is certified: ltt_fallback (Learn then Test with "
                         "fallback testing, the default), ltt_fixed_sequence or sgr (selection "
                         "with guaranteed risk)")
+    p.add_argument("--out", default=None, metavar="JSON",
+                   help="write the policy triage runs (with the model files' SHA-256 and "
+                        "model.json when the file is evaluate --model's)")
+    from uqviz.cli_triage import add_referral_model_options
+
+    add_referral_model_options(p)
     p.set_defaults(func=cmd_referral)
 
     p = sub.add_parser("embed", help="UMAP of one method's penultimate-layer features on test, "
@@ -643,6 +748,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-rows", default="2048",
                    help="most rows per prediction shard (the unit of row work)")
     p.set_defaults(func=cmd_precompute, corruptions_default="all")
+
+    from uqviz.cli_triage import add_team_parser, add_triage_parser
+
+    add_triage_parser(sub)
+    add_team_parser(sub)
+
+    from uqviz.cli_monitor import add_estimate_parser, add_monitor_parser
+
+    add_monitor_parser(sub)
+    add_estimate_parser(sub)
     return parser
 
 
@@ -651,8 +766,8 @@ def uses_torch(args: argparse.Namespace) -> bool:
     ``conformal``, ``referral``, ``report FILE``) or a features array (``embed --features``)
     import no torch: loading it and its compiler was most of their run (benchmarks/RESULTS.md,
     "Command line on a predictions file")."""
-    if args.command in ("metrics", "conformal", "referral"):
-        return False
+    if args.command in ("metrics", "conformal", "referral", "team", "monitor", "estimate"):
+        return bool(getattr(args, "model", None))  # referral --model predicts
     if args.command == "report":
         return args.file is None
     if args.command == "embed":

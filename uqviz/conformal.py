@@ -20,6 +20,14 @@ the 1-based rank of class ``y`` in that order (ties broken by the lower class in
 
 With a fixed ``u`` per row the APS and RAPS sets are prefixes of the sorted classes.
 
+**Class-conditional (Mondrian) sets** (``split_conformal(..., class_conditional=True)``): one
+threshold per class, ``qhat_y`` = the ``k_y``-th smallest score among the ``n_y`` calibration
+rows of class y, ``k_y = ceil((n_y + 1)(1 - alpha))`` (``+inf`` when ``k_y > n_y``), and the set
+``{y : s(x, y) <= qhat_y}``. Class y's test rows are exchangeable with its calibration rows,
+so ``P(y in set | Y = y) >= 1 - alpha`` for every class (Vovk 2003; the label-conditional
+Mondrian predictor of Vovk, Gammerman & Shafer 2005, ch. 4.5). The price: a class with few
+calibration rows gets a high (or infinite) threshold, and larger sets.
+
 This module imports numpy and, for the Wilson interval, ``uqviz.metrics`` (numpy/scipy).
 
 References:
@@ -32,6 +40,10 @@ References:
     Conformal Prediction", ICLR 2021 (RAPS).
     Angelopoulos & Bates, "A Gentle Introduction to Conformal Prediction and Distribution-Free
     Uncertainty Quantification", 2021 (coverage bounds).
+    Vovk, "Conditional validity of inductive conformal predictors", ACML 2012, and Vovk,
+    Lindsay, Nouretdinov & Gammerman, "Mondrian confidence machine", 2003 (class-conditional
+    sets); Löfström, Boström, Linusson & Johansson, "Bias reduction through conditional
+    conformal prediction", Intelligent Data Analysis 19(6), 2015.
 """
 
 from __future__ import annotations
@@ -280,6 +292,12 @@ class ConformalResult:
         test_indices: (n_test,) rows of the input used as test rows.
         cal_indices: (n_cal,) rows of the input used for calibration.
         randomized: whether APS/RAPS used random tie-breaking ``u``.
+        class_conditional: one threshold per class (Mondrian sets, module docstring).
+        class_qhat: (C,) the per-class thresholds when ``class_conditional`` (``qhat`` is then
+            their largest), else None.
+        class_n_cal: (C,) calibration rows of each class.
+        per_class_set_size: (C,) mean set size among the test rows of each true class (NaN
+            when none).
     """
 
     score: str
@@ -296,6 +314,10 @@ class ConformalResult:
     test_indices: np.ndarray
     cal_indices: np.ndarray
     randomized: bool
+    class_conditional: bool = False
+    class_qhat: np.ndarray | None = None
+    class_n_cal: np.ndarray | None = None
+    per_class_set_size: np.ndarray | None = None
 
     def summary(self) -> dict:
         """JSON-ready: ``qhat`` (None when infinite), ``coverage``, ``mean_set_size``,
@@ -307,6 +329,29 @@ class ConformalResult:
             "n_cal": int(self.n_cal),
             "n_test": int(self.n_test),
         }
+
+    def class_summary(self, names: tuple[str, ...] | list[str] | None = None) -> dict:
+        """JSON-ready per class, keyed by class name (``names``; ``"0" … "C-1"`` when None):
+        ``class_conditional``, ``coverage_per_class`` and ``set_size_per_class`` (None for a
+        class without test rows), ``n_cal_per_class``, and ``qhat_per_class`` (None when
+        infinite) for class-conditional sets."""
+        num_classes = self.sets.shape[1]
+        names = [str(x) for x in (names or range(num_classes))]
+        if len(names) != num_classes:
+            raise ValueError(f"{len(names)} class names for {num_classes} classes")
+
+        def by_name(values) -> dict:
+            return {name: float(v) if np.isfinite(v) else None
+                    for name, v in zip(names, values, strict=True)}
+
+        doc = {"class_conditional": bool(self.class_conditional),
+               "coverage_per_class": by_name(self.per_class_coverage),
+               "set_size_per_class": by_name(self.per_class_set_size),
+               "n_cal_per_class": {name: int(v) for name, v in
+                                   zip(names, self.class_n_cal, strict=True)}}
+        if self.class_qhat is not None:
+            doc["qhat_per_class"] = by_name(self.class_qhat)
+        return doc
 
 
 @dataclass(frozen=True, eq=False)
@@ -369,6 +414,7 @@ def split_conformal(
     randomized: bool = True,
     lam: float = 0.01,
     k_reg: int = 5,
+    class_conditional: bool = False,
 ) -> ConformalResult:
     """Split conformal prediction sets at level ``1 - alpha``.
 
@@ -387,27 +433,42 @@ def split_conformal(
             set, the class that crosses q̂ (never empty; coverage >= 1 − α).
         lam: RAPS penalty.
         k_reg: RAPS number of classes without penalty.
+        class_conditional: one threshold per class, from that class's calibration rows:
+            coverage >= 1 − α within every class (Mondrian sets, module docstring).
 
     Returns:
         A ``ConformalResult`` for the test rows.
 
     References:
-        Romano et al. 2020 (APS); Angelopoulos et al. 2021 (RAPS); Angelopoulos & Bates 2021.
+        Romano et al. 2020 (APS); Angelopoulos et al. 2021 (RAPS); Angelopoulos & Bates 2021;
+        Vovk et al. 2003 and Löfström et al. 2015 (class-conditional sets).
     """
     alpha = _check_alpha(alpha)
     labels, cal_idx, test_idx, all_scores, cal_scores = _split_scores(
         probs, labels, score, cal_fraction, seed, randomized, lam, k_reg
     )
-    qhat = conformal_quantile(cal_scores, alpha)
-    sets = all_scores[test_idx] <= qhat
+    num_classes = all_scores.shape[1]
+    cal_labels = labels[cal_idx]
+    class_n_cal = np.bincount(cal_labels, minlength=num_classes)
+    class_qhat = None
+    if class_conditional:
+        class_qhat = np.array([conformal_quantile(cal_scores[cal_labels == c], alpha)
+                               if class_n_cal[c] else math.inf for c in range(num_classes)])
+        qhat = float(class_qhat.max())
+        sets = all_scores[test_idx] <= class_qhat[None, :]
+    else:
+        qhat = conformal_quantile(cal_scores, alpha)
+        sets = all_scores[test_idx] <= qhat
     test_labels = labels[test_idx]
     covered = sets[np.arange(test_idx.size), test_labels]
-    num_classes = sets.shape[1]
     per_class_n = np.bincount(test_labels, minlength=num_classes)
     per_class_hits = np.bincount(test_labels, weights=covered, minlength=num_classes)
+    set_sizes = sets.sum(axis=1).astype(np.int64)
+    per_class_size_sum = np.bincount(test_labels, weights=set_sizes, minlength=num_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_class = np.where(per_class_n > 0, per_class_hits / np.maximum(per_class_n, 1), np.nan)
-    set_sizes = sets.sum(axis=1).astype(np.int64)
+        per_class_size = np.where(per_class_n > 0,
+                                  per_class_size_sum / np.maximum(per_class_n, 1), np.nan)
     hits = int(covered.sum())
     return ConformalResult(
         score=score,
@@ -424,6 +485,10 @@ def split_conformal(
         test_indices=test_idx,
         cal_indices=cal_idx,
         randomized=bool(randomized) and score != "lac",
+        class_conditional=bool(class_conditional),
+        class_qhat=class_qhat,
+        class_n_cal=class_n_cal,
+        per_class_set_size=per_class_size,
     )
 
 

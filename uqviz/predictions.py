@@ -9,7 +9,14 @@ Shape convention, written once:
   in-distribution test rows, ``<corruption>:<severity>`` for corrupted test rows and
   ``ood:<name>`` for out-of-distribution rows.
 * ``is_ood`` is bool ``(N,)``; by default it is true exactly for groups starting with ``ood:``.
-* ``features`` is an optional float32 ``(N, D)`` embedding (penultimate layer) for the map.
+* ``logits`` is an optional float32 ``(S', N, C)`` array of the network's logits, S' = 1 or S
+  (an ``(N, C)`` input gets S' = 1), for the scores computed from logits (max-logit, energy,
+  GEN, ViM; ``uqviz.metrics.ood_scores``).
+* ``features`` is an optional float32 ``(N, D)`` embedding (penultimate layer) for the map and
+  the feature-space OOD scores (KNN, ViM, Mahalanobis).
+* Rows of group ``fit`` (``FIT_GROUP``) are only for fitting what feature-space scores need
+  (class means, a feature bank): they are never scored (``labelled_in_distribution`` leaves
+  them out).
 * ``scores`` holds optional extra per-row scores ``(N,)`` a method provides.
 
 This module imports numpy only (its checks are ``uqviz.validation``'s).
@@ -25,6 +32,7 @@ import numpy as np
 from uqviz.validation import check_labels, check_probs
 
 TEST_GROUP = "test"
+FIT_GROUP = "fit"
 OOD_PREFIX = "ood:"
 PROB_SUM_TOLERANCE = 1e-3
 
@@ -57,6 +65,7 @@ class Predictions:
         group: str (N,) split or shift each row came from.
         is_ood: bool (N,) out-of-distribution rows; derived from ``group`` when omitted.
         features: optional float32 (N, D) penultimate-layer features.
+        logits: optional float32 (S', N, C) logits, S' = 1 or S; (N, C) gets S' = 1.
         scores: optional extra per-row scores, each (N,).
         method: the method id that produced the predictions.
         class_names: optional C names of the classes.
@@ -72,6 +81,7 @@ class Predictions:
     method: str = "default"
     class_names: tuple[str, ...] | None = None
     ids: np.ndarray | None = None
+    logits: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         probs = check_probs(self.probs, samples=True, dtype=np.float32)
@@ -95,6 +105,16 @@ class Predictions:
             features = np.asarray(self.features, dtype=np.float32)
             if features.ndim != 2 or features.shape[0] != n:
                 raise ValueError(f"features must be (N={n}, D), got {features.shape}")
+        logits = None
+        if self.logits is not None:
+            logits = np.asarray(self.logits, dtype=np.float32)
+            logits = logits[None] if logits.ndim == 2 else logits
+            if (logits.ndim != 3 or logits.shape[1:] != (n, c)
+                    or logits.shape[0] not in (1, probs.shape[0])):
+                raise ValueError(f"logits must be (N={n}, C={c}) or (S, N, C) with S = 1 or "
+                                 f"{probs.shape[0]}, got {np.shape(self.logits)}")
+            if not np.isfinite(logits).all():
+                raise ValueError("logits contain NaN or inf")
         scores = {k: np.asarray(v, dtype=np.float64) for k, v in dict(self.scores).items()}
         for k, v in scores.items():
             if v.shape != (n,):
@@ -106,7 +126,7 @@ class Predictions:
             raise ValueError(f"ids must have shape ({n},), got {ids.shape}")
         for name, value in [("probs", probs), ("labels", labels), ("group", group),
                             ("is_ood", is_ood), ("features", features), ("scores", scores),
-                            ("ids", ids)]:
+                            ("ids", ids), ("logits", logits)]:
             object.__setattr__(self, name, value)
         if self.class_names is not None:
             object.__setattr__(self, "class_names", tuple(str(x) for x in self.class_names))
@@ -159,6 +179,7 @@ class Predictions:
             method=self.method,
             class_names=self.class_names,
             ids=None if self.ids is None else self.ids[idx],
+            logits=None if self.logits is None else self.logits[:, idx],
         )
 
     def in_group(self, *groups: str) -> Predictions:
@@ -171,17 +192,27 @@ class Predictions:
         shifted = np.array([parse_shift_group(g) is not None for g in names], dtype=bool)
         return shifted[inverse.reshape(-1)] if len(names) else np.zeros(self.n, dtype=bool)
 
+    @property
+    def is_fit(self) -> np.ndarray:
+        """bool (N,): rows of group ``fit``, kept only to fit feature-space scores."""
+        return self.group.astype(str) == FIT_GROUP
+
     def labelled_in_distribution(self) -> Predictions:
         """Rows with a known label that are neither out-of-distribution nor corrupted
-        (``<corruption>:<severity>`` groups): what the summary metrics score."""
-        return self.select((self.labels >= 0) & ~self.is_ood & ~self.is_shifted)
+        (``<corruption>:<severity>`` groups) nor fit rows (group ``fit``): what the summary
+        metrics score."""
+        return self.select((self.labels >= 0) & ~self.is_ood & ~self.is_shifted & ~self.is_fit)
+
+    def fit_rows(self) -> Predictions:
+        """Labelled in-distribution rows of group ``fit``: what feature-space scores fit on."""
+        return self.select(self.is_fit & (self.labels >= 0) & ~self.is_ood)
 
     def ood_rows(self) -> Predictions:
         return self.select(self.is_ood)
 
     def with_method(self, method: str) -> Predictions:
         return Predictions(self.probs, self.labels, self.group, self.is_ood, self.features,
-                           self.scores, method, self.class_names, self.ids)
+                           self.scores, method, self.class_names, self.ids, self.logits)
 
 
 def concatenate(parts: list[Predictions]) -> Predictions:
@@ -196,6 +227,9 @@ def concatenate(parts: list[Predictions]) -> Predictions:
     ids = None
     if all(p.ids is not None for p in parts):
         ids = np.concatenate([p.ids for p in parts])
+    logits = None
+    if all(p.logits is not None for p in parts) and len({p.logits.shape[0] for p in parts}) == 1:
+        logits = np.concatenate([p.logits for p in parts], axis=1)
     return Predictions(
         probs=np.concatenate([p.probs for p in parts], axis=1),
         labels=np.concatenate([p.labels for p in parts]),
@@ -206,4 +240,5 @@ def concatenate(parts: list[Predictions]) -> Predictions:
         method=first.method,
         class_names=first.class_names,
         ids=ids,
+        logits=logits,
     )

@@ -16,10 +16,15 @@ every id of the method exactly once. Without an ``id`` column the samples are ma
 position, so every sample must list the examples in the same order. Other columns are ignored
 with a warning.
 
-NPZ files hold ``probs`` (N, C) or (S, N, C) (or ``logits``), ``labels`` (N,) and optional
-``group`` (N,) strings, ``is_ood`` (N,), ``ids`` (N,), ``method`` (a string) and ``class_names``
-(C,). Several methods: ``methods`` (M,) names and ``probs_<i>``, ``labels_<i>``, ``group_<i>``,
-``is_ood_<i>``, ``ids_<i>`` for the i-th method. Strings must be saved as unicode arrays (files
+NPZ files hold ``probs`` (N, C) or (S, N, C) (or ``logits``, turned into probabilities by a
+softmax), ``labels`` (N,) and optional ``group`` (N,) strings, ``is_ood`` (N,), ``ids`` (N,),
+``method`` (a string) and ``class_names`` (C,). ``logits`` (N, C) or (S, N, C) may also come
+beside ``probs``, and ``features`` (N, D) penultimate-layer features: both are kept on the
+``Predictions`` for the OOD scores from logits and features (``uqviz.metrics.ood_scores``);
+rows of group ``fit`` are used only to fit those scores (class means, a feature bank), never
+scored. Several methods: ``methods`` (M,) names and ``probs_<i>``, ``labels_<i>``,
+``group_<i>``, ``is_ood_<i>``, ``ids_<i>``, ``logits_<i>``, ``features_<i>`` for the i-th
+method. Strings must be saved as unicode arrays (files
 are read with ``allow_pickle=False``).
 
 Class names come from the ``class_names`` argument, else a JSON sidecar ``<file>.classes.json``

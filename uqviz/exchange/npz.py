@@ -95,9 +95,6 @@ def read_npz(source: SourceFile, drop_invalid: bool, logits_to_probs: bool):
 
 def _npz_method(source, npz, keys, name, suffix, drop_invalid, logits_to_probs):
     probs_key, logits_key = f"probs{suffix}", f"logits{suffix}"
-    if probs_key in keys and logits_key in keys:
-        raise file_error(source,
-                         f"has both {probs_key!r} and {logits_key!r}; give one or the other")
     if probs_key not in keys and logits_key not in keys:
         raise file_error(source, f"no {probs_key!r} array (or {logits_key!r}) for method {name!r}; "
                      f"arrays: {listing_of(keys)}")
@@ -129,6 +126,29 @@ def _npz_method(source, npz, keys, name, suffix, drop_invalid, logits_to_probs):
                 return k, arr
         return None, None
 
+    extra_logits, extra_logits_key = None, None
+    if key == probs_key and logits_key in keys:  # logits kept beside the probabilities
+        extra_logits_key = logits_key
+        used.add(logits_key)
+        extra_logits = _npz_array(source, npz, logits_key)
+        _check_kind(source, logits_key, extra_logits, "iuf", "numbers")
+        lead = extra_logits.shape[0] if extra_logits.ndim == 3 else 1
+        if extra_logits.shape[-2:] != (n, num_classes) or extra_logits.ndim not in (2, 3) or (
+                lead not in (1, n_samples)):
+            raise file_error(source, f"array {logits_key!r} must be ({n}, {num_classes}) or "
+                             f"(S, {n}, {num_classes}) with S = 1 or {n_samples} like "
+                             f"{probs_key!r}, got shape {extra_logits.shape}")
+        extra_logits = np.asarray(extra_logits, dtype=np.float64).reshape(lead, n, num_classes)
+    features_key = f"features{suffix}"
+    features = None
+    if features_key in keys:
+        used.add(features_key)
+        features = _npz_array(source, npz, features_key)
+        _check_kind(source, features_key, features, "iuf", "numbers")
+        if features.ndim != 2 or features.shape[0] != n or features.shape[1] < 1:
+            raise file_error(source, f"array {features_key!r} must be ({n}, D) like "
+                             f"{key!r}'s {n} examples, got shape {features.shape}")
+        features = np.asarray(features, dtype=np.float64)
     labels_key, labels = optional("labels", "label")
     if labels is None:
         raise file_error(source, f"no 'labels{suffix}' array (N,) for method {name!r} (use -1 for "
@@ -150,6 +170,24 @@ def _npz_method(source, npz, keys, name, suffix, drop_invalid, logits_to_probs):
     flat = values.reshape(-1, num_classes)
     found = first_non_finite(flat)
     keep = None
+    for extra_key, extra in ((extra_logits_key, extra_logits), (features_key, features)):
+        extra_found = None if extra is None else first_non_finite(
+            extra.reshape(-1, extra.shape[-1]))
+        if extra_found is None:
+            continue
+        bad, r, c = extra_found
+        s, i = divmod(r, n)
+        place = f"{extra_key}[{i}, {c}] (0-based)" if extra.ndim == 2 or extra_key == (
+            features_key) else f"{extra_key}[{s}, {i}, {c}] (0-based)"
+        bad_example = bad.reshape(-1, n).any(axis=0)
+        if not drop_invalid:
+            bad_value = number_text(extra.reshape(-1, extra.shape[-1])[r, c])
+            raise file_error(source, f"value {bad_value} is not a finite number; "
+                             f"{int(bad_example.sum())} example(s) have NaN or inf values; "
+                             f"{DROP_HINT}", place)
+        keep = ~bad_example if keep is None else keep & ~bad_example
+        warnings.append(f"dropped {int(bad_example.sum())} example(s) of method {name!r} with "
+                        f"NaN or inf values in {extra_key!r} (first at {place})")
     if found is not None:
         bad, r, c = found
         bad_example = bad.reshape(n_samples, n).any(axis=0)
@@ -157,16 +195,16 @@ def _npz_method(source, npz, keys, name, suffix, drop_invalid, logits_to_probs):
             raise file_error(source, f"value {number_text(flat[r, c])} is not a finite number; "
                          f"{int(bad_example.sum())} example(s) have NaN or inf values; "
                          f"{DROP_HINT}", where_cell(r, c))
-        keep = ~bad_example
-        if not keep.any():
-            raise file_error(source, f"no examples left in {key!r} after dropping those with NaN "
-                         f"or inf values")
+        keep = ~bad_example if keep is None else keep & ~bad_example
         warnings.append(f"dropped {int(bad_example.sum())} example(s) of method {name!r} with "
                         f"NaN or inf values in {key!r} (first at {where_cell(r, c)})")
+    if keep is not None and not keep.any():
+        raise file_error(source, f"no examples left in {key!r} after dropping those with NaN "
+                         f"or inf values")
     probs, converted = checked_probabilities(
         source, values, logits=key == logits_key, logits_to_probs=logits_to_probs,
         what=repr(key), where_cell=where_cell, where_row=where_row,
-        skip=None if keep is None else np.tile(bad_example, n_samples),
+        skip=None if keep is None else np.tile(~keep, n_samples),
     )
     warnings += converted
 
@@ -192,10 +230,13 @@ def _npz_method(source, npz, keys, name, suffix, drop_invalid, logits_to_probs):
         if dup is not None:
             raise file_error(source, f"id {ids[dup]!s} appears twice (first at index "
                          f"{first_true(ids == ids[dup])})", f"{ids_key}[{dup}] (0-based)")
+    logits = values if key == logits_key else extra_logits
     parts = {"probs": probs.astype(np.float32), "labels": labels, "group": group,
-             "is_ood": is_ood, "ids": ids}
+             "is_ood": is_ood, "ids": ids,
+             "logits": None if logits is None else logits.astype(np.float32),
+             "features": None if features is None else features.astype(np.float32)}
     if keep is not None:
-        parts = {k: None if v is None else (v[:, keep] if k == "probs" else v[keep])
+        parts = {k: None if v is None else (v[:, keep] if k in ("probs", "logits") else v[keep])
                  for k, v in parts.items()}
     return parts, n_samples * n, warnings, used
 

@@ -113,6 +113,10 @@ def _npz_arrays(by_method: Mapping[str, Predictions], names) -> dict[str, np.nda
         if p.ids is not None:
             ids = np.asarray(p.ids)
             arrays[f"ids{suffix}"] = ids if ids.dtype.kind in "iu" else ids.astype(str)
+        if p.logits is not None:
+            arrays[f"logits{suffix}"] = p.logits.astype(np.float32)
+        if p.features is not None:
+            arrays[f"features{suffix}"] = p.features.astype(np.float32)
         return arrays
 
     if len(by_method) == 1:
@@ -134,7 +138,8 @@ def write_predictions(by_method: Mapping[str, Predictions], path: str | os.PathL
     (one row per method × sample × example; ``id`` is 0..N-1 when a method has no ids) and,
     when there are class names, a ``<file>.classes.json`` sidecar. NPZ files use the layout in
     the module docstring. Files are written to a temporary name in the same folder, then
-    renamed (``os.replace``), so a reader never sees half a file. Features and extra scores are
+    renamed (``os.replace``), so a reader never sees half a file. NPZ files also carry the
+    logits and features when the Predictions have them; table files do not; extra scores are
     not written. ``read_predictions`` gives a table file's examples back in ascending id order
     (the order written when the ids are sorted or absent); NPZ files keep the order.
 

@@ -44,11 +44,30 @@ OOD detection (``ood``): in-distribution is the positive class, score -uncertain
     AUROC, AUPR-in (in positive), AUPR-out (OOD positive, score uncertainty),
     FPR95 = share of OOD with uncertainty <= the ceil(0.95 n_in)-th smallest in-dist value
 
+OOD scores from logits l (S, N, C) and features f (N, D) (``ood_scores``), higher = more OOD;
+fitted parts use the rows of group ``fit`` only; S logit samples: mean of the scores
+    max_logit             -max_c l_c                             (Hendrycks et al. 2022)
+    energy                -T log sum_c exp(l_c / T), T = 1       (Liu et al. 2020)
+    gen                   sum_{j<=M} p_(j)^γ (1 - p_(j))^γ, γ = 0.1, M = min(100, C)  (Liu 2023)
+    knn                   ‖z - z_(k)‖, z = f/‖f‖, k-th nearest fit row, k = 50  (Sun et al. 2022)
+    vim                   α ‖(f - u)_P⊥‖ - log sum_c exp(l_c), u = -W⁺b, P: top-d principal
+                          space of the fit rows, α = mean max l / mean ‖·‖  (Wang et al. 2022)
+    mahalanobis           min_c (f - μ_c)ᵀ Σ⁻¹ (f - μ_c), Σ shared (Lee et al. 2018)
+    relative_mahalanobis  min_c [d_c(f) - d_0(f)], d_0: one Gaussian of all fit rows (Ren 2021)
+
 Bootstrap (``bootstrap``): percentile intervals over rows, np.random.default_rng(seed),
 chunked; vectorised for means, ECE/MCE/adaptive ECE, AURC/E-AURC and OOD AUROC.
 
 Checks of inputs (``uqviz.validation``, shared with ``Predictions`` and ``uqviz.conformal``):
 ``check_probs``, ``check_labels``, ``check_probs_labels``, ``check_scores_correct``.
+
+Accuracy without labels (``label_free``), reference R labelled, target T unlabelled, conf = max p̄
+    AC                    mean_T conf                            (Hendrycks & Gimpel 2017)
+    DoC                   acc_R + mean_T conf - mean_R conf      (Guillory et al. 2021)
+    ATC                   mean_T 1[s > t], t = s_(#errors on R) so mean_R 1[s > t] = acc_R;
+                          s = max p̄ (MC) or sum_c p̄_c log p̄_c (NE)  (Garg et al. 2022)
+    *_ts                  the same on softmax(log p̄ / T), T NLL-optimal on R (CBPE idea)
+    interval              â ± z sqrt(se_boot² + â(1-â)/n_T), reference and target resampled
 
 Summary (``summary``): ``method_summary(p)`` dict, ``metric_table(predictions)`` with
 bootstrap intervals, ``METRIC_INFO`` labels and tooltips.

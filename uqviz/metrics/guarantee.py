@@ -64,6 +64,22 @@ data, it says what these data support — the 1 − δ guarantee is for a target
 SGR: ``max_j 1 − U_j``, with its threshold, which holds with probability ≥ 1 − δ because all
 G bounds hold at once.
 
+**Per-class targets** (``class_targets``, LTT only): "recall of class k ≥ R" (among the
+automated rows whose true class is k, the share predicted k) and "precision of class k ≥ P"
+(among the automated rows predicted k, the share that are k; an automated OOD row predicted k
+is an error), alone or with the overall accuracy target. Each target t is a binomial risk on
+its own rows: at candidate j, ``m_jt`` test rows of its population (true class k, resp.
+predicted k) are automated, ``e_jt`` of them errors, and ``p_jt = P(Binomial(m_jt, 1 − level_t)
+≤ e_jt)``, valid given ``m_jt`` as above. Candidate j must meet every target, ``H_j = ∪_t H_jt``,
+tested with ``p_j = max_t p_jt`` (an intersection–union test: ``P(p_j ≤ x) ≤ P(p_jt ≤ x) ≤ x``
+for a true ``H_jt``, no correction for the number of targets). The start is the latest of the
+targets' starts, each from its population's expected test rows on the grid rows (their
+predicted classes and labels: held out, so still independent of the test rows); the anchors
+and the fallback procedure are unchanged, so the joint guarantee holds with probability
+≥ 1 − δ. Each target's ``bound`` is the one-sided Clopper–Pearson lower bound (level δ) of its
+metric on the test rows automated at the chosen threshold (≥ its level when certified: an
+exact binomial test rejects at level ≤ δ exactly when that bound clears the level).
+
 Measured by ``benchmarks/guarantee_power.py`` (1,000 draws per cell, 1 − δ = 0.95, A = 0.95,
 error rate 0.01 + 0.3·s² for s ~ U(0, 1); coverage chosen as a share of the oracle's), at
 n = 500 / 1,000 / 5,000: SGR 13% / 38% / 80%, LTT fallback 21% / 54% / 89%, fixed sequence
@@ -198,6 +214,73 @@ LTT_DESIGNS = {
     "ltt_fallback": LttDesign(),
     "ltt_fixed_sequence": LttDesign(start_weight=1.0, anchors=0),
 }
+CLASS_METRICS = {
+    "recall": "among the automated cases of true class k, the share predicted k",
+    "precision": "among the automated cases predicted k, the share of true class k",
+}
+
+
+@dataclass(frozen=True)
+class ClassTarget:
+    """A per-class target on the automated cases (module docstring, "Per-class targets").
+
+    Attributes:
+        class_index: k, 0-based.
+        metric: ``recall`` or ``precision`` (``CLASS_METRICS``).
+        level: the least value to guarantee, in (0, 1].
+    """
+
+    class_index: int
+    metric: str
+    level: float
+
+    def __post_init__(self) -> None:
+        if isinstance(self.class_index, bool) or int(self.class_index) != self.class_index or (
+                self.class_index < 0):
+            raise ValueError(f"class_index must be an integer >= 0, got {self.class_index!r}")
+        if self.metric not in CLASS_METRICS:
+            raise ValueError(f"metric must be one of {', '.join(CLASS_METRICS)}, got "
+                             f"{self.metric!r}")
+        if not 0 < float(self.level) <= 1:
+            raise ValueError(f"level must be in (0, 1], got {self.level}")
+
+    def rows_and_errors(self, predicted: np.ndarray,
+                        labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(population, error) bool masks: recall: true class k, predicted otherwise;
+        precision: predicted k, true class otherwise (unknown labels, -1, included)."""
+        is_true, is_predicted = labels == self.class_index, predicted == self.class_index
+        if self.metric == "recall":
+            return is_true, ~is_predicted
+        return is_predicted, ~is_true
+
+
+@dataclass(frozen=True)
+class ClassTargetResult:
+    """What the chosen threshold gives one ``ClassTarget`` on the LTT test rows.
+
+    Attributes:
+        target: the target.
+        certified: its bound reaches its level (all are, when the threshold is certified).
+        bound: one-sided Clopper–Pearson lower bound (level δ) of the metric on the automated
+            test rows of its population; 0 when there are none.
+        value: the metric on those rows (NaN when none).
+        n: those rows; errors: the errors among them.
+    """
+
+    target: ClassTarget
+    certified: bool
+    bound: float
+    value: float
+    n: int
+    errors: int
+
+    def to_dict(self, names=None) -> dict:
+        k = self.target.class_index
+        return {"class": str(names[k]) if names is not None else str(k), "class_index": k,
+                "metric": self.target.metric, "level": self.target.level,
+                "certified": self.certified, "bound": self.bound,
+                "value": None if self.n == 0 else self.value, "n": self.n,
+                "errors": self.errors}
 
 
 @dataclass(frozen=True)
@@ -249,19 +332,33 @@ def ltt_weights(expected: np.ndarray, n_test: int, target_accuracy: float, delta
                 design: LttDesign) -> np.ndarray:
     """(L + 1,) the share of δ on each candidate (0 before the start): the start and anchors
     from the expected test rows, n, A and δ only — never from the test rows' errors."""
-    risk = 1.0 - target_accuracy
-    weights = np.zeros(expected.size)
+    start = _start_index(expected, n_test, 1.0 - target_accuracy, delta, design)
+    if start is None:
+        return np.zeros(expected.size)
+    return _weights_from(start, expected, n_test, delta, design)
+
+
+def _start_index(expected: np.ndarray, n_test: int, risk: float, delta: float,
+                 design: LttDesign) -> int | None:
+    """The first candidate whose expected test rows reach the start size (module docstring),
+    None when no size up to ``n_test`` can be rejected."""
     start_level = delta * design.start_weight
     floor = first_rejectable_size(risk, start_level, 0.0, max(n_test, 1))
     if floor is None:
-        return weights
+        return None
     cap = design.start_cap * n_test
     wanted = first_rejectable_size(risk, start_level, design.start_error_share,
                                    max(int(cap), 1)) or cap
     start_size = max(floor, min(wanted, cap))
     reach = expected >= start_size - 1e-9
-    start = int(np.argmax(reach)) if reach.any() else expected.size - 1
-    weights[start] += start_level
+    return int(np.argmax(reach)) if reach.any() else expected.size - 1
+
+
+def _weights_from(start: int, expected: np.ndarray, n_test: int, delta: float,
+                  design: LttDesign) -> np.ndarray:
+    """δ's shares: the start's, then the anchors' (spaced in ``expected`` test rows)."""
+    weights = np.zeros(expected.size)
+    weights[start] += delta * design.start_weight
     if design.anchors and design.start_weight < 1:
         steps = np.arange(1, design.anchors + 1) / design.anchors
         for size in expected[start] + (n_test - expected[start]) * steps:
@@ -302,9 +399,11 @@ class CertifiedThreshold:
         levels: the grid's size: LTT: the grid rows held out, whose scores are the candidate
             thresholds; SGR: G, the coverage levels searched (the union bound's size).
         method: ``ltt_fallback``, ``ltt_fixed_sequence`` or ``sgr`` (``METHOD_NAMES``).
+        class_targets: what the threshold gives each per-class target (``ClassTargetResult``),
+            in the order asked; empty without per-class targets.
     """
 
-    target_accuracy: float
+    target_accuracy: float | None
     confidence: float
     certified: bool
     threshold: float
@@ -315,6 +414,7 @@ class CertifiedThreshold:
     errors: int
     levels: int
     method: str = DEFAULT_METHOD
+    class_targets: tuple[ClassTargetResult, ...] = ()
 
     @property
     def referred_fraction(self) -> float:
@@ -347,6 +447,50 @@ def _ltt(u, ok, target, delta, design, levels, seed):
     return value, m, bound, grid.grid_rows
 
 
+def _ltt_targets(u, ok, predicted, labels, target, class_targets, delta, design, levels, seed):
+    """Learn then Test with several targets at once (module docstring, "Per-class targets"):
+    ``(value, m, results)``, results one ``ClassTargetResult`` per class target."""
+    grid_rows = design.grid_rows(u.size) if levels is None else max(0, min(levels, u.size - 1))
+    is_grid = grid_row_mask(u.size, grid_rows, seed)
+    test = ~is_grid
+    values = np.append(np.unique(u[is_grid]), math.inf)
+    n_test, per_grid_row = int(test.sum()), int(test.sum()) / max(grid_rows, 1)
+    all_rows = np.ones(u.size, dtype=bool)
+    targets = ([(all_rows, ~ok, 1.0 - target)] if target is not None else []) + [
+        (*t.rows_and_errors(predicted, labels), 1.0 - t.level) for t in class_targets]
+    p_values, starts, counts = np.zeros(values.size), [], []
+    for population, error, risk in targets:
+        grid_u = np.sort(u[is_grid & population])
+        expected = per_grid_row * np.searchsorted(grid_u, values, side="left")
+        order = np.argsort(u[test & population], kind="stable")
+        test_u = u[test & population][order]
+        cum_errors = np.concatenate([[0], np.cumsum(error[test & population][order],
+                                                    dtype=np.int64)])
+        automated = np.searchsorted(test_u, values, side="left")
+        errors = cum_errors[automated]
+        starts.append(_start_index(expected, int(round(expected[-1])), risk, delta, design))
+        p_values = np.maximum(p_values, binomial_p_value(errors, automated, risk))
+        counts.append((automated, errors))
+    chosen = None
+    if all(start is not None for start in starts):
+        expected_all = per_grid_row * np.searchsorted(np.sort(u[is_grid]), values, side="left")
+        expected_all[-1] = n_test
+        weights = _weights_from(max(starts), expected_all, n_test, delta, design)
+        rejected = fallback_rejections(p_values, weights)
+        chosen = int(np.flatnonzero(rejected)[-1]) if rejected.any() else None
+    value = math.inf if chosen is None else float(values[chosen])
+    m = 0 if chosen is None else (u.size if math.isinf(value) else int((u < value).sum()))
+    results = []
+    for t, (automated, errors) in zip(class_targets, counts[len(targets) - len(class_targets):],
+                                      strict=True):
+        n_t, e_t = (0, 0) if chosen is None else (int(automated[chosen]), int(errors[chosen]))
+        bound = 1.0 - binomial_upper_bound(e_t, n_t, delta)
+        results.append(ClassTargetResult(t, chosen is not None and bound >= t.level - 1e-9,
+                                         float(bound), 1.0 - e_t / n_t if n_t else math.nan,
+                                         n_t, e_t))
+    return value, m, chosen is not None, tuple(results), grid_rows
+
+
 def _sgr(u, ok, target, delta, levels):
     n = u.size
     order = np.argsort(u, kind="stable")
@@ -369,35 +513,59 @@ def _sgr(u, ok, target, delta, levels):
     return value, m, max(bound, 0.0), bool(reaching)
 
 
-def certify_threshold(uncertainty: np.ndarray, correct: np.ndarray, *, target_accuracy: float,
+def certify_threshold(uncertainty: np.ndarray, correct: np.ndarray, *,
+                      target_accuracy: float | None,
                       confidence: float = 0.95, method: str = DEFAULT_METHOD,
                       levels: int | None = None, seed: int = 0,
-                      design: LttDesign | None = None) -> CertifiedThreshold:
+                      design: LttDesign | None = None,
+                      class_targets: tuple[ClassTarget, ...] | list[ClassTarget] = (),
+                      predicted: np.ndarray | None = None,
+                      labels: np.ndarray | None = None) -> CertifiedThreshold:
     """The largest-coverage threshold whose automated accuracy is at least ``target_accuracy``
-    with probability at least ``confidence`` (module docstring).
+    with probability at least ``confidence`` (module docstring); with ``class_targets``, one
+    that meets every per-class target and the accuracy target (when given) at once.
 
     Args:
         uncertainty: (n,) calibration scores, higher = more uncertain.
         correct: (n,) bool, the model was right (False for out-of-distribution rows).
-        target_accuracy: A in (0, 1].
+        target_accuracy: A in (0, 1]; None for per-class targets alone.
         confidence: 1 − δ in (0, 1).
         method: ``ltt_fallback`` (default), ``ltt_fixed_sequence`` or ``sgr``.
         levels: the grid's size: LTT: grid rows held out (default ``LttDesign.grid_rows``);
             SGR: coverage levels G ≥ 1 (default 20).
         seed: which rows are the grid rows (LTT).
         design: the LTT layout (default ``LTT_DESIGNS[method]``; benchmarks vary it).
+        class_targets: per-class recall or precision targets (``ClassTarget``; LTT only).
+        predicted: (n,) predicted classes; labels: (n,) true classes, -1 when unknown
+            (needed with ``class_targets``).
+
+    With class targets, ``accuracy_bound`` is A when certified and 0 otherwise (no search for
+    the highest A'); each target's bound is in ``class_targets``.
     """
     if method not in METHOD_NAMES:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHOD_NAMES)}")
-    if not 0 < target_accuracy <= 1:
+    class_targets = tuple(class_targets)
+    if target_accuracy is None and not class_targets:
+        raise ValueError("give target_accuracy, class_targets or both")
+    if target_accuracy is not None and not 0 < target_accuracy <= 1:
         raise ValueError(f"target_accuracy must be in (0, 1], got {target_accuracy}")
+    if class_targets and method == "sgr":
+        raise ValueError("per-class targets are certified with Learn then Test "
+                         "(ltt_fallback or ltt_fixed_sequence), not sgr")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if levels is not None and levels < (1 if method == "sgr" else 0):
         raise ValueError(f"levels must be >= {1 if method == 'sgr' else 0}, got {levels}")
     u, ok = check_scores_correct(uncertainty, correct)
     delta = 1.0 - confidence
-    if method == "sgr":
+    results: tuple[ClassTargetResult, ...] = ()
+    if class_targets:
+        predicted, labels = _check_classes(predicted, labels, u.size)
+        value, m, certified, results, levels = _ltt_targets(
+            u, ok, predicted, labels, target_accuracy, class_targets, delta,
+            design or LTT_DESIGNS[method], levels, seed)
+        bound = (target_accuracy or 0.0) if certified else 0.0
+    elif method == "sgr":
         levels = SGR_LEVELS if levels is None else levels
         value, m, bound, certified = _sgr(u, ok, target_accuracy, delta, levels)
     else:
@@ -406,11 +574,23 @@ def certify_threshold(uncertainty: np.ndarray, correct: np.ndarray, *, target_ac
         certified = bound >= target_accuracy
     automated = u < value
     return CertifiedThreshold(
-        target_accuracy=float(target_accuracy), confidence=float(confidence),
+        target_accuracy=None if target_accuracy is None else float(target_accuracy),
+        confidence=float(confidence),
         certified=certified, threshold=_refer_at_or_above(value, m),
         accuracy_bound=float(bound), coverage=m / u.size, n_calibration=int(u.size),
         n_automated=m, errors=int((~ok[automated]).sum()) if m else 0, levels=int(levels),
-        method=method)
+        method=method, class_targets=results)
+
+
+def _check_classes(predicted, labels, n: int) -> tuple[np.ndarray, np.ndarray]:
+    if predicted is None or labels is None:
+        raise ValueError("class_targets need predicted and labels, (n,) each")
+    predicted, labels = np.asarray(predicted), np.asarray(labels)
+    for name, values in (("predicted", predicted), ("labels", labels)):
+        if values.shape != (n,) or values.dtype.kind not in "iu":
+            raise ValueError(f"{name} must be integer ({n},), got {values.dtype} "
+                             f"{values.shape}")
+    return predicted, labels
 
 
 def calibration_split(n: int, calibration_share: float, seed: int) -> tuple[np.ndarray,
