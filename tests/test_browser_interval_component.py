@@ -3,10 +3,8 @@ methods.
 
 * What it shows (table, warnings, caption, chart labels and tooltips) equals the Python core's
   ``accuracy_intervals(correct, [n], n_resamples=None)`` formatted as the page formatted it, to
-  the digit shown, at both ends and at random sizes.
-* Its arithmetic (``intervalsAt``: Wald, Wilson, the exact bootstrap's binomial quantiles) is
-  bit for bit ``normal_ci``, ``wilson_ci`` and ``exact_bootstrap_ci`` in chromium, for n up to
-  the exact bootstrap's limit.
+  the digit shown, at both ends and at random sizes (the browser computes none of it: it looks
+  up Python's table, tests/test_components_node.py).
 * The keyboard (arrows, PageUp/PageDown, Home/End) and the mouse move the slider (a native
   ``<input type="range">`` with a visible label) and the numbers; the committed size reaches
   the URL, the widths chart and a reload.
@@ -186,10 +184,20 @@ def _size_becomes(slider, size: int) -> int:
     return eventually_equal(lambda: _size(slider), size, timeout=30, what="the slider's size")
 
 
+def _sizes() -> list[int]:
+    """The sizes the slider offers on ROWS rows: every one at the small end, then a grid."""
+    from uqviz.ui.components.interval_subsample import slider_sizes
+
+    sizes = slider_sizes(ROWS).tolist()
+    assert sizes[:20] == list(range(SMALLEST, SMALLEST + 20)) and sizes[-1] == ROWS
+    return sizes
+
+
 def test_the_numbers_are_the_cores_at_every_size_tried(page, served):
+    sizes = _sizes()
     _open(page, served["url"])
     slider = _slider(page)
-    top = ROWS - SMALLEST
+    top = len(sizes) - 1
     assert slider.get_attribute("max") == str(top)
     _shows(page, served, ROWS)  # all rows by default
     rng = np.random.default_rng(0)
@@ -197,7 +205,7 @@ def test_the_numbers_are_the_cores_at_every_size_tried(page, served):
     seen_notes = set()
     for position in positions:
         slider.fill(str(position))
-        size = SMALLEST + int(position)
+        size = sizes[position]
         _size_becomes(slider, size)
         shown = _shows(page, served, size)
         seen_notes |= {"zero" if "zero width" in n else "outside" for n in shown["notes"]}
@@ -205,65 +213,23 @@ def test_the_numbers_are_the_cores_at_every_size_tried(page, served):
     assert exceptions(page) == []
 
 
-JS_CHECK = """async ([code, cases, z]) => {
-  const url = URL.createObjectURL(new Blob([code], {type: 'text/javascript'}));
-  const mod = await import(url);
-  const levels = [(1.0 - 0.95) / 2.0, (1.0 + 0.95) / 2.0];
-  return cases.map(([k, n]) => {
-    const iv = mod.intervalsAt(k, n, z, levels);
-    return [iv.accuracy, ...iv.waldUnclipped, ...iv.wald, ...iv.wilson, ...iv.bootstrap,
-            iv.zeroWidth, iv.outside];
-  });
-}"""
-
-
-def test_the_browsers_arithmetic_is_pythons_bit_for_bit(page):
-    from uqviz.metrics.classification import (
-        EXACT_BOOTSTRAP_MAX_N,
-        exact_bootstrap_ci,
-        normal_ci,
-        normal_quantile,
-        wilson_ci,
-    )
-    from uqviz.ui.components import component_js
-
-    rng = np.random.default_rng(1)
-    cases = []
-    for n in [1, 2, 3, 5, 20, 21, 50, 137, 1000, 12_345, 100_000, 999_999, 1_000_000]:
-        cases += [(int(k), n) for k in rng.integers(0, n + 1, 25)]
-        cases += [(0, n), (n, n), (max(n - 1, 0), n), (min(1, n), n)]
-    for _ in range(200):  # near 100%, where the page's warnings are
-        n = int(rng.integers(20, 1_000_001))
-        cases.append((n - int(rng.integers(0, min(n, 40))), n))
-    cases += [(EXACT_BOOTSTRAP_MAX_N // 2, EXACT_BOOTSTRAP_MAX_N),
-              (EXACT_BOOTSTRAP_MAX_N - 3, EXACT_BOOTSTRAP_MAX_N)]
-    page.set_content("<html><body></body></html>")
-    got = page.evaluate(JS_CHECK, [component_js("interval_subsample"), cases,
-                                   normal_quantile(0.95)])
-    for (k, n), js in zip(cases, got, strict=True):
-        wald = normal_ci(k, n, clip=False)
-        clipped = normal_ci(k, n)
-        expected = [k / n, *wald, *clipped, *wilson_ci(k, n), *exact_bootstrap_ci(k, n),
-                    clipped[1] - clipped[0] <= 0, wald[0] < 0 or wald[1] > 1]
-        assert [float(v) for v in js] == [float(v) for v in expected], (k, n)
-
-
 def test_keyboard_and_mouse_move_the_numbers_and_commit(page, served):
+    sizes = _sizes()
     _open(page, served["url"])
     slider = _slider(page)
     assert page.get_by_text("Test rows used (a seeded random subsample)").is_visible()
-    top = ROWS - SMALLEST
+    top = len(sizes) - 1
     caption = page.locator(".cis-caption")
     slider.focus()
     page.keyboard.press("ArrowLeft")
-    _size_becomes(slider, ROWS - 1)
-    assert "on 2,999 test rows" in read_until(caption.inner_text,
-                                              lambda text: "on 2,999 test rows" in text)
+    _size_becomes(slider, sizes[-2])
+    below = f"on {sizes[-2]:,} test rows"
+    assert below in read_until(caption.inner_text, lambda text: below in text)
     page.keyboard.press("ArrowRight")
     _size_becomes(slider, ROWS)
     page.keyboard.press("PageDown")
-    _size_becomes(slider, ROWS - round(top / 10))
-    _shows(page, served, ROWS - round(top / 10))
+    _size_becomes(slider, sizes[top - round(top / 10)])
+    _shows(page, served, sizes[top - round(top / 10)])
     page.keyboard.press("PageUp")
     _size_becomes(slider, ROWS)
     page.keyboard.press("Home")
@@ -285,16 +251,17 @@ def test_keyboard_and_mouse_move_the_numbers_and_commit(page, served):
     box = slider.bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.click(box["x"] + 0.25 * box["width"], y)
-    clicked = read_until(lambda: _size(slider), lambda n: n != ROWS) - SMALLEST
+    clicked = sizes.index(read_until(lambda: _size(slider), lambda n: n != ROWS))
     assert 0.15 * top < clicked < 0.35 * top
-    _shows(page, served, SMALLEST + clicked)
+    _shows(page, served, sizes[clicked])
     page.mouse.move(box["x"] + 0.3 * box["width"], y)
     page.mouse.down()
     page.mouse.move(box["x"] + 0.7 * box["width"], y, steps=8)
-    size = read_until(lambda: _size(slider), lambda n: 0.6 * top < n - SMALLEST < 0.8 * top)
+    size = read_until(lambda: _size(slider),
+                      lambda n: 0.6 * top < sizes.index(n) < 0.8 * top)
     _shows(page, served, size)  # updated during the drag, before release
     page.mouse.up()
-    assert 0.6 * top < size - SMALLEST < 0.8 * top
+    assert 0.6 * top < sizes.index(size) < 0.8 * top
     # released: committed to Python (URL, the widths chart)
     page.wait_for_url(re.compile(f"ci_rows={size}(&|$)"), timeout=30_000)
     settle(page)

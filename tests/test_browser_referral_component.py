@@ -5,7 +5,7 @@
   every mode.
 * The keyboard (arrows, PageUp/PageDown, Home/End) and the mouse move the slider (a native
   ``<input type="range">`` with a visible label) and the numbers; the committed value reaches
-  the URL, the policy export and a reload.
+  the URL, the policy export and a reload. The two costs are sliders too (``COST_VALUES``).
 
 Screenshot: artifacts/screenshots/referral-workbench.png.
 """
@@ -34,8 +34,9 @@ pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(chromium_missing_reason() is not None,
                                  reason=chromium_missing_reason() or "")]
 
-ROWS = 3000
+ROWS = 2000  # fewer distinct scores than the slider's positions: every cut is offered
 SCORE = "entropy"
+
 
 
 def _random_predictions(path) -> None:
@@ -135,7 +136,7 @@ def _expected(point, *, cost: bool = False, target: float | None = None) -> dict
 MODE_CONTROLS = {  # what each mode shows: its slider, or the costs' inputs
     "a referral budget": ("slider", "Share of cases sent to a human (%)"),
     "a target accuracy": ("slider", "Target accuracy on automated cases (%)"),
-    "costs": ("spinbutton", "Cost of an automated error"),
+    "costs": ("slider", "Cost of an automated error"),
 }
 
 
@@ -148,6 +149,9 @@ def _mode(page, label: str) -> None:
 
 
 def test_the_numbers_are_the_cores_in_every_mode(page, served):
+    from uqviz.ui.components.referral_workbench import COST_VALUES
+
+    COST_VALUES = list(COST_VALUES)  # noqa: N806 (the cost sliders' values)
     index = served["index"]
     thresholds = index.compact(index.n + 1).thresholds  # every cut: the slider's positions
     rng = np.random.default_rng(0)
@@ -177,12 +181,18 @@ def test_the_numbers_are_the_cores_in_every_mode(page, served):
         _shows(page, _expected(index.for_target_accuracy(target / 100), target=target), target)
 
     _mode(page, "costs")
-    errors = page.get_by_role("spinbutton", name="Cost of an automated error")
-    reviews = page.get_by_role("spinbutton", name="Cost of a human review")
-    for ce, cr in [(10.0, 1.0), (0.0, 1.0), (1.0, 0.0), (5.0, 5.0), (2.5, 0.75),
-                   *np.round(rng.random((6, 2)) * [20, 3], 2).tolist()]:
-        errors.fill(f"{ce:g}")
-        reviews.fill(f"{cr:g}")
+    errors = page.get_by_role("slider", name="Cost of an automated error")
+    reviews = page.get_by_role("slider", name="Cost of a human review")
+    assert errors.get_attribute("max") == str(len(COST_VALUES) - 1)
+    assert errors.get_attribute("aria-valuetext") == "10"  # the defaults: 10 and 1
+    assert reviews.get_attribute("aria-valuetext") == "1"
+    for ce, cr in [(10.0, 1.0), (0.0, 1.0), (1.0, 0.0), (5.0, 5.0), (2.5, 0.8),
+                   *rng.choice(COST_VALUES, (6, 2)).tolist()]:
+        errors.fill(str(COST_VALUES.index(ce)))
+        reviews.fill(str(COST_VALUES.index(cr)))
+        eventually_equal(lambda: (errors.get_attribute("aria-valuetext"),
+                                  reviews.get_attribute("aria-valuetext")),
+                         (f"{ce:g}", f"{cr:g}"), timeout=30, what="the costs")
         _shows(page, _expected(index.for_costs(ce, cr), cost=True), (ce, cr))
 
 

@@ -20,16 +20,20 @@ from uqviz.validation import check_scores_correct
 
 __all__ = [
     "CompactReferral",
+    "CostTable",
     "OneVsRestRates",
     "OperatingPoint",
+    "OperatingPointTable",
     "ReferralCurve",
     "ReferralIndex",
     "RiskCoverageCurve",
     "area_under_risk_coverage",
+    "cost_table",
     "coverage_at_risk",
     "downsample_curve",
     "excess_aurc",
     "one_vs_rest_rates",
+    "operating_point_table",
     "oracle_aurc",
     "referral_curve",
     "risk_at_coverage",
@@ -585,13 +589,125 @@ class CompactReferral:
 
     def for_costs(self, cost_error: float, cost_review: float) -> OperatingPoint:
         """The kept cut of least expected cost per case (ties: fewer referrals)."""
+        return self._point(self.position_for_costs(cost_error, cost_review), cost_error,
+                           cost_review)
+
+    def expected_costs(self, cost_error: float, cost_review: float) -> np.ndarray:
+        """(K,) the expected cost per case at each kept cut,
+        ``((kept - correct) · cost_error + (n - kept) · cost_review) / n`` (the human assumed
+        right), the same operations as ``operating_point_from_counts``."""
         ce = _check_cost("cost_error", cost_error)
         cr = _check_cost("cost_review", cost_review)
         m = self.kept
-        cost = ((m - self.correct) * ce + (self.n - m) * cr) / self.n
+        return ((m - self.correct) * ce + (self.n - m) * cr) / self.n
+
+    def position_for_costs(self, cost_error: float, cost_review: float) -> int:
+        """Index of the kept cut ``for_costs(cost_error, cost_review)`` answers at: the least
+        expected cost (``expected_costs``), ties (within 1e-12 relative) to fewer referrals.
+
+        References:
+            Chow, IEEE Trans. Inf. Theory 16 (1970).
+        """
+        cost = self.expected_costs(cost_error, cost_review)
         best = cost.min()
-        chosen = int(np.flatnonzero(cost <= best + 1e-12 * max(1.0, abs(best)))[-1])
-        return self._point(chosen, ce, cr)
+        return int(np.flatnonzero(cost <= best + 1e-12 * max(1.0, abs(best)))[-1])
+
+
+@dataclass(frozen=True, eq=False)
+class OperatingPointTable:
+    """The operating point at every kept cut of a ``CompactReferral``, as columns: row ``i``
+    is ``compact.at_threshold(compact.thresholds[i])`` (``operating_point_from_counts``), so a
+    browser showing row ``i`` looks its numbers up and computes none.
+
+    Attributes (each (K,), ``(K, 2)`` for the intervals):
+        threshold: the cut's threshold (refer above it).
+        n: total cases.
+        n_automated: cases kept (``kept[i]``); ``n_referred = n - n_automated``.
+        n_referred: cases referred.
+        n_errors_automated: wrong predictions among the automated cases.
+        referred_fraction: ``n_referred / n``.
+        automated_accuracy: ``correct[i] / kept[i]`` (NaN where nothing is automated).
+        automated_accuracy_ci: its Wilson interval (``wilson_ci``).
+        automated_error_rate: ``1 - automated_accuracy``.
+        referred_accuracy: model accuracy on the referred cases (NaN where none is).
+        referred_accuracy_ci: its Wilson interval.
+        random_accuracy: accuracy on every case (referring at random keeps it).
+    """
+
+    threshold: np.ndarray
+    n: int
+    n_automated: np.ndarray
+    n_referred: np.ndarray
+    n_errors_automated: np.ndarray
+    referred_fraction: np.ndarray
+    automated_accuracy: np.ndarray
+    automated_accuracy_ci: np.ndarray
+    automated_error_rate: np.ndarray
+    referred_accuracy: np.ndarray
+    referred_accuracy_ci: np.ndarray
+    random_accuracy: float
+
+
+def operating_point_table(compact: CompactReferral) -> OperatingPointTable:
+    """Every kept cut's operating point at once: ``operating_point_from_counts`` over arrays,
+    the same operations element by element (so row ``i`` equals ``compact.at_threshold(
+    compact.thresholds[i])`` bit for bit; tested in tests/test_components_node.py).
+
+    References:
+        Leibig et al., Scientific Reports 7, 17816 (2017) (referral); Wilson, JASA 22 (1927).
+    """
+    kept, correct, n = compact.kept, compact.correct, compact.n
+    total = int(correct[-1])
+    n_ref = n - kept
+    correct_ref = total - correct
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auto_acc = np.where(kept > 0, correct / np.maximum(kept, 1), np.nan)
+        ref_acc = np.where(n_ref > 0, correct_ref / np.maximum(n_ref, 1), np.nan)
+    return OperatingPointTable(
+        threshold=compact.thresholds.astype(np.float64), n=n, n_automated=kept.copy(),
+        n_referred=n_ref, n_errors_automated=kept - correct, referred_fraction=n_ref / n,
+        automated_accuracy=auto_acc,
+        automated_accuracy_ci=np.column_stack(wilson_ci(correct, kept, compact.confidence)),
+        automated_error_rate=1.0 - auto_acc, referred_accuracy=ref_acc,
+        referred_accuracy_ci=np.column_stack(wilson_ci(correct_ref, n_ref, compact.confidence)),
+        random_accuracy=total / n)
+
+
+@dataclass(frozen=True, eq=False)
+class CostTable:
+    """The cost-optimal kept cut for every pair of offered costs (``cost_table``).
+
+    Attributes:
+        costs: (P,) the costs offered (of an automated error, and of a human review).
+        position: (P, P) ``compact.position_for_costs(costs[e], costs[r])`` at ``[e, r]``.
+        expected_cost: (P, P) the expected cost per case there, as ``for_costs`` reports it.
+    """
+
+    costs: np.ndarray
+    position: np.ndarray
+    expected_cost: np.ndarray
+
+
+def cost_table(compact: CompactReferral, costs) -> CostTable:
+    """``CompactReferral.for_costs`` at every pair of ``costs``: the cut (its position) and the
+    expected cost per case, ``[e, r]`` for an error costing ``costs[e]`` and a review
+    ``costs[r]``.
+
+    References:
+        Chow, IEEE Trans. Inf. Theory 16 (1970).
+    """
+    costs = np.asarray(costs, dtype=np.float64)
+    if costs.ndim != 1 or costs.size == 0:
+        raise ValueError(f"costs must be a non-empty 1-D array, got shape {costs.shape}")
+    size = costs.size
+    position = np.empty((size, size), dtype=np.int64)
+    expected = np.empty((size, size), dtype=np.float64)
+    for e, ce in enumerate(costs.tolist()):
+        for r, cr in enumerate(costs.tolist()):
+            i = compact.position_for_costs(ce, cr)
+            position[e, r] = i
+            expected[e, r] = compact.expected_costs(ce, cr)[i]
+    return CostTable(costs=costs, position=position, expected_cost=expected)
 
 
 @dataclass(frozen=True)

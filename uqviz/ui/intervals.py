@@ -14,9 +14,9 @@ from uqviz.labels import method_label
 from uqviz.numerics import finite_number
 from uqviz.plots.intervals import INTERVAL_KINDS
 from uqviz.plots.theme import method_color
-from uqviz.ui.backend import interval_hits, source_label
+from uqviz.ui.backend import source_label, study
 from uqviz.ui.components.interval_subsample import (
-    MethodHits,
+    MethodRows,
     SubsampleData,
     interval_subsample,
     prepare,
@@ -27,10 +27,11 @@ COMPONENT_KEY = "ci_subsample"
 SOURCE_KEY = "_ci_rows_source"  # the source ci_rows was set on
 
 
-@st.cache_resource(show_spinner="Counting the correct rows along the shuffle…", max_entries=16)
+@st.cache_resource(show_spinner="Computing the intervals at every subsample size…",
+                   max_entries=16)
 def subsample_data(dataset: str, methods: tuple[str, ...]) -> SubsampleData:
     """The component's data for ``methods`` on ``dataset`` (``prepare``)."""
-    return prepare([MethodHits(m, method_label(m), method_color(m), interval_hits(dataset, m))
+    return prepare([MethodRows(m, method_label(m), method_color(m), study(dataset, m).correct)
                     for m in methods],
                    source=source_label(dataset),
                    kinds={kind: label for kind, (label, _, _) in INTERVAL_KINDS.items()})

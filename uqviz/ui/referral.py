@@ -17,10 +17,10 @@ from uqviz.numerics import finite_number
 from uqviz.plots.theme import method_color
 from uqviz.study import GuaranteedReferral, Study
 from uqviz.ui.components.referral_workbench import (
-    MAX_COST,
     SLIDERS,
     prepare,
     referral_workbench,
+    snap_cost,
     warm_up,
 )
 
@@ -64,14 +64,16 @@ def snap_value(key: str, value) -> float:
 
 
 def _cost(key: str, value) -> float:
-    value = finite_number(value)
-    return value if value is not None and 0.0 <= value <= MAX_COST else DEFAULTS[key]
+    """A cost as its slider offers it (the nearest of ``COST_VALUES``); the default when not a
+    number."""
+    snapped = snap_cost(value)
+    return DEFAULTS[key] if snapped is None else snapped
 
 
 def resolve(compact: CompactReferral, default_threshold: float, values: dict) -> dict:
     """Values as the component offers them: the threshold snapped to a kept cut within the
-    slider's range (the default when missing), budget and target to their steps, costs in
-    0..1e6."""
+    slider's range (the default when missing), budget and target to their steps, costs to the
+    nearest value their sliders offer."""
     t = finite_number(values.get("ref_threshold"))
     t = default_threshold if t is None else max(t, float(compact.thresholds[1]))
     return {

@@ -1,8 +1,11 @@
 """The dashboard's Streamlit Custom Components v2 (``st.components.v2.component``): inline
 HTML, CSS and JavaScript read from the files next to each module, no iframe, no build step.
 
-Every component's JavaScript is ``shared.js`` (numbers formatted as Python formats them, the
-Wilson interval, SVG helpers) followed by its own ``<name>.js``: ``component_js``.
+Every component's JavaScript is ``shared.js`` (arrays decoded, numbers formatted as Python
+formats them, SVG helpers, the slider's keys, the debounced commit, the state per mount)
+followed by its own ``<name>.js``: ``component_js``. The JavaScript computes no statistic:
+Python sends every number a component shows, for every slider position, and the browser looks
+it up, formats and draws it.
 """
 
 from __future__ import annotations

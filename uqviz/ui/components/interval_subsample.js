@@ -1,18 +1,17 @@
 // The confidence intervals' subsample slider: Streamlit Custom Component v2
 // (st.components.v2.component).
 //
-// Python sends, once per (source, methods), the slider's subsample sizes and for each method
-// its cumulative correct counts at those sizes along the page's one seeded permutation
-// (uqviz.metrics.classification.nested_subsample_hits; base64 int32, little-endian). Every key
-// press or drag is answered here, in the same frame: the accuracy, the Wald interval
-// (unclipped and clipped) as normal_ci, the Wilson interval as wilson_ci, the exact percentile
-// bootstrap as exact_bootstrap_ci (the same operations in the same order:
-// _binomial_quantile_counts), the warnings where Wald fails, the chart and the table, the
-// numbers formatted as Python formats them. Python hears only the committed size (on release,
-// or after a pause in key presses) through setStateValue('commit', size).
+// Python sends, once per (source, methods), the slider's subsample sizes and for each method,
+// at each of those sizes along the page's one seeded permutation, every number shown
+// (uqviz.ui.components.interval_subsample.prepare: accuracy_intervals with the exact
+// bootstrap; base64, little-endian): the accuracy, the Wald interval (clipped and unclipped),
+// the Wilson interval, the exact percentile bootstrap, their widths and where Wald fails. This
+// code computes no statistic: every key press or drag is answered here, in the same frame, by
+// looking up the row of the slider's size (intervalsAt) and writing the warnings, the chart
+// and the table, the numbers formatted as Python formats them. Python hears only the
+// committed size (on release, or after a pause in key presses) through
+// setStateValue('commit', size).
 
-// uqviz.metrics.classification.BOOTSTRAP_TAIL
-const BOOTSTRAP_TAIL = 2 ** -60;
 const KINDS = ['wald', 'wilson', 'bootstrap'];
 const SYMBOLS = {
   wald: 'M0,-7L7,0L0,7L-7,0Z',
@@ -23,66 +22,34 @@ const PLOT = { left: 250, right: 740, top: 26, row: 28, gap: 10, bottom: 58 };
 
 const pct = (x, d) => `${pyFixed(100 * x, d)}%`;
 
-// -- the arithmetic of uqviz.metrics.classification ----------------------------------------------
-// _binomial_quantile_counts: for each level q (increasing), the smallest j with F(j) >= q, F the
-// CDF of Binomial(n, k/n), from weights relative to the mode k (exact integer ratios).
-export function binomialQuantiles(k, n, levels) {
-  const below = [];
-  let w = 1.0;
-  let j = k;
-  while (j > 0) {
-    w = w * ((j * (n - k)) / ((n - j + 1) * k));
-    if (w < BOOTSTRAP_TAIL) break;
-    below.push(w);
-    j -= 1;
-  }
-  const above = [];
-  w = 1.0;
-  j = k;
-  while (j < n) {
-    w = w * (((n - j) * k) / ((j + 1) * (n - k)));
-    if (w < BOOTSTRAP_TAIL) break;
-    above.push(w);
-    j += 1;
-  }
-  const first = k - below.length;
-  const weights = [...below.reverse(), 1.0, ...above];
-  let total = 0.0;
-  for (const x of weights) total += x;
-  const found = [];
-  let cumulative = 0.0;
-  for (let i = 0; i < weights.length; i++) {
-    cumulative += weights[i];
-    while (found.length < levels.length && cumulative / total >= levels[found.length]) {
-      found.push(first + i);
-    }
-  }
-  return found;
-}
-
-// accuracy_intervals at one size: k correct of n, z the normal quantile.
-export function intervalsAt(k, n, z, levels) {
-  const p = k / n;
-  const half = z * Math.sqrt(p * (1.0 - p) / n);
-  const clip = (v) => Math.min(Math.max(v, 0.0), 1.0);
-  const waldUnclipped = [p - half, p + half];
-  const wald = [clip(p - half), clip(p + half)];
-  const [low, high] = binomialQuantiles(k, n, levels);
-  return {
-    k, n, accuracy: p, wald, waldUnclipped,
-    wilson: wilson(k, n, z),
-    bootstrap: [low / n, high / n],
-    zeroWidth: wald[1] - wald[0] <= 0,
-    outside: waldUnclipped[0] < 0 || waldUnclipped[1] > 1,
-  };
-}
-
-function buildModel(d) {
+// -- the data -------------------------------------------------------------------------------------
+export function buildModel(d) {
   const sizes = decode(d.sizes, Int32Array);
-  const methods = d.methods.map((m) => ({ ...m, hits: decode(m.hits, Int32Array) }));
+  const methods = d.methods.map((m) => {
+    const f8 = (name) => decode(m[name], Float64Array);
+    return {
+      id: m.id, label: m.label, color: m.color, hits: decode(m.hits, Int32Array),
+      accuracy: f8('accuracy'), wald: f8('wald'), waldUnclipped: f8('waldUnclipped'),
+      wilson: f8('wilson'), bootstrap: f8('bootstrap'), waldWidth: f8('waldWidth'),
+      waldUnclippedWidth: f8('waldUnclippedWidth'), wilsonWidth: f8('wilsonWidth'),
+      bootstrapWidth: f8('bootstrapWidth'), zeroWidth: decode(m.zeroWidth, Int8Array),
+      outside: decode(m.outside, Int8Array),
+    };
+  });
+  return { sizes, methods, K: sizes.length, kinds: d.kinds, source: d.source };
+}
+
+// Method m's numbers at size position i: row i of its table (accuracy_intervals at sizes[i])
+export function intervalsAt(M, m, i) {
+  const t = M.methods[m];
+  const pair = (a) => [a[2 * i], a[2 * i + 1]];
   return {
-    sizes, methods, K: sizes.length, z: d.z, kinds: d.kinds, source: d.source,
-    levels: [(1.0 - d.confidence) / 2.0, (1.0 + d.confidence) / 2.0],
+    n: M.sizes[i], k: t.hits[i], accuracy: t.accuracy[i],
+    wald: pair(t.wald), waldUnclipped: pair(t.waldUnclipped), wilson: pair(t.wilson),
+    bootstrap: pair(t.bootstrap),
+    width: { wald: t.waldWidth[i], wilson: t.wilsonWidth[i], bootstrap: t.bootstrapWidth[i] },
+    waldUnclippedWidth: t.waldUnclippedWidth[i],
+    zeroWidth: t.zeroWidth[i] === 1, outside: t.outside[i] === 1,
   };
 }
 
@@ -96,8 +63,8 @@ function setText(el, text) {
 }
 
 // The table's cell, as the page formatted it: f"[{lo:.1%}, {hi:.1%}] · {100 * (hi - lo):.1f} pts"
-function cell(lo, hi) {
-  return `[${pct(lo, 1)}, ${pct(hi, 1)}] · ${pyFixed(100 * (hi - lo), 1)} pts`;
+function cell([lo, hi], width) {
+  return `[${pct(lo, 1)}, ${pct(hi, 1)}] · ${pyFixed(100 * width, 1)} pts`;
 }
 
 // The warning's line for one method, or null (as the page wrote it, without the markdown).
@@ -118,9 +85,37 @@ function note(label, iv, size) {
   return null;
 }
 
+// the chart draws Wald unclipped, so that leaving [0, 1] shows; the table clips it
 function bounds(iv, kind) {
-  // the chart draws Wald unclipped, so that leaving [0, 1] shows; the table clips it
   return kind === 'wald' ? iv.waldUnclipped : iv[kind];
+}
+
+function chartWidth(iv, kind) {
+  return kind === 'wald' ? iv.waldUnclippedWidth : iv.width[kind];
+}
+
+// Everything written at size position i, formatted as the page's Python formatted it: the
+// slider's output and value text, the caption, the axis title, the table's rows, the warnings
+// ([method, text]) and the chart rows' hover titles (method by method, KINDS in order)
+export function texts(M, i) {
+  const size = M.sizes[i];
+  const ivs = M.methods.map((_, m) => intervalsAt(M, m, i));
+  return {
+    output: `${pyInt(size)} rows`,
+    valuetext: `${pyInt(size)} test rows`,
+    caption: `${M.source}: each method's accuracy on ${pyInt(size)} test rows (marker) with `
+      + 'its three 95% intervals (bars); the dotted line is 100%. Bootstrap: exact, as with '
+      + 'infinitely many resamples (the 2.5% and 97.5% quantiles of Binomial(n, p̂)/n).',
+    axis: `Accuracy on ${pyInt(size)} test rows, with 95% intervals`,
+    table: ivs.map((iv, m) => [M.methods[m].label, pyInt(size), pct(iv.accuracy, 1),
+      ...KINDS.map((kind) => cell(iv[kind], iv.width[kind]))]),
+    notes: ivs.map((iv, m) => note(M.methods[m].label, iv, size)).filter((n) => n),
+    titles: ivs.flatMap((iv, m) => KINDS.map((kind) => {
+      const [a, b] = bounds(iv, kind);
+      return `${M.methods[m].label}, ${M.kinds[kind]}: accuracy ${pct(iv.accuracy, 1)} `
+        + `[${pct(a, 1)}, ${pct(b, 1)}], width ${pct(chartWidth(iv, kind), 1)}`;
+    })),
+  };
 }
 
 // -- drawing ---------------------------------------------------------------------------------------
@@ -187,12 +182,12 @@ function layout(s) {
   for (const th of els.kindHeaders) th.textContent = M.kinds[th.dataset.kind];
 }
 
-function drawAxis(s, lo, hi, size) {
+function drawAxis(s, lo, hi, title) {
   const span = Math.max(hi - lo, 0.005);
   const step = niceStep(span * 1.04);
   const first = Math.floor((lo - 0.02 * span) / step + 1e-9);
   const last = Math.ceil((hi + 0.02 * span) / step - 1e-9);
-  const key = `${first}|${last}|${step}|${size}`;
+  const key = `${first}|${last}|${step}|${title}`;
   if (key === s.axisKey) return;
   s.axisKey = key;
   const xLo = first * step;
@@ -213,7 +208,7 @@ function drawAxis(s, lo, hi, size) {
   els.axes.append(svgEl('line', { x1: PLOT.left, x2: PLOT.right, y1: bottom, y2: bottom }));
   els.axes.append(svgEl('text', { x: (PLOT.left + PLOT.right) / 2, y: bottom + 44,
                                   'text-anchor': 'middle', class: 'cis-axis-title' },
-                        `Accuracy on ${pyInt(size)} test rows, with 95% intervals`));
+                        title));
   const x1 = s.x(1.0);
   for (const [k, v] of Object.entries({ x1, x2: x1, y1: PLOT.top - 6, y2: bottom })) {
     els.hundred.setAttribute(k, v);
@@ -222,8 +217,7 @@ function drawAxis(s, lo, hi, size) {
   els.hundredLabel.setAttribute('y', PLOT.top - 10);
 }
 
-function drawRows(s, ivs) {
-  const M = s.model;
+function drawRows(s, ivs, shown) {
   let lo = Infinity;
   let hi = 1.0;
   for (const iv of ivs) {
@@ -233,9 +227,9 @@ function drawRows(s, ivs) {
       hi = Math.max(hi, b);
     }
   }
-  drawAxis(s, lo, hi, ivs[0].n);
+  drawAxis(s, lo, hi, shown.axis);
   const { x } = s;
-  for (const r of s.chartRows) {
+  s.chartRows.forEach((r, j) => {
     const iv = ivs[r.m];
     const [a, b] = bounds(iv, r.kind);
     const xa = x(a).toFixed(1);
@@ -247,48 +241,37 @@ function drawRows(s, ivs) {
     r.capHi.setAttribute('x1', xb);
     r.capHi.setAttribute('x2', xb);
     r.marker.setAttribute('transform', `translate(${x(iv.accuracy).toFixed(1)},${r.y})`);
-    const method = M.methods[r.m];
-    setText(r.title, `${method.label}, ${M.kinds[r.kind]}: accuracy ${pct(iv.accuracy, 1)} `
-      + `[${pct(a, 1)}, ${pct(b, 1)}], width ${pct(b - a, 1)}`);
-  }
+    setText(r.title, shown.titles[j]);
+  });
 }
 
 function render(s) {
   const M = s.model;
   const i = s.pos;
-  const size = M.sizes[i];
-  const ivs = M.methods.map((m) => intervalsAt(m.hits[i], size, M.z, M.levels));
+  const ivs = M.methods.map((_, m) => intervalsAt(M, m, i));
+  const shown = texts(M, i);
   const { els } = s;
-  const shown = `${pyInt(size)} rows`;
-  setText(els.output, shown);
-  if (els.slider.getAttribute('aria-valuetext') !== `${pyInt(size)} test rows`) {
-    els.slider.setAttribute('aria-valuetext', `${pyInt(size)} test rows`);
+  setText(els.output, shown.output);
+  if (els.slider.getAttribute('aria-valuetext') !== shown.valuetext) {
+    els.slider.setAttribute('aria-valuetext', shown.valuetext);
   }
-  drawRows(s, ivs);
-  setText(els.caption, `${M.source}: each method's accuracy on ${pyInt(size)} test rows `
-    + '(marker) with its three 95% intervals (bars); the dotted line is 100%. Bootstrap: '
-    + 'exact, as with infinitely many resamples (the 2.5% and 97.5% quantiles of '
-    + 'Binomial(n, p̂)/n).');
-  ivs.forEach((iv, m) => {
+  drawRows(s, ivs, shown);
+  setText(els.caption, shown.caption);
+  shown.table.forEach((row, m) => {
     const c = s.cells[m];
-    setText(c.n, pyInt(size));
-    setText(c.accuracy, pct(iv.accuracy, 1));
-    setText(c.wald, cell(...iv.wald));
-    setText(c.wilson, cell(...iv.wilson));
-    setText(c.bootstrap, cell(...iv.bootstrap));
+    ['n', 'accuracy', ...KINDS].forEach((col, j) => setText(c[col], row[j + 1]));
   });
-  const notes = ivs.map((iv, m) => note(M.methods[m].label, iv, size)).filter((n) => n);
-  const key = JSON.stringify(notes);
+  const key = JSON.stringify(shown.notes);
   if (key !== s.notesKey) {
     s.notesKey = key;
-    els.notes.replaceChildren(...notes.map(([label, text]) => {
+    els.notes.replaceChildren(...shown.notes.map(([label, text]) => {
       const li = document.createElement('li');
       const strong = document.createElement('strong');
       strong.textContent = label;
       li.append(strong, text);
       return li;
     }));
-    els.warning.hidden = notes.length === 0;
+    els.warning.hidden = shown.notes.length === 0;
   }
 }
 

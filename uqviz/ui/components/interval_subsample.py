@@ -5,11 +5,12 @@ Python rerun.
 A Custom Component v2 (``st.components.v2.component``, files ``interval_subsample.{html,css,
 js}`` next to this module). Python sends it once per (source, methods) the slider's sizes
 (``slider_sizes``: every size up to ``FULL_ROWS`` rows, else a geometric grid of at most
-``GRID_POINTS``) and each method's cumulative correct counts at those sizes along the page's
-one seeded permutation (``nested_subsample_hits``), as base64 int32 arrays; the JavaScript
-computes Wald, Wilson and the exact percentile bootstrap at each size as
-``uqviz.metrics.classification`` does, and reports the committed size as the state
-``commit`` (on release, or after a pause in key presses).
+``GRID_POINTS``) and, for each method at each of those sizes, every number the component shows:
+the accuracy, the Wald interval (clipped and unclipped), the Wilson interval, the exact
+percentile bootstrap, their widths and where Wald fails (``accuracy_intervals`` on the page's
+one seeded permutation, ``n_resamples=None``), as base64 arrays. The JavaScript only looks them
+up, formats and draws them, and reports the committed size as the state ``commit`` (on release,
+or after a pause in key presses).
 """
 
 from __future__ import annotations
@@ -22,12 +23,18 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from uqviz.metrics.classification import EXACT_BOOTSTRAP_MAX_N, normal_quantile
+from uqviz.metrics.classification import (
+    EXACT_BOOTSTRAP_MAX_N,
+    AccuracyIntervals,
+    accuracy_intervals,
+    nested_subsample_hits,
+    normal_quantile,
+)
 from uqviz.numerics import finite_number
 from uqviz.ui.components import component_asset, component_js
 
-FULL_ROWS = 100_000
-GRID_POINTS = 10_000
+FULL_ROWS = 1_000
+GRID_POINTS = 1_000  # the slider's positions: at most this many sizes
 SMALLEST = 20
 CONFIDENCE = 0.95
 _NAME = "interval_subsample"
@@ -41,20 +48,20 @@ _mount = st.components.v2.component(
 
 
 @dataclass(frozen=True)
-class MethodHits:
+class MethodRows:
     """One method as the component shows it.
 
     Attributes:
         id: the method's key.
         label: its name on screen.
         color: its colour (CSS).
-        hits: (N,) ``nested_subsample_hits`` of its correct rows (N >= the largest size).
+        correct: (N,) bool, whether each scored row was classified correctly.
     """
 
     id: str
     label: str
     color: str
-    hits: np.ndarray
+    correct: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,11 +71,13 @@ class SubsampleData:
     Attributes:
         sizes: (K,) the sizes the slider offers, increasing, ``sizes[-1]`` = all rows.
         hits: ``{method: (K,) correct rows among the first sizes[i] rows}``.
+        intervals: ``{method: accuracy_intervals at sizes}`` (the exact bootstrap).
         payload: the JSON-ready arrays, ``z``, the confidence and the resolution sentence.
     """
 
     sizes: np.ndarray
     hits: dict[str, np.ndarray]
+    intervals: dict[str, AccuracyIntervals]
     payload: dict
 
     def snap(self, size) -> int:
@@ -85,8 +94,25 @@ class SubsampleData:
         return int(self.sizes[i])
 
 
-def _b64(values: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(values, dtype="<i4").tobytes()).decode("ascii")
+def _b64(values: np.ndarray, dtype: str = "<i4") -> str:
+    return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode("ascii")
+
+
+def interval_columns(iv: AccuracyIntervals) -> dict[str, str]:
+    """What the component shows of one method at each size, as base64 arrays: ``accuracy``;
+    ``wald``, ``waldUnclipped``, ``wilson``, ``bootstrap`` (K × 2, row by row: lo, hi); their
+    widths ``waldWidth`` (clipped, the table's), ``waldUnclippedWidth`` (the chart's),
+    ``wilsonWidth``, ``bootstrapWidth``; ``zeroWidth`` and ``outside`` (int8 0/1: Wald's
+    interval has zero width, or leaves [0, 1])."""
+    widths = iv.widths
+    f8 = {"accuracy": iv.accuracy, "wald": iv.wald, "waldUnclipped": iv.wald_unclipped,
+          "wilson": iv.wilson, "bootstrap": iv.bootstrap,
+          "waldWidth": widths["wald"],
+          "waldUnclippedWidth": iv.wald_unclipped[:, 1] - iv.wald_unclipped[:, 0],
+          "wilsonWidth": widths["wilson"], "bootstrapWidth": widths["bootstrap"]}
+    return {**{name: _b64(values, "<f8") for name, values in f8.items()},
+            "zeroWidth": _b64(iv.wald_zero_width, "<i1"),
+            "outside": _b64(iv.wald_outside, "<i1")}
 
 
 def slider_sizes(n_total: int, *, smallest: int = SMALLEST, full: int = FULL_ROWS,
@@ -135,10 +161,10 @@ def resolution_text(sizes: np.ndarray) -> str:
             "exact.")
 
 
-def prepare(methods: list[MethodHits], *, source: str, kinds: Mapping[str, str],
+def prepare(methods: list[MethodRows], *, source: str, kinds: Mapping[str, str],
             confidence: float = CONFIDENCE) -> SubsampleData:
     """The component's data: the sizes up to the smallest method's row count, each method's
-    counts at them.
+    counts and intervals at them (``accuracy_intervals`` with the exact bootstrap, seed 0).
 
     Args:
         methods: in the order shown.
@@ -147,23 +173,28 @@ def prepare(methods: list[MethodHits], *, source: str, kinds: Mapping[str, str],
     """
     if not methods:
         raise ValueError("the interval component needs at least one method, got none")
-    n_total = min(m.hits.size for m in methods)
+    n_total = min(m.correct.size for m in methods)
     if n_total > EXACT_BOOTSTRAP_MAX_N:
         raise ValueError(f"the exact bootstrap handles at most {EXACT_BOOTSTRAP_MAX_N:,} rows, "
                          f"got {n_total:,}")
     sizes = slider_sizes(n_total)
-    hits = {m.id: np.asarray(m.hits, dtype=np.int64)[sizes - 1] for m in methods}
-    encoded = {m.id: _b64(hits[m.id]) for m in methods}
-    digest = hashlib.sha1("|".join([_b64(sizes), *encoded.values()]).encode("ascii"))
+    hits = {m.id: nested_subsample_hits(m.correct, seed=0)[sizes - 1] for m in methods}
+    intervals = {m.id: accuracy_intervals(m.correct, sizes, confidence=confidence,
+                                          n_resamples=None, seed=0) for m in methods}
+    columns = {m.id: {"hits": _b64(hits[m.id]), **interval_columns(intervals[m.id])}
+               for m in methods}
+    digest = hashlib.sha1("|".join([_b64(sizes), *(c for m in methods
+                                                   for c in columns[m.id].values())])
+                          .encode("ascii"))
     payload = {
         "sizes": _b64(sizes), "n_total": n_total, "z": normal_quantile(confidence),
         "confidence": confidence,
         "resolution": resolution_text(sizes), "source": source, "kinds": dict(kinds),
         "digest": digest.hexdigest()[:16],
-        "methods": [{"id": m.id, "label": m.label, "color": m.color, "hits": encoded[m.id]}
+        "methods": [{"id": m.id, "label": m.label, "color": m.color, **columns[m.id]}
                     for m in methods],
     }
-    return SubsampleData(sizes, hits, payload)
+    return SubsampleData(sizes, hits, intervals, payload)
 
 
 def interval_subsample(prepared: SubsampleData, *, data_id: str, size: int, key: str,

@@ -1,19 +1,18 @@
 // The referral workbench: Streamlit Custom Component v2 (st.components.v2.component).
 //
-// Python sends, once per (source, method, score), the kept cuts of a
-// uqviz.metrics.selective.CompactReferral: for each cut i the threshold, the count of
-// automated cases kept[i] and the correct predictions among them correct[i] (base64,
-// little-endian), the budget and target sliders (referral_workbench.SLIDERS) with the kept
-// cut each of their positions selects (CompactReferral.position_at_budget,
-// position_for_target) and the costs' limit. Every key press or drag is answered here, in the
-// same frame: the cut of the slider's position is looked up (the threshold slider's positions
-// are the cuts), the cost mode's cut found as CompactReferral.for_costs, the operating point's
-// numbers computed as operating_point_from_counts (the Wilson intervals as
-// uqviz.metrics.classification.wilson_ci), formatted as Python formats them, and the marker
-// drawn on the referral curve. Python hears only the committed value (on release,
-// or after a pause in typing) through setStateValue('commit', {mode, value}).
+// Python sends, once per (source, method, score), every number the workbench can show, per
+// slider position (uqviz.ui.components.referral_workbench.prepare; base64, little-endian):
+// the operating point at each kept cut of a uqviz.metrics.selective.CompactReferral
+// (operating_point_table: the threshold, the counts, the accuracies and their Wilson
+// intervals), the kept cut each position of the budget and target sliders selects
+// (CompactReferral.position_at_budget, position_for_target), and for each pair of positions
+// of the two cost sliders the cost-optimal cut and its expected cost (cost_table, i.e.
+// CompactReferral.for_costs). This code computes no statistic: every key press or drag is
+// answered here, in the same frame, by looking up the row of the slider's position (pointAt),
+// formatting it as the page's Python formatted it and drawing the marker on the referral
+// curve. Python hears only the committed value (on release, or after a pause in key presses)
+// through setStateValue('commit', {mode, value}).
 
-const TYPE_COMMIT_MS = 500;
 const CURVE_POINTS = 1200;
 
 const THRESHOLD_LABEL = 'Threshold on the score (refer above)';
@@ -23,37 +22,38 @@ const percentNumber = (x, d) => (Number.isNaN(x) ? '–' : pyFixed(100 * x, d));
 
 // -- the data -----------------------------------------------------------------------------------
 // The budget and target sliders (d.sliders, referral_workbench.SLIDERS): value(k) =
-// (offset + k) / scale, k = 0 … steps, the same doubles as uqviz.ui.referral.snap_value.
+// (offset + k) / scale, k = 0 … steps, the same doubles as uqviz.ui.referral.snap_value. The
+// cost sliders: value(k) = d.costs[k] (COST_VALUES); the table of a pair (e, r) is row
+// e · P + r.
 export function buildModel(d) {
-  const thresholds = decode(d.thresholds, Float64Array);
-  const kept = decode(d.kept, Int32Array);
-  const correct = decode(d.correct, Int32Array);
-  const K = kept.length;
+  const f8 = (name) => decode(d[name], Float64Array);
+  const i4 = (name) => decode(d[name], Int32Array);
+  const thresholds = f8('thresholds');
   return {
-    n: d.n, z: d.z, thresholds, kept, correct, K, total: correct[K - 1],
-    sliders: d.sliders, maxCost: d.maxCost,
-    budgetCut: decode(d.budgetCut, Int32Array),
-    targetCut: decode(d.targetCut, Int32Array),
-    targetReached: decode(d.targetReached, Int32Array),
+    n: d.n, thresholds, K: thresholds.length,
+    kept: i4('kept'), referred: i4('referred'), errors: i4('errors'),
+    referredFraction: f8('referredFraction'), accuracy: f8('accuracy'),
+    accuracyLo: f8('accuracyLo'), accuracyHi: f8('accuracyHi'), errorRate: f8('errorRate'),
+    referredAccuracy: f8('referredAccuracy'), referredLo: f8('referredLo'),
+    referredHi: f8('referredHi'), randomAccuracy: d.randomAccuracy,
+    sliders: d.sliders, costs: d.costs, costLabels: d.costLabels, P: d.costs.length,
+    budgetCut: i4('budgetCut'), targetCut: i4('targetCut'), targetReached: i4('targetReached'),
+    costCut: i4('costCut'), costExpected: f8('costExpected'),
   };
 }
 
-export function pointAt(M, i, reached = true, costs = null) {
-  const m = M.kept[i];
-  const correctAuto = M.correct[i];
-  const nRef = M.n - m;
-  const correctRef = M.total - correctAuto;
-  const automatedAccuracy = m ? correctAuto / m : NaN;
+// Row i of the table: the operating point at kept cut i, as CompactReferral gives it
+export function pointAt(M, i, reached = true, expectedCost = NaN) {
   return {
-    i, m, nRef, n: M.n, reached, correctAuto,
+    i, n: M.n, m: M.kept[i], nRef: M.referred[i], wrong: M.errors[i], reached,
     threshold: M.thresholds[i],
-    referredFraction: nRef / M.n,
-    automatedAccuracy,
-    automatedAccuracyCi: wilson(correctAuto, m, M.z),
-    automatedErrorRate: 1.0 - automatedAccuracy,
-    referredAccuracy: nRef ? correctRef / nRef : NaN,
-    referredAccuracyCi: wilson(correctRef, nRef, M.z),
-    expectedCost: costs ? ((m - correctAuto) * costs[0] + nRef * costs[1]) / M.n : NaN,
+    referredFraction: M.referredFraction[i],
+    automatedAccuracy: M.accuracy[i],
+    automatedAccuracyCi: [M.accuracyLo[i], M.accuracyHi[i]],
+    automatedErrorRate: M.errorRate[i],
+    referredAccuracy: M.referredAccuracy[i],
+    referredAccuracyCi: [M.referredLo[i], M.referredHi[i]],
+    expectedCost,
   };
 }
 
@@ -66,37 +66,51 @@ export function atTargetPosition(M, k) {
   return pointAt(M, M.targetCut[k], M.targetReached[k] === 1);
 }
 
-export function forCosts(M, costError, costReview) {
-  const { n, kept, correct, K } = M;
-  const cost = (i) => ((kept[i] - correct[i]) * costError + (n - kept[i]) * costReview) / n;
-  let best = Infinity;
-  for (let i = 0; i < K; i++) best = Math.min(best, cost(i));
-  const tolerance = best + 1e-12 * Math.max(1.0, Math.abs(best));
-  let chosen = K - 1; // ties: the fewest referrals, the last cut within the tolerance
-  while (chosen > 0 && !(cost(chosen) <= tolerance)) chosen--;
-  return pointAt(M, chosen, true, [costError, costReview]);
+// positions e and r of the cost sliders (an automated error, a human review): the cut and the
+// expected cost Python found (CompactReferral.for_costs)
+export function atCostPositions(M, e, r) {
+  const row = e * M.P + r;
+  return pointAt(M, M.costCut[row], true, M.costExpected[row]);
 }
 
 // -- state --------------------------------------------------------------------------------------
-function sliderValue(s, mode) {
-  if (mode === 'threshold') return s.model.thresholds[s.pos.threshold + 1];
-  const c = s.model.sliders[mode];
-  return (c.offset + s.pos[mode]) / c.scale;
+// the position of each slider: threshold (cut − 1), budget, target, costError, costReview
+const COST_SLIDERS = { costError: 0, costReview: 1 };
+
+function sliderValue(s, slider) {
+  const M = s.model;
+  if (slider === 'threshold') return M.thresholds[s.pos.threshold + 1];
+  if (slider in COST_SLIDERS) return M.costs[s.pos[slider]];
+  const c = M.sliders[slider];
+  return (c.offset + s.pos[slider]) / c.scale;
 }
 
-function positionOf(s, mode, value) {
-  if (mode === 'threshold') {
+function positionOf(s, slider, value) {
+  const M = s.model;
+  if (slider === 'threshold') {
     // the kept cut with the largest threshold <= value, never m = 0 (not on the slider)
-    const i = lowerBound(s.model.thresholds, value);
-    const at = i < s.model.K && s.model.thresholds[i] === value ? i : i - 1;
-    return Math.min(Math.max(at - 1, 0), s.model.K - 2);
+    const i = lowerBound(M.thresholds, value);
+    const at = i < M.K && M.thresholds[i] === value ? i : i - 1;
+    return Math.min(Math.max(at - 1, 0), M.K - 2);
   }
-  const c = s.model.sliders[mode];
+  if (slider in COST_SLIDERS) {
+    const k = M.costs.indexOf(value); // Python snapped it to an offered cost
+    return k >= 0 ? k : Math.min(lowerBound(M.costs, value), M.P - 1);
+  }
+  const c = M.sliders[slider];
   return Math.min(Math.max(Math.round(value * c.scale - c.offset), 0), c.steps);
 }
 
-function steps(s, mode) {
-  return mode === 'threshold' ? Math.max(s.model.K - 2, 0) : s.model.sliders[mode].steps;
+function lastPosition(s, slider) {
+  if (slider === 'threshold') return Math.max(s.model.K - 2, 0);
+  if (slider in COST_SLIDERS) return s.model.P - 1;
+  return s.model.sliders[slider].steps;
+}
+
+// what the mode commits: the slider's value, or both costs
+function modeValue(s, mode) {
+  return mode === 'cost' ? [sliderValue(s, 'costError'), sliderValue(s, 'costReview')]
+    : sliderValue(s, mode);
 }
 
 function currentPoint(s) {
@@ -105,7 +119,7 @@ function currentPoint(s) {
     case 'threshold': return pointAt(M, s.pos.threshold + 1);
     case 'budget': return atBudgetPosition(M, s.pos.budget);
     case 'target': return atTargetPosition(M, s.pos.target);
-    default: return forCosts(M, s.costs[0], s.costs[1]);
+    default: return atCostPositions(M, s.pos.costError, s.pos.costReview);
   }
 }
 
@@ -113,13 +127,8 @@ function adopt(s, values) {
   s.pos.threshold = positionOf(s, 'threshold', values.threshold);
   s.pos.budget = positionOf(s, 'budget', values.budget);
   s.pos.target = positionOf(s, 'target', values.target);
-  s.costs = [values.cost_error, values.cost_review];
-  s.committed = {
-    threshold: JSON.stringify(sliderValue(s, 'threshold')),
-    budget: JSON.stringify(sliderValue(s, 'budget')),
-    target: JSON.stringify(sliderValue(s, 'target')),
-    cost: JSON.stringify(s.costs),
-  };
+  s.pos.costError = positionOf(s, 'costError', values.cost_error);
+  s.pos.costReview = positionOf(s, 'costReview', values.cost_review);
 }
 
 // -- drawing ------------------------------------------------------------------------------------
@@ -131,12 +140,12 @@ function drawCurve(s) {
   // y range from the cuts keeping at least 1% of the cases (at least 20): the last few
   // cases' accuracy (0 or 1) would squash the rest; the tail is clipped.
   const minKept = Math.min(M.n, Math.max(20, Math.ceil(0.01 * M.n)));
-  const baseline = M.total / M.n;
+  const baseline = M.randomAccuracy;
   let lo = baseline;
   let hi = baseline;
   for (let i = 1; i < M.K; i++) {
     if (M.kept[i] < minKept) continue;
-    const acc = M.correct[i] / M.kept[i];
+    const acc = M.accuracy[i];
     if (acc < lo) lo = acc;
     if (acc > hi) hi = acc;
   }
@@ -186,11 +195,11 @@ function drawCurve(s) {
     const i = Math.min(M.K - 1, 1 + Math.round(j));
     if (i === last) continue;
     last = i;
-    d += `${d ? 'L' : 'M'}${x((M.n - M.kept[i]) / M.n).toFixed(1)},${y(M.correct[i] / M.kept[i]).toFixed(1)}`;
+    d += `${d ? 'L' : 'M'}${x(M.referredFraction[i]).toFixed(1)},${y(M.accuracy[i]).toFixed(1)}`;
   }
   els.curve.setAttribute('d', d);
   const yb = y(baseline).toFixed(1);
-  els.baseline.setAttribute('d', `M${x(0)},${yb}L${x((M.n - M.kept[1]) / M.n).toFixed(1)},${yb}`);
+  els.baseline.setAttribute('d', `M${x(0)},${yb}L${x(M.referredFraction[1]).toFixed(1)},${yb}`);
   els.root.style.setProperty('--wb-curve', s.color || '#4c6ef5');
 }
 
@@ -237,75 +246,88 @@ function setText(s, name, text) {
   }
 }
 
-function render(s) {
-  const p = currentPoint(s);
+// The texts shown for operating point p in `mode`, as the page's Python formatted them;
+// `value`: the mode's slider value (the target, for its warning)
+export function texts(p, mode, value) {
   const [accLo, accHi] = p.automatedAccuracyCi;
   const [refLo, refHi] = p.referredAccuracyCi;
-  setText(s, 'referredValue', `${pyFixed(100 * p.referredFraction, 1)}%`);
-  setText(s, 'referredHelp', `${pyInt(p.nRef)} of ${pyInt(p.n)} cases; threshold `
-    + `${pyFixed(p.threshold, 4)}`);
-  setText(s, 'accuracyValue', percent(p.automatedAccuracy, 2));
-  setText(s, 'accuracyHelp', `95% CI ${percentNumber(accLo, 2)}–${percentNumber(accHi, 2)}% `
-    + `on ${pyInt(p.m)} cases`);
-  setText(s, 'errorValue', percent(p.automatedErrorRate, 2));
-  setText(s, 'errorHelp', `${pyInt(p.m - p.correctAuto)} wrong of ${pyInt(p.m)} automated`);
-  setText(s, 'referredAccuracyValue', percent(p.referredAccuracy, 1));
-  setText(s, 'referredAccuracyHelp', `95% CI ${percentNumber(refLo, 1)}–`
-    + `${percentNumber(refHi, 1)}%: how often the model would have been right on the cases it `
-    + 'hands over');
-  setText(s, 'caption', `95% Wilson intervals — automated accuracy ${percentNumber(accLo, 2)}–`
-    + `${percentNumber(accHi, 2)}%; referred ${pyInt(p.nRef)} case${p.nRef !== 1 ? 's' : ''} at `
-    + `threshold ${pyFixed(p.threshold, 4)}.`);
+  return {
+    referredValue: `${pyFixed(100 * p.referredFraction, 1)}%`,
+    referredHelp: `${pyInt(p.nRef)} of ${pyInt(p.n)} cases; threshold ${pyFixed(p.threshold, 4)}`,
+    accuracyValue: percent(p.automatedAccuracy, 2),
+    accuracyHelp: `95% CI ${percentNumber(accLo, 2)}–${percentNumber(accHi, 2)}% `
+      + `on ${pyInt(p.m)} cases`,
+    errorValue: percent(p.automatedErrorRate, 2),
+    errorHelp: `${pyInt(p.wrong)} wrong of ${pyInt(p.m)} automated`,
+    referredAccuracyValue: percent(p.referredAccuracy, 1),
+    referredAccuracyHelp: `95% CI ${percentNumber(refLo, 1)}–${percentNumber(refHi, 1)}%: how `
+      + 'often the model would have been right on the cases it hands over',
+    caption: `95% Wilson intervals — automated accuracy ${percentNumber(accLo, 2)}–`
+      + `${percentNumber(accHi, 2)}%; referred ${pyInt(p.nRef)} case${p.nRef !== 1 ? 's' : ''} `
+      + `at threshold ${pyFixed(p.threshold, 4)}.`,
+    expectedCost: mode === 'cost' ? `Expected cost per case: ${pyFixed(p.expectedCost, 3)} `
+      + '(reviews assumed correct).' : null,
+    warning: mode === 'target' && !p.reached ? `${pyFixed(value, 1)}% accuracy is not `
+      + 'reachable with this score; showing the best that is.' : null,
+  };
+}
+
+function setValueText(slider, text) {
+  if (slider.getAttribute('aria-valuetext') !== text) slider.setAttribute('aria-valuetext', text);
+}
+
+function render(s) {
+  const p = currentPoint(s);
   const mode = s.mode;
+  const shown = texts(p, mode, mode === 'cost' ? NaN : sliderValue(s, mode));
+  for (const [name, text] of Object.entries(shown)) {
+    if (text !== null) setText(s, name, text);
+  }
   if (mode === 'cost') {
-    setText(s, 'expectedCost', `Expected cost per case: ${pyFixed(p.expectedCost, 3)} `
-      + '(reviews assumed correct).');
+    for (const [name, slider] of [['costError', s.els.costError],
+                                  ['costReview', s.els.costReview]]) {
+      const label = s.model.costLabels[s.pos[name]];
+      setText(s, `${name}Output`, label);
+      setValueText(slider, label);
+    }
   } else {
     const v = sliderValue(s, mode);
-    const shown = mode === 'threshold' ? pyFixed(v, 4) : `${pyFixed(v, 1)}%`;
-    setText(s, 'output', shown);
-    const text = mode === 'threshold'
-      ? `${shown}: refer ${pyInt(p.nRef)} of ${pyInt(p.n)} cases` : shown;
-    if (s.shown.valuetext !== text) {
-      s.shown.valuetext = text;
-      s.els.slider.setAttribute('aria-valuetext', text);
-    }
+    const value = mode === 'threshold' ? pyFixed(v, 4) : `${pyFixed(v, 1)}%`;
+    setText(s, 'output', value);
+    setValueText(s.els.slider, mode === 'threshold'
+      ? `${value}: refer ${pyInt(p.nRef)} of ${pyInt(p.n)} cases` : value);
   }
-  const warn = mode === 'target' && !p.reached;
-  s.els.warning.hidden = !warn;
-  if (warn) {
-    setText(s, 'warning', `${pyFixed(sliderValue(s, 'target'), 1)}% accuracy is not reachable `
-      + 'with this score; showing the best that is.');
-  }
-  s.els.expectedCost.hidden = mode !== 'cost';
+  s.els.warning.hidden = shown.warning === null;
+  s.els.expectedCost.hidden = shown.expectedCost === null;
   drawMarker(s, p);
 }
 
 // -- controls -----------------------------------------------------------------------------------
+function setRange(slider, last, position) {
+  slider.min = '0';
+  slider.max = String(last);
+  slider.step = '1';
+  slider.value = String(position);
+}
+
 function configure(s) {
   const { slider, sliderRow, costs, label, scaleMin, scaleMax } = s.els;
   const mode = s.mode;
+  const M = s.model;
   costs.hidden = mode !== 'cost';
   sliderRow.hidden = mode === 'cost';
   if (mode === 'cost') {
-    const max = String(s.model.maxCost);
-    for (const input of [s.els.costError, s.els.costReview]) {
-      if (input.max !== max) input.max = max;
-    }
-    if (s.els.costError.value !== String(s.costs[0])) s.els.costError.value = String(s.costs[0]);
-    if (s.els.costReview.value !== String(s.costs[1])) s.els.costReview.value = String(s.costs[1]);
+    setRange(s.els.costError, M.P - 1, s.pos.costError);
+    setRange(s.els.costReview, M.P - 1, s.pos.costReview);
     return;
   }
   if (mode === 'threshold') {
     label.textContent = THRESHOLD_LABEL;
-    slider.min = '0';
-    slider.max = String(steps(s, mode));
-    slider.step = '1';
-    slider.value = String(s.pos.threshold);
-    scaleMin.textContent = pyFixed(s.model.thresholds[1], 4);
-    scaleMax.textContent = pyFixed(s.model.thresholds[s.model.K - 1], 4);
+    setRange(slider, lastPosition(s, mode), s.pos.threshold);
+    scaleMin.textContent = pyFixed(M.thresholds[1], 4);
+    scaleMax.textContent = pyFixed(M.thresholds[M.K - 1], 4);
   } else {
-    const c = s.model.sliders[mode];
+    const c = M.sliders[mode];
     label.textContent = c.label;
     slider.min = String(c.min);
     slider.max = String(c.max);
@@ -316,52 +338,31 @@ function configure(s) {
   }
 }
 
-function commit(s, mode = s.mode) {
-  clearTimeout(s.timer);
-  s.timer = null;
-  const value = mode === 'cost' ? [s.costs[0], s.costs[1]] : sliderValue(s, mode);
-  const encoded = JSON.stringify(value);
-  if (s.committed[mode] === encoded) return;
-  s.committed[mode] = encoded;
-  s.setStateValue('commit', { mode, value });
-}
-
-function schedule(s, ms) {
-  clearTimeout(s.timer);
-  const mode = s.mode;
-  s.pendingMode = mode;
-  s.timer = setTimeout(() => commit(s, mode), ms);
-}
-
 function listen(s) {
   const { slider, costError, costReview } = s.els;
-  // one slider for the mode's positions; the commit remembers the mode it was scheduled in
+  // one slider for the mode's positions; the commit sends the mode it was moved in
+  const moved = () => { s.movedMode = s.mode; render(s); };
   wireSlider(slider, {
     position: () => s.pos[s.mode],
-    last: () => steps(s, s.mode),
+    last: () => lastPosition(s, s.mode),
     set: (k) => { s.pos[s.mode] = k; },
     value: (k) => (s.mode === 'threshold' ? k : sliderValue(s, s.mode)),
     fromInput: () => {
       const v = Number(slider.value);
       return s.mode === 'threshold' ? Math.round(v) : positionOf(s, s.mode, v);
     },
-    render: () => render(s),
-  }, { schedule: (ms) => schedule(s, ms), now: () => commit(s) });
-  const onCost = (which, input, ms) => {
-    const v = input.value === '' ? NaN : Number(input.value);
-    const ok = Number.isFinite(v) && v >= 0 && v <= s.model.maxCost;
-    input.setAttribute('aria-invalid', ok ? 'false' : 'true');
-    if (!ok) return;
-    if (v !== s.costs[which]) {
-      s.costs[which] = v;
-      render(s);
-    }
-    schedule(s, ms);
-  };
-  costError.addEventListener('input', () => onCost(0, costError, TYPE_COMMIT_MS));
-  costReview.addEventListener('input', () => onCost(1, costReview, TYPE_COMMIT_MS));
-  costError.addEventListener('change', () => { onCost(0, costError, 0); });
-  costReview.addEventListener('change', () => { onCost(1, costReview, 0); });
+    render: moved,
+  }, s.commit);
+  for (const [name, input] of [['costError', costError], ['costReview', costReview]]) {
+    wireSlider(input, {
+      position: () => s.pos[name],
+      last: () => s.model.P - 1,
+      set: (k) => { s.pos[name] = k; },
+      value: (k) => k,
+      fromInput: () => Math.round(Number(input.value)),
+      render: moved,
+    }, s.commit);
+  }
 }
 
 function init(parentElement) {
@@ -373,6 +374,7 @@ function init(parentElement) {
     sliderRow: q('.wb-slider-row'), slider: q('.wb-slider'), label: q('.wb-label'),
     output: q('.wb-output'), scaleMin: q('.wb-scale-min'), scaleMax: q('.wb-scale-max'),
     costs: q('.wb-costs'), costError: q('#wb-cost-error'), costReview: q('#wb-cost-review'),
+    costErrorOutput: q('.wb-cost-error-output'), costReviewOutput: q('.wb-cost-review-output'),
     warning: q('.wb-warning'), expectedCost: q('.wb-expected-cost'), caption: q('.wb-caption'),
     resolution: q('.wb-resolution'),
     grid: q('.wb-grid'), axes: q('.wb-axes'), curve: q('.wb-curve'), baseline: q('.wb-baseline'),
@@ -385,8 +387,11 @@ function init(parentElement) {
     els[`${key}Help`] = metric(name).querySelector('.wb-metric-help');
   }
   els.marker.setAttribute('d', 'M0,-8L8,0L0,8L-8,0Z');
-  const s = { els, id: null, model: null, mode: 'threshold', pos: {}, costs: [10, 1],
-              committed: {}, shown: {}, timer: null, setStateValue: () => {} };
+  const s = { els, id: null, model: null, mode: 'threshold', movedMode: 'threshold', pos: {},
+              shown: {}, setStateValue: () => {} };
+  // the value of the mode last moved, sent when the moves pause (release: at once)
+  s.commit = new DebouncedCommit(() => ({ mode: s.movedMode, value: modeValue(s, s.movedMode) }),
+                                 (value) => s.setStateValue('commit', value));
   listen(s);
   return s;
 }
@@ -396,22 +401,26 @@ export default function (component) {
   if (!data || !parentElement.querySelector('.wb')) return undefined;
   const s = mountState(parentElement, init);
   s.setStateValue = setStateValue;
+  // a move not yet committed in another mode than Python's: commit it now
+  if (s.commit.pending && s.movedMode !== data.mode) s.commit.now();
   if (s.id !== data.id) {
     // new scores (or a fresh mount): take the values Python holds; afterwards the values
     // here are newer than any Python sends back for the same scores
-    clearTimeout(s.timer);
-    s.timer = null;
+    s.commit.cancel();
     s.id = data.id;
     s.model = buildModel(data);
     s.color = data.color;
     adopt(s, data.values);
+    s.movedMode = data.mode;
+    s.commit.heard({ mode: data.mode, value: modeValue(s, data.mode) });
     s.els.resolution.textContent = data.resolution;
     drawCurve(s);
+  } else if (s.commit.pending && s.commit.timer === null) {
+    s.commit.schedule(KEY_COMMIT_MS); // a rerun cleared the timer of a move not yet committed
   }
-  if (s.timer !== null && s.pendingMode !== data.mode) commit(s, s.pendingMode);
   s.mode = data.mode;
   configure(s);
   render(s);
   s.els.root.dataset.ready = 'true';
-  return () => clearTimeout(s.timer);
+  return () => s.commit.pause();
 }

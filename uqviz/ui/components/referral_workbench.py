@@ -2,14 +2,16 @@
 press and drag in the same frame, without a Python rerun.
 
 A Custom Component v2 (``st.components.v2.component``, files ``referral_workbench.{html,css,
-js}`` next to this module). Python sends it once per (source, method, score) the cuts of a
-``CompactReferral`` (every cut up to ``FULL_ROWS`` rows, else a grid of ``GRID_POINTS``
-quantiles with exact counts) as base64 arrays, with the budget and target sliders
-(``SLIDERS``), the kept cut each of their positions selects (``CompactReferral.position_at_budget``,
-``position_for_target``) and the costs' limit (``MAX_COST``); the JavaScript looks up the cut of
-the slider's position, computes its numbers as ``operating_point_from_counts`` does and the cost
-mode's cut as ``CompactReferral.for_costs``, and reports the committed value as the state
-``commit = {"mode": ..., "value": ...}`` (on release, or after a pause in typing).
+js}`` next to this module). Python sends it once per (source, method, score) every number it
+can show, per slider position, as base64 arrays: the operating point at each kept cut of a
+``CompactReferral`` (every cut up to ``GRID_POINTS`` distinct scores, else a grid of that many
+quantiles with exact counts; ``operating_point_table``), the kept cut each position of the
+budget and target sliders selects (``SLIDERS``; ``CompactReferral.position_at_budget``,
+``position_for_target``) and, for each pair of positions of the two cost sliders
+(``COST_VALUES``), the cost-optimal cut and its expected cost (``cost_table``, i.e.
+``CompactReferral.for_costs``). The JavaScript only looks these up, formats and draws them, and
+reports the committed value as the state ``commit = {"mode": ..., "value": ...}`` (on
+release, or after a pause in key presses).
 """
 
 from __future__ import annotations
@@ -23,11 +25,16 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from uqviz.metrics.selective import CompactReferral, ReferralIndex
+from uqviz.metrics.selective import (
+    CompactReferral,
+    ReferralIndex,
+    cost_table,
+    operating_point_table,
+)
+from uqviz.numerics import finite_number
 from uqviz.ui.components import component_asset, component_js
 
-FULL_ROWS = 100_000
-GRID_POINTS = 10_000
+GRID_POINTS = 2_000  # the threshold slider's positions: at most this many kept cuts
 # the budget and target sliders (%): value(k) = (offset + k) / scale, k = 0 … steps
 SLIDERS = {
     "budget": {"label": "Share of cases sent to a human (%)", "min": 0, "max": 100,
@@ -35,7 +42,10 @@ SLIDERS = {
     "target": {"label": "Target accuracy on automated cases (%)", "min": 50, "max": 100,
                "step": "0.1", "offset": 500, "scale": 10, "steps": 500},
 }
-MAX_COST = 1e6  # the costs the cost mode accepts: 0 … MAX_COST
+# the costs each cost slider offers (of an automated error, of a human review): 0, then
+# 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 per decade from 0.1 to 1,000
+COST_VALUES = (0.0, *(round(m * 10.0**d, 6) for d in range(-1, 3)
+                      for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8)), 1000.0)
 _NAME = "referral_workbench"
 
 _mount = st.components.v2.component(
@@ -55,7 +65,7 @@ class Workbench:
     Attributes:
         compact: the cuts the component (and the page's Python panels) answer at.
         default_threshold: the 90% quantile of the scores, snapped to a kept cut.
-        payload: the JSON-ready arrays, ``n``, ``z``, the sliders, the costs' limit and the
+        payload: the JSON-ready arrays, ``n``, ``z``, the sliders, the costs and the
             resolution sentence.
     """
 
@@ -98,6 +108,19 @@ def resolution_text(compact: CompactReferral) -> str:
             "the numbers at each are exact.")
 
 
+def _cost_label(value: float) -> str:
+    return f"{value:g}"
+
+
+def snap_cost(value) -> float | None:
+    """The offered cost (``COST_VALUES``) nearest to ``value`` (ties: the smaller); None when
+    ``value`` is not a finite number."""
+    value = finite_number(value)
+    if value is None:
+        return None
+    return min(COST_VALUES, key=lambda c: (abs(c - value), c))
+
+
 def prepare(index: ReferralIndex) -> Workbench:
     """The component's data for ``index`` (cached while the index lives)."""
     found = _PREPARED.get(index)
@@ -105,17 +128,34 @@ def prepare(index: ReferralIndex) -> Workbench:
         return found
     if index.n >= 2**31:
         raise ValueError(f"the workbench handles under 2**31 cases, got {index.n:,}")
-    compact = index.compact(index.n + 1 if index.n <= FULL_ROWS else GRID_POINTS)
+    compact = index.compact(GRID_POINTS)
+    table = operating_point_table(compact)
     cuts = slider_cuts(compact)
-    arrays = {"thresholds": _b64(compact.thresholds, "<f8"), "kept": _b64(compact.kept, "<i4"),
-              "correct": _b64(compact.correct, "<i4"),
-              "budgetCut": _b64(cuts["budget"], "<i4"), "targetCut": _b64(cuts["target"], "<i4"),
-              "targetReached": _b64(cuts["reached"], "<i4")}
+    costs = cost_table(compact, COST_VALUES)
+    arrays = {
+        "thresholds": _b64(table.threshold, "<f8"), "kept": _b64(table.n_automated, "<i4"),
+        "correct": _b64(compact.correct, "<i4"), "referred": _b64(table.n_referred, "<i4"),
+        "errors": _b64(table.n_errors_automated, "<i4"),
+        "referredFraction": _b64(table.referred_fraction, "<f8"),
+        "accuracy": _b64(table.automated_accuracy, "<f8"),
+        "accuracyLo": _b64(table.automated_accuracy_ci[:, 0], "<f8"),
+        "accuracyHi": _b64(table.automated_accuracy_ci[:, 1], "<f8"),
+        "errorRate": _b64(table.automated_error_rate, "<f8"),
+        "referredAccuracy": _b64(table.referred_accuracy, "<f8"),
+        "referredLo": _b64(table.referred_accuracy_ci[:, 0], "<f8"),
+        "referredHi": _b64(table.referred_accuracy_ci[:, 1], "<f8"),
+        "budgetCut": _b64(cuts["budget"], "<i4"), "targetCut": _b64(cuts["target"], "<i4"),
+        "targetReached": _b64(cuts["reached"], "<i4"),
+        "costCut": _b64(costs.position.ravel(), "<i4"),
+        "costExpected": _b64(costs.expected_cost.ravel(), "<f8"),
+    }
     digest = hashlib.sha1("|".join(arrays.values()).encode("ascii")).hexdigest()[:16]
     q90 = float(np.quantile(index.sorted_uncertainty, 0.9))
     default = float(compact.thresholds[max(1, compact.position_at_threshold(q90))])
     payload = {"n": compact.n, "z": compact.z, "exact": compact.exact, "digest": digest,
-               "sliders": SLIDERS, "maxCost": MAX_COST,
+               "sliders": SLIDERS, "costs": list(COST_VALUES),
+               "costLabels": [_cost_label(c) for c in COST_VALUES],
+               "randomAccuracy": table.random_accuracy,
                "resolution": resolution_text(compact), **arrays}
     prepared = Workbench(compact, default, payload)
     _PREPARED[index] = prepared
@@ -143,7 +183,7 @@ def referral_workbench(prepared: Workbench, *, data_id: str, mode: str, values: 
             when it is mounted afresh).
         mode: one of ``uqviz.policy.REFERRAL_MODES``.
         values: ``threshold``, ``budget`` (%), ``target`` (%), ``cost_error``,
-            ``cost_review``, as the slider steps allow them.
+            ``cost_review``, as the sliders offer them (``COST_VALUES`` for the costs).
         color: the method's colour for the curve.
         key: the component's key in session state (its state: ``commit``).
         on_commit: called (before the rerun) when the component commits a value.

@@ -1,8 +1,9 @@
 // Helpers shared by the dashboard's Custom Components v2. A component's JavaScript is this
 // file followed by its own (component_js in uqviz/ui/components/__init__.py), so every
-// component formats numbers as Python does, computes Wilson intervals as
-// uqviz.metrics.classification.wilson_ci, draws SVG, moves its slider and commits the value
-// to Python the same way.
+// component decodes the arrays Python sends, formats numbers as Python does, draws SVG, moves
+// its slider, commits the value to Python and keeps its state per mount the same way. No
+// statistic is computed here or in any component: Python sends every number a component
+// shows, per slider position (tests/test_components_node.py checks the code for it).
 
 // -- numbers as Python prints them ----------------------------------------------------------
 // f"{x:.{d}f}": correctly rounded, ties to even on the exact binary value (toFixed breaks
@@ -36,17 +37,6 @@ export function decode(b64, Type) {
   const bytes = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   return new Type(bytes.buffer);
-}
-
-// wilson_ci(k, m): the same operations in the same order as numpy.
-export function wilson(k, m, z) {
-  if (m === 0) return [NaN, NaN];
-  const p = k / m;
-  const denom = 1.0 + z * z / m;
-  const centre = (p + z * z / (2.0 * m)) / denom;
-  const half = z / denom * Math.sqrt(p * (1.0 - p) / m + z * z / (4.0 * m * m));
-  const clip = (v) => Math.min(Math.max(v, 0.0), 1.0);
-  return [clip(centre - half), clip(centre + half)];
 }
 
 // numpy.searchsorted(arr, x, side='left') on an ascending array: the first index whose value
