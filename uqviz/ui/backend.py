@@ -223,17 +223,6 @@ def report_html(key: str, methods: tuple[str, ...], policy_json: str | None,
 
 
 # -- confidence intervals page -----------------------------------------------------------------
-# the page's bootstrap is exact (uqviz.metrics.classification.exact_bootstrap_ci): the limit of
-# infinitely many resamples, the same in the browser (uqviz/ui/components/interval_subsample)
-@st.cache_resource(show_spinner=False, max_entries=64)
-def interval_hits(key: str, method: str) -> np.ndarray:
-    """(N,) correct rows among the first n of the page's one seeded permutation (seed 0), for
-    n = 1..N (``uqviz.metrics.classification.nested_subsample_hits``)."""
-    from uqviz.metrics.classification import nested_subsample_hits
-
-    return nested_subsample_hits(study(key, method).correct, seed=0)
-
-
 @st.cache_resource(show_spinner="Computing the intervals over test-set sizes…", max_entries=64)
 def interval_grid(key: str, method: str):
     """Wald, Wilson and exact-bootstrap intervals of one method's accuracy on about 12 nested
