@@ -16,6 +16,7 @@ from uqviz.ui.conformal import (
     number_of_draws,
     split_sizes,
 )
+from uqviz.ui.conformal_classes import class_conditional_panel, mondrian_toggle
 from uqviz.ui.state import current_dataset, current_methods, method_label
 
 SCORES = {"lac": "LAC (THR)", "aps": "APS", "raps": "RAPS"}
@@ -48,7 +49,7 @@ if score == "raps":
     k_reg = int(r2.number_input("k_reg", 0, 100, RAPS_K_REG, 1, key="conf_k_reg",
                                 help="How many of the most likely classes join a set without "
                                      "penalty."))
-d1, d2, d3 = st.columns([2, 1, 1])
+d1, d2, d3, d4 = st.columns([2, 1, 1, 1])
 cal_share = int(d1.number_input(  # a number, so that α's is the page's one ARIA slider
     "Share of test images used to calibrate (%)", 10, 90, 50, 5, key="conf_cal_share",
     help="The rest are the images on which coverage is measured."))
@@ -59,6 +60,7 @@ if score != "lac":
     randomized = not d3.checkbox("Non-randomized", key="conf_nonrandomized",
                                  help="Randomized sets hit 1 − α almost exactly; "
                                       "non-randomized ones are larger and over-cover.")
+mondrian = mondrian_toggle(d4)
 
 study = comp.studies[method]
 n_classes = study.rows.num_classes
@@ -80,6 +82,8 @@ def workbench(start: float) -> None:
                                       source=dataset, method=method)
     examples_panel(study, dataset, alpha, seed, settings)
     curve_panel(study, prepared, alpha, seed, settings, f"{SCORES[score]} sets, seed {seed}")
+    if mondrian:
+        class_conditional_panel(study, alpha, seed, settings)
 
 
 workbench(alpha_value())

@@ -1,4 +1,4 @@
-"""The story in a minute: five steps, each one chart and one sentence computed on the stream."""
+"""The story in a minute: six steps, each one chart and one sentence computed on the stream."""
 
 from uqviz.ui.frame import require_frame
 
@@ -8,6 +8,7 @@ import streamlit as st
 
 from uqviz.labels import method_label
 from uqviz.plots import referral_curve_figure
+from uqviz.plots.monitor import drift_accuracy_figure
 from uqviz.plots.story import estimates_figure, guarantee_figure
 from uqviz.ui.backend import (
     CONFIDENT,
@@ -19,6 +20,7 @@ from uqviz.ui.backend import (
     source_label,
     story,
 )
+from uqviz.ui.monitor import DEMO, ESTIMATORS, alarm_sentence, estimate_sentence, stream_kind
 from uqviz.ui.state import current_dataset, current_methods
 
 
@@ -44,7 +46,7 @@ stream = ensure_stream_comparison(dataset, methods)
 if stream is None:
     st.stop()
 clean = comparison(dataset, tuple(methods))
-s = story(clean, stream)
+s = story(clean, stream, demo_drift=stream_kind(dataset) == DEMO)
 base, better = method_label(s.baseline), method_label(s.better)
 st.caption(f"{source_label(dataset)} · incoming stream of {s.n_stream:,} cases: {s.mix}. Every "
            "number below is computed from the data shown.")
@@ -118,3 +120,16 @@ st.plotly_chart(guarantee_figure(
     heldout=None if held is None else (held.automated_accuracy, *held.automated_accuracy_ci),
     target=TARGET_ACCURACY), theme=None, key="story_guarantee")
 st.page_link("pages/referral.py", label="The guarantee, step by step: Referral threshold →")
+
+if s.drift is not None:
+    d = s.drift.summary
+    st.subheader("6 · The stream drifts: " + (f"the alarm fires at batch {d.alarm_batch}"
+                                               if d.first_alarm is not None else "no alarm"))
+    st.markdown(f"{better} on a stream that drifts: {s.drift.watched.description}. "
+                f"{alarm_sentence(d)} {estimate_sentence(d)} The drift is seen without labels; "
+                "how far accuracy fell, only as far as the estimate holds under this shift.")
+    st.plotly_chart(drift_accuracy_figure(s.drift.result, method=s.better,
+                                          estimator_label=ESTIMATORS[d.estimator].label,
+                                          drift_batch=d.drift_batch), theme=None,
+                    key="story_drift")
+    st.page_link("pages/monitor.py", label="Move the batch size and α: Monitor the stream →")

@@ -1,4 +1,4 @@
-"""The Story page under AppTest: five steps whose numbers come from the core's ``story``."""
+"""The Story page under AppTest: six steps whose numbers come from the core's ``story``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def trained():
     pretrain_digits()
 
 
-def test_five_steps_with_charts_and_numbers_from_the_data():
+def test_six_steps_with_charts_and_numbers_from_the_data():
     from uqviz.methods import METHOD_IDS
     from uqviz.story import story
     from uqviz.stream import DEMO_MIX
@@ -23,8 +23,8 @@ def test_five_steps_with_charts_and_numbers_from_the_data():
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     headings = [h.value for h in at.subheader]
-    assert [h[:1] for h in headings] == list("12345")
-    assert len(at.get("plotly_chart")) == 5
+    assert [h[:1] for h in headings] == list("123456")
+    assert len(at.get("plotly_chart")) == 6
     methods = tuple(METHOD_IDS)
     core = story(comparison("digits", methods), comparison("digits", methods, "app", DEMO_MIX))
     assert f"right {100 * core.clean_accuracy['softmax'][0]:.1f}%" in headings[0]
@@ -39,13 +39,35 @@ def test_five_steps_with_charts_and_numbers_from_the_data():
     assert gap[1] > 0, gap
     assert any("fewer per 100 (paired 95% CI" in m.value for m in at.markdown)
     links = [link.proto.page for link in at.get("page_link")]
-    assert {"compare", "referral", "ood"} <= set(links)
+    assert {"compare", "referral", "ood", "monitor"} <= set(links)
+    # step 6: the Monitor page's default numbers (the deep ensemble's demo drift stream)
+    drift = core.drift.summary
+    assert drift.first_alarm is not None
+    assert headings[5].endswith(f"the alarm fires at batch {drift.alarm_batch}")
+    from uqviz.ui.monitor import alarm_sentence, estimate_sentence
+
+    assert any(alarm_sentence(drift) in m.value and estimate_sentence(drift) in m.value
+               for m in at.markdown)
+
+
+def test_the_last_step_is_the_monitor_pages_default():
+    from uqviz.monitor import demo_drift_stream, watch_stream
+    from uqviz.sources import TrainedSource
+    from uqviz.story import drift_watch
+    from uqviz.study import Study
+
+    p = TrainedSource("digits").predictions(["deep_ensemble"])["deep_ensemble"]
+    story_drift = drift_watch(Study(p)).summary
+    page_default = watch_stream(demo_drift_stream(p), batch_size=20, alpha=0.05,
+                                estimator="doc").summary
+    assert story_drift == page_default
+    assert story_drift.estimate.estimate > story_drift.true_accuracy  # the estimate lags
 
 
 def test_a_clean_stream_still_tells_the_story():
     at = framed_page("pages/story.py", stream_shift="none", stream_ood="none")
     assert not at.exception, at.exception
-    assert len(at.subheader) == 5
+    assert len(at.subheader) == 6
 
 
 def test_paired_gap_is_the_mean_difference_with_a_paired_interval():

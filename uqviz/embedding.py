@@ -363,6 +363,7 @@ def embed_predictions(dataset: str, method: str, params: UmapParams = UmapParams
 
     preds = run_evaluation(dataset, [method], config=config, plan=plan, data_seed=data_seed,
                            data_dir=data_dir, progress=progress or no_progress)[method]
+    preds = preds.select(~preds.is_fit)  # the map shows the rows a Study shows: no fit rows
     if preds.features is None:
         raise ValueError(f"method {method!r} on {dataset!r} has no penultimate-layer features")
     return cached_umap(preds.features, params, method=method), umap_path(preds.features, params)

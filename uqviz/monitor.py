@@ -66,19 +66,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from uqviz.metrics.label_free import ESTIMATORS, estimate_accuracy, fit_reference
+from uqviz.metrics.guarantee import calibration_split
+from uqviz.metrics.label_free import (
+    ESTIMATORS,
+    AccuracyEstimate,
+    estimate_accuracy,
+    fit_reference,
+)
 from uqviz.metrics.scores import UNCERTAINTY_SCORES, uncertainty
-from uqviz.predictions import Predictions
+from uqviz.predictions import OOD_PREFIX, TEST_GROUP, Predictions
 
 __all__ = [
     "Batches",
     "MonitorResult",
+    "MonitorSummary",
+    "Watch",
+    "WatchedStream",
     "accuracy_confidence_sequence",
     "conformal_p_values",
     "cut_batches",
+    "demo_drift_stream",
     "monitor_stream",
+    "own_stream",
     "reference_quantile",
     "simple_jumper",
+    "stream_truth",
+    "watch_stream",
 ]
 
 JUMP = 0.01
@@ -485,3 +498,287 @@ def monitor_stream(reference: Predictions, stream: Predictions, *, score: str = 
         ood_threshold=ood_threshold,
         target_accuracy=None if target_accuracy is None else float(target_accuracy),
         n_reference=reference.n)
+
+
+# -- a stream to watch: the demo drift, or a user's rows in their order ------------------------
+# The Monitor page's and the Story's settings. DoC, not ATC: on digits the reference makes about
+# one error in 224 rows, so ATC's threshold sits at the least confident reference case and ATC
+# reads ~100% on nearly any target; DoC follows the fall of the confidence (benchmarks/RESULTS.md,
+# "Accuracy without labels", and the Dataset shift page).
+DEMO_CORRUPTION = "brightness"
+DEMO_OOD = "ood:uniform_noise"
+DEMO_SEVERITIES = (1, 2, 3, 4, 5)
+DEMO_ESTIMATOR = "doc"
+DEMO_SCORE = "max_prob"
+DEMO_BATCH_SIZE = 20
+DEMO_REFERRED_SHARE = 0.10
+DEMO_TARGET_ACCURACY = 0.95
+REFERENCE_SHARE = 0.5
+
+
+@dataclass(frozen=True, eq=False)
+class WatchedStream:
+    """A stream ready to monitor: its reference, its rows in time order, and what they are.
+
+    Attributes:
+        reference: the reference rows, a seeded calibration part of the labelled
+            in-distribution rows (``calibration_split``), never in the stream.
+        stream: the incoming rows in time order.
+        origin: (M,) str, the group each stream row came from (``test``, ``brightness:3``,
+            ``ood:uniform_noise``, or a user's group).
+        severity: (M,) int, the demo corruption's severity of each row (0 clean, 1–5, −1 out of
+            distribution); None for a user's stream.
+        image: (M,) int, each row's source image as a position among the clean test rows (−1
+            for out-of-distribution rows); None for a user's stream.
+        drift_start: the first stream row that is not clean (None for a user's stream).
+        description: what is used, in one sentence.
+    """
+
+    reference: Predictions
+    stream: Predictions
+    origin: np.ndarray
+    severity: np.ndarray | None
+    image: np.ndarray | None
+    drift_start: int | None
+    description: str
+
+
+def _check_share(name: str, value: float, *, zero_ok: bool) -> None:
+    if not ((0 <= value if zero_ok else 0 < value) and value < 1):
+        raise ValueError(f"{name} must be in {'[0' if zero_ok else '(0'}, 1), got {value}")
+
+
+def demo_drift_stream(p: Predictions, *, corruption: str = DEMO_CORRUPTION,
+                      ood: str = DEMO_OOD, reference_share: float = REFERENCE_SHARE,
+                      clean_share: float = 0.4, ood_share: float = 0.15,
+                      seed: int = 0) -> WatchedStream:
+    """The demo stream: clean for a while, then ``corruption`` at severity 1, 2, … 5, then
+    out-of-distribution cases.
+
+    The clean test rows are split (``calibration_split(n, reference_share, seed)``) into the
+    reference and the held-out images. The held-out images, in a seeded random order, make the
+    stream: the first ``clean_share`` of them clean, the rest cut into five equal blocks shown
+    at severity 1 to 5 (the rows of ``<corruption>:<k>``, a corrupted copy of the test rows in
+    their order), then ``ood_share`` of the stream drawn from ``ood`` (without replacement).
+    So no image is in both the reference and the stream, and no test image appears twice
+    (clean and corrupted, or at two severities).
+
+    Args:
+        p: one method's predictions with the clean ``test`` rows (all labelled), the
+            corruption's groups at severities 1–5 (each as large as ``test``) and ``ood``.
+        corruption: the corruption whose severity rises.
+        ood: the ``ood:<name>`` group at the end.
+        reference_share: share of the clean test rows in the reference.
+        clean_share: share of the held-out images shown clean, before the drift.
+        ood_share: share of the whole stream that is out of distribution.
+        seed: seeds the split, the order and the OOD draw.
+
+    Raises:
+        ValueError: naming the missing or misaligned group, or a share out of range.
+    """
+    _check_share("reference_share", reference_share, zero_ok=False)
+    _check_share("clean_share", clean_share, zero_ok=True)
+    _check_share("ood_share", ood_share, zero_ok=True)
+    group = p.group.astype(str)
+    test = np.flatnonzero(group == TEST_GROUP)
+    if test.size < 2 * len(DEMO_SEVERITIES) or (p.labels[test] < 0).any():
+        raise ValueError(f"the demo stream needs at least {2 * len(DEMO_SEVERITIES)} labelled "
+                         f"'{TEST_GROUP}' rows, got {test.size} (of which "
+                         f"{int((p.labels[test] < 0).sum())} unlabelled)")
+    copies = {}
+    for k in DEMO_SEVERITIES:
+        rows = np.flatnonzero(group == f"{corruption}:{k}")
+        if rows.size != test.size:
+            raise ValueError(f"the demo stream needs group '{corruption}:{k}' with one row per "
+                             f"test row ({test.size}), got {rows.size}; groups: "
+                             f"{', '.join(p.groups)}")
+        copies[k] = rows
+    ood_rows = np.flatnonzero(group == ood)
+    if not ood.startswith(OOD_PREFIX) or ood_rows.size == 0:
+        raise ValueError(f"no out-of-distribution group {ood!r}; groups: {', '.join(p.groups)}")
+    reference, held = calibration_split(test.size, reference_share, seed)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(held)
+    n_clean = int(round(clean_share * order.size))
+    blocks = np.array_split(order[n_clean:], len(DEMO_SEVERITIES))
+    n_ood = int(round(ood_share / (1 - ood_share) * order.size))
+    if n_ood > ood_rows.size:
+        raise ValueError(f"the demo stream needs {n_ood} rows of {ood}, there are "
+                         f"{ood_rows.size}")
+    picked = rng.choice(ood_rows, size=n_ood, replace=False)
+    rows = np.concatenate([test[order[:n_clean]], *(copies[k][b] for k, b in
+                                                    zip(DEMO_SEVERITIES, blocks, strict=True)),
+                           picked])
+    severity = np.concatenate([np.zeros(n_clean, dtype=np.int64),
+                               *(np.full(b.size, k) for k, b in
+                                 zip(DEMO_SEVERITIES, blocks, strict=True)),
+                               np.full(n_ood, -1)])
+    image = np.concatenate([order, np.full(n_ood, -1)])
+    stream = p.select(rows)
+    sizes = ", ".join(str(b.size) for b in blocks)
+    return WatchedStream(
+        reference=p.select(test[reference]), stream=stream, origin=group[rows], severity=severity,
+        image=image, drift_start=n_clean if rows.size > n_clean else None,
+        description=(f"{reference.size} clean test images are the reference; the stream shows "
+                     f"{n_clean} other test images clean, then {order.size - n_clean} more with "
+                     f"{corruption} at severity 1 to 5 ({sizes} images), then {n_ood} "
+                     f"out-of-distribution cases ({ood.removeprefix(OOD_PREFIX)}); seed {seed}"))
+
+
+def own_stream(p: Predictions, *, reference_share: float = REFERENCE_SHARE,
+               seed: int = 0) -> WatchedStream:
+    """A user's stream: every row in the file's (or the folder's) order, but the reference.
+
+    The reference is a seeded calibration part (``calibration_split(n, reference_share,
+    seed)``) of the labelled in-distribution rows (``Predictions.labelled_in_distribution``);
+    the stream is every other row except ``fit`` rows, in their order.
+
+    Raises:
+        ValueError: fewer than 4 labelled in-distribution rows, or nothing left to watch.
+    """
+    _check_share("reference_share", reference_share, zero_ok=False)
+    labelled = np.flatnonzero((p.labels >= 0) & ~p.is_ood & ~p.is_shifted & ~p.is_fit)
+    if labelled.size < 4:
+        raise ValueError(f"the reference needs labelled in-distribution rows: at least 4, got "
+                         f"{labelled.size}")
+    part, _ = calibration_split(labelled.size, reference_share, seed)
+    reference = labelled[part]
+    watched = np.ones(p.n, dtype=bool)
+    watched[reference] = False
+    rows = np.flatnonzero(watched & ~p.is_fit)
+    if rows.size == 0:
+        raise ValueError("every row is in the reference: nothing is left to watch")
+    unlabelled = int(((p.labels[rows] < 0) & ~p.is_ood[rows]).sum())
+    return WatchedStream(
+        reference=p.select(reference), stream=p.select(rows), origin=p.group[rows].astype(str),
+        severity=None, image=None, drift_start=None,
+        description=(f"{reference.size} of the {labelled.size} labelled rows (a seeded "
+                     f"{reference_share:.0%}, seed {seed}) are the reference; the stream is the "
+                     f"other {rows.size} rows in their order ({unlabelled} without a label)"))
+
+
+@dataclass(frozen=True)
+class MonitorSummary:
+    """What the monitor found, in the numbers of one sentence (the Monitor page, the Story).
+
+    Attributes:
+        first_alarm, first_drift_alarm, first_accuracy_alarm: 0-based batch indices
+            (``MonitorResult``), None when no alarm fired.
+        alarm_batch: the first alarm's batch name, None without an alarm.
+        rows_to_alarm: stream rows up to the end of the first alarm's batch.
+        drift_batch: the batch holding the first drifted row (the demo), else None.
+        alarm_severity: the highest demo severity seen up to the alarm (−1: out of
+            distribution reached), else None.
+        window_start: the first batch of the window compared below: the first alarm's, else
+            ``drift_batch``, else 0.
+        n_window: stream rows from ``window_start`` to the end.
+        estimate: the label-free estimate on those rows (``estimate_accuracy``, level 1 − α).
+        true_accuracy: their accuracy where known (out-of-distribution rows wrong), NaN if none.
+        n_true: rows the true accuracy counts.
+        reference_accuracy: the reference's accuracy.
+        n_batches, alpha, estimator: the settings.
+    """
+
+    first_alarm: int | None
+    first_drift_alarm: int | None
+    first_accuracy_alarm: int | None
+    alarm_batch: str | None
+    rows_to_alarm: int | None
+    drift_batch: int | None
+    alarm_severity: int | None
+    window_start: int
+    n_window: int
+    estimate: AccuracyEstimate
+    true_accuracy: float
+    n_true: int
+    reference_accuracy: float
+    n_batches: int
+    alpha: float
+    estimator: str
+
+
+@dataclass(frozen=True, eq=False)
+class Watch:
+    """A watched stream, its monitor and the summary (``watch_stream``)."""
+
+    watched: WatchedStream
+    result: MonitorResult
+    summary: MonitorSummary
+    batches: Batches
+
+
+def stream_truth(stream: Predictions) -> np.ndarray:
+    """(N,) float: 1/0 where correctness is known (a label, or an out-of-distribution row:
+    wrong), NaN where it is not."""
+    correct = np.where(stream.labels >= 0, stream.predicted == stream.labels, False)
+    known = (stream.labels >= 0) | stream.is_ood
+    return np.where(known, correct.astype(float), np.nan)
+
+
+def watch_stream(watched: WatchedStream, *, batch_size: int | None = DEMO_BATCH_SIZE,
+                 by_group: bool = False, alpha: float = 0.05,
+                 estimator: str = DEMO_ESTIMATOR, score: str = DEMO_SCORE,
+                 referred_share: float | None = DEMO_REFERRED_SHARE,
+                 target_accuracy: float | None = DEMO_TARGET_ACCURACY, n_boot: int = 200,
+                 seed: int = 0) -> Watch:
+    """Monitor a watched stream (``monitor_stream``) and summarise what it found.
+
+    The referral policy refers a row when its uncertainty exceeds the reference's conformal
+    ``1 − referred_share`` quantile (``reference_quantile``): on rows like the reference at most
+    that share is referred on average. The accuracy alarm tests ``target_accuracy`` on every
+    automated row whose truth is known (here every labelled row is an audit).
+
+    Args:
+        watched: ``demo_drift_stream`` or ``own_stream``.
+        batch_size: rows per batch; with ``by_group``, ignored: one batch per ``origin``.
+        alpha: both alarms' false-alarm probability over the whole stream; the estimates'
+            intervals have level 1 − α.
+        estimator, score, n_boot, seed: as ``monitor_stream``.
+        referred_share: the policy's referred share on reference-like rows (None: refer none).
+        target_accuracy: the accuracy alarm's target (None: no accuracy alarm).
+
+    Returns:
+        ``Watch``; its summary compares the estimate with the truth on the rows from the first
+        alarm's batch on (from the drift's first batch when no alarm fired, else all rows).
+    """
+    reference, stream = watched.reference, watched.stream
+    threshold = None
+    if referred_share is not None:
+        _check_share("referred_share", referred_share, zero_ok=False)
+        threshold = reference_quantile(uncertainty(reference.probs, score), 1 - referred_share)
+    labels = watched.origin if by_group else None
+    size = None if by_group else batch_size
+    result = monitor_stream(reference, stream, score=score, batch_size=size,
+                            batch_labels=labels, threshold=threshold,
+                            target_accuracy=target_accuracy, alpha=alpha, estimator=estimator,
+                            n_boot=n_boot, seed=seed)
+    batches = cut_batches(stream.n, batch_size=size, batch_labels=labels)
+    position = np.empty(stream.n, dtype=np.int64)  # each row's batch
+    for b, rows in enumerate(batches.rows):
+        position[rows] = b
+    drift_batch = (None if watched.drift_start is None
+                   else int(position[watched.drift_start]))
+    first = result.first_alarm
+    start = first if first is not None else drift_batch if drift_batch is not None else 0
+    window = np.concatenate(batches.rows[start:])
+    labelled = reference.select(reference.labels >= 0)
+    fitted = fit_reference(labelled.mean_probs, labelled.labels, n_boot=n_boot, seed=seed,
+                           with_temperature=ESTIMATORS[estimator].temperature)
+    found = estimate_accuracy(fitted, stream.mean_probs[window], estimators=(estimator,),
+                              level=1 - alpha, seed=seed + 1,
+                              target_correct=stream_truth(stream)[window])
+    rows_to_alarm = None if first is None else int(sum(r.size for r in batches.rows[:first + 1]))
+    severity = None
+    if watched.severity is not None and first is not None:
+        seen = watched.severity[np.concatenate(batches.rows[:first + 1])]
+        severity = -1 if (seen < 0).any() else int(seen.max())
+    summary = MonitorSummary(
+        first_alarm=first, first_drift_alarm=result.first_drift_alarm,
+        first_accuracy_alarm=result.first_accuracy_alarm,
+        alarm_batch=None if first is None else result.batch_names[first],
+        rows_to_alarm=rows_to_alarm, drift_batch=drift_batch, alarm_severity=severity,
+        window_start=int(start), n_window=int(window.size), estimate=found.estimates[0],
+        true_accuracy=found.true_accuracy, n_true=found.n_true,
+        reference_accuracy=found.reference_accuracy, n_batches=len(batches.rows),
+        alpha=float(alpha), estimator=estimator)
+    return Watch(watched, result, summary, batches)

@@ -3,6 +3,12 @@
 Everything a page shows is computed from the ``Predictions`` this module returns. Predictions
 are cached on disk (``.npz``) under a key of dataset, split seed, method configuration, the
 evaluation plan and the cache version, so a second visit reads them back in milliseconds.
+
+Each run's predictions carry the networks' logits (S, N, C) and penultimate features (N, D),
+and end with a block of **fit rows** (group ``fit``, ``fit_input``): a seeded subset of at most
+``EvalPlan.fit_rows`` labelled validation rows — held-out rows the networks never trained
+on — on which the feature-space OOD scores fit their class means, feature bank and principal
+space (``uqviz.metrics.ood_scores``). Fit rows are never scored: ``Study`` sets them aside.
 """
 
 from __future__ import annotations
@@ -19,14 +25,22 @@ from uqviz.data import get_dataset
 from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.data.ood import load_ood
 from uqviz.methods import MethodConfig, get_method
-from uqviz.predictions import TEST_GROUP, Predictions, concatenate, ood_group, shift_group
+from uqviz.predictions import (
+    FIT_GROUP,
+    TEST_GROUP,
+    Predictions,
+    concatenate,
+    ood_group,
+    shift_group,
+)
 from uqviz.shifts import CORRUPTIONS, corrupt
 from uqviz.training import Progress, no_progress
 
 SEVERITIES = (1, 2, 3, 4, 5)
 # Bumped when predictions change for the same config (2: MC-dropout masks seeded per block of
-# rows, uqviz.inference.MC_SEED_ROWS).
-PREDICTIONS_VERSION = 2
+# rows, uqviz.inference.MC_SEED_ROWS; 3: logits and a block of fit rows, issue 24).
+PREDICTIONS_VERSION = 3
+FIT_ROWS = 2000
 
 
 @dataclass(frozen=True)
@@ -39,7 +53,9 @@ class EvalPlan:
         severities: severities 1–5 to apply.
         ood_sets: out-of-distribution set names; None = every set that applies to the dataset.
         ood_size: rows per OOD set; None = as many as the test split.
-        seed: seeds the corruptions and the OOD sets.
+        seed: seeds the corruptions, the OOD sets and the choice of fit rows.
+        fit_rows: at most this many labelled validation rows predicted as group ``fit``, for
+            the feature-space OOD scores to fit on (0: none).
     """
 
     corruptions: tuple[str, ...] = ("gaussian_noise",)
@@ -47,6 +63,7 @@ class EvalPlan:
     ood_sets: tuple[str, ...] | None = None
     ood_size: int | None = None
     seed: int = 0
+    fit_rows: int = FIT_ROWS
 
     def corruption_names(self) -> tuple[str, ...]:
         names = tuple(CORRUPTIONS) if self.corruptions == ("all",) else self.corruptions
@@ -84,11 +101,32 @@ def evaluation_inputs(spec: DatasetSpec, data: DataSplits, plan: EvalPlan) -> li
     return blocks
 
 
+def fit_input(data: DataSplits, plan: EvalPlan) -> EvalInput | None:
+    """The fit rows: a seeded subset (``plan.seed``) of at most ``plan.fit_rows`` validation
+    rows, in their split order, labelled, in group ``fit``; None when ``plan.fit_rows`` is 0 or
+    there is no validation split.
+
+    Validation rows are held out from training, so their features spread as test features do
+    (a network's training features sit closer to their class means than unseen ones).
+    """
+    if plan.fit_rows < 0:
+        raise ValueError(f"fit_rows must be >= 0, got {plan.fit_rows}")
+    n = len(data.val_y)
+    if plan.fit_rows == 0 or n == 0:
+        return None
+    rows = np.arange(n)
+    if n > plan.fit_rows:
+        rows = np.sort(np.random.default_rng(plan.seed).choice(n, plan.fit_rows, replace=False))
+    return EvalInput(FIT_GROUP, data.val_x[torch.from_numpy(rows)], data.val_y.numpy()[rows])
+
+
 def _to_arrays(p: Predictions) -> dict[str, np.ndarray]:
     arrays = {"probs": p.probs, "labels": p.labels, "group": p.group.astype(str),
               "is_ood": p.is_ood}
     if p.features is not None:
         arrays["features"] = p.features
+    if p.logits is not None:
+        arrays["logits"] = p.logits
     return arrays
 
 
@@ -97,7 +135,7 @@ def _from_arrays(arrays: dict[str, np.ndarray], method: str,
     return Predictions(probs=arrays["probs"], labels=arrays["labels"],
                        group=arrays["group"].astype(object), is_ood=arrays["is_ood"],
                        features=arrays.get("features"), method=method,
-                       class_names=class_names)
+                       class_names=class_names, logits=arrays.get("logits"))
 
 
 @dataclass
@@ -128,7 +166,8 @@ def method_predictions(spec: DatasetSpec, data: DataSplits, method_id: str,
                        config: MethodConfig, plan: EvalPlan, device: torch.device,
                        progress: Progress = no_progress, data_seed: int = 0,
                        inputs: list[EvalInput] | None = None) -> Predictions:
-    """Predictions of one method on every evaluation block, from the disk cache when present."""
+    """Predictions of one method on every evaluation block and the fit rows (``fit_input``,
+    last), from the disk cache when present."""
     path = predictions_path(spec, data_seed, method_id, config, plan, device)
     cached = load_npz(path)
     if cached is None:
@@ -147,13 +186,15 @@ def _predict_and_save(spec: DatasetSpec, data: DataSplits, method_id: str,
                       path: Path) -> Predictions:
     method = get_method(method_id, config)
     method.fit(spec, data, device, lambda f, m: progress(0.8 * f, f"{method_id}: {m}"), data_seed)
-    blocks = inputs if inputs is not None else evaluation_inputs(spec, data, plan)
+    blocks = list(inputs if inputs is not None else evaluation_inputs(spec, data, plan))
+    fit = fit_input(data, plan)
+    blocks += [fit] if fit is not None else []
     parts = []
     for i, block in enumerate(blocks):
         out = method.predict(block.images, device)
         parts.append(Predictions(out.probs, block.labels, np.full(len(block.labels), block.group,
                                  dtype=object), features=out.features, method=method_id,
-                                 class_names=spec.class_names))
+                                 class_names=spec.class_names, logits=out.logits))
         progress(0.8 + 0.2 * (i + 1) / len(blocks), f"{method_id}: predicted {block.group}")
     result = concatenate(parts)
     save_npz(path, **_to_arrays(result))
@@ -165,7 +206,8 @@ def run_evaluation(dataset: str | DatasetSpec, methods: list[str], *,
                    device: torch.device | None = None, progress: Progress = no_progress,
                    data_seed: int = 0, data_dir: str | None = None,
                    timer: RunTimer | None = None) -> dict[str, Predictions]:
-    """Train (or load) each method and predict on test, corrupted and OOD rows.
+    """Train (or load) each method and predict on test, corrupted and OOD rows, then on the
+    fit rows (group ``fit``, last; ``fit_input``).
 
     Returns predictions keyed by method id, in the order given.
     """

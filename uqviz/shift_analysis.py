@@ -31,11 +31,15 @@ import pandas as pd
 
 from uqviz.metrics.calibration import expected_calibration_error
 from uqviz.metrics.classification import accuracy, negative_log_likelihood
+from uqviz.metrics.guarantee import calibration_split
+from uqviz.metrics.label_free import ESTIMATORS, estimate_accuracy, fit_reference
 from uqviz.metrics.ood import ood_detection
 from uqviz.metrics.scores import uncertainty
 from uqviz.predictions import Predictions, parse_shift_group, shift_group
 
 __all__ = [
+    "LABEL_FREE_COLUMNS",
+    "LABEL_FREE_ESTIMATORS",
     "SEVERITY_LEVELS",
     "TABLE_COLUMNS",
     "Cases",
@@ -43,6 +47,9 @@ __all__ = [
     "cases_at",
     "corrupted_rows",
     "evenly_spaced",
+    "label_free_records",
+    "label_free_series",
+    "label_free_table",
     "rotation_frame",
     "severities_present",
     "severity_records",
@@ -57,6 +64,9 @@ __all__ = [
 SEVERITY_LEVELS = (0, 1, 2, 3, 4, 5)
 TABLE_COLUMNS = ("method", "corruption", "severity", "n", "accuracy", "ece", "nll",
                  "mean_uncertainty", "auroc_wrong_vs_right")
+LABEL_FREE_ESTIMATORS = ("atc_mc", "doc")
+LABEL_FREE_COLUMNS = ("method", "corruption", "severity", "n", "accuracy", "estimator",
+                      "estimate", "low", "high")
 
 
 # -- rows --------------------------------------------------------------------------------------
@@ -124,6 +134,63 @@ def severity_records(p: Predictions, corruption: str, score: str, *, clean: Pred
         records.append({"method": p.method, "corruption": corruption, "severity": severity,
                         **shift_metrics(rows, score, u)})
     return records
+
+
+def label_free_records(p: Predictions, corruption: str, *, clean: Predictions,
+                       estimators: Sequence[str] = LABEL_FREE_ESTIMATORS,
+                       reference_share: float = 0.5, n_boot: int = 200,
+                       seed: int = 0) -> list[dict]:
+    """Accuracy estimated without labels beside the true one, per severity 0–5 of
+    ``corruption`` for one method (``LABEL_FREE_COLUMNS``, one record per severity and
+    estimator): how far to trust a label-free estimate under this shift.
+
+    The clean rows (``clean``, the study's scored rows) are split by
+    ``calibration_split(n, reference_share, seed)`` into a labelled reference
+    (``uqviz.metrics.label_free.fit_reference``) and held-out rows. Severity 0's target is the
+    held-out clean rows; severity k's the corrupted copies of the same rows when the group is a
+    copy of the clean rows (as many rows, in their order), else all its labelled rows. The
+    estimate's interval has level 95% (``estimate_accuracy``); ``accuracy`` is the target's
+    true accuracy. The protocol of ``benchmarks/bench_label_free.py``.
+
+    References: Guillory et al., ICCV 2021 (DoC); Garg et al., ICLR 2022 (ATC).
+    """
+    reference, held = calibration_split(clean.n, reference_share, seed)
+    ref = clean.select(reference)
+    fitted = fit_reference(ref.mean_probs, ref.labels, n_boot=n_boot, seed=seed,
+                           with_temperature=any(ESTIMATORS[e].temperature for e in estimators))
+    records = []
+    for severity in severities_present(p, corruption):
+        rows = clean if severity == 0 else corrupted_rows(p, corruption, severity)
+        target = rows.select(held) if rows.n == clean.n else rows
+        found = estimate_accuracy(fitted, target.mean_probs, estimators=tuple(estimators),
+                                  seed=seed + 1, target_correct=target.predicted == target.labels)
+        records += [{"method": p.method, "corruption": corruption, "severity": severity,
+                     "n": target.n, "accuracy": found.true_accuracy, "estimator": e.estimator,
+                     "estimate": e.estimate, "low": e.low, "high": e.high}
+                    for e in found.estimates]
+    return records
+
+
+def label_free_table(studies: Iterable, corruption: str,
+                     estimators: Sequence[str] = LABEL_FREE_ESTIMATORS) -> pd.DataFrame:
+    """``label_free_records`` of each study (``uqviz.study.Study``, in order) as a DataFrame
+    with the columns ``LABEL_FREE_COLUMNS``."""
+    return pd.DataFrame.from_records(
+        [r for s in studies for r in label_free_records(s.predictions, corruption,
+                                                        clean=s.rows, estimators=estimators)],
+        columns=list(LABEL_FREE_COLUMNS))
+
+
+def label_free_series(table: pd.DataFrame, methods: Sequence[str]):
+    """``(severities, {method: true accuracy}, {estimator: {method: (estimate, low, high)}})``
+    of a ``label_free_table``, for lines against severity (the first method's severities)."""
+    first = table[(table.method == methods[0]) & (table.estimator == table.estimator.iloc[0])]
+    truth = {m: table.loc[(table.method == m) & (table.estimator == table.estimator.iloc[0]),
+                          "accuracy"].to_numpy() for m in methods}
+    estimates = {e: {m: tuple(table.loc[(table.method == m) & (table.estimator == e), c]
+                              .to_numpy() for c in ("estimate", "low", "high"))
+                     for m in methods} for e in dict.fromkeys(table.estimator)}
+    return first.severity.to_numpy(), truth, estimates
 
 
 # -- tables ------------------------------------------------------------------------------------

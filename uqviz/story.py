@@ -11,6 +11,10 @@
 4. Referring the most uncertain 10% cuts the error on the automated cases from a to b.
 5. With a guarantee: the accuracy certified on the automated cases (``uqviz.metrics.guarantee``),
    chosen on one half of the stream, and what the other half shows.
+6. The stream drifts (``uqviz.monitor.demo_drift_stream``: clean, then brightness rising, then
+   out-of-distribution cases; a user's rows in order for a file or a model): the drift alarm
+   fires at batch k, and the accuracy estimated without labels is set beside the truth — the
+   Monitor page's default numbers (``uqviz.monitor.watch_stream``, the better method).
 
 Headless: ``story(clean, stream)`` takes two ``Comparison`` objects (the clean test rows and the
 incoming stream of the same methods) and returns plain numbers; the Story page draws them.
@@ -26,6 +30,7 @@ from uqviz.metrics.bootstrap import bootstrap_ci, bootstrap_mean_ci, bootstrap_o
 from uqviz.metrics.classification import wilson_ci
 from uqviz.metrics.ood import auroc_by_ranks, ood_detection
 from uqviz.metrics.selective import OperatingPoint
+from uqviz.monitor import Watch, demo_drift_stream, own_stream, watch_stream
 from uqviz.study import Comparison, GuaranteedReferral, Study
 
 CONFIDENT = 0.9
@@ -58,6 +63,9 @@ class Story:
         guarantee: the better method's guaranteed threshold (target 95% at 95% confidence,
             or the best certifiable).
         n_clean: clean test rows; n_stream: stream rows; mix: the stream's description.
+        drift: the better method's drifting stream watched by the monitor (its summary: the
+            first alarm's batch, the estimate without labels and the truth after it); None
+            when the data give no stream to watch (no labelled rows for a reference).
     """
 
     baseline: str
@@ -73,6 +81,7 @@ class Story:
     n_clean: int
     n_stream: int
     mix: str
+    drift: Watch | None = None
 
 
 def _share(k: int, n: int) -> Estimate:
@@ -126,9 +135,21 @@ def separation_gap(base: Study, other: Study) -> Estimate:
     return (float(value), float(lo), float(hi))
 
 
-def story(clean: Comparison, stream: Comparison) -> Story:
-    """The five steps on the same methods: ``clean`` on the clean test rows, ``stream`` on the
-    incoming stream."""
+def drift_watch(s: Study, *, demo: bool = True) -> Watch | None:
+    """The Monitor page's default on one method: the demo drift stream (``demo``) or the rows
+    in their order, watched with the default batch size, α and estimator; None when the data
+    give no such stream."""
+    try:
+        watched = demo_drift_stream(s.predictions) if demo else own_stream(s.predictions)
+    except ValueError:
+        return None
+    return watch_stream(watched)
+
+
+def story(clean: Comparison, stream: Comparison, *, demo_drift: bool = True) -> Story:
+    """The six steps on the same methods: ``clean`` on the clean test rows, ``stream`` on the
+    incoming stream; ``demo_drift``: step 6 watches the demo drift stream (a trained dataset),
+    else the rows in their order (a user's file or model)."""
     methods = stream.methods
     baseline = "softmax" if "softmax" in methods else methods[0]
     better = next((m for m in PREFERRED if m in methods and m != baseline), methods[-1])
@@ -152,4 +173,4 @@ def story(clean: Comparison, stream: Comparison) -> Story:
         stream_error={m: float(1 - s.stream_correct.mean()) for m, s in studies.items()},
         guarantee=guarantee, n_clean=clean.n,
         n_stream=int(np.max([s.stream.n for s in studies.values()])),
-        mix=stream.mix.describe())
+        mix=stream.mix.describe(), drift=drift_watch(clean.studies[better], demo=demo_drift))

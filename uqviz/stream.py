@@ -107,13 +107,14 @@ def _take(candidates: np.ndarray, count: int, rng: np.random.Generator, what: st
 def stream_rows(p: Predictions, mix: StreamMix) -> Stream:
     """Which rows of ``p`` form the stream ``mix`` (module docstring).
 
-    With ``mix`` clean, the stream is every labelled in-distribution row. Otherwise the stream
+    With ``mix`` clean, the stream is every labelled in-distribution row (fit rows, group
+    ``fit``, are never part of a stream). Otherwise the stream
     has as many rows as the clean ``test`` group; the shifted cases are drawn among the test
     images not drawn as clean ones when the shift group lines up with the test group (same
     size: a corrupted copy), and the OOD cases from the OOD group.
     """
     if mix.is_clean:
-        rows = np.flatnonzero((p.labels >= 0) & ~p.is_ood & ~p.is_shifted)
+        rows = np.flatnonzero((p.labels >= 0) & ~p.is_ood & ~p.is_shifted & ~p.is_fit)
         return Stream(rows, np.full(rows.size, TEST_GROUP, dtype=object))
     group = p.group.astype(str)
     clean = np.flatnonzero((group == TEST_GROUP) & (p.labels >= 0))
@@ -148,11 +149,11 @@ def stream_rows(p: Predictions, mix: StreamMix) -> Stream:
 
 def stream_predictions(p: Predictions, mix: StreamMix) -> tuple[Predictions, Stream]:
     """The stream's rows of ``p`` (clean and shifted rows in group ``stream``, OOD rows in
-    their ``ood:`` group) and where each came from."""
+    their ``ood:`` group) and where each came from; features and logits go with the rows."""
     stream = stream_rows(p, mix)
     rows = p.select(stream.rows)
     if mix.is_clean:
         return rows, stream
     group = np.where(rows.is_ood, rows.group, STREAM_GROUP).astype(object)
     return Predictions(rows.probs, rows.labels, group, rows.is_ood, rows.features, rows.scores,
-                       rows.method, rows.class_names, rows.ids), stream
+                       rows.method, rows.class_names, rows.ids, rows.logits), stream

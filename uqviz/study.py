@@ -22,6 +22,16 @@ page, the report, the command line and the browser tables):
 Row positions returned by a method (galleries, border cases) index the stream's rows unless
 the docstring says otherwise.
 
+**Fit rows** (group ``fit``, ``Predictions.fit_rows``) are set aside when the study is made:
+``Study.predictions`` holds every other row, so no table, chart, stream, gallery, map or export
+built from a study sees them; only ``Study.ood_scores`` fits on them (class means, the KNN
+bank, ViM's principal space: ``uqviz.metrics.ood_scores.fit_ood_scores``).
+
+**OOD scores**: a page asks for a score by key, a probability score of ``UNCERTAINTY_SCORES``
+or a logit / feature score of ``LOGIT_FEATURE_SCORES``, and ``Study.score_values`` gives its
+values on the scored rows or on one group; ``ood_detection``, ``ood_auroc_ci`` and
+``Comparison.ood_table`` go through it.
+
 No streamlit, no plotly: this module runs headless (``python -m uqviz`` uses it too).
 """
 
@@ -41,6 +51,7 @@ from uqviz.metrics.guarantee import DEFAULT_METHOD as GUARANTEE_METHOD
 from uqviz.metrics.guarantee import METHOD_NAMES as GUARANTEE_METHODS
 from uqviz.metrics.guarantee import CertifiedThreshold, calibration_split, certify_threshold
 from uqviz.metrics.ood import OODResult, ood_detection
+from uqviz.metrics.ood_scores import LOGIT_FEATURE_SCORES, FittedOODScores, fit_ood_scores
 from uqviz.metrics.scores import UNCERTAINTY_SCORES, uncertainty
 from uqviz.metrics.selective import (
     OneVsRestRates,
@@ -70,6 +81,30 @@ def display_rows(n_rows: int, limit: int = 100_000, seed: int = 0) -> np.ndarray
     if n_rows <= limit:
         return np.arange(n_rows)
     return np.sort(np.random.default_rng(seed).choice(n_rows, size=limit, replace=False))
+
+
+def set_fit_rows_aside(p: Predictions) -> tuple[Predictions, Predictions | None]:
+    """``p`` without its rows of group ``fit``, and its labelled in-distribution fit rows
+    (``p.fit_rows()``; None when there are none).
+
+    When the fit rows are the last rows (as ``uqviz.runs`` writes them) the rest shares
+    ``p``'s arrays (slices, no copy); otherwise it is a selected copy.
+    """
+    is_fit = p.is_fit
+    if not is_fit.any():
+        return p, None
+    fit = p.fit_rows()
+    keep = np.flatnonzero(~is_fit)
+    if keep.size and keep[-1] != keep.size - 1:
+        return p.select(keep), (fit if fit.n else None)
+    head = slice(0, keep.size)
+    rest = Predictions(
+        probs=p.probs[:, head], labels=p.labels[head], group=p.group[head],
+        is_ood=p.is_ood[head], features=None if p.features is None else p.features[head],
+        scores={k: v[head] for k, v in p.scores.items()}, method=p.method,
+        class_names=p.class_names, ids=None if p.ids is None else p.ids[head],
+        logits=None if p.logits is None else p.logits[:, head])
+    return rest, (fit if fit.n else None)
 
 
 def scores_for(num_samples: int, keys=OOD_SUMMARY_SCORES) -> list[str]:
@@ -155,6 +190,57 @@ def _json_number(x: float) -> float | None:
 
 
 @dataclass(frozen=True, eq=False)
+class ClassConditionalComparison:
+    """Marginal and class-conditional (Mondrian) split-conformal sets on one split.
+
+    Marginal sets guarantee coverage ≥ 1 − α on average over the classes; Mondrian sets
+    (one threshold per class from that class's calibration rows) within every class, at the
+    price of larger sets where a class has few calibration rows (Vovk et al. 2003; Löfström et
+    al. 2015; ``uqviz.conformal.split_conformal``).
+
+    Attributes:
+        marginal: the sets with one threshold.
+        mondrian: the sets with one threshold per class.
+        names: the C class names.
+    """
+
+    marginal: ConformalResult
+    mondrian: ConformalResult
+    names: tuple[str, ...]
+
+    @property
+    def n_cal_per_class(self) -> np.ndarray:
+        """(C,) calibration rows of each class."""
+        return self.mondrian.class_n_cal
+
+    @property
+    def smallest_class(self) -> int:
+        """The class with the fewest calibration rows (the first such)."""
+        return int(np.argmin(self.n_cal_per_class))
+
+    @property
+    def size_cost(self) -> float:
+        """Mean set size of the Mondrian sets minus that of the marginal sets (classes)."""
+        return self.mondrian.mean_set_size - self.marginal.mean_set_size
+
+    @property
+    def worst_class_coverage(self) -> tuple[float, float]:
+        """The lowest per-class coverage (marginal, Mondrian), over classes with test rows."""
+        return (float(np.nanmin(self.marginal.per_class_coverage)),
+                float(np.nanmin(self.mondrian.per_class_coverage)))
+
+    def per_class(self) -> list[dict]:
+        """One record per class: ``class``, ``n_cal``, and the coverage and mean set size of
+        both sets among its test rows (NaN for a class without test rows)."""
+        return [{"class": name, "n_cal": int(self.n_cal_per_class[c]),
+                 "coverage_marginal": float(self.marginal.per_class_coverage[c]),
+                 "coverage_mondrian": float(self.mondrian.per_class_coverage[c]),
+                 "size_marginal": float(self.marginal.per_class_set_size[c]),
+                 "size_mondrian": float(self.mondrian.per_class_set_size[c])}
+                for c, name in enumerate(self.names)]
+
+
+@dataclass(frozen=True, eq=False)
 class Gallery:
     """Rows to show as pictures, in order, with the score that ordered them.
 
@@ -173,13 +259,15 @@ class Study:
     """Everything derived from one method's predictions on one source, computed once.
 
     Args:
-        predictions: every row the method predicted (test, corrupted, OOD).
+        predictions: every row the method predicted (test, corrupted, OOD, fit rows); the
+            rows of group ``fit`` are set aside (``fit_predictions``) and ``predictions`` keeps
+            the others.
 
     Raises on first use of ``rows`` when no labelled in-distribution row exists.
     """
 
     def __init__(self, predictions: Predictions, mix: StreamMix = CLEAN) -> None:
-        self.predictions = predictions
+        self.predictions, self.fit_predictions = set_fit_rows_aside(predictions)
         self.mix = mix
         self._memo: dict[tuple, object] = {}
 
@@ -436,22 +524,57 @@ class Study:
 
     def group_extremes(self, group: str, score: str,
                        k: int = 8) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` most uncertain rows of ``group`` (most first) and the ``k`` least
-        uncertain (least first), as indices into the group's rows."""
+        """The ``k`` rows of ``group`` with the highest ``score`` (highest first; any key
+        ``score_values`` takes) and the ``k`` lowest (lowest first), as indices into the
+        group's rows."""
         def compute():
-            order = np.argsort(self.group_uncertainty(group, score), kind="stable")
+            order = np.argsort(self.score_values(group, score), kind="stable")
             return order[::-1][:k], order[:k]
         return self._once(("extremes", group, score, k), compute)
 
+    @cached_property
+    def ood_scores(self) -> FittedOODScores:
+        """The scores of ``LOGIT_FEATURE_SCORES`` fitted once on the fit rows
+        (``fit_ood_scores``): what each needs, its settings, and why the others are
+        unavailable (no logits, no features, no fit rows)."""
+        return fit_ood_scores(self.fit_predictions if self.fit_predictions is not None
+                              else self.predictions)
+
+    def ood_score_keys(self) -> list[str]:
+        """Every OOD score that applies: the probability scores for this many samples, then the
+        available logit and feature scores."""
+        return scores_for(self.num_samples) + self.ood_scores.available
+
+    def score_values(self, group: str | None, key: str) -> np.ndarray:
+        """(N,) OOD score ``key`` (higher = more likely out-of-distribution) of the scored
+        rows (``group`` None) or of the rows of ``group``, in their order.
+
+        ``key`` is a probability score of ``UNCERTAINTY_SCORES`` (``uncertainty``,
+        ``group_uncertainty``) or a logit / feature score of ``LOGIT_FEATURE_SCORES``
+        (``ood_scores.score``; ValueError saying why when it is unavailable).
+        """
+        if key in UNCERTAINTY_SCORES:
+            return self.uncertainty(key) if group is None else self.group_uncertainty(group, key)
+        if key not in LOGIT_FEATURE_SCORES:
+            raise ValueError(f"unknown OOD score {key!r}; valid: "
+                             f"{', '.join([*UNCERTAINTY_SCORES, *LOGIT_FEATURE_SCORES])}")
+
+        def compute():
+            rows = self.rows if group is None else self.predictions.select(
+                self._group_mask(group))
+            return self.ood_scores.score(key, rows)
+        return self._once(("score_values", group, key), compute)
+
     def ood_detection(self, group: str, score: str) -> OODResult:
-        """AUROC, AUPR-in/out and FPR95 of ``score`` telling ``group`` from the scored rows."""
+        """AUROC, AUPR-in/out and FPR95 of ``score`` (any key ``score_values`` takes) telling
+        ``group`` from the scored rows."""
         return self._once(("ood", group, score), lambda: ood_detection(
-            self.uncertainty(score), self.group_uncertainty(group, score)))
+            self.score_values(None, score), self.score_values(group, score)))
 
     def ood_auroc_ci(self, group: str, score: str) -> tuple[float, float]:
         """95% bootstrap interval of the AUROC (in and out resampled separately)."""
         def compute():
-            u_in, u_out = self.uncertainty(score), self.group_uncertainty(group, score)
+            u_in, u_out = self.score_values(None, score), self.score_values(group, score)
             return bootstrap_ood_auroc_ci(u_in, u_out, seed=0,
                                           n_resamples=bootstrap_resamples(u_in.size + u_out.size))
         return self._once(("ood_ci", group, score), compute)
@@ -467,6 +590,19 @@ class Study:
                     class_conditional=class_conditional)
         return self._once(("conformal", *sorted(args.items())), lambda: split_conformal(
             self.mean_probs, self.rows.labels, **args))
+
+    def class_conditional_comparison(self, *, alpha: float, score: str = "lac",
+                                     cal_fraction: float = 0.5, seed: int = 0,
+                                     randomized: bool = True, lam: float = 0.01,
+                                     k_reg: int = 5) -> ClassConditionalComparison:
+        """Marginal and class-conditional (Mondrian) sets on the same split of the scored rows
+        (``conformal`` with ``class_conditional`` False and True): per-class coverage and set
+        size of both, and what one threshold per class costs."""
+        args = dict(alpha=alpha, score=score, cal_fraction=cal_fraction, seed=seed,
+                    randomized=randomized, lam=lam, k_reg=k_reg)
+        return ClassConditionalComparison(self.conformal(**args),
+                                          self.conformal(**args, class_conditional=True),
+                                          self.rows.names)
 
     def conformal_curve(self, alphas: np.ndarray, **kwargs) -> ConformalCurve:
         """Coverage and set size against α on one split (``coverage_vs_alpha``)."""
@@ -574,9 +710,10 @@ class Comparison:
                 if all(g in s.ood_groups for s in self.studies.values())]
 
     def ood_table(self, group: str) -> tuple[list[OODTableRow], int]:
-        """One row per method × applicable score on ``group``; and the index of the row with
-        the best AUROC (-1 when there is a single row)."""
+        """One row per method × applicable score on ``group`` (``Study.ood_score_keys``: the
+        probability scores, then the logit and feature scores each method has); and the index
+        of the row with the best AUROC (-1 when there is a single row)."""
         rows = [OODTableRow(m, score, s.ood_detection(group, score), s.ood_auroc_ci(group, score))
-                for m, s in self.studies.items() for score in scores_for(s.num_samples)]
+                for m, s in self.studies.items() for score in s.ood_score_keys()]
         best = int(np.argmax([r.result.auroc for r in rows])) if len(rows) > 1 else -1
         return rows, best

@@ -55,10 +55,14 @@ class MethodConfig:
 
 @dataclass(frozen=True)
 class MethodOutput:
-    """What ``Method.predict`` returns: probs float32 (S, N, C) and features float32 (N, D)."""
+    """What ``Method.predict`` returns: probs float32 (S, N, C), features float32 (N, D) and
+    the logits float32 (S, N, C) the probabilities are the softmax of (temperature scaling:
+    the logits divided by T; ensembles and MC dropout: one per sample), for the OOD scores
+    from logits (``uqviz.metrics.ood_scores``)."""
 
     probs: np.ndarray
     features: np.ndarray
+    logits: np.ndarray | None = None
 
 
 class Method(ABC):

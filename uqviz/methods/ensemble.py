@@ -49,4 +49,5 @@ class DeepEnsembleMethod(Method):
         self._check_fitted()
         logits, feats = ensemble_logits(self.nets, x, device,
                                         batched=self.config.batched)
-        return MethodOutput(softmax(logits, dtype=np.float32), feats)
+        return MethodOutput(softmax(logits, dtype=np.float32), feats,
+                            np.asarray(logits, dtype=np.float32))

@@ -31,4 +31,5 @@ class MCDropoutMethod(SoftmaxMethod):
                                    seed=self.config.seed, batched=self.config.batched,
                                    row_offset=row_offset)
         _, feats = network_logits(self.net, x, device)
-        return MethodOutput(softmax(logits, dtype=np.float32), feats)
+        return MethodOutput(softmax(logits, dtype=np.float32), feats,
+                            np.asarray(logits, dtype=np.float32))

@@ -38,4 +38,5 @@ class SoftmaxMethod(Method):
     def predict(self, x: torch.Tensor, device: torch.device, *,
                 row_offset: int = 0) -> MethodOutput:
         logits, feats = self.logits(x, device)
-        return MethodOutput(softmax(logits, dtype=np.float32)[None], feats)
+        return MethodOutput(softmax(logits, dtype=np.float32)[None], feats,
+                            np.asarray(logits, dtype=np.float32)[None])

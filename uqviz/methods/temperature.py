@@ -97,4 +97,5 @@ class TemperatureMethod(SoftmaxMethod):
                 row_offset: int = 0) -> MethodOutput:
         logits, feats = self.logits(x, device)
         return MethodOutput(
-            softmax(logits, temperature=self.temperature, dtype=np.float32)[None], feats)
+            softmax(logits, temperature=self.temperature, dtype=np.float32)[None], feats,
+            (np.asarray(logits, dtype=np.float32) / np.float32(self.temperature))[None])

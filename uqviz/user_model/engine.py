@@ -5,7 +5,18 @@ generated for a built-in OOD set) and predicted as one or more groups: the test 
 predicted clean and under each corruption before the next batch is read. ``Engine.run`` first
 reads the calibration part (when temperature scaling or the Mahalanobis score needs fitting),
 then every stream, keeping only the models' outputs; it turns them into each method's arrays
-(``probs``, ``labels``, ``group``, ``ids``, ``features``, the ``mahalanobis`` score) at the end.
+(``probs``, ``labels``, ``group``, ``ids``, ``features``, ``logits``, the ``mahalanobis`` score)
+at the end.
+
+**Logits and fit rows.** ``logits`` (S, N, C) are the raw outputs of a model whose outputs are
+logits (divided by T for temperature scaling; one per sample), and absent for a model that
+outputs probabilities (a log-probability is a logit only up to a per-row constant, which
+max-logit and energy would read as signal). When the config names a features output and the
+folder has labelled calibration images, the calibration part is predicted by every method
+asked for, as the test part is, and its rows are appended as group ``fit``
+(``uqviz.predictions.FIT_GROUP``): the feature-space OOD scores fit on them and they are never
+scored. The calibration part is read anyway (for the temperature and the Mahalanobis score),
+so this costs its passes for the sampled methods only (about a third of a clean test pass).
 
 Seeds: corruptions and built-in OOD images are seeded per (seed, name, batch number), MC-dropout
 masks per (seed, group, batch number), so results are reproducible for a given batch size.
@@ -22,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from uqviz.predictions import TEST_GROUP, ood_group
+from uqviz.predictions import FIT_GROUP, TEST_GROUP, ood_group
 from uqviz.training import Progress
 from uqviz.user_model.config import ModelConfig, UserModelError
 from uqviz.user_model.images import Batch, ImageSet, iter_batches
@@ -140,7 +151,9 @@ class Engine:
         streams: what to predict, in the order of the groups.
         root: the image folder, for messages.
         methods: the methods to compute.
-        mahalanobis: fit the Mahalanobis score on the calibration features.
+        mahalanobis: features and labelled calibration images exist: fit the Mahalanobis
+            score on the calibration features and keep the calibration part, predicted by
+            every method, as the fit rows (group ``fit``).
         progress: called with the fraction done and a message.
     """
 
@@ -211,13 +224,17 @@ class Engine:
                 self.skipped[stream.part] = skipped
         return {g: (s, o.arrays()) for g, (s, o) in results.items()}
 
-    def _fit(self) -> tuple[float | None, Mahalanobis | None]:
+    def _fit(self) -> tuple[float | None, Mahalanobis | None, tuple | None]:
+        """The temperature, the Mahalanobis fit, and the fit rows (the calibration part's
+        stream and outputs under every method, when there are features), each None when not
+        wanted."""
         wants_t, wants_m = TEMPERATURE in self.methods, self.mahalanobis
         if not (wants_t or wants_m):
-            return None, None
+            return None, None, None
         cal = self.calibration
-        stream = image_stream(cal, self.config, (("calibration", None),), "calibration part")
-        _, out = self._predict([stream], set(), 0.0, 0.25)["calibration"]
+        stream = image_stream(cal, self.config, ((FIT_GROUP, None),), "calibration part")
+        needs = set(self.methods) if wants_m else set()
+        _, out = self._predict([stream], needs, 0.0, 0.25)[FIT_GROUP]
         if not len(out["rows"]):
             raise self._none_read(stream, "calibration")
         self._check_finite("the calibration part", [out["base"]], stream.ids[out["rows"]],
@@ -226,19 +243,21 @@ class Engine:
         temperature = fit_temperature_on(out["base"], labels, self.config.outputs,
                                          self.settings.seed) if wants_t else None
         maha = Mahalanobis.fit(out["feats"], labels) if wants_m else None
-        return temperature, maha
+        return temperature, maha, ((stream, out) if wants_m else None)
 
     def _none_read(self, stream: Stream, part: str) -> UserModelError:
         return UserModelError(f"{self.root}: none of the {len(stream.ids)} {part} "
                               f"images could be read (first: {self.skipped[stream.part][0]})")
 
     def run(self) -> tuple[dict[str, dict[str, np.ndarray]], UserModelError | None]:
-        temperature, maha = self._fit()
+        temperature, maha, fit_rows = self._fit()
         start = 0.25 if (temperature is not None or maha is not None) else 0.0
         results = self._predict(self.streams, set(self.methods), start, 1.0 - start)
         test_stream, test_out = results[TEST_GROUP]
         if not len(test_out["rows"]):
             raise self._none_read(test_stream, "test")
+        if fit_rows is not None:
+            results[FIT_GROUP] = fit_rows  # last: the fit rows, never scored
         results = {g: v for g, v in results.items() if len(v[1]["rows"])}
         computed: dict[str, dict[str, np.ndarray]] = {}
         failure = None
@@ -278,6 +297,16 @@ class Engine:
         return np.stack([to_probs(raw, m.config.outputs, t)
                          for raw, m in zip(samples, models, strict=True)])
 
+    def logits(self, method: str, samples: list[np.ndarray],
+               temperature: float | None) -> np.ndarray | None:
+        """float32 (S, N, C) logits of ``method`` (divided by the fitted temperature for
+        temperature scaling); None when a model outputs probabilities (module docstring)."""
+        models = self.models if method == ENSEMBLE else [self.models[0]]
+        if any(m.config.outputs != "logits" for m in models):
+            return None
+        t = temperature if method == TEMPERATURE else 1.0
+        return np.stack([np.asarray(raw, dtype=np.float32) / np.float32(t) for raw in samples])
+
     def _samples(self, method: str, out: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Raw outputs (N, C) per sample of ``method``, each with the model that made it."""
         if method == ENSEMBLE:
@@ -299,6 +328,7 @@ class Engine:
         self._check_finite(USER_METHOD_LABELS[method], samples, ids,
                            None if method == ENSEMBLE else self.models[0])
         probs = self.probabilities(method, samples, temperature)
+        logits = self.logits(method, samples, temperature)
         arrays = {
             "probs": probs,
             "labels": np.concatenate([s.labels[rows_by_group[g]] for g, (s, _) in results.items()]),
@@ -308,6 +338,8 @@ class Engine:
             "warnings": np.asarray(self.warnings, dtype=str).reshape(-1),
             "temperature": np.asarray(np.nan if temperature is None else temperature),
         }
+        if logits is not None:
+            arrays["logits"] = logits
         if all("feats" in out for _, out in results.values()):
             features = np.concatenate([out["feats"] for _, out in results.values()])
             arrays["features"] = features.astype(np.float32)

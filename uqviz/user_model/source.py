@@ -16,6 +16,14 @@ Memory holds one batch of pixels and the outputs (S × N × C floats per method)
 folder. The calibration part is read once more first when temperature scaling or the
 Mahalanobis score needs fitting.
 
+**Logits, features and fit rows** (issue 24): each method's predictions carry the logits
+(S, N, C) when the model outputs logits, and the features when ``features_output`` is set.
+With features and labelled calibration images, the calibration part is predicted by every
+method and appended as rows of group ``fit``: the feature-space OOD scores (KNN, ViM,
+Mahalanobis, relative Mahalanobis) fit on them; they are never scored
+(``uqviz.study.Study`` sets them aside). Without features there are no fit rows (the logit
+scores need none).
+
 **Cache.** Each method's predictions are stored (``uqviz.cache``) under a key of the model
 files' bytes (SHA-256), their configs, the folders' listings (names, sizes, modification
 times), the plan, the settings and the device type. Methods are saved as soon as they are
@@ -71,7 +79,7 @@ from uqviz.user_model.worker import load_model
 
 MODEL_PREFIX = MODEL_KEY_PREFIX  # one prefix: uqviz.sources
 USER_PLAN = EvalPlan(corruptions=("gaussian_noise",))
-USER_PREDICTIONS_VERSION = 1
+USER_PREDICTIONS_VERSION = 2  # 2: logits and fit rows (issue 24)
 
 
 def _folder(path: str | Path) -> str:
@@ -493,6 +501,7 @@ class ModelSource:
         scores = {MAHALANOBIS: arrays[MAHALANOBIS]} if MAHALANOBIS in arrays else {}
         return Predictions(arrays["probs"], arrays["labels"], arrays["group"].astype(object),
                            features=arrays.get("features"), scores=scores, method=method,
-                           class_names=self.config.classes, ids=arrays["ids"].astype(object))
+                           class_names=self.config.classes, ids=arrays["ids"].astype(object),
+                           logits=arrays.get("logits"))
 
 
