@@ -57,6 +57,9 @@ def browser():
 def page(browser):
     """A fresh browser context and page (1400×1000, downloads accepted) for one test."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    # every Playwright wait (a locator's read, a click) waits for its condition up to 2 minutes,
+    # not the 30 s default: a loaded two-core machine can take that long to redraw a page
+    context.set_default_timeout(120_000)
     pg = context.new_page()
     yield pg
     context.close()
