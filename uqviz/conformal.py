@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from uqviz.metrics.classification import wilson_ci
+from uqviz.metrics.guarantee import calibration_split
 from uqviz.validation import check_labels, check_probs
 
 if TYPE_CHECKING:
@@ -252,24 +253,23 @@ def prediction_sets(
 
 
 def split_calibration(n: int, cal_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random calibration/test split of ``n`` rows.
-
-    ``round(cal_fraction * n)`` rows go to calibration, drawn by
-    ``np.random.default_rng(seed).permutation(n)``.
+    """The calibration/test split of ``n`` rows: ``uqviz.metrics.guarantee.calibration_split``
+    (the one seeded split every calibration in uqviz uses: ``round(cal_fraction · n)`` rows
+    drawn by ``np.random.default_rng(seed).permutation(n)``), where a conformal split also
+    needs a test row.
 
     Returns:
         ``(cal_idx, test_idx)``: sorted int64 index arrays that partition ``0..n-1``.
     """
     if not 0.0 < float(cal_fraction) < 1.0:
         raise ValueError(f"cal_fraction must be in (0, 1), got {cal_fraction}")
-    n_cal = int(round(float(cal_fraction) * n))
-    if n_cal < 1 or n_cal > n - 1:
+    n_cal, n_test = split_sizes(n, cal_fraction)
+    if n_cal < 1 or n_test < 1:
         raise ValueError(
             f"cal_fraction={cal_fraction} of n={n} rows leaves {n_cal} calibration and "
-            f"{n - n_cal} test rows; both need at least one"
+            f"{n_test} test rows; both need at least one"
         )
-    perm = np.random.default_rng(seed).permutation(n)
-    return np.sort(perm[:n_cal]), np.sort(perm[n_cal:])
+    return calibration_split(n, float(cal_fraction), seed)
 
 
 # -- results -----------------------------------------------------------------------------------

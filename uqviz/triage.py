@@ -515,13 +515,17 @@ def run_on_processes(triage: Triage, images, out: Path, launch, *,
     summary on global rank 0, None elsewhere."""
     import torch
 
-    from uqviz.precompute import _stop_children, make_fabric
+    from uqviz.precompute import make_fabric
 
     fabric = make_fabric(launch)
     try:
         return fabric.launch(_sharded_work, triage, images, out, source)
     except BaseException:
-        _stop_children(fabric)
+        # the processes Fabric's own launcher started would wait in the barrier for a failed
+        # rank 0 until the process group times out (as uqviz.precompute stops them)
+        for proc in getattr(fabric.strategy.launcher, "procs", []):
+            if proc.poll() is None:
+                proc.kill()
         raise
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
