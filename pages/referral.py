@@ -5,7 +5,6 @@ from uqviz.ui.frame import require_frame
 require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
 import json
-from datetime import date
 
 import streamlit as st
 
@@ -14,14 +13,15 @@ from uqviz.ui.backend import (
     POLICY_KEY,
     NoImages,
     ensure_stream_comparison,
-    policy_document,
     stream_images,
 )
 from uqviz.ui.catalog import REFERRAL_MODES, UNCERTAINTY_SCORES
 from uqviz.ui.referral import (
     guarantee_panel,
     operating_point_workbench,
+    referral_policy,
     referral_values,
+    team_panel,
     warm_up_workbench,
 )
 from uqviz.ui.state import current_dataset, current_methods, method_label
@@ -56,10 +56,11 @@ def workbench(start: dict) -> None:
     detail = study.referral_detail(score, point)
     names = study.rows.names
 
-    left, _ = st.columns(2)
+    left, right = st.columns(2)
     left.plotly_chart(confusion_matrix_figure(detail.confusion, names, normalize=False,
                                               title="Automated cases"), theme=None,
                       key="ref_confusion")
+    team_panel(right, study, score, point, method)
 
     st.subheader("Cases at the border")
     try:
@@ -85,13 +86,18 @@ def workbench(start: dict) -> None:
                f"{names[positive]} against the rest, with 95% intervals and your targets.")
 
     guarantee = guarantee_panel(study, score)
-    doc = policy_document(dataset=dataset, method=method, score=score, mode=mode, point=point,
-                          when=date.today().isoformat(), stream=comp.mix.to_dict(),
-                          guarantee=guarantee.to_dict())
-    st.session_state[POLICY_KEY] = json.dumps(doc)  # the report on Compare includes it
-    st.download_button("Export policy (JSON)", json.dumps(doc, indent=2),
+    docs = {certified: referral_policy(dataset, study, method=method, score=score, mode=mode,
+                                       point=point, guarantee=guarantee, mix=comp.mix,
+                                       certified=certified) for certified in (False, True)}
+    st.session_state[POLICY_KEY] = json.dumps(docs[False])  # the report on Compare includes it
+    e1, e2 = st.columns(2)
+    e1.download_button("Export policy (JSON)", json.dumps(docs[False], indent=2),
                        file_name=f"referral-policy-{dataset}-{method}.json",
                        mime="application/json", key="ref_export")
+    e2.download_button("Export the guaranteed policy (JSON)", json.dumps(docs[True], indent=2),
+                       file_name=f"certified-policy-{method}.json", mime="application/json",
+                       key="ref_export_certified",
+                       help="At the threshold with a guarantee: what Triage runs on new images.")
 
 
 workbench(referral_values())

@@ -7,7 +7,7 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 import streamlit as st
 
 from uqviz.plots import box_by_severity_figure, image_grid_figure, metric_vs_severity_figure
-from uqviz.plots.shift import rotation_figure
+from uqviz.plots.shift import estimated_accuracy_figure, rotation_figure
 from uqviz.ui.backend import (
     YOUR_MODEL,
     NoImages,
@@ -18,7 +18,9 @@ from uqviz.ui.backend import (
 )
 from uqviz.ui.catalog import CORRUPTIONS, ROTATION_ANGLES, UNCERTAINTY_SCORES
 from uqviz.ui.shift_backend import (
+    ESTIMATOR_LABELS,
     all_corruptions_table,
+    label_free_severity_series,
     rotated_images,
     rotated_predictions,
     severity_series,
@@ -103,6 +105,14 @@ for col, (column, (label, fmt, how)) in zip(cols, CURVES.items(), strict=True):
         height=380 if column == "accuracy" else 300, x_title="Severity (0 = clean)",
         showlegend=column == "accuracy", compact=True), theme=None, key=f"shift_curve_{column}")
     col.caption(how)
+
+st.subheader(f"Accuracy without labels, and how far to trust it: {corruption_label(corruption)}")
+x, truth, estimates = label_free_severity_series(dataset, tuple(methods), corruption)
+st.plotly_chart(estimated_accuracy_figure(x, truth, estimates, estimator_labels=ESTIMATOR_LABELS),
+                theme=None, key="shift_label_free")
+st.caption("Half of the clean test images are a labelled reference; the other half, clean and "
+           "corrupted, is estimated without its labels (dashed, 95% interval) beside its true "
+           "accuracy (solid). Where they part, the Monitor page's estimate is off as far.")
 
 st.subheader("Summary over every corruption")
 summary_metric = st.selectbox("Metric", list(CURVES), key="shift_summary_metric",

@@ -46,10 +46,10 @@ def test_page_renders_every_chart(app):
     assert not app.exception, app.exception
     assert not app.error
     charts = app.get("plotly_chart")
-    # 5 curves, the box plot, the rotation chart and the rotated images
-    assert len(charts) == 8
+    # 5 curves, the label-free estimates, the box plot, the rotation chart and the rotated images
+    assert len(charts) == 9
     ids = " ".join(c.proto.id for c in charts)
-    for key in ("shift_rotation", "shift_rotated_images", "shift_boxes",
+    for key in ("shift_rotation", "shift_rotated_images", "shift_boxes", "shift_label_free",
                 *(f"shift_curve_{k}" for k in CURVE_KEYS)):
         assert key in ids
     data = _strip(app)
@@ -96,6 +96,36 @@ def test_the_strip_holds_the_cores_cases_and_numbers_at_every_severity(app):
     severe = data["levels"][5]["methods"]
     assert all(m["accuracy"] < c["accuracy"] for m, c in zip(severe, data["levels"][0]["methods"],
                                                             strict=True))
+
+
+def test_the_label_free_estimates_are_the_cores_beside_the_truth(app):
+    """The chart draws ``label_free_table``: per method the true accuracy (solid) and ATC-MC /
+    DoC (dashed); the truth falls with severity and DoC's estimate falls with it."""
+    from uqviz.methods import METHOD_IDS
+    from uqviz.shift_analysis import label_free_table
+    from uqviz.ui.backend import study
+
+    (chart,) = [c for c in app.get("plotly_chart") if "shift_label_free" in c.proto.id]
+    spec = json.loads(chart.proto.spec)
+    table = label_free_table([study("digits", m, "shift") for m in METHOD_IDS], "gaussian_noise")
+    ensemble = table[(table.method == "deep_ensemble") & (table.estimator == "doc")]
+    (truth,) = [t for t in spec["data"] if t["name"] == "Deep ensemble" and t["xaxis"] == "x"]
+    (doc,) = [t for t in spec["data"] if t["name"] == "Deep ensemble (estimated)"
+              and t["xaxis"] == "x2"]
+    np.testing.assert_allclose(_numbers(truth["y"]), ensemble.accuracy)
+    np.testing.assert_allclose(_numbers(doc["y"]), ensemble.estimate)
+    assert ensemble.accuracy.iloc[-1] < ensemble.accuracy.iloc[0]
+    assert ensemble.estimate.iloc[-1] < ensemble.estimate.iloc[0]
+    assert [a["text"] for a in spec["layout"]["annotations"]][:2] == ["Estimated by ATC-MC",
+                                                                      "Estimated by DoC"]
+
+
+def _numbers(v) -> np.ndarray:
+    import base64
+
+    if isinstance(v, dict):
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v, dtype=float)
 
 
 def test_the_committed_severity_is_kept_and_linked(app):
@@ -211,7 +241,8 @@ def test_predictions_file(monkeypatch, tmp_path, with_shift_groups):
         assert any("<corruption>:<severity>" in i.value for i in at.info)
         assert len(at.get("plotly_chart")) == 0
     else:
-        assert len(at.get("plotly_chart")) == 5 + 1  # curves and the summary boxes
+        # curves, the label-free estimates and the summary boxes
+        assert len(at.get("plotly_chart")) == 5 + 1 + 1
         data = _strip(at)
         assert not data["images"] and data["severity"] == 3
         assert all(level["pictures"] is None and level["truth"] is None

@@ -306,7 +306,7 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path, workdir):
     assert run.warnings == (
         f"{tmp_path / 'images'} (test part): skipped 1 unreadable image of 13 (first: "
         "red/zz.png: truncated or corrupt image (Truncated File Read))",)
-    assert run.predictions["softmax"].n == 12
+    assert run.predictions["softmax"].in_group("test").n == 12
     assert len(src.test_images()) == 12
     for file in (tmp_path / "images").rglob("*.png"):
         file.write_bytes(b"not an image")
@@ -357,11 +357,11 @@ def test_methods_groups_ids_cache_and_key(workdir, tmp_path):
     assert src.key.startswith("model:net.pt#") and len(src.key) == len("model:net.pt#") + 8
     run = src.run(src.methods)
     shapes = {m: p.probs.shape for m, p in run.predictions.items()}
-    n = 12 + 12 + 3 + 4
+    n = 12 + 12 + 3 + 4 + 6  # test, noisy test, two OOD sets, the calibration part as fit rows
     assert shapes == {"softmax": (1, n, 3), "temperature": (1, n, 3), "tta": (3, n, 3),
                       "mc_dropout": (4, n, 3)}
     p = run.predictions["tta"]
-    assert p.groups == ["test", "gaussian_noise:2", "ood:street", "ood:uniform_noise"]
+    assert p.groups == ["test", "gaussian_noise:2", "ood:street", "ood:uniform_noise", "fit"]
     assert p.ids[12] == f"gaussian_noise:2/{p.ids[0]}" and p.ids[24] == "ood:street/x/0.png"
     assert (p.labels[p.is_ood] == -1).all() and p.is_ood.sum() == 7
     assert p.features.shape == (n, 8) and p.scores["mahalanobis"].shape == (n,)
@@ -393,7 +393,7 @@ def test_tta_predictions_are_seeded(workdir):
         return source(workdir, settings=settings).predictions(["tta"])["tta"]
 
     first, again, other = tta(0), tta(0), tta(1)  # the seed also draws the split
-    assert first.probs.shape == (4, 12, 3)
+    assert first.in_group("test").probs.shape == (4, 12, 3)
     np.testing.assert_array_equal(first.probs, again.probs)
     shared = [i for i in first.ids if i in set(other.ids)]
     a = first.probs[:, [list(first.ids).index(i) for i in shared]]
@@ -449,6 +449,7 @@ def test_an_ensemble_of_checkpoints(workdir, tmp_path):
     src = source(tmp_path, ("a.pt", "b.pt"))
     assert "ensemble" in src.methods
     p = src.predictions(["ensemble"])["ensemble"]
+    p = p.in_group("test")
     assert p.probs.shape == (2, 12, 3) and not np.allclose(p.probs[0], p.probs[1])
     assert source(workdir).why_not("ensemble") == (
         "An ensemble needs two or more model files with the same classes; only net.pt was given")

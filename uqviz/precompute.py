@@ -352,7 +352,7 @@ def make_fabric(launch: LaunchConfig):
                   num_nodes=launch.num_nodes, strategy="ddp", precision=launch.precision)
 
 
-def _stop_children(fabric) -> None:
+def stop_children(fabric) -> None:
     """Kill the processes Fabric's own launcher started (they would wait in a collective for
     the failed rank 0 until the process group times out); torchrun and srun do this
     themselves."""
@@ -409,7 +409,7 @@ def run_precompute(dataset: str | DatasetSpec, methods: list[str], *,
         return fabric.launch(_work, spec, data, list(methods), config, plan, launch, data_seed,
                              make_progress)
     except BaseException:
-        _stop_children(fabric)
+        stop_children(fabric)
         raise
     finally:
         if bf16_before is None:

@@ -515,17 +515,13 @@ def run_on_processes(triage: Triage, images, out: Path, launch, *,
     summary on global rank 0, None elsewhere."""
     import torch
 
-    from uqviz.precompute import make_fabric
+    from uqviz.precompute import make_fabric, stop_children
 
     fabric = make_fabric(launch)
     try:
         return fabric.launch(_sharded_work, triage, images, out, source)
     except BaseException:
-        # the processes Fabric's own launcher started would wait in the barrier for a failed
-        # rank 0 until the process group times out (as uqviz.precompute stops them)
-        for proc in getattr(fabric.strategy.launcher, "procs", []):
-            if proc.poll() is None:
-                proc.kill()
+        stop_children(fabric)  # they would wait in the barrier for a failed rank 0
         raise
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():

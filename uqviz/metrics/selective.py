@@ -38,6 +38,7 @@ __all__ = [
     "referral_curve",
     "risk_at_coverage",
     "risk_coverage_curve",
+    "team_accuracy_curve",
 ]
 
 
@@ -220,6 +221,37 @@ def referral_curve(
         disease detection", Scientific Reports 7, 17816 (2017).
     """
     return ReferralIndex.from_scores(uncertainty, correct).referral_curve(max_points)
+
+
+def team_accuracy_curve(referred_fraction: np.ndarray, automated_accuracy: np.ndarray,
+                        reviewer_accuracy: float) -> np.ndarray:
+    """The team's accuracy when the model decides the automated cases and people the referred
+    ones: ``acc_team(r) = (1 − r)·acc_automated(r) + r·q`` for a referred share ``r`` and
+    reviewers right with probability ``q`` (a stratified mean with strata weights ``1 − r`` and
+    ``r``; ``uqviz.team`` estimates the same from reviewed labels, with an interval). Where
+    everything is referred (``r = 1``) it is ``q``.
+
+    Args:
+        referred_fraction: (P,) shares referred (``ReferralCurve.referred_fraction``).
+        automated_accuracy: (P,) the model's accuracy on the automated cases at each share.
+        reviewer_accuracy: q in [0, 1].
+
+    Raises:
+        ValueError: q outside [0, 1] or the two arrays of different shapes.
+
+    References:
+        Cochran, Sampling Techniques, 3rd ed., Wiley (1977), ch. 5 (stratified means);
+        Leibig et al., Scientific Reports 7, 17816 (2017) (referral curves).
+    """
+    q = float(reviewer_accuracy)
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"reviewer accuracy must be in [0, 1], got {reviewer_accuracy}")
+    r = np.asarray(referred_fraction, dtype=np.float64)
+    a = np.asarray(automated_accuracy, dtype=np.float64)
+    if r.shape != a.shape:
+        raise ValueError(f"referred_fraction {r.shape} and automated_accuracy {a.shape} must "
+                         "have the same shape")
+    return np.where(r >= 1.0, q, (1.0 - r) * np.where(r >= 1.0, 0.0, a) + r * q)
 
 
 # -- referral workbench ------------------------------------------------------------------------

@@ -100,6 +100,8 @@ def referral_curve_figure(
     max_points: int = MAX_CURVE_POINTS,
     title: str | None = "Accuracy as uncertain cases are referred",
     height: int = 460,
+    team_accuracy: Mapping[str, np.ndarray] | None = None,
+    reviewer_accuracy: float | None = None,
 ) -> go.Figure:
     """Accuracy on the retained cases against the share referred, per method.
 
@@ -116,6 +118,9 @@ def referral_curve_figure(
         max_points: cap on the points drawn per curve.
         title: figure title.
         height: figure height in px.
+        team_accuracy: method id -> (P,) the team's accuracy at each of its curve's shares
+            (``uqviz.metrics.selective.team_accuracy_curve``), drawn dotted in the same colour.
+        reviewer_accuracy: the reviewers' accuracy those were computed with (legend text).
     """
     if isinstance(curves, ReferralCurve):
         curves = {method: curves}
@@ -143,12 +148,24 @@ def referral_curve_figure(
                         hovertemplate=("Referred %{x:.1%} at random<br>Accuracy %{y:.2%}"
                                        f"<extra>{label}</extra>"))
         )
+        if team_accuracy is not None and name in team_accuracy:
+            _, team = downsample_curve(curve.referred_fraction, team_accuracy[name], max_points)
+            shown.append(np.asarray(team, dtype=np.float64))
+            people = ("" if reviewer_accuracy is None
+                      else f", reviewers {100 * reviewer_accuracy:.0f}% accurate")
+            fig.add_trace(
+                curve_trace(referred, team, mode="lines", name=f"{label}: team{people}",
+                            legendgroup=name, line=dict(color=color, width=2.5, dash="dot"),
+                            hovertemplate=("Referred %{x:.1%}<br>Team accuracy %{y:.2%}"
+                                           f"<extra>{label}: model + reviewers</extra>"))
+            )
     if operating_point is not None:
         _mark_operating_point(fig, operating_point, operating_method)
         shown.append(np.array([operating_point.automated_accuracy,
                                *operating_point.automated_accuracy_ci], dtype=np.float64))
     fig.update_xaxes(title_text="Share of cases referred to a human", **rate_axis(full=True))
-    fig.update_yaxes(title_text="Accuracy on the automated cases",
+    fig.update_yaxes(title_text=("Accuracy (automated cases; dotted: the team)"
+                                 if team_accuracy else "Accuracy on the automated cases"),
                      **rate_axis(np.concatenate(shown)))
     return finish(fig, title=title, height=height, legend=BOTTOM_RIGHT_LEGEND)
 

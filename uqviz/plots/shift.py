@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from uqviz.plots.theme import (
     check_nonempty,
@@ -19,7 +20,8 @@ from uqviz.plots.theme import (
     vector,
 )
 
-__all__ = ["box_by_severity_figure", "metric_vs_severity_figure", "rotation_figure"]
+__all__ = ["box_by_severity_figure", "estimated_accuracy_figure", "metric_vs_severity_figure",
+           "rotation_figure"]
 
 SEVERITY_TITLE = "Shift severity (0 = clean test set)"
 
@@ -166,6 +168,69 @@ def box_by_severity_figure(
                      **_metric_axis(every, rate=rate, tickformat=tickformat))
     return finish(fig, title=title or f"{metric_label} by shift severity", height=height,
                    boxmode="group")
+
+
+def estimated_accuracy_figure(
+    x_severity,
+    true_by_method: Mapping[str, np.ndarray],
+    estimates: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]],
+    *,
+    estimator_labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+    height: int = 400,
+    x_title: str = "Severity (0 = clean)",
+) -> go.Figure:
+    """Accuracy estimated without labels beside the true one, against severity: one panel per
+    estimator; per method (its colour) the true accuracy solid and the estimate dashed with its
+    interval as error bars. Where the two part, the estimate cannot be trusted.
+
+    Args:
+        x_severity: (K,) severities.
+        true_by_method: method id -> (K,) true accuracy.
+        estimates: estimator key -> method id -> ((K,) estimate, (K,) low, (K,) high).
+        estimator_labels: estimator key -> panel title (default: the key).
+        title: figure title.
+        height: figure height in px.
+        x_title: the x axis title.
+    """
+    check_nonempty("estimated_accuracy_figure", true_by_method)
+    if not estimates:
+        raise ValueError("estimated_accuracy_figure needs at least one estimator, got none")
+    x = np.asarray(x_severity)
+    labels = estimator_labels or {}
+    fig = make_subplots(rows=1, cols=len(estimates), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[f"Estimated by {labels.get(e, e)}" for e in estimates])
+    shown: list[np.ndarray] = []
+    for col, (estimator, by_method) in enumerate(estimates.items(), start=1):
+        for method, truth in true_by_method.items():
+            color, label = method_color(method), method_label(method)
+            y = vector(f"true accuracy of {method!r}", truth)
+            est, low, high = (vector(f"{estimator} of {method!r}", v) for v in by_method[method])
+            if not y.shape == est.shape == x.shape:
+                raise ValueError(f"{method!r}: {y.size} true and {est.size} estimated values "
+                                 f"for {x.size} severities")
+            shown += [y, est, low, high]
+            fig.add_trace(go.Scatter(
+                x=x, y=y, mode="lines+markers", name=label, legendgroup=method,
+                showlegend=col == 1, line=dict(color=color, width=2.5),
+                marker=dict(color=color, size=7),
+                hovertemplate=f"Severity %{{x}}<br>true %{{y:.1%}}<extra>{label}</extra>"),
+                row=1, col=col)
+            fig.add_trace(go.Scatter(
+                x=x, y=est, mode="lines+markers", name=f"{label} (estimated)",
+                legendgroup=method, showlegend=False,
+                line=dict(color=color, width=2, dash="dash"),
+                marker=dict(color=color, size=6, symbol="diamond"),
+                error_y=dict(type="data", symmetric=False, array=high - est,
+                             arrayminus=est - low, color=color, thickness=1, width=3),
+                hovertemplate=(f"Severity %{{x}}<br>estimated %{{y:.1%}}"
+                               f"<extra>{label}</extra>")), row=1, col=col)
+        fig.update_xaxes(title_text=x_title, tickmode="array", tickvals=x, row=1, col=col)
+    fig.update_yaxes(**rate_axis(np.concatenate(shown)))
+    fig.update_yaxes(title_text="Accuracy (solid: true, dashed: estimated)", row=1, col=1)
+    return finish(fig, title=title, height=height,
+                  legend=dict(orientation="h", x=0.0, y=-0.25, xanchor="left", yanchor="top"),
+                  margin=dict(l=60, r=20, t=50, b=90))
 
 
 def rotation_figure(

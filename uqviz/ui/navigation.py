@@ -25,6 +25,7 @@ SECTIONS: dict[str, tuple[PageEntry, ...]] = {
     "Analysis": (
         PageEntry("pages/compare.py", "Compare methods", ":material/compare:"),
         PageEntry("pages/referral.py", "Referral threshold", ":material/call_split:"),
+        PageEntry("pages/triage.py", "Triage new images", ":material/fact_check:"),
         PageEntry("pages/monitor.py", "Monitor the stream", ":material/monitor_heart:"),
         PageEntry("pages/conformal.py", "Conformal prediction", ":material/checklist:"),
         PageEntry("pages/shift.py", "Dataset shift", ":material/blur_on:"),

@@ -198,3 +198,84 @@ def guarantee_panel(study: Study, score: str) -> GuaranteedReferral:
     st.caption("The same threshold on both parts: the calibration part's accuracy is what the "
                "choice saw; the held-out part shows what new cases from the same stream get.")
     return result
+
+
+# -- the exported policy -----------------------------------------------------------------------
+REVIEWER_ACCURACY_KEY = "ref_reviewer_accuracy"
+GUARANTEE_DEFAULTS = {"ref_guarantee_target": 95.0, "ref_guarantee_confidence": 95.0,
+                      "ref_guarantee_share": 50, "ref_guarantee_seed": 0}
+
+
+def _model_record(key: str, method: str) -> dict | None:
+    """A user's model as the policy records it (``uqviz.triage.model_record``: files' SHA-256,
+    ``model.json``, the method's settings), or None for a dataset or a predictions file."""
+    from uqviz.sources import YOUR_MODEL
+    from uqviz.triage import model_record
+    from uqviz.ui.backend import source
+
+    src = source(key)
+    if src.kind != YOUR_MODEL:
+        return None
+    temperature = src.run([method]).temperature if method == "temperature" else None
+    return model_record(src.models, src.configs, temperature=temperature,
+                        tta_samples=src.settings.tta_samples, seed=src.settings.seed)
+
+
+def referral_policy(key: str, study: Study, *, method: str, score: str, mode: str,
+                    point: OperatingPoint, guarantee: GuaranteedReferral, mix,
+                    certified: bool = False) -> dict:
+    """The policy the Referral page exports (``uqviz.policy.policy_document``) with the class
+    names and, for a user's model, its record (so that ``python -m uqviz triage`` and the Triage
+    page can run it and refuse another model). ``certified``: at the guaranteed threshold, its
+    expected share measured on the held-out part (the calibration part when none), as
+    ``python -m uqviz referral --out`` writes it; else at the workbench's ``point``."""
+    from datetime import date
+
+    from uqviz.policy import policy_document
+
+    if certified:
+        mode, point = "target", guarantee.heldout or guarantee.calibration
+    return policy_document(dataset=key, method=method, score=score, mode=mode, point=point,
+                           when=date.today().isoformat(),
+                           stream=mix.to_dict(),
+                           guarantee=guarantee.to_dict(), classes=study.rows.names,
+                           model=_model_record(key, method))
+
+
+def guarantee_settings() -> dict:
+    """The guarantee's settings as the Referral page last set them (its defaults otherwise)."""
+    return {k: st.session_state.get(k, v) for k, v in GUARANTEE_DEFAULTS.items()}
+
+
+def certified_referral(study: Study, score: str) -> GuaranteedReferral:
+    """``Study.guaranteed_referral`` with the Referral page's guarantee settings."""
+    s = guarantee_settings()
+    return study.guaranteed_referral(score, target_accuracy=s["ref_guarantee_target"] / 100,
+                                     confidence=s["ref_guarantee_confidence"] / 100,
+                                     calibration_share=s["ref_guarantee_share"] / 100,
+                                     seed=int(s["ref_guarantee_seed"]))
+
+
+# -- the team: the model on automated cases, reviewers on referred ones ------------------------
+def team_panel(column, study: Study, score: str, point: OperatingPoint, method: str) -> None:
+    """A "reviewers' accuracy" slider and the team's accuracy against the share referred
+    (``uqviz.metrics.selective.team_accuracy_curve``) beside the model's, in ``column``."""
+    import numpy as np
+
+    from uqviz.metrics.selective import team_accuracy_curve
+    from uqviz.plots import referral_curve_figure
+
+    q = column.slider("Reviewers' accuracy (%)", 50, 100, 100, key=REVIEWER_ACCURACY_KEY,
+                      help="How often the people who review referred cases are right.") / 100
+    curve = study.referral_curve(score)
+    team = team_accuracy_curve(curve.referred_fraction, curve.accuracy_retained, q)
+    column.plotly_chart(referral_curve_figure(
+        curve, method=method, operating_point=point, operating_method=method,
+        team_accuracy={method: team}, reviewer_accuracy=q, height=360,
+        title="The team: the model automates, people review"), theme=None, key="ref_team")
+    at_point = float(team_accuracy_curve(np.array([point.referred_fraction]),
+                                         np.array([point.automated_accuracy]), q)[0])
+    model = point.automated_accuracy
+    column.caption(f"Dotted: the team's accuracy, (1 − referred)·model + referred·{q:.0%}; at "
+                   f"this threshold {at_point:.1%} against the model's {model:.1%} on what it "
+                   "automates. The cost mode still counts people as always right.")

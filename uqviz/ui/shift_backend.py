@@ -25,16 +25,17 @@ from uqviz.data.user_images import preprocess
 from uqviz.data.user_images import read_user_image as read_user_image
 from uqviz.device import default_device
 from uqviz.methods import Method, get_method
+from uqviz.metrics.label_free import ESTIMATORS
 from uqviz.predictions import TEST_GROUP, shift_group
 from uqviz.shift_analysis import all_corruptions_table as all_corruptions_table  # the page's
-from uqviz.shift_analysis import rotation_frame
+from uqviz.shift_analysis import label_free_series, label_free_table, rotation_frame
 from uqviz.shift_analysis import severity_series as severity_series  # tables and curves
 from uqviz.shift_analysis import severity_spread as severity_spread
 from uqviz.shift_analysis import severity_table as severity_table
 from uqviz.shift_analysis import shift_corruptions as shift_corruptions
 from uqviz.shifts import ROTATION_ANGLES, corrupt_pictures, image_batch, rotate
 from uqviz.sources import APP_CONFIG, DATA_SEED, YOUR_MODEL
-from uqviz.ui.backend import dataset_spec, dataset_splits, source
+from uqviz.ui.backend import dataset_spec, dataset_splits, source, study
 from uqviz.ui.models import model_source, predict_model_pictures
 from uqviz.user_model.images import prepare_picture
 
@@ -47,6 +48,18 @@ def corrupted_test_images(dataset: str, corruption: str, severity: int) -> np.nd
     corruptions alike: ``EvalPlan.seed`` 0)."""
     group = TEST_GROUP if severity == 0 else shift_group(corruption, severity)
     return source(dataset).group_images(group)
+
+
+ESTIMATOR_LABELS = {key: e.label for key, e in ESTIMATORS.items()}
+
+
+@st.cache_data(show_spinner="Estimating the accuracy without labels…", max_entries=32)
+def label_free_severity_series(dataset: str, methods: tuple[str, ...], corruption: str):
+    """ATC-MC and DoC estimates beside the true accuracy at every severity of ``corruption``
+    (``uqviz.shift_analysis.label_free_table``, as ``label_free_series``) for the studies of
+    the shift plan (predicted first by ``ensure_comparison(..., plan="shift")``)."""
+    table = label_free_table([study(dataset, m, "shift") for m in methods], corruption)
+    return label_free_series(table, list(methods))
 
 
 @st.cache_resource(show_spinner="Loading the trained networks…", max_entries=8)
