@@ -49,7 +49,7 @@ if score == "raps":
     k_reg = int(r2.number_input("k_reg", 0, 100, RAPS_K_REG, 1, key="conf_k_reg",
                                 help="How many of the most likely classes join a set without "
                                      "penalty."))
-d1, d2, d3, d4 = st.columns([2, 1, 1, 1])
+d1, d2, d3, d4 = st.columns([1.6, 1, 1, 1.4])
 cal_share = int(d1.number_input(  # a number, so that α's is the page's one ARIA slider
     "Share of test images used to calibrate (%)", 10, 90, 50, 5, key="conf_cal_share",
     help="The rest are the images on which coverage is measured."))

@@ -231,3 +231,37 @@ def test_every_level_equals_the_core_without_randomization(monkeypatch, tmp_path
         assert _array(data, "meanSize")[k] == core.mean_set_size
         assert np.array_equal(_array(data, "sizeCounts")[k],
                               np.bincount(core.set_sizes, minlength=7))
+
+
+def test_the_class_conditional_toggle_shows_both_sets_per_class():
+    """The Mondrian toggle adds the per-class panel: the numbers are
+    ``Study.class_conditional_comparison``'s, i.e. split_conformal with and without
+    ``class_conditional`` on the same split."""
+    from uqviz.conformal import split_conformal
+
+    at = _page(conf_alpha=0.1, conf_seed=2)
+    assert not at.exception, at.exception
+    assert not at.dataframe
+    at.toggle(key="conf_mondrian").set_value(True).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    (frame,) = [d.value for d in at.dataframe]
+    rows = _rows()
+    settings = dict(alpha=0.1, score="lac", cal_fraction=0.5, seed=2, randomized=True,
+                    lam=0.1, k_reg=1)
+    marginal = split_conformal(rows.mean_probs, rows.labels, **settings)
+    mondrian = split_conformal(rows.mean_probs, rows.labels, class_conditional=True,
+                               **settings)
+    assert list(frame["Class"]) == list(rows.names)
+    np.testing.assert_array_equal(frame["Calibration images"], mondrian.class_n_cal)
+    np.testing.assert_allclose(frame["Coverage, marginal"], marginal.per_class_coverage)
+    np.testing.assert_allclose(frame["Coverage, class-conditional"], mondrian.per_class_coverage)
+    np.testing.assert_allclose(frame["Set size, marginal"], marginal.per_class_set_size)
+    np.testing.assert_allclose(frame["Set size, class-conditional"],
+                               mondrian.per_class_set_size)
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Calibration, smallest class"].value == f"{mondrian.class_n_cal.min():,}"
+    assert metrics["Mean set size, marginal"].value == f"{marginal.mean_set_size:.2f}"
+    assert metrics["Mean set size, class-conditional"].value == f"{mondrian.mean_set_size:.2f}"
+    cost = mondrian.mean_set_size - marginal.mean_set_size
+    assert metrics["Mean set size, class-conditional"].proto.delta == f"{cost:+.2f} classes"

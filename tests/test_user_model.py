@@ -497,7 +497,7 @@ def test_a_failing_method_loses_nothing_already_computed(tmp_path, workdir):
     with pytest.raises(PartialResults) as info:
         src.run(["softmax", "ensemble"])
     assert str(info.value) == (
-        "nan.pt gave NaN outputs for 5 of 12 rows (Ensemble of your checkpoints; first: "
+        "nan.pt gave NaN outputs for 7 of 18 rows (Ensemble of your checkpoints; first: "
         "red/0.png)")
     assert list(info.value.predictions) == ["softmax"]
     assert src.missing(["softmax", "ensemble"]) == ["ensemble"]
