@@ -14,6 +14,7 @@ PAGES = {
     "pages/data_models.py": {"plotly": 0, "dataframe": 1},
     "pages/compare.py": {"plotly": 5 + 5 + 1 + 1, "dataframe": 2},
     "pages/referral.py": {"plotly": 2},  # + the curve, drawn by the workbench component
+    "pages/triage.py": {"plotly": 0},  # on digits: the one-line explanation
     "pages/monitor.py": {"plotly": 1},
     "pages/glossary.py": {"plotly": 0},
     "pages/upload.py": {"plotly": 0},

@@ -50,6 +50,16 @@ GLOSSARY: tuple[Term, ...] = (
          "1 − A', from the most confident outward, passing δ along the chain (the fallback "
          "procedure), so no union bound). When A cannot be certified with the data at hand, "
          "the highest A that can is shown.", "pages/referral.py"),
+    Term("Drift alarm", "An alarm that needs no labels: each new case's uncertainty is ranked "
+         "among the reference's and all earlier cases' (a conformal p-value), and a betting "
+         "martingale grows when new cases rank unusually (Simple Jumper, Vovk et al. 2021). "
+         "While the stream stays like the reference, the chance that it ever reaches 1/α, "
+         "however long it is watched, is at most α (Ville's inequality).", "pages/monitor.py"),
+    Term("Accuracy without labels", "The accuracy on unlabelled cases estimated from a "
+         "labelled reference: the average confidence (AC), the reference's accuracy moved by "
+         "the change in confidence (DoC), or the share of cases above a confidence threshold "
+         "set on the reference (ATC). Under a shift it can be far off; the Dataset shift page "
+         "shows how far.", "pages/monitor.py"),
     Term("Calibration", "A model is calibrated when its confidence matches its accuracy: of all "
          "cases predicted with 80% confidence, 80% are right.", "pages/compare.py"),
     Term("ECE", "Expected calibration error: the average gap between confidence and accuracy "

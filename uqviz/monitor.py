@@ -626,17 +626,21 @@ def demo_drift_stream(p: Predictions, *, corruption: str = DEMO_CORRUPTION,
 
 
 def own_stream(p: Predictions, *, reference_share: float = REFERENCE_SHARE,
-               seed: int = 0) -> WatchedStream:
+               seed: int = 0, groups: tuple[str, ...] | None = None) -> WatchedStream:
     """A user's stream: every row in the file's (or the folder's) order, but the reference.
 
     The reference is a seeded calibration part (``calibration_split(n, reference_share,
     seed)``) of the labelled in-distribution rows (``Predictions.labelled_in_distribution``);
-    the stream is every other row except ``fit`` rows, in their order.
+    the stream is every other row except ``fit`` rows, in their order. ``groups``: only rows
+    of these groups take part (e.g. ``("test",)``: a user's own images, without the copies the
+    app corrupted).
 
     Raises:
         ValueError: fewer than 4 labelled in-distribution rows, or nothing left to watch.
     """
     _check_share("reference_share", reference_share, zero_ok=False)
+    if groups is not None:
+        p = p.select(np.isin(p.group.astype(str), list(groups)))
     labelled = np.flatnonzero((p.labels >= 0) & ~p.is_ood & ~p.is_shifted & ~p.is_fit)
     if labelled.size < 4:
         raise ValueError(f"the reference needs labelled in-distribution rows: at least 4, got "

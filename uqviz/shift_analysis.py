@@ -40,6 +40,7 @@ from uqviz.predictions import Predictions, parse_shift_group, shift_group
 __all__ = [
     "LABEL_FREE_COLUMNS",
     "LABEL_FREE_ESTIMATORS",
+    "MIN_LABEL_FREE_ROWS",
     "SEVERITY_LEVELS",
     "TABLE_COLUMNS",
     "Cases",
@@ -65,6 +66,7 @@ SEVERITY_LEVELS = (0, 1, 2, 3, 4, 5)
 TABLE_COLUMNS = ("method", "corruption", "severity", "n", "accuracy", "ece", "nll",
                  "mean_uncertainty", "auroc_wrong_vs_right")
 LABEL_FREE_ESTIMATORS = ("atc_mc", "doc")
+MIN_LABEL_FREE_ROWS = 4
 LABEL_FREE_COLUMNS = ("method", "corruption", "severity", "n", "accuracy", "estimator",
                       "estimate", "low", "high")
 
@@ -150,10 +152,13 @@ def label_free_records(p: Predictions, corruption: str, *, clean: Predictions,
     held-out clean rows; severity k's the corrupted copies of the same rows when the group is a
     copy of the clean rows (as many rows, in their order), else all its labelled rows. The
     estimate's interval has level 95% (``estimate_accuracy``); ``accuracy`` is the target's
-    true accuracy. The protocol of ``benchmarks/bench_label_free.py``.
+    true accuracy. The protocol of ``benchmarks/bench_label_free.py``. No records when there
+    are fewer than ``MIN_LABEL_FREE_ROWS`` clean rows (too few to split).
 
     References: Guillory et al., ICCV 2021 (DoC); Garg et al., ICLR 2022 (ATC).
     """
+    if clean.n < MIN_LABEL_FREE_ROWS:
+        return []
     reference, held = calibration_split(clean.n, reference_share, seed)
     ref = clean.select(reference)
     fitted = fit_reference(ref.mean_probs, ref.labels, n_boot=n_boot, seed=seed,
@@ -183,7 +188,10 @@ def label_free_table(studies: Iterable, corruption: str,
 
 def label_free_series(table: pd.DataFrame, methods: Sequence[str]):
     """``(severities, {method: true accuracy}, {estimator: {method: (estimate, low, high)}})``
-    of a ``label_free_table``, for lines against severity (the first method's severities)."""
+    of a ``label_free_table``, for lines against severity (the first method's severities);
+    empty when the table is."""
+    if table.empty:
+        return np.zeros(0, dtype=np.int64), {}, {}
     first = table[(table.method == methods[0]) & (table.estimator == table.estimator.iloc[0])]
     truth = {m: table.loc[(table.method == m) & (table.estimator == table.estimator.iloc[0]),
                           "accuracy"].to_numpy() for m in methods}

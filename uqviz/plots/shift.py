@@ -185,7 +185,8 @@ def estimated_accuracy_figure(
     interval as error bars. Where the two part, the estimate cannot be trusted.
 
     Args:
-        x_severity: (K,) severities.
+        x_severity: (K,) severities; with no severity, method or estimator at all, a note that
+            there was nothing to estimate.
         true_by_method: method id -> (K,) true accuracy.
         estimates: estimator key -> method id -> ((K,) estimate, (K,) low, (K,) high).
         estimator_labels: estimator key -> panel title (default: the key).
@@ -193,10 +194,17 @@ def estimated_accuracy_figure(
         height: figure height in px.
         x_title: the x axis title.
     """
+    x = np.asarray(x_severity)
+    if not true_by_method and not estimates and x.size == 0:  # nothing estimated: say so
+        fig = go.Figure()
+        fig.add_annotation(text="Too few labelled clean rows to split off a reference",
+                           showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        return finish(fig, title=title, height=160)
     check_nonempty("estimated_accuracy_figure", true_by_method)
     if not estimates:
         raise ValueError("estimated_accuracy_figure needs at least one estimator, got none")
-    x = np.asarray(x_severity)
     labels = estimator_labels or {}
     fig = make_subplots(rows=1, cols=len(estimates), shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=[f"Estimated by {labels.get(e, e)}" for e in estimates])
@@ -212,13 +220,13 @@ def estimated_accuracy_figure(
             shown += [y, est, low, high]
             fig.add_trace(go.Scatter(
                 x=x, y=y, mode="lines+markers", name=label, legendgroup=method,
-                showlegend=col == 1, line=dict(color=color, width=2.5),
+                showlegend=col == 1, line=dict(color=color, width=2.5), cliponaxis=False,
                 marker=dict(color=color, size=7),
                 hovertemplate=f"Severity %{{x}}<br>true %{{y:.1%}}<extra>{label}</extra>"),
                 row=1, col=col)
             fig.add_trace(go.Scatter(
                 x=x, y=est, mode="lines+markers", name=f"{label} (estimated)",
-                legendgroup=method, showlegend=False,
+                legendgroup=method, showlegend=False, cliponaxis=False,
                 line=dict(color=color, width=2, dash="dash"),
                 marker=dict(color=color, size=6, symbol="diamond"),
                 error_y=dict(type="data", symmetric=False, array=high - est,
