@@ -178,7 +178,7 @@ def test_summary_separates_far_rows_and_reports_settings():
     summary = ood_score_summary(_predictions(), n_resamples=50)
     assert set(summary["scores"]) == set(LOGIT_FEATURE_SCORES)
     assert summary["unavailable"] == {}
-    assert summary["scores"]["knn"]["settings"]["k"] == 50
+    assert summary["scores"]["knn"]["settings"]["k"] == 1  # 0.1% of 400 fit rows, at least 1
     assert summary["scores"]["gen"]["settings"] == {"gamma": 0.1, "top_m": 4}
     assert summary["scores"]["vim"]["settings"]["dim"] == 8
     for key in ("knn", "mahalanobis", "relative_mahalanobis", "vim"):
@@ -226,8 +226,15 @@ def test_cli_metrics_prints_every_score_with_its_settings(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)["methods"]["default"]
     scores = doc["ood_scores"]["scores"]
     assert list(scores) == list(LOGIT_FEATURE_SCORES)
-    assert scores["knn"]["settings"] == {"k": 50, "bank_rows": 400, "normalised": True}
+    assert scores["knn"]["settings"] == {"k": 1, "bank_rows": 400, "normalised": True}
     assert doc["n"] == 60  # fit rows are not scored
     assert main(["metrics", str(path)]) == 0
     text = capsys.readouterr().out
     assert "OOD by relative_mahalanobis (classes=4" in text and "OOD by gen (gamma=0.1" in text
+
+
+def test_knn_k_is_a_thousandth_of_the_bank():
+    from uqviz.metrics.ood_scores import default_knn_k
+
+    assert [default_knn_k(n) for n in (1, 450, 1499, 1500, 50_000, 1_281_167)] == [
+        1, 1, 1, 2, 50, 1281]

@@ -60,7 +60,7 @@ def test_scored_and_ood_rows_and_an_ood_row_is_never_right():
     assert (r.scored.predictions.group == "test").all()
     assert not r.correct[p.is_ood].any()
     with pytest.raises(ValueError, match="no labelled in-distribution rows"):
-        RowSet(p.ood_rows()).scored
+        _ = RowSet(p.ood_rows()).scored
     with pytest.raises(ValueError, match="row set holds Predictions"):
         RowSet(p.probs)
 

@@ -15,7 +15,7 @@ the rows being scored or any out-of-distribution row (``Predictions.fit_rows()``
 * ``gen`` (logits): ``sum_{j ≤ M} p_(j)^γ (1 − p_(j))^γ`` over the M largest softmax
   probabilities, γ = 0.1, M = min(100, C).
 * ``knn`` (features): ``‖z − z_(k)‖``, z = f / ‖f‖, z_(k) the k-th nearest normalised fit
-  feature, k = 50.
+  feature, k = 0.1% of the fit rows (at least 1; 50 for a bank of 50,000).
 * ``vim`` (logits and features): ``α ‖(f − u)_{P⊥}‖ − log sum_c exp(l_c)``, u = −W⁺b, P the
   d-dimensional principal space of the fit features.
 * ``mahalanobis`` (features): ``min_c d_c(f)``, ``d_c(f) = (f − μ_c)ᵀ Σ⁻¹ (f − μ_c)``, class
@@ -565,7 +565,16 @@ LOGIT_FEATURE_SCORES: dict[str, OODScoreInfo] = {
                      "Ren et al., arXiv:2106.09022, 2021"),
     )
 }
-DEFAULT_KNN_K = 50
+KNN_K_SHARE = 0.001
+
+
+def default_knn_k(n_bank: int) -> int:
+    """KNN's k for a bank of ``n_bank`` fit rows: 0.1% of them, at least 1 (Sun et al. 2022
+    use k = 50 for CIFAR-10's 50,000 training rows and k = 1,000 for ImageNet's 1.28 million,
+    about 0.1%; a fixed k = 50 on a few hundred fit rows reaches past one class's rows)."""
+    return max(1, round(KNN_K_SHARE * int(n_bank)))
+
+
 DEFAULT_GEN_GAMMA = 0.1
 DEFAULT_ENERGY_TEMPERATURE = 1.0
 
@@ -611,14 +620,15 @@ class FittedOODScores:
         return self.fits[key].score(p.features)
 
 
-def fit_ood_scores(p: Predictions, *, knn_k: int = DEFAULT_KNN_K, vim_dim: int | None = None,
+def fit_ood_scores(p: Predictions, *, knn_k: int | None = None, vim_dim: int | None = None,
                    gen_gamma: float = DEFAULT_GEN_GAMMA, gen_top_m: int | None = None,
                    temperature: float = DEFAULT_ENERGY_TEMPERATURE) -> FittedOODScores:
     """Fit every score of ``LOGIT_FEATURE_SCORES`` that ``p`` has the inputs for, on
     ``p.fit_rows()`` only (labelled, in-distribution rows of group ``fit``).
 
-    KNN's k is ``min(knn_k, fit rows)``; ViM's d defaults to ``vim_dimension(D)``, its W and b
-    come from least squares on the fit rows (``fit_vim``).
+    KNN's k is ``min(knn_k, fit rows)``, by default ``default_knn_k(fit rows)``; ViM's d
+    defaults to ``vim_dimension(D)``, its W and b come from least squares on the fit rows
+    (``fit_vim``).
     """
     settings: dict[str, dict] = {}
     fits: dict[str, object] = {}
@@ -641,7 +651,8 @@ def fit_ood_scores(p: Predictions, *, knn_k: int = DEFAULT_KNN_K, vim_dim: int |
         settings["gen"] = {"gamma": float(gen_gamma),
                            "top_m": int(min(100, c) if gen_top_m is None else gen_top_m)}
     if "knn" not in unavailable:
-        fits["knn"] = fit_knn(fit.features, k=min(int(knn_k), fit.n))
+        k = default_knn_k(fit.n) if knn_k is None else int(knn_k)
+        fits["knn"] = fit_knn(fit.features, k=min(k, fit.n))
     if "vim" not in unavailable:
         if p.features.shape[1] < 2:
             unavailable["vim"] = "needs features with D >= 2"
