@@ -14,7 +14,7 @@ st.set_page_config(page_title="uqviz: when does the model not know?",
 page = st.navigation({section: [st.Page(e.path, title=e.title, icon=e.icon, default=e.default)
                                 for e in entries]
                       for section, entries in SECTIONS.items()},
-                     expanded=True)  # all 16 pages in view, the Learn pages included
+                     expanded=True)  # every page in view, the Learn pages included
 
 from uqviz.device import configure_threads  # noqa: E402  (torch: after the navigation)
 from uqviz.ui.state import render_sidebar  # noqa: E402
