@@ -74,7 +74,7 @@ def test_the_component_gets_every_cut_and_the_panels_its_point(monkeypatch, tmp_
     assert _policy(at)["expected_referral_rate"] == point.referred_fraction
     assert _policy(at)["threshold"] == t
     assert at.query_params["ref_threshold"] == repr(t)
-    assert len(at.get("plotly_chart")) == 2  # confusion matrix, one-vs-rest
+    assert len(at.get("plotly_chart")) == 3  # confusion matrix, the team, one-vs-rest
 
 
 def test_values_come_from_the_link_and_go_back_to_it(monkeypatch, tmp_path):
@@ -125,3 +125,34 @@ def test_a_new_score_starts_from_its_own_default_threshold(monkeypatch, tmp_path
     assert t == _policy(at)["threshold"]
     assert index.sorted_uncertainty[0] < t <= np.quantile(index.sorted_uncertainty, 0.9)
     assert index.at_threshold(t).referred_fraction == pytest.approx(0.1, abs=0.02)
+
+
+def test_team_accuracy_by_hand_and_as_the_team_report_estimates_it():
+    from uqviz.metrics.selective import team_accuracy_curve
+    from uqviz.team import Accuracy, team_accuracy
+
+    # (1 − r)·a + r·q: 0.9 at r = 0; 0.5·0.96 + 0.5·0.8 = 0.88; q where everything is referred
+    got = team_accuracy_curve(np.array([0.0, 0.5, 1.0]), np.array([0.9, 0.96, np.nan]), 0.8)
+    np.testing.assert_allclose(got, [0.9, 0.88, 0.8])
+    estimate, _ = team_accuracy(50, 50, Accuracy.of(48, 50), 0.8, None)  # uqviz.team's estimate
+    assert got[1] == pytest.approx(estimate)
+    with pytest.raises(ValueError, match="reviewer accuracy"):
+        team_accuracy_curve(np.zeros(1), np.ones(1), 1.5)
+
+
+def test_reviewers_accuracy_draws_the_team_beside_the_model(monkeypatch, tmp_path):
+    from uqviz.metrics.selective import team_accuracy_curve
+
+    at, study = _page(monkeypatch, tmp_path)
+    at.slider(key="ref_reviewer_accuracy").set_value(80).run()
+    assert not at.exception, at.exception
+    (team,) = [t for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]
+               if "team" in str(t.get("name", ""))]
+    assert "80%" in team["name"]
+    score = at.selectbox(key="ref_score").value
+    curve = study.referral_curve(score)
+    expected = team_accuracy_curve(curve.referred_fraction, curve.accuracy_retained, 0.8)
+    y = team["y"]
+    y = _array(y["bdata"], y["dtype"]) if isinstance(y, dict) else np.asarray(y)
+    assert y[0] == pytest.approx(expected[0]) and y[-1] == pytest.approx(expected[-1])
+    assert len(_policy(at)["classes"]) == 4  # the export names the classes

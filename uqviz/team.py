@@ -39,6 +39,7 @@ from scipy.stats import binom
 
 from uqviz.metrics.classification import normal_quantile, wilson_ci
 from uqviz.metrics.guarantee import binomial_upper_bound
+from uqviz.metrics.selective import team_accuracy_curve
 
 AUDIT_LEVEL = 0.05
 MAX_CSV_BYTES = 256 << 20
@@ -147,7 +148,7 @@ def team_accuracy(n_automated: int, n_referred: int, model: Accuracy, people: fl
     if n_automated and not model.n:
         return math.nan, (math.nan, math.nan)
     p_a = model.accuracy if n_automated else 0.0
-    estimate = w_a * p_a + w_r * people
+    estimate = float(team_accuracy_curve(np.array([w_r]), np.array([p_a]), people)[0])
     var = w_a ** 2 * p_a * (1 - p_a) / model.n if n_automated else 0.0
     if people_measured is not None and people_measured.n and n_referred:
         var += w_r ** 2 * people * (1 - people) / people_measured.n

@@ -206,9 +206,11 @@ GUARANTEE_DEFAULTS = {"ref_guarantee_target": 95.0, "ref_guarantee_confidence": 
                       "ref_guarantee_share": 50, "ref_guarantee_seed": 0}
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
 def _model_record(key: str, method: str) -> dict | None:
     """A user's model as the policy records it (``uqviz.triage.model_record``: files' SHA-256,
-    ``model.json``, the method's settings), or None for a dataset or a predictions file."""
+    ``model.json``, the method's settings), or None for a dataset or a predictions file; once
+    per key (its fingerprint holds the files' digests) and method."""
     from uqviz.sources import YOUR_MODEL
     from uqviz.triage import model_record
     from uqviz.ui.backend import source
@@ -270,8 +272,7 @@ def team_panel(column, study: Study, score: str, point: OperatingPoint, method: 
     curve = study.referral_curve(score)
     team = team_accuracy_curve(curve.referred_fraction, curve.accuracy_retained, q)
     column.plotly_chart(referral_curve_figure(
-        curve, method=method, operating_point=point, operating_method=method,
-        team_accuracy={method: team}, reviewer_accuracy=q, height=360,
+        curve, method=method, team_accuracy={method: team}, reviewer_accuracy=q, height=360,
         title="The team: the model automates, people review"), theme=None, key="ref_team")
     at_point = float(team_accuracy_curve(np.array([point.referred_fraction]),
                                          np.array([point.automated_accuracy]), q)[0])
