@@ -5,8 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 export UQVIZ_TORCH_THREADS ?= 1
-# test processes (pytest-xdist): one per core of CI's two; a test file stays on one worker
-TEST_WORKERS ?= 2
+# test processes (pytest-xdist; a test file stays on one worker): three on CI's two cores, since
+# browser tests and model workers spend much of their time waiting (two used 1.4 of 2 cores)
+TEST_WORKERS ?= 3
 
 .PHONY: run test lint bench clean
 

@@ -74,7 +74,7 @@ def test_referral_slider_budget_target_export_and_link(page, app_url):
     page.goto(f"{app_url}/referral?stream_shift=none&stream_ood=none")
     settle(page)
     before = _metric_value(page, "Referred to a human")
-    thumb = page.get_by_role("slider").first
+    thumb = page.locator("#wb-slider")  # the workbench threshold (the page has other sliders)
     thumb.focus()
     for _ in range(40):
         page.keyboard.press("ArrowLeft")
