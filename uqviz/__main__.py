@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
+
+from uqviz.formatting import json_ready
 
 EXIT_BAD_INPUT = 2
 
@@ -109,17 +110,6 @@ def _plan(args: argparse.Namespace):
     plan = EvalPlan(corruptions=corruptions, seed=args.seed, **severities)
     plan.corruption_names()  # validates
     return plan
-
-
-def _clean(value):
-    """JSON-ready: NaN and inf become None."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def cmd_ship_weights(args: argparse.Namespace) -> int:
@@ -255,7 +245,7 @@ def _evaluate_user_model(args: argparse.Namespace) -> int:
     write_predictions(run.predictions, out / "predictions.parquet")
     summary = {**extra, "methods": {}}
     atomic_write(out / "metrics.json",
-                 lambda tmp: tmp.write_text(json.dumps(_clean(summary), indent=2)))
+                 lambda tmp: tmp.write_text(json.dumps(json_ready(summary), indent=2)))
     note(f"the images are unlabelled: no metrics; wrote {out / 'predictions.parquet'} and "
          f"{out / 'metrics.json'}")
     return 0
@@ -302,7 +292,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         if p.logits is not None or p.features is not None:  # OOD scores from logits/features
             methods[name] = {**methods[name], "ood_scores": _ood_scores(p)}
     if args.json:
-        print(json.dumps(_clean({"methods": methods})))
+        print(json.dumps(json_ready({"methods": methods})))
     else:
         _print_table(methods)
         _print_ood_scores(methods)
@@ -349,7 +339,7 @@ def cmd_conformal(args: argparse.Namespace) -> int:
             class_conditional=args.class_conditional)
         methods[name] = {**result.summary(), **result.class_summary(p.names)}
     if args.json:
-        print(json.dumps(_clean({"methods": methods})))
+        print(json.dumps(json_ready({"methods": methods})))
     else:
         for name, row in methods.items():
             qhat = "inf" if row["qhat"] is None else f"{row['qhat']:.4f}"
@@ -412,7 +402,7 @@ def cmd_referral(args: argparse.Namespace) -> int:
 
         write_referral_policy(args, method, loaded, result)
     if args.json:
-        print(json.dumps(_clean(doc)))
+        print(json.dumps(json_ready(doc)))
         return 0
     verdict = ("certified" if doc["certified"] else "NOT certified; the best that can be: "
                f"{doc['accuracy_bound']:.4f}")
@@ -553,7 +543,7 @@ def _write_bundle(out: Path, results: dict, extra: dict) -> None:
     write_predictions(results, out / "predictions.parquet")
     summary = {**extra, "methods": {m: Study(p).summary() for m, p in results.items()}}
     atomic_write(out / "metrics.json",
-                 lambda tmp: tmp.write_text(json.dumps(_clean(summary), indent=2)))
+                 lambda tmp: tmp.write_text(json.dumps(json_ready(summary), indent=2)))
     _print_table(summary["methods"])
     note(f"wrote {out / 'predictions.parquet'} and {out / 'metrics.json'}")
 

@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from uqviz.formatting import json_ready
+
 
 def _cli_error(message: str) -> Exception:
     """A user error: ``uqviz.__main__.main`` prints it as one line and exits 2 (a ValueError:
@@ -109,7 +111,7 @@ def cmd_team(args: argparse.Namespace) -> int:
                              reviewer_accuracy=args.reviewer_accuracy)
     except ValueError as err:
         raise _cli_error(str(err)) from None
-    doc = _clean(report.to_dict())
+    doc = json_ready(report.to_dict())
     if args.json:
         print(json.dumps(doc))
         return 0
@@ -140,14 +142,6 @@ def _team_text(r) -> str:
     return "\n".join(lines)
 
 
-def _clean(value):
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def add_triage_parser(sub) -> None:

@@ -36,3 +36,15 @@ def significant(value: float, digits: int = 3) -> str:
     if rounded != 0.0:  # 0.09996 rounds to 0.1000: count the figures of the rounded value
         decimals = max(digits - 1 - math.floor(math.log10(abs(rounded))), 0)
     return f"{round(value, decimals):.{decimals}f}"
+
+
+def json_ready(value):
+    """``value`` with every NaN and ±inf float replaced by None, through dicts, lists and
+    tuples (JSON has neither): what the command line prints with ``--json``."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
