@@ -11,6 +11,26 @@ os.environ.setdefault("UQVIZ_TORCH_THREADS", "1")
 os.environ.setdefault("UQVIZ_OFFLINE", "1")
 
 
+# The slowest files, slowest first (pytest --durations on CI, 2026-12-07). `make test` hands
+# files to its workers in collection order (--dist loadfile --no-loadscope-reorder), so these
+# start first and the run ends on short files rather than with one worker busy and one idle.
+SLOW_FILES_FIRST = (
+    "test_app.py", "test_browser.py", "test_embedding.py", "test_browser_referral_component.py",
+    "test_browser_shift_component.py", "test_browser_learn.py", "test_browser_embedding.py",
+    "test_precompute.py", "test_browser_triage.py", "test_untrusted_models.py",
+    "test_untrusted_cli_page.py", "test_cli_triage.py", "test_browser_interval_component.py",
+    "test_teaching.py", "test_browser_conformal_component.py", "test_browser_your_model.py",
+    "test_cli_user_model.py", "test_cli.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow files first (``SLOW_FILES_FIRST``), the rest in their usual order; the order of
+    tests inside a file is kept."""
+    rank = {name: i for i, name in enumerate(SLOW_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _session_cache(tmp_path_factory):
     """Every test session writes its cache in a fresh directory unless UQVIZ_CACHE is set

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from uqviz.metrics.scores import entropy, margin, mutual_information
 from uqviz.teaching.active import (
+    SHIPPED_SEEDS,
     STRATEGIES,
     ActiveConfig,
     acquisition_scores,
@@ -15,6 +18,8 @@ from uqviz.teaching.active import (
     cached_run,
     is_cached,
     learning_curves,
+    run_key,
+    shipped_run,
 )
 
 TINY = ActiveConfig(initial=10, batch=10, budget=30, mc_samples=4, steps=30)
@@ -96,9 +101,12 @@ def test_a_tiny_run_is_deterministic_and_cached(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_bald_beats_random_from_100_labels_on_over_three_seeds():
-    """The page's default experiment (4 strategies × 3 seeds up to 200 labels), cached on disk
-    for the page tests that follow; about 30 s on one thread."""
+def test_bald_beats_random_from_100_labels_on_over_three_seeds(tmp_path, monkeypatch):
+    """The page's default experiment (4 strategies × 3 seeds up to 200 labels), trained here
+    (shipped runs off, a fresh cache); about 30 s on one thread. The shipped runs are then
+    checked against it."""
+    monkeypatch.setenv("UQVIZ_CACHE", str(tmp_path))
+    monkeypatch.setenv("UQVIZ_SHIPPED_WEIGHTS", "0")
     result = active_learning_experiment(tuple(STRATEGIES), (0, 1, 2), ActiveConfig())
     at_100 = {s: c.at(100) for s, c in result.curves.items()}
     assert result.curves["bald"].accuracy.shape == (3, 19)
@@ -113,6 +121,48 @@ def test_bald_beats_random_from_100_labels_on_over_three_seeds():
     gain = float(np.mean(bald.mean[later] - rand.mean[later]))
     assert gain > 0.01, (gain, at_100)
     assert at_100["random"] > 0.85, at_100
+    # the shipped runs are this experiment: the same rounds, and the same curves up to the
+    # drift another CPU's kernels may cause (bit-identical on the machine that wrote them)
+    monkeypatch.setenv("UQVIZ_SHIPPED_WEIGHTS", "1")
+    for strategy, curve in result.curves.items():
+        shipped = np.stack([shipped_run(strategy, seed) for seed in (0, 1, 2)])
+        assert np.abs(shipped.mean(axis=0) - curve.mean).mean() < SHIPPED_DRIFT, strategy
+
+
+# mean |shipped − retrained| of a strategy's 3-seed mean curve, over its rounds: 0 where the
+# runs were written; another CPU's float32 kernels can send a retraining down another path
+SHIPPED_DRIFT = 0.02
+
+
+def test_the_default_runs_ship_and_are_read_without_training(tmp_path, monkeypatch):
+    """Every seed the page offers ships for every strategy; a fresh cache reads them (no
+    training), another configuration does not, and UQVIZ_SHIPPED_WEIGHTS=0 turns them off."""
+    monkeypatch.setenv("UQVIZ_CACHE", str(tmp_path))
+    cfg = ActiveConfig()
+    for strategy in STRATEGIES:
+        for seed in SHIPPED_SEEDS:
+            accuracy = shipped_run(strategy, seed)
+            assert accuracy is not None and accuracy.shape == cfg.label_counts.shape
+            assert np.all((accuracy > 0.1) & (accuracy <= 1)) and is_cached(strategy, seed)
+    assert shipped_run("bald", 0, TINY) is None and not is_cached("bald", 0, TINY)
+    assert shipped_run("bald", len(SHIPPED_SEEDS)) is None
+    with monkeypatch.context() as mp:
+        mp.setattr("uqviz.teaching.active.active_learning_run", _never_trained)
+        result = active_learning_experiment(tuple(STRATEGIES), SHIPPED_SEEDS)
+    assert result.curves["bald"].accuracy.shape == (len(SHIPPED_SEEDS), 19)
+    monkeypatch.setenv("UQVIZ_SHIPPED_WEIGHTS", "0")
+    assert shipped_run("bald", 0) is None and not is_cached("bald", 0)
+
+
+def test_a_damaged_shipped_file_is_ignored(tmp_path):
+    key = run_key("bald", 0, ActiveConfig())
+    bad = {"not json": "{", "no runs": "{}", "wrong rounds": json.dumps(
+        {"runs": {key: {"accuracy": [0.5, 0.6]}}}), "out of range": json.dumps(
+        {"runs": {key: {"accuracy": [2.0] * 19}}})}
+    for name, text in bad.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(text)
+        assert shipped_run("bald", 0, path=path) is None, name
 
 
 def test_command_line_refuses_bad_input(capsys):

@@ -11,7 +11,12 @@ top-1 − top-2 gap of the mean prediction) and ``bald`` (highest mutual informa
 draws uniformly. Accuracy uses the network with dropout off.
 
 Every (strategy, seed) run is cached on disk as a small ``.npz`` under a key of the whole
-configuration (``uqviz.cache``: atomic writes), so the page computes it once.
+configuration (``uqviz.cache``: atomic writes), so the page computes it once. The default
+configuration's runs for seeds 0–4 (every seed the page offers) ship in
+``assets/teaching/active_learning.json``: a fresh clone shows the page at once, with the same
+curves on every machine (as the default's shipped weights do). They are read only for the
+configuration and key they were written for, and ``UQVIZ_SHIPPED_WEIGHTS=0`` ignores them too.
+Rebuild them after changing the experiment: ``python -m uqviz.teaching.active --ship``.
 
 Command line: ``python -m uqviz.teaching.active [--seeds 3] [--budget 200]`` prints the mean
 accuracy per strategy at a few label counts and the run time.
@@ -24,15 +29,18 @@ References:
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from uqviz.cache import cache_key, cache_root, load_npz, save_npz
+from uqviz.cache import atomic_write, cache_key, cache_root, load_npz, save_npz
 from uqviz.metrics.scores import uncertainty
 
 __all__ = [
@@ -46,6 +54,9 @@ __all__ = [
     "cached_run",
     "learning_curves",
     "pool_and_test_sizes",
+    "run_key",
+    "shipped_run",
+    "write_shipped_runs",
 ]
 
 STRATEGIES: dict[str, str] = {
@@ -276,22 +287,54 @@ def active_learning_run(strategy: str, seed: int, cfg: ActiveConfig = ActiveConf
     return accuracy
 
 
+def run_key(strategy: str, seed: int, cfg: ActiveConfig) -> str:
+    """The name of one run in the disk cache and in the shipped file."""
+    return cache_key("active", strategy, seed, cfg)
+
+
 def _run_path(strategy: str, seed: int, cfg: ActiveConfig):
-    return cache_root() / "active" / f"{cache_key('active', strategy, seed, cfg)}.npz"
+    return cache_root() / "active" / f"{run_key(strategy, seed, cfg)}.npz"
+
+
+SHIPPED_RUNS = Path(__file__).resolve().parents[2] / "assets" / "teaching" / "active_learning.json"
+SHIPPED_SEEDS = (0, 1, 2, 3, 4)  # the page's seed slider goes up to 5
+
+
+def shipped_run(strategy: str, seed: int, cfg: ActiveConfig = ActiveConfig(),
+                path: Path = SHIPPED_RUNS) -> np.ndarray | None:
+    """(R,) accuracy of a shipped run, or None: not shipped, another configuration (the key
+    differs), rounds that do not match ``cfg``, an unreadable file, or shipped files turned
+    off (``UQVIZ_SHIPPED_WEIGHTS=0``)."""
+    from uqviz.pretrained import shipped_enabled
+
+    if not shipped_enabled():
+        return None
+    try:
+        runs = json.loads(Path(path).read_text(encoding="utf-8"))["runs"]
+        accuracy = np.asarray(runs[run_key(strategy, seed, cfg)]["accuracy"], dtype=np.float64)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if accuracy.shape != cfg.label_counts.shape or not np.all((accuracy >= 0) & (accuracy <= 1)):
+        return None
+    return accuracy
 
 
 def is_cached(strategy: str, seed: int, cfg: ActiveConfig = ActiveConfig()) -> bool:
-    """Whether the run is already in the disk cache."""
-    return _run_path(strategy, seed, cfg).exists()
+    """Whether the run is already in the disk cache or shipped."""
+    return _run_path(strategy, seed, cfg).exists() or shipped_run(strategy, seed, cfg) is not None
 
 
 def cached_run(strategy: str, seed: int, cfg: ActiveConfig = ActiveConfig(), data=None,
                progress: Progress | None = None) -> np.ndarray:
-    """``active_learning_run`` read from the disk cache, else computed and cached."""
+    """``active_learning_run`` read from the disk cache, else shipped, else computed and
+    cached."""
     path = _run_path(strategy, seed, cfg)
     stored = load_npz(path)
     if stored is not None and stored.get("accuracy", np.empty(0)).shape == cfg.label_counts.shape:
         return stored["accuracy"]
+    shipped = shipped_run(strategy, seed, cfg)
+    if shipped is not None:
+        return shipped
     accuracy = active_learning_run(strategy, seed, cfg, data, progress)
     save_npz(path, accuracy=accuracy, n_labels=cfg.label_counts)
     return accuracy
@@ -352,10 +395,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, …)")
     parser.add_argument("--budget", type=int, default=ActiveConfig.budget)
+    parser.add_argument("--ship", action="store_true",
+                        help=f"compute the default's runs for seeds {SHIPPED_SEEDS} from scratch "
+                             f"and write them to {SHIPPED_RUNS.relative_to(SHIPPED_RUNS.parents[2])}")
     args = parser.parse_args(argv)
     from uqviz.device import configure_threads
 
     configure_threads()
+    if args.ship:
+        path = write_shipped_runs()
+        print(f"wrote {path}")
+        return
     try:
         cfg = ActiveConfig(budget=args.budget)
         result = active_learning_experiment(seeds=tuple(range(args.seeds)), cfg=cfg)
@@ -367,6 +417,41 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{STRATEGIES[s]:<28}" + "".join(f"{curve.at(n):>8.3f}" for n in marks))
     print(f"{len(result.curves)} strategies × {args.seeds} seeds: {result.seconds:.1f} s "
           f"(runs already cached are read back)")
+
+
+def write_shipped_runs(path: Path = SHIPPED_RUNS, cfg: ActiveConfig = ActiveConfig(),
+                       seeds: Sequence[int] = SHIPPED_SEEDS) -> Path:
+    """Compute every strategy's run on ``seeds`` from scratch (in a temporary cache, shipped
+    runs off) and write them to ``path`` as JSON: the configuration, the torch version and
+    ``runs``: ``{run_key: {strategy, seed, n_labels, accuracy}}``."""
+    import os
+
+    from uqviz.cache import CACHE_ENV
+    from uqviz.pretrained import SHIPPED_ENV
+
+    saved = {k: os.environ.get(k) for k in (CACHE_ENV, SHIPPED_ENV)}
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ[CACHE_ENV], os.environ[SHIPPED_ENV] = tmp, "0"
+        try:
+            data = _digits_tensors()
+            for strategy in STRATEGIES:
+                for seed in seeds:
+                    accuracy = active_learning_run(strategy, seed, cfg, data)
+                    runs[run_key(strategy, seed, cfg)] = {
+                        "strategy": strategy, "seed": seed,
+                        "n_labels": cfg.label_counts.tolist(),
+                        "accuracy": [float(a) for a in accuracy]}
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    document = {"config": vars(cfg), "data_seed": DATA_SEED, "torch": torch.__version__,
+                "runs": runs}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(Path(path), lambda tmp: tmp.write_text(json.dumps(document, indent=1)))
 
 
 if __name__ == "__main__":
