@@ -15,6 +15,7 @@ from uqviz.ui.monitor import (
     DEMO,
     DEMO_ESTIMATOR,
     DEMO_REFERRED_SHARE,
+    DEMO_SCORE,
     DEMO_TARGET_ACCURACY,
     ESTIMATE_HELP,
     ESTIMATORS,
@@ -22,7 +23,13 @@ from uqviz.ui.monitor import (
     batch_size_range,
     default_method,
     estimate_sentence,
+    score_choices,
+    score_help,
+    score_label,
+    score_option_label,
+    settings_text,
     stream_kind,
+    unavailable_line,
     watch,
     watched_stream,
 )
@@ -41,10 +48,10 @@ if comp is None:
     st.stop()
 kind = stream_kind(dataset)
 
-c1, c2 = st.columns(2)
+c1, c2, c3 = st.columns(3)
 method = c1.selectbox("Method", methods, index=methods.index(default_method(methods)),
                       key="monitor_method", format_func=method_label)
-estimator = c2.selectbox(
+estimator = c3.selectbox(
     "Accuracy estimated without labels by", list(ESTIMATORS), key="monitor_estimator",
     index=list(ESTIMATORS).index(DEMO_ESTIMATOR), format_func=lambda e: ESTIMATORS[e].label,
     help=ESTIMATE_HELP + " " + " ".join(f"{e.label}: {e.description}."
@@ -55,11 +62,16 @@ except ValueError as err:
     st.error(f"{source_label(dataset)} gives no stream to watch: {err}. The monitor needs "
              "labelled rows for its reference; upload a file with a `label` column.")
     st.stop()
+scores, unavailable = score_choices(dataset, method, kind)
+score = c2.selectbox("Score (referral, OOD flags, drift test)", scores, key="monitor_score",
+                     index=scores.index(DEMO_SCORE), format_func=score_option_label,
+                     help=score_help(scores))
 what = "A demo stream" if kind == DEMO else "Your stream"
 st.caption(f"{what} of {source_label(dataset)}, {method_label(method)}: {watched.description}. "
-           f"Referral refers the cases more uncertain (1 − max probability) than "
+           f"Referral refers the cases with a higher {score_label(score)} than "
            f"{1 - DEMO_REFERRED_SHARE:.0%} of the reference; the accuracy alarm tests "
-           f"{DEMO_TARGET_ACCURACY:.0%} on the automated cases whose label is known.")
+           f"{DEMO_TARGET_ACCURACY:.0%} on the automated cases whose label is known. "
+           + unavailable_line(unavailable))
 
 
 @st.fragment
@@ -74,12 +86,17 @@ def monitor_panel() -> None:
     by_group = (kind != DEMO and len(set(watched.origin)) > 1
                 and c3.toggle("One batch per group", key="monitor_by_group",
                               help="Batches from the file's `group` column, sorted by name"))
-    w = watch(dataset, method, kind, batch_size, bool(by_group), alpha, estimator)
+    w = watch(dataset, method, kind, batch_size, bool(by_group), alpha, estimator, score)
     s = w.summary
     st.markdown(f"**{alarm_sentence(s)}** {estimate_sentence(s)}")
+    settings = settings_text(w.result.score_settings, w.result.n_score_fit,
+                             w.result.n_calibration)
+    if settings:
+        st.caption(f"{score_label(score)}: {settings}.")
     st.plotly_chart(monitor_figure(w.result, method=method,
                                    estimator_label=ESTIMATORS[estimator].label,
-                                   drift_batch=s.drift_batch),
+                                   drift_batch=s.drift_batch,
+                                   score_label=score_label(score)),
                     theme=None, key="monitor_chart")
     st.caption("Top: accuracy per batch, estimated without labels (dashed, with its "
                f"{1 - alpha:.0%} interval) beside the truth. Middle: the share referred to a "

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.app_fixtures import framed_page, offer_predictions_file, pretrain_digits
-from uqviz.ui.monitor import pct
+from uqviz.ui.monitor import pct, score_option_label
 
 PAGE = "pages/monitor.py"
 
@@ -158,3 +158,33 @@ def test_a_users_model_is_watched_over_its_own_images(tmp_path, monkeypatch):
                                           r"(\d+) rows in their order", caption).groups())
     assert ref == total // 2 and rest == total - ref and total <= 36, caption
     assert len(at.get("plotly_chart")) == 1 and "batch" in _sentence(at)
+
+
+def test_any_available_score_drives_the_monitor():
+    """The score select lists every score the demo stream has (the digits networks give logits
+    and features: all of them), and a feature score's monitor is the core's on the same inputs
+    (fitted on half the reference, never on the stream), its settings in a caption."""
+    from uqviz.monitor import demo_drift_stream, monitor_score_keys, watch_stream
+    from uqviz.sources import TrainedSource
+
+    at = framed_page(PAGE)
+    _ok(at)
+    p = TrainedSource("digits").predictions(["deep_ensemble"])["deep_ensemble"]
+    watched = demo_drift_stream(p)
+    keys, unavailable = monitor_score_keys(watched.reference, watched.stream)
+    select = at.selectbox(key="monitor_score")
+    assert select.options == [score_option_label(k) for k in keys] and not unavailable
+    assert select.value == "max_prob"
+    select.set_value("knn").run()
+    _ok(at)
+    core = watch_stream(watched, batch_size=20, alpha=0.05, estimator="doc", score="knn")
+    assert core.result.n_score_fit == watched.reference.n // 2
+    text = _sentence(at)
+    if core.summary.first_alarm is None:
+        assert "No alarm fired" in text
+    else:
+        assert f"fired at batch {core.summary.alarm_batch} of " in text
+    (ood,) = [t for t in _chart(at)["data"] if t.get("name") == "Flagged out-of-distribution"]
+    np.testing.assert_allclose(_values(ood["y"]), core.result.ood_share)
+    assert any(c.value.startswith("KNN distance: k = ") and "fitted on" in c.value
+               for c in at.caption)

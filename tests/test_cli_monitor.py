@@ -21,6 +21,15 @@ def frame(n: int, rng: np.random.Generator, *, scale: float = 3.0, labelled: boo
                          **{f"p_{i}": p[:, i] for i in range(classes)}})
 
 
+def with_logits(n: int, rng: np.random.Generator, *, shift: float = 0.0,
+                classes: int = 4) -> dict[str, np.ndarray]:
+    """NPZ arrays: ``logits`` (the probabilities are their softmax), ``features`` (8 per row,
+    the logits their first 4 times 1.5) and ``labels``; ``shift`` moves every feature."""
+    labels = rng.integers(0, classes, n)
+    features = 3.0 * np.eye(classes, 8)[labels] + rng.normal(size=(n, 8)) + shift
+    return {"logits": 1.5 * features[:, :classes], "features": features, "labels": labels}
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     rng = np.random.default_rng(0)
@@ -34,6 +43,8 @@ def files(tmp_path_factory):
     dated["id"] = np.arange(300)
     dated["time"] = np.repeat(["2024-05-02", "2024-05-01", "2024-05-03"], 100)
     dated.sample(frac=1.0, random_state=1).to_csv(root / "dated.csv", index=False)
+    for name, n, shift in (("reference", 300, 0.0), ("stream_logits", 400, 1.5)):
+        np.savez(root / f"{name}.npz", **with_logits(n, rng, shift=shift))
     (root / "policy.json").write_text(json.dumps({
         "method": "default", "score": "max_prob", "threshold": 0.5,
         "guarantee": {"target_accuracy": 0.7}}))
@@ -80,6 +91,32 @@ def test_monitor_by_a_time_column_in_a_shuffled_file(files):
     assert doc["batches"][0]["true_accuracy"] == pytest.approx(truth)
 
 
+def test_monitor_with_energy_is_energy_by_hand(files):
+    from uqviz.metrics.ood_scores import energy_score
+    from uqviz.monitor import reference_quantile
+
+    out = run("monitor", str(files / "stream_logits.npz"), "--reference",
+              str(files / "reference.npz"), "--score", "energy", "--batch-size", "100",
+              "--threshold", "-3", "--json", "--n-boot", "5")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["score"] == "energy" and doc["score_settings"] == {"temperature": 1.0}
+    with np.load(files / "reference.npz") as r, np.load(files / "stream_logits.npz") as s:
+        e_ref, e_stream = energy_score(r["logits"]), energy_score(s["logits"])
+    q = reference_quantile(e_ref, 0.95)
+    assert doc["ood_threshold"] == pytest.approx(q)
+    for b, row in enumerate(doc["batches"]):
+        batch = e_stream[100 * b:100 * (b + 1)]
+        assert row["referred_share"] == pytest.approx((batch > -3).mean())
+        assert row["ood_share"] == pytest.approx((batch > q).mean())
+    text = run("monitor", str(files / "stream_logits.npz"), "--reference",
+               str(files / "reference.npz"), "--score", "knn", "--batch-size", "200",
+               "--n-boot", "5")
+    assert text.returncode == 0, text.stderr
+    assert "score settings: k 1, bank_rows 150, normalised True; fitted on 150 reference " \
+           "rows, calibrated on the other 150" in text.stdout
+
+
 def test_estimate_json_every_estimator(files):
     out = run("estimate", str(files / "stream.csv"), "--reference", str(files / "reference.csv"),
               "--json", "--n-boot", "30")
@@ -118,6 +155,11 @@ BAD_INPUT = [
      "--score must be one of"),
     (["monitor", "{s}", "--reference", "{r}", "--batch-size", "10", "--method", "m"],
      "no method 'm'"),
+    (["monitor", "{s}", "--reference", "{r}", "--batch-size", "10", "--score", "energy"],
+     "--score energy: Energy needs logits (NPZ array 'logits'); the reference and the stream "
+     "have none (reference reference.csv, stream stream.csv)"),
+    (["monitor", "{s}", "--reference", "{rn}", "--batch-size", "10", "--score", "vim"],
+     "--score vim: ViM needs logits (NPZ array 'logits'); the stream has none"),
     (["estimate", "{s}", "--reference", "{r}", "--estimators", "magic"], "unknown magic"),
     (["estimate", "{s}", "--reference", "{missing}"], "missing.csv"),
 ]
@@ -127,6 +169,7 @@ def test_bad_input_is_one_line(files):
     """The first case through ``python -m uqviz``; all of them through ``main`` in one fresh
     interpreter (each start costs seconds on a loaded machine), stderr captured per call."""
     paths = {"s": files / "stream.csv", "r": files / "reference.csv",
+             "rn": files / "reference.npz",
              "u": files / "unlabelled.csv", "missing": files / "missing.csv"}
     cases = [[a.format(**paths) for a in argv] for argv, _ in BAD_INPUT]
     out = run(*cases[0])
@@ -152,6 +195,9 @@ def test_no_torch(files):
             f"main(['monitor', {str(files / 'stream.csv')!r}, '--reference', "
             f"{str(files / 'reference.csv')!r}, '--batch-size', '200', '--n-boot', '5', "
             "'--json'])\n"
+            f"main(['monitor', {str(files / 'stream_logits.npz')!r}, '--reference', "
+            f"{str(files / 'reference.npz')!r}, '--batch-size', '200', '--n-boot', '5', "
+            "'--score', 'vim', '--json'])\n"
             "print('torch' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)

@@ -7,6 +7,9 @@ The batch of each row comes from ``--batch-size`` (file order) or ``--batch-colu
 ``group`` (the format's own column), or any other column of a CSV or Parquet file (e.g.
 ``batch`` or ``time``; read here, the exchange reader ignores it) or array of an NPZ file,
 matched to the rows by ``id`` when the file has ids, else by position.
+``--score`` takes a probability score or a logit or feature score (``energy``, ``knn`` …, from
+an NPZ file's ``logits`` and ``features``); a score the files cannot give is one line saying
+what is missing (``uqviz.monitor.score_unavailable``).
 """
 
 from __future__ import annotations
@@ -206,8 +209,9 @@ def _column_values(path: str, column: str, predictions) -> np.ndarray:
 def cmd_monitor(args: argparse.Namespace) -> int:
     """``monitor FILE --reference REF``: one row per batch and the first alarm."""
     from uqviz.metrics.label_free import ESTIMATORS
+    from uqviz.metrics.ood_scores import LOGIT_FEATURE_SCORES
     from uqviz.metrics.scores import UNCERTAINTY_SCORES
-    from uqviz.monitor import monitor_stream
+    from uqviz.monitor import monitor_stream, score_unavailable
 
     if not 0 < args.alpha < 1:
         raise _cli_error(f"--alpha must be between 0 and 1, got {args.alpha}")
@@ -221,8 +225,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     policy = _policy(args.policy) if args.policy else {}
     method = args.method or policy.get("method")
     score = args.score or policy.get("score") or "max_prob"
-    if score not in UNCERTAINTY_SCORES:
-        raise _cli_error(f"--score must be one of {', '.join(UNCERTAINTY_SCORES)}, got "
+    if score not in UNCERTAINTY_SCORES and score not in LOGIT_FEATURE_SCORES:
+        raise _cli_error(f"--score must be one of "
+                         f"{', '.join([*UNCERTAINTY_SCORES, *LOGIT_FEATURE_SCORES])}, got "
                          f"{score!r}")
     threshold = args.threshold if args.threshold is not None else policy.get("threshold")
     target = (args.target_accuracy if args.target_accuracy is not None
@@ -237,6 +242,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if stream.num_classes != reference.num_classes:
         raise _cli_error(f"{Path(args.file).name} has {stream.num_classes} classes and "
                          f"--reference {Path(args.reference).name} {reference.num_classes}")
+    why = score_unavailable(reference, stream, score)
+    if why is not None:
+        raise _cli_error(f"--score {score}: {why} (reference {Path(args.reference).name}, "
+                         f"stream {Path(args.file).name})")
     labels = (None if args.batch_column is None
               else _column_values(args.file, args.batch_column, stream))
     try:
@@ -253,6 +262,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         return 0
     print(f"{doc['file']}: {len(result.batch_names)} batches, score {score}, estimator "
           f"{ESTIMATORS[args.estimator].label}, alpha {args.alpha}")
+    if result.score_settings or result.n_score_fit:
+        settings = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                             for k, v in result.score_settings.items())
+        fitted = (f"; fitted on {result.n_score_fit} reference rows, calibrated on the other "
+                  f"{result.n_calibration}" if result.n_score_fit else "")
+        print(f"score settings: {settings or 'none'}{fitted}")
     print(f"{'batch':>12} {'n':>6} {'referred':>9} {'conf':>6} {'est. acc':>9} "
           f"{'interval':>15} {'true':>6} {'OOD':>6} {'log10 S':>8} {'acc. bounds':>13}")
     for row in doc["batches"]:
@@ -302,8 +317,13 @@ def add_monitor_parser(sub) -> None:
                                        "drift alarm and an accuracy alarm (false alarm "
                                        "probability <= alpha over the whole stream)")
     _add_common(p)
-    p.add_argument("--score", default=None, help="uncertainty score (default: the policy's, "
-                                                 "else max_prob)")
+    p.add_argument("--score", default=None,
+                   help="the score for referral, OOD flags and the drift test: a probability "
+                        "score (max_prob, margin, entropy, …) or, from an NPZ file's 'logits' "
+                        "and 'features', max_logit, energy, gen, knn, vim, mahalanobis, "
+                        "relative_mahalanobis (the fitted ones fitted on half the reference's "
+                        "labelled rows, never on the stream); default: the policy's, else "
+                        "max_prob")
     p.add_argument("--policy", default=None,
                    help="a referral policy JSON (referral --out): method, score, threshold "
                         "and target accuracy")

@@ -5,13 +5,29 @@ that hold over the whole stream, however long it is watched.
 label (numbers numerically, text as text: ISO dates sort in time) — cut into consecutive
 batches of ``batch_size`` rows, or one batch per distinct label.
 
-**Per batch.** ``n``; the referred share (uncertainty ``> threshold``, the policy's rule; NaN
+**Per batch.** ``n``; the referred share (score ``> threshold``, the policy's rule; NaN
 without a threshold); the mean confidence ``mean max_c p̄_c``; the label-free estimated accuracy
 with its interval (``uqviz.metrics.label_free``, ATC-MC by default; a per-batch interval, not
-a time-uniform one); the share flagged out-of-distribution: uncertainty above the reference's
+a time-uniform one); the share flagged out-of-distribution: a score above the reference's
 conformal 95% quantile ``q = s_(⌈0.95 (n_R + 1)⌉)`` (``ood_quantile``), so that on a stream
 exchangeable with the reference at most 5% of rows are flagged on average; the true accuracy
 where labels are known (OOD rows count as wrong).
+
+**Scores.** Referral, the OOD flags and the drift test read one score per row, higher = more
+likely out of distribution: a probability score (``UNCERTAINTY_SCORES``: 1 − max probability,
+entropy, …) or a logit or feature score (``uqviz.metrics.ood_scores.LOGIT_FEATURE_SCORES``:
+max-logit, energy, GEN from the logits; KNN, ViM, Mahalanobis, relative Mahalanobis from the
+features). The fitted scores (KNN's bank, ViM's principal space, the class means and
+covariances) are fitted on the reference only, never on a stream row, and on a part of it kept
+apart (``monitor_scores``): a seeded ``fit_share`` of the reference's labelled
+in-distribution rows fits the score, the other reference rows calibrate it (their scores are
+the ones the quantiles and p-values compare with). Scoring the reference rows a score was fitted
+on would make them look more familiar than any new row (a KNN bank holds each of its rows at
+distance 0), the stream would look drifted from its first row and the alarm's guarantee would
+be lost; split apart, the calibration rows and an exchangeable stream are scored by the same
+fixed function, so the guarantees below hold for every score. A score needs what it is
+computed from (logits, features, labelled reference rows to fit on); ``score_unavailable``
+says which is missing.
 
 **Drift alarm — a conformal test martingale (Simple Jumper).** The reference rows followed by
 the stream rows form one sequence. Each stream row gets the smoothed conformal p-value of its
@@ -51,7 +67,8 @@ audits; starting at 1/2 and 1/4), so the bet follows a drop in accuracy within a
 half-life while any predictable bet keeps the guarantee.
 
 References:
-    Vovk, Gammerman & Shafer, "Algorithmic Learning in a Random World", Springer 2005, ch. 7;
+    Vovk, Gammerman & Shafer, "Algorithmic Learning in a Random World", Springer 2005, ch. 7
+    (and §2.1: inductive conformal prediction, the score fitted on a part kept apart);
     Vovk, Petej, Nouretdinov, Ahlberg, Carlsson & Gammerman, "Retrain or not retrain:
     conformal test martingales for change-point detection", COPA 2021, PMLR 152 (Simple
     Jumper); Ville, "Étude critique de la notion de collectif", 1939; Waudby-Smith & Ramdas,
@@ -62,7 +79,7 @@ References:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -73,22 +90,27 @@ from uqviz.metrics.label_free import (
     estimate_accuracy,
     fit_reference,
 )
+from uqviz.metrics.ood_scores import LOGIT_FEATURE_SCORES, fit_ood_scores
 from uqviz.metrics.scores import UNCERTAINTY_SCORES, uncertainty
-from uqviz.predictions import OOD_PREFIX, TEST_GROUP, Predictions
+from uqviz.predictions import FIT_GROUP, OOD_PREFIX, TEST_GROUP, Predictions
 
 __all__ = [
     "Batches",
     "MonitorResult",
     "MonitorSummary",
+    "StreamScores",
     "Watch",
     "WatchedStream",
     "accuracy_confidence_sequence",
     "conformal_p_values",
     "cut_batches",
     "demo_drift_stream",
+    "monitor_score_keys",
+    "monitor_scores",
     "monitor_stream",
     "own_stream",
     "reference_quantile",
+    "score_unavailable",
     "simple_jumper",
     "stream_truth",
     "watch_stream",
@@ -98,6 +120,7 @@ JUMP = 0.01
 BET_CAP = 0.5
 GRID_STEP = 0.005
 CHUNK = 512
+FIT_SHARE = 0.5  # of the reference's labelled rows, to fit a fitted score (monitor_scores)
 
 
 @dataclass(frozen=True)
@@ -283,6 +306,152 @@ def accuracy_confidence_sequence(correct: np.ndarray, *, alpha: float = 0.05,
     return lower, upper, alarm
 
 
+# -- the score: a probability, logit or feature score, fitted on the reference only ---------------
+def _valid_score(score: str) -> None:
+    if score not in UNCERTAINTY_SCORES and score not in LOGIT_FEATURE_SCORES:
+        raise ValueError(f"unknown uncertainty score {score!r}; valid: "
+                         f"{', '.join([*UNCERTAINTY_SCORES, *LOGIT_FEATURE_SCORES])}")
+
+
+def _fit_rows_of(reference: Predictions) -> np.ndarray:
+    """Positions of the reference rows a fitted score may fit on: labelled, in distribution."""
+    return np.flatnonzero((reference.labels >= 0) & ~reference.is_ood)
+
+
+def score_unavailable(reference: Predictions, stream: Predictions, score: str, *,
+                      fit_share: float = FIT_SHARE) -> str | None:
+    """Why ``score`` cannot drive the monitor of ``stream`` against ``reference``; None when
+    it can.
+
+    A logit score needs ``logits`` on both, a feature score ``features`` on both (ViM both, and
+    at least 2 feature dimensions), a fitted score at least 2 labelled reference rows in its
+    ``fit_share`` and at least one reference row left to calibrate (``monitor_scores``).
+    Probability scores are always available.
+
+    Raises:
+        ValueError: for a key of neither registry.
+    """
+    _valid_score(score)
+    if score in UNCERTAINTY_SCORES:
+        return None
+    info = LOGIT_FEATURE_SCORES[score]
+    for what, needed in (("logits", info.needs_logits), ("features", info.needs_features)):
+        if not needed:
+            continue
+        lacking = [name for name, p in (("the reference", reference), ("the stream", stream))
+                   if getattr(p, what) is None]
+        if lacking:
+            return (f"{info.label} needs {what} (NPZ array '{what}'); "
+                    f"{' and '.join(lacking)} {'have' if len(lacking) > 1 else 'has'} none")
+    if info.needs_features and reference.features.shape[1] != stream.features.shape[1]:
+        return (f"{info.label}: the reference has {reference.features.shape[1]} features per "
+                f"row and the stream {stream.features.shape[1]}")
+    if score == "vim" and reference.features.shape[1] < 2:
+        return f"{info.label} needs at least 2 features per row, got 1"
+    if info.fitted:
+        n_labelled = _fit_rows_of(reference).size
+        n_fit = int(round(fit_share * n_labelled))
+        if n_fit < 2 or reference.n - n_fit < 1:
+            return (f"{info.label} is fitted on {fit_share:.0%} of the reference's labelled "
+                    f"in-distribution rows ({n_fit} of {n_labelled}; needs at least 2) and "
+                    f"calibrated on the other {reference.n - n_fit} reference rows (needs at "
+                    "least 1)")
+    return None
+
+
+def monitor_score_keys(reference: Predictions,
+                       stream: Predictions) -> tuple[list[str], dict[str, str]]:
+    """The scores that can drive the monitor (the probability scores that mean something for
+    this many samples, then the available logit and feature scores, each registry's order)
+    and, for the others of ``LOGIT_FEATURE_SCORES``, why not (``score_unavailable``)."""
+    samples = min(reference.num_samples, stream.num_samples)
+    keys = [k for k, info in UNCERTAINTY_SCORES.items()
+            if samples > 1 or not info.needs_samples]
+    unavailable = {}
+    for key in LOGIT_FEATURE_SCORES:
+        why = score_unavailable(reference, stream, key)
+        if why is None:
+            keys.append(key)
+        else:
+            unavailable[key] = why
+    return keys, unavailable
+
+
+@dataclass(frozen=True, eq=False)
+class StreamScores:
+    """One score on the reference's calibration rows and on the stream (``monitor_scores``).
+
+    Attributes:
+        key: the score (``UNCERTAINTY_SCORES`` or ``LOGIT_FEATURE_SCORES``).
+        reference: (n_calibration,) the score of the reference rows that calibrate (every
+            reference row for an unfitted score; those outside the fit part otherwise).
+        stream: (N,) the score of every stream row, in the stream's order.
+        n_fit: reference rows the score was fitted on (0 when nothing is fitted).
+        settings: the score's settings (``FittedOODScores.settings``: KNN's k, ViM's dimension,
+            GEN's γ and M …), JSON-ready; empty for a probability score.
+    """
+
+    key: str
+    reference: np.ndarray
+    stream: np.ndarray
+    n_fit: int
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def n_calibration(self) -> int:
+        return int(self.reference.size)
+
+
+def _as_fit_rows(p: Predictions) -> Predictions:
+    """``p``'s rows as rows of group ``fit``, what ``fit_ood_scores`` fits on."""
+    return Predictions(probs=p.probs, labels=p.labels, group=np.full(p.n, FIT_GROUP, object),
+                       is_ood=np.zeros(p.n, bool), features=p.features, method=p.method,
+                       class_names=p.class_names, logits=p.logits)
+
+
+def monitor_scores(reference: Predictions, stream: Predictions, score: str, *,
+                   fit_share: float = FIT_SHARE, seed: int = 0) -> StreamScores:
+    """The score ``score`` of the reference's calibration rows and of every stream row.
+
+    * a probability score (``uncertainty``): every reference row calibrates;
+    * max-logit, energy, GEN (``fit_ood_scores``'s default settings): nothing is fitted, every
+      reference row calibrates;
+    * KNN, ViM, Mahalanobis, relative Mahalanobis: ``fit_ood_scores`` fits them on a seeded
+      ``fit_share`` of the reference's labelled in-distribution rows
+      (``calibration_split(n_labelled, fit_share, seed)``); the other reference rows are the
+      calibration rows. No stream row is ever fitted on (module docstring: why the fit part is
+      not scored).
+
+    Raises:
+        ValueError: an unknown score, or one that is unavailable here (``score_unavailable``'s
+            reason).
+
+    References:
+        Vovk, Gammerman & Shafer, "Algorithmic Learning in a Random World", 2005, §2.1 (the
+        inductive split); the scores' papers in ``uqviz.metrics.ood_scores``.
+    """
+    why = score_unavailable(reference, stream, score, fit_share=fit_share)
+    if why is not None:
+        raise ValueError(f"score {score!r} is not available: {why}")
+    if score in UNCERTAINTY_SCORES:
+        return StreamScores(score, uncertainty(reference.probs, score),
+                            uncertainty(stream.probs, score), 0)
+    if not LOGIT_FEATURE_SCORES[score].fitted:
+        fitted = fit_ood_scores(reference.select(np.zeros(reference.n, bool)))
+        return StreamScores(score, fitted.score(score, reference), fitted.score(score, stream),
+                            0, fitted.settings[score])
+    candidates = _fit_rows_of(reference)
+    part, _ = calibration_split(candidates.size, fit_share, seed)
+    fit_rows = candidates[part]
+    calibrating = np.ones(reference.n, bool)
+    calibrating[fit_rows] = False
+    fitted = fit_ood_scores(_as_fit_rows(reference.select(fit_rows)))
+    if score in fitted.unavailable:
+        raise ValueError(f"score {score!r} is not available: {fitted.unavailable[score]}")
+    return StreamScores(score, fitted.score(score, reference.select(calibrating)),
+                        fitted.score(score, stream), int(fit_rows.size), fitted.settings[score])
+
+
 @dataclass(frozen=True, eq=False)
 class MonitorResult:
     """Per-batch figures and the two alarms of a monitored stream (``monitor_stream``).
@@ -292,12 +461,12 @@ class MonitorResult:
     Attributes:
         batch_names: each batch's name (its number, or its label).
         n: rows per batch.
-        referred_share: share with uncertainty > threshold (NaN without a threshold).
+        referred_share: share with score > threshold (NaN without a threshold).
         mean_confidence: mean of ``max_c p̄_c``.
         estimated_accuracy, estimate_low, estimate_high: the label-free estimate and its
             (per-batch) interval.
         true_accuracy: accuracy where labels are known (OOD rows wrong); NaN when none are.
-        ood_share: share with uncertainty above ``ood_threshold``.
+        ood_share: share with a score above ``ood_threshold``.
         drift_log10_martingale: log10 of the Simple Jumper after the batch's last row.
         drift_alarm: the martingale reached 1/α at some row up to this batch's end.
         n_audits: audited automated cases in the batch.
@@ -308,6 +477,10 @@ class MonitorResult:
             alarm, None when none did.
         score, estimator, alpha, threshold, ood_threshold, target_accuracy, n_reference:
             the settings.
+        score_settings: the score's settings (``StreamScores.settings``: KNN's k, ViM's
+            dimension, GEN's γ and M …; empty for a probability score).
+        n_score_fit: reference rows the score was fitted on (0: nothing fitted).
+        n_calibration: reference rows whose scores calibrate the OOD flags and the drift test.
     """
 
     batch_names: tuple[str, ...]
@@ -335,6 +508,9 @@ class MonitorResult:
     ood_threshold: float
     target_accuracy: float | None
     n_reference: int
+    score_settings: dict = field(default_factory=dict)
+    n_score_fit: int = 0
+    n_calibration: int = 0
 
     @property
     def first_alarm(self) -> int | None:
@@ -374,7 +550,8 @@ class MonitorResult:
             "threshold": self.threshold,
             "ood_threshold": None if math.isinf(self.ood_threshold) else self.ood_threshold,
             "target_accuracy": self.target_accuracy, "n_reference": self.n_reference,
-            "batches": self.rows(),
+            "score_settings": self.score_settings, "n_score_fit": self.n_score_fit,
+            "n_calibration": self.n_calibration, "batches": self.rows(),
             "first_alarm": None if first is None else self.batch_names[first],
             "first_drift_alarm": (None if self.first_drift_alarm is None
                                   else self.batch_names[self.first_drift_alarm]),
@@ -392,15 +569,19 @@ def monitor_stream(reference: Predictions, stream: Predictions, *, score: str = 
                    threshold: float | None = None, target_accuracy: float | None = None,
                    alpha: float = 0.05, estimator: str = "atc_mc", ood_quantile: float = 0.95,
                    audited: np.ndarray | None = None, half_life: float = 50.0,
-                   n_boot: int = 200, seed: int = 0) -> MonitorResult:
+                   n_boot: int = 200, seed: int = 0, fit_share: float = FIT_SHARE,
+                   scores: StreamScores | None = None) -> MonitorResult:
     """Monitor ``stream`` against ``reference`` batch by batch (module docstring).
 
     Args:
-        reference: the reference rows (the calibration part): every row's score enters the
-            drift test; the labelled rows fit the label-free estimator.
+        reference: the reference rows (the calibration part): the scores of its calibration
+            rows enter the drift test and set the OOD flags' quantile (every row, unless a
+            fitted score keeps a part to fit on: ``monitor_scores``); the labelled rows fit
+            the label-free estimator.
         stream: the incoming rows, in time order unless ``batch_labels`` say otherwise.
-        score: the uncertainty score (``UNCERTAINTY_SCORES``) for referral, OOD flags and the
-            drift test.
+        score: the score for referral, OOD flags and the drift test: a probability score
+            (``UNCERTAINTY_SCORES``) or a logit or feature score (``LOGIT_FEATURE_SCORES``,
+            fitted on the reference only: ``monitor_scores``).
         batch_size, batch_labels: how to cut batches (``cut_batches``), one of the two.
         threshold: refer rows with uncertainty > threshold (a policy's); None: refer none.
         target_accuracy: the accuracy alarm's A; None: bounds only, no accuracy alarm.
@@ -412,14 +593,20 @@ def monitor_stream(reference: Predictions, stream: Predictions, *, score: str = 
             automated rows with a label (``label >= 0``) or marked out-of-distribution.
         half_life: of the accuracy bets' moment estimates, in audits.
         n_boot: bootstrap resamples of the estimate's interval.
-        seed: seeds the bootstrap and the p-values' tie-breaking.
+        seed: seeds the bootstrap, the p-values' tie-breaking and the fit part of a fitted
+            score.
+        fit_share: share of the reference's labelled rows a fitted score is fitted on.
+        scores: the score already computed by ``monitor_scores`` on these rows (the caller
+            needed it for its threshold); computed here when None.
 
     Returns:
         ``MonitorResult``.
+
+    Raises:
+        ValueError: an unknown or unavailable score (the reason), an unknown estimator, bad
+            settings.
     """
-    if score not in UNCERTAINTY_SCORES:
-        raise ValueError(f"unknown uncertainty score {score!r}; valid: "
-                         f"{', '.join(UNCERTAINTY_SCORES)}")
+    _valid_score(score)
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; valid: {', '.join(ESTIMATORS)}")
     if not 0 < alpha < 1:
@@ -433,8 +620,12 @@ def monitor_stream(reference: Predictions, stream: Predictions, *, score: str = 
     batches = cut_batches(stream.n, batch_size=batch_size, batch_labels=batch_labels)
     order = batches.order
 
-    reference_scores = uncertainty(reference.probs, score)
-    scores = uncertainty(stream.probs, score)
+    computed = (monitor_scores(reference, stream, score, fit_share=fit_share, seed=seed)
+                if scores is None else scores)
+    if computed.key != score or computed.stream.shape != (stream.n,):
+        raise ValueError(f"scores are of {computed.key!r} on {computed.stream.size} rows, the "
+                         f"monitor's of {score!r} on {stream.n}")
+    reference_scores, scores = computed.reference, computed.stream  # (n_calibration,), (N,)
     mean_probs = stream.mean_probs
     confidence = mean_probs.max(axis=1)
     referred = (scores > threshold) if threshold is not None else np.zeros(stream.n, bool)
@@ -497,7 +688,8 @@ def monitor_stream(reference: Predictions, stream: Predictions, *, score: str = 
         threshold=None if threshold is None else float(threshold),
         ood_threshold=ood_threshold,
         target_accuracy=None if target_accuracy is None else float(target_accuracy),
-        n_reference=reference.n)
+        n_reference=reference.n, score_settings=dict(computed.settings),
+        n_score_fit=computed.n_fit, n_calibration=computed.n_calibration)
 
 
 # -- a stream to watch: the demo drift, or a user's rows in their order ------------------------
@@ -724,13 +916,14 @@ def watch_stream(watched: WatchedStream, *, batch_size: int | None = DEMO_BATCH_
                  estimator: str = DEMO_ESTIMATOR, score: str = DEMO_SCORE,
                  referred_share: float | None = DEMO_REFERRED_SHARE,
                  target_accuracy: float | None = DEMO_TARGET_ACCURACY, n_boot: int = 200,
-                 seed: int = 0) -> Watch:
+                 seed: int = 0, scores: StreamScores | None = None) -> Watch:
     """Monitor a watched stream (``monitor_stream``) and summarise what it found.
 
-    The referral policy refers a row when its uncertainty exceeds the reference's conformal
-    ``1 − referred_share`` quantile (``reference_quantile``): on rows like the reference at most
-    that share is referred on average. The accuracy alarm tests ``target_accuracy`` on every
-    automated row whose truth is known (here every labelled row is an audit).
+    The referral policy refers a row when its score exceeds the conformal ``1 − referred_share``
+    quantile of the reference's calibration scores (``reference_quantile``): on rows like the
+    reference at most that share is referred on average. The accuracy alarm tests
+    ``target_accuracy`` on every automated row whose truth is known (here every labelled row is
+    an audit).
 
     Args:
         watched: ``demo_drift_stream`` or ``own_stream``.
@@ -738,6 +931,8 @@ def watch_stream(watched: WatchedStream, *, batch_size: int | None = DEMO_BATCH_
         alpha: both alarms' false-alarm probability over the whole stream; the estimates'
             intervals have level 1 − α.
         estimator, score, n_boot, seed: as ``monitor_stream``.
+        scores: ``monitor_scores(watched.reference, watched.stream, score, seed=seed)`` when
+            the caller has it (the page caches it); computed here when None.
         referred_share: the policy's referred share on reference-like rows (None: refer none).
         target_accuracy: the accuracy alarm's target (None: no accuracy alarm).
 
@@ -746,16 +941,18 @@ def watch_stream(watched: WatchedStream, *, batch_size: int | None = DEMO_BATCH_
         alarm's batch on (from the drift's first batch when no alarm fired, else all rows).
     """
     reference, stream = watched.reference, watched.stream
+    if scores is None:
+        scores = monitor_scores(reference, stream, score, seed=seed)
     threshold = None
     if referred_share is not None:
         _check_share("referred_share", referred_share, zero_ok=False)
-        threshold = reference_quantile(uncertainty(reference.probs, score), 1 - referred_share)
+        threshold = reference_quantile(scores.reference, 1 - referred_share)
     labels = watched.origin if by_group else None
     size = None if by_group else batch_size
     result = monitor_stream(reference, stream, score=score, batch_size=size,
                             batch_labels=labels, threshold=threshold,
                             target_accuracy=target_accuracy, alpha=alpha, estimator=estimator,
-                            n_boot=n_boot, seed=seed)
+                            n_boot=n_boot, seed=seed, scores=scores)
     batches = cut_batches(stream.n, batch_size=size, batch_labels=labels)
     position = np.empty(stream.n, dtype=np.int64)  # each row's batch
     for b, rows in enumerate(batches.rows):

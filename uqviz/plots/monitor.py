@@ -79,7 +79,7 @@ def _accuracy_values(result: MonitorResult) -> np.ndarray:
 
 def monitor_figure(result: MonitorResult, *, method: str, estimator_label: str,
                    drift_batch: int | None = None, title: str | None = None,
-                   height: int = 640) -> go.Figure:
+                   height: int = 640, score_label: str | None = None) -> go.Figure:
     """Three panels over the batches of a monitored stream, sharing the batch axis.
 
     1. Accuracy: the label-free estimate (the method's colour, dashed) with its per-batch
@@ -97,6 +97,8 @@ def monitor_figure(result: MonitorResult, *, method: str, estimator_label: str,
         drift_batch: 0-based batch where the stream starts to drift, or None.
         title: figure title.
         height: figure height in px.
+        score_label: the score's label (what the OOD flags and the drift test read), named in
+            the drift panel's title when given.
     """
     n = len(result.batch_names)
     if n == 0:
@@ -106,7 +108,10 @@ def monitor_figure(result: MonitorResult, *, method: str, estimator_label: str,
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
                         row_heights=[0.45, 0.3, 0.25],
                         subplot_titles=("Accuracy per batch", "Shares of each batch",
-                                        "Drift evidence (log10 of the test martingale)"))
+                                        "Drift evidence (log10 of the test martingale)"
+                                        if score_label is None else
+                                        f"Drift evidence on {score_label} (log10 of the test "
+                                        "martingale)"))
     names = list(result.batch_names)
     for trace in _accuracy_traces(result, color, estimator_label):
         fig.add_trace(trace, row=1, col=1)

@@ -14,6 +14,13 @@ rows are ``Study.scored``: the scored rows of the incoming stream) and its metri
 that the report counts the rows the dashboard's pages count; ``build_report`` refuses a metric
 table whose accuracy is not that of the rows it is given.
 
+The "Unfamiliar inputs" section (``OODReport``, made by ``ood_report`` from a ``Comparison``)
+gives, per out-of-distribution group, every available score × method as the Out-of-distribution
+page shows it (``Comparison.ood_table``: ``Study.ood_detection`` and ``Study.ood_auroc_ci``, not
+recomputed): AUROC with its 95% interval, AUPR-in, AUPR-out and FPR95, each score's settings
+(KNN's k, ViM's dimension, GEN's γ and M) beside it, and one line naming the scores that are
+unavailable and why (no logits, no features, no fit rows).
+
 Numbers: three significant figures, never in exponent notation (``0.000312``, ``0.0460``,
 ``1.27``); accuracies and coverages as percentages (``98.9%``).
 
@@ -25,6 +32,7 @@ from __future__ import annotations
 import html as html_lib
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -36,6 +44,8 @@ import uqviz
 from uqviz.cache import atomic_write
 from uqviz.formatting import significant
 from uqviz.metrics.calibration import reliability_bins
+from uqviz.metrics.ood_scores import LOGIT_FEATURE_SCORES
+from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.metrics.selective import risk_coverage_curve
 from uqviz.metrics.summary import METRIC_INFO, MetricTable, metric_table
 from uqviz.plots.calibration import reliability_figure, reliability_overlay_figure
@@ -49,11 +59,13 @@ from uqviz.plots.theme import (
     method_label,
 )
 from uqviz.policy import REFERRAL_MODES
+from uqviz.predictions import OOD_PREFIX
 from uqviz.rows import RowSet
-from uqviz.study import Comparison, bootstrap_resamples
+from uqviz.study import Comparison, OODTableRow, bootstrap_resamples
 
 __all__ = [
     "CONFORMAL_FIELDS",
+    "OODReport",
     "PERCENT_METRICS",
     "PLOTLY_CONFIG",
     "REPORT_CURVE_POINTS",
@@ -63,6 +75,8 @@ __all__ = [
     "format_metric",
     "format_percent",
     "format_policy_value",
+    "format_score_settings",
+    "ood_report",
     "report_figures",
     "significant",
     "write_report",
@@ -437,6 +451,163 @@ def _conformal_html(conformal: Mapping) -> str:
     )
 
 
+# -- unfamiliar inputs (out-of-distribution detection) ------------------------------------------
+OOD_FIELDS = (("auroc", "AUROC"), ("aupr_in", "AUPR-in"), ("aupr_out", "AUPR-out"),
+              ("fpr95", "FPR95"))
+
+
+@dataclass(frozen=True, eq=False)
+class OODReport:
+    """What the "Unfamiliar inputs" section shows, taken from a ``Comparison`` (``ood_report``).
+
+    Attributes:
+        tables: OOD group -> ``(rows, best)`` as ``Comparison.ood_table`` returns them: one
+            ``OODTableRow`` per method × available score (``Study.ood_detection``,
+            ``Study.ood_auroc_ci``) and the index of the best AUROC (-1 for a single row).
+        settings: method -> score -> its settings (``Study.ood_scores.settings``: KNN's k,
+            ViM's dimension, GEN's γ and M …); probability scores have none.
+        unavailable: method -> score -> why it cannot be computed
+            (``Study.ood_scores.unavailable``: no logits, no features, no fit rows).
+        n_fit: method -> fit rows the fitted scores were fitted on.
+    """
+
+    tables: dict[str, tuple[list[OODTableRow], int]]
+    settings: dict[str, dict[str, dict]]
+    unavailable: dict[str, dict[str, str]]
+    n_fit: dict[str, int]
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self.tables)
+
+
+def ood_report(comparison: Comparison) -> OODReport:
+    """The OOD page's numbers for the report: ``Comparison.ood_table`` of every OOD group and
+    each study's fitted scores' settings and reasons (nothing is recomputed here)."""
+    studies = comparison.studies
+    return OODReport(
+        tables={g: comparison.ood_table(g) for g in comparison.ood_groups},
+        settings={m: dict(s.ood_scores.settings) for m, s in studies.items()},
+        unavailable={m: dict(s.ood_scores.unavailable) for m, s in studies.items()},
+        n_fit={m: s.ood_scores.n_fit for m, s in studies.items()})
+
+
+def _score_label(key: str) -> str:
+    if key in UNCERTAINTY_SCORES:
+        return UNCERTAINTY_SCORES[key].label
+    return LOGIT_FEATURE_SCORES[key].label if key in LOGIT_FEATURE_SCORES else key
+
+
+def _score_needs(key: str) -> str:
+    return LOGIT_FEATURE_SCORES[key].needs if key in LOGIT_FEATURE_SCORES else "probabilities"
+
+
+def _group_label(group: str) -> str:
+    """``ood:uniform_noise`` -> ``Uniform noise``."""
+    name = group.removeprefix(OOD_PREFIX).replace("_", " ").strip()
+    return name[:1].upper() + name[1:] if name else group
+
+
+def format_score_settings(key: str, settings: Mapping) -> str:
+    """A score's settings as the report prints them beside it: ``k = 5 (bank of 4,000 fit
+    rows)`` for KNN, ``dimension 64, α = 3.1 (head fitted by least squares)`` for ViM, ``γ =
+    0.1, M = 10`` for GEN, ``T = 1`` for energy, ``10 classes, shared covariance`` for
+    (relative) Mahalanobis; ``–`` for a score without settings."""
+    s = dict(settings)
+    if key == "knn" and "k" in s:
+        bank = f" (bank of {int(s['bank_rows']):,} fit rows)" if "bank_rows" in s else ""
+        return f"k = {int(s['k']):,}{bank}"
+    if key == "vim" and "dim" in s:
+        head = {"least_squares": " (head fitted by least squares)",
+                "given": " (the network's head)"}.get(s.get("head"), "")
+        alpha = f", α = {significant(s['alpha'])}" if "alpha" in s else ""
+        return f"dimension {int(s['dim']):,}{alpha}{head}"
+    if key == "gen" and "gamma" in s:
+        return f"γ = {float(s['gamma']):g}, M = {int(s['top_m']):,}"
+    if key == "energy" and "temperature" in s:
+        return f"T = {float(s['temperature']):g}"
+    if key in ("mahalanobis", "relative_mahalanobis") and "classes" in s:
+        return f"{int(s['classes']):,} classes, {str(s.get('covariance', '')).split(' ')[0]} " \
+               "covariance"
+    if not s:
+        return "–"
+    return ", ".join(f"{k} = {significant(v) if isinstance(v, float) else v}"
+                     for k, v in s.items())
+
+
+def _number_cell(field: str, value: float) -> str:
+    return (f'<td class="num" data-field="{field}" data-value="{float(value)!r}">'
+            f"{_e(significant(value))}</td>")
+
+
+def _ood_table_html(group: str, rows: list[OODTableRow], best: int, ood: OODReport,
+                    index: int) -> str:
+    body = []
+    for i, r in enumerate(rows):
+        res, (low, high) = r.result, r.auroc_ci
+        star = (' <span class="star" title="best AUROC">★</span>' if i == best else "")
+        settings = format_score_settings(r.score, ood.settings.get(r.method, {}).get(r.score,
+                                                                                      {}))
+        best_class = ' class="best"' if i == best else ""
+        body.append(
+            f'<tr data-method="{_e(r.method)}" data-score="{_e(r.score)}"{best_class}>'
+            f'<th scope="row">{_swatch(r.method)}</th>'
+            f"<td>{_e(_score_label(r.score))}</td><td>{_e(_score_needs(r.score))}</td>"
+            f'<td data-field="settings">{_e(settings)}</td>'
+            f'<td class="num" data-field="auroc" data-value="{float(res.auroc)!r}">'
+            f"{_e(significant(res.auroc))}{star}</td>"
+            f'<td class="num" data-field="auroc_ci" data-value="{float(low)!r} {float(high)!r}">'
+            f"{_e(format_interval('auroc', low, high))}</td>"
+            + "".join(_number_cell(f, getattr(res, f)) for f, _ in OOD_FIELDS[1:]) + "</tr>")
+    n_out = rows[0].result.n_out if rows else 0
+    heads = "".join(f'<th scope="col" class="num">{label}</th>' for _, label in OOD_FIELDS[1:])
+    return (
+        f'<h3>{_e(_group_label(group))} <span class="note">({n_out:,} cases)</span></h3>'
+        f'<div class="table-wrap"><table class="plain ood" id="ood-table-{index}" '
+        f'data-group="{_e(group)}"><thead><tr><th scope="col">Method</th>'
+        '<th scope="col">Score</th><th scope="col">Needs</th><th scope="col">Settings</th>'
+        '<th scope="col" class="num">AUROC</th><th scope="col" class="num">95% interval</th>'
+        f"{heads}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _unavailable_line(ood: OODReport) -> str:
+    """One line: the unavailable scores grouped by why and by the methods that lack them
+    (no method named when every method does)."""
+    lacking: dict[tuple[str, str], list[str]] = {}
+    for method, missing in ood.unavailable.items():
+        for key, why in missing.items():
+            lacking.setdefault((key, why), []).append(method)
+    if not lacking:
+        return ""
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for (key, why), methods in lacking.items():
+        groups.setdefault((why, tuple(methods)), []).append(_score_label(key))
+    parts = []
+    for (why, methods), labels in groups.items():
+        who = ("" if len(methods) == len(ood.unavailable)
+               else f" ({', '.join(method_label(m) for m in methods)})")
+        parts.append(f"{', '.join(labels)}{who}: {why}")
+    return ('<p class="note" id="ood-unavailable"><b>Not available:</b> '
+            f"{_e('; '.join(parts))}.</p>")
+
+
+def _ood_html(ood: OODReport) -> str:
+    fit = sorted(set(ood.n_fit.values()))
+    fitted = any(LOGIT_FEATURE_SCORES[k].fitted for s in ood.settings.values() for k in s)
+    fit_text = (f" Scores from features are fitted on {', '.join(f'{n:,}' for n in fit)} "
+                "labelled fit rows, never on the cases scored." if fitted else "")
+    tables = "".join(_ood_table_html(g, *ood.tables[g], ood, i)
+                     for i, g in enumerate(ood.groups))
+    return (
+        '<p class="note">Each score ranks cases by how unfamiliar they look (higher = more '
+        "likely unfamiliar). <b>AUROC</b>: the chance that a random unfamiliar case scores "
+        "higher than a random test case (0.5 is chance, 1 is perfect), with its 95% bootstrap "
+        "interval; <b>AUPR-in / AUPR-out</b>: average precision of finding the test cases by a "
+        "low score / the unfamiliar cases by a high score; <b>FPR95</b>: the share of "
+        "unfamiliar cases let through when 95% of test cases are kept (lower is better). ★ "
+        f"marks the best AUROC.{fit_text}</p>{tables}{_unavailable_line(ood)}")
+
+
 HOW_TO_READ = """
 <p>The model looks at each case (an image) and gives a probability to every possible answer.
 This report asks two questions about those probabilities: <b>is the model right</b>, and
@@ -520,6 +691,9 @@ table.metrics td.cell .v{{font-weight:600;font-size:15px}}
 table.metrics td.cell .ci{{display:block;font-size:12px;color:{MUTED_COLOR}}}
 table.metrics td.best{{background:#EDF2FF}}
 table.metrics .star{{color:{ACCENT}}}
+table.ood tr.best td{{background:#EDF2FF}}
+table.ood .star{{color:{ACCENT}}}
+table.ood td[data-field="settings"]{{font-size:13px;color:#495057}}
 table.metrics td.meaning{{font-size:13px;color:#495057;min-width:200px;width:38%}}
 tbody th{{white-space:nowrap}}
 table.fields{{max-width:820px}}
@@ -554,15 +728,17 @@ def build_report(
     generated: str | None = None,
     seed: int = 0,
     table: MetricTable | None = None,
+    ood: OODReport | None = None,
 ) -> str:
     """One self-contained HTML document comparing methods, for readers who are not experts.
 
     Contents: title, date and dataset; key findings; how to read the report; the methods
     compared; the metric table (``metric_table``: value and 95% bootstrap interval per cell,
     ★ on the best method per metric, each metric's one-line meaning); the reliability overlay
-    and one reliability diagram per method; the risk–coverage curves; the referral policy and
-    the conformal summary when given. Plotly's JavaScript is inlined once; nothing is fetched
-    from the network when the file is opened.
+    and one reliability diagram per method; the risk–coverage curves; the unfamiliar inputs
+    (``ood``: every score × method per OOD group) when given and holding an OOD group; the
+    referral policy and the conformal summary when given. Plotly's JavaScript is inlined
+    once; nothing is fetched from the network when the file is opened.
 
     Args:
         predictions: method name -> its row set (``RowSet``: its ``scored`` rows are
@@ -581,6 +757,8 @@ def build_report(
         table: the metric table of these predictions when the caller has it already (the
             dashboard's Compare page): reused instead of rerunning the bootstrap; it must
             score the same rows (``comparison_report`` passes both from one ``Comparison``).
+        ood: the OOD page's detection tables, settings and unavailable scores
+            (``ood_report`` of the same ``Comparison``; ``comparison_report`` passes it).
 
     Returns:
         The HTML document as a string (about 5 MB, mostly Plotly's JavaScript).
@@ -627,6 +805,9 @@ def build_report(
     nav_items = [("summary", "Key findings"), ("how-to-read", "How to read this report"),
                  ("dataset", "Dataset"), ("metrics", "Metrics"),
                  ("calibration", "Reliability"), ("selective", "Risk–coverage")]
+    show_ood = ood is not None and bool(ood.groups)
+    if show_ood:
+        nav_items.append(("ood", "Unfamiliar inputs"))
     if policy is not None:
         nav_items.append(("referral", "Referral policy"))
     if conformal is not None:
@@ -650,6 +831,9 @@ def build_report(
         f'<section id="selective"><h2>Risk–coverage: setting uncertain cases aside</h2>'
         f"{risk}</section>",
     ]
+    if show_ood:
+        sections.append('<section id="ood"><h2>Unfamiliar inputs: does the model notice '
+                        f"them?</h2>{_ood_html(ood)}</section>")
     if policy is not None:
         sections.append('<section id="referral"><h2>Referral policy</h2>'
                         f"{policy_section}</section>")
@@ -686,7 +870,8 @@ def comparison_report(comparison: Comparison, **kwargs) -> str:
     """``build_report`` of a ``Comparison``: the rows each ``Study`` scores on its stream
     (``Study.scored``, the rows the dashboard's pages count) for the figures and the cases
     scored, the comparison's metric table on those rows (not recomputed) and the number of
-    bootstrap resamples it was computed with.
+    bootstrap resamples it was computed with, and its OOD detection tables (``ood_report``:
+    the Out-of-distribution page's numbers).
 
     Args:
         comparison: the studies of the methods to report, on one source and stream.
@@ -694,7 +879,7 @@ def comparison_report(comparison: Comparison, **kwargs) -> str:
             ``dataset_description``, ``policy``, ``conformal``, ``title``, ``generated``).
     """
     return build_report({m: s.table_rows for m, s in comparison.studies.items()},
-                        table=comparison.metric_table(),
+                        table=comparison.metric_table(), ood=ood_report(comparison),
                         n_resamples=bootstrap_resamples(comparison.n), **kwargs)
 
 

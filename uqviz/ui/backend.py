@@ -206,8 +206,9 @@ def report_html(key: str, methods: tuple[str, ...], policy_json: str | None,
                 generated: str, mix: StreamMix = CLEAN) -> str:
     """The stakeholder report (self-contained HTML) for the selected methods, on the rows the
     Compare page shows (each study's scored rows of the stream ``mix``): the page's metric
-    table (not recomputed), the last referral policy set on the Referral page and a
-    split-conformal summary (α = 0.1, LAC)."""
+    table (not recomputed), the Out-of-distribution page's detection tables (every available
+    score × method per OOD group, ``uqviz.plots.report.ood_report``), the last referral policy
+    set on the Referral page and a split-conformal summary (α = 0.1, LAC)."""
     import json
 
     from uqviz.plots.report import comparison_report
