@@ -130,7 +130,9 @@ def test_bald_beats_random_from_100_labels_on_over_three_seeds(tmp_path, monkeyp
 
 
 # mean |shipped − retrained| of a strategy's 3-seed mean curve, over its rounds: 0 where the
-# runs were written; another CPU's float32 kernels can send a retraining down another path
+# runs were written; another CPU's float32 kernels can send a retraining down another path.
+# Measured with ATEN_CPU_CAPABILITY=default and 2 threads, seed 0: BALD 0.0013 (largest single
+# round 0.013), random 0.
 SHIPPED_DRIFT = 0.02
 
 
