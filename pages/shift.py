@@ -6,47 +6,31 @@ require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
 import streamlit as st
 
-from uqviz.plots import box_by_severity_figure, image_grid_figure, metric_vs_severity_figure
-from uqviz.plots.shift import estimated_accuracy_figure, rotation_figure
-from uqviz.ui.backend import (
-    YOUR_MODEL,
-    NoImages,
-    dataset_spec,
-    ensure_comparison,
-    source,
-    test_images,
-)
-from uqviz.ui.catalog import CORRUPTIONS, ROTATION_ANGLES, UNCERTAINTY_SCORES
+from uqviz.ui.backend import YOUR_MODEL, dataset_spec, ensure_comparison, source
+from uqviz.ui.catalog import CORRUPTIONS, UNCERTAINTY_SCORES
 from uqviz.ui.shift_backend import (
-    ESTIMATOR_LABELS,
+    LABEL_FREE_CAPTION,
+    NO_CORRUPTIONS,
+    NO_ROTATION,
+    SEVERITY_CURVES,
     all_corruptions_table,
-    label_free_severity_series,
-    rotated_images,
-    rotated_predictions,
-    severity_series,
-    severity_spread,
+    corruption_caption,
+    corruption_help,
+    corruption_label,
+    label_free_figure,
+    rotated_images_figure,
+    rotation_caption,
+    rotation_chart_figure,
+    score_help,
+    severity_boxes_caption,
+    severity_boxes_figure,
+    severity_curve_figure,
     severity_table,
     shift_corruptions,
+    test_image_count,
 )
 from uqviz.ui.shift_strip import severity_strip
 from uqviz.ui.state import current_dataset, current_methods
-
-CURVES = {  # column -> (label, tickformat, how to read it)
-    "accuracy": ("Accuracy", ".0%", "Share of correct predictions: falls as the shift grows."),
-    "ece": ("ECE", ".2f", "Calibration error: how far confidence drifts from accuracy."),
-    "nll": ("NLL", ".2f", "Negative log-likelihood: punishes confident mistakes hardest."),
-    "mean_uncertainty": ("Mean uncertainty", ".2f",
-                         "A good method grows more uncertain as the images get worse."),
-    "auroc_wrong_vs_right": ("AUROC wrong vs right", ".2f",
-                             "Does the score rank wrong predictions above right ones? "
-                             "0.5 = no better than chance."),
-}
-RATES = {"accuracy", "ece", "auroc_wrong_vs_right"}  # in [0, 1]: the axis stays inside it
-
-
-def corruption_label(c: str) -> str:
-    return CORRUPTIONS[c].label if c in CORRUPTIONS else c
-
 
 st.title("Dataset shift")
 st.caption("Real inputs drift from the training data: noise, blur, bad lighting, a tilted "
@@ -59,27 +43,19 @@ if comp is None:
 studies = comp.studies
 available = shift_corruptions(studies[methods[0]].predictions, order=CORRUPTIONS)
 if not available:
-    st.info("This predictions file has no corrupted copies of the test set (groups named "
-            "`<corruption>:<severity>`, e.g. `gaussian_noise:3`). The page needs them, or a "
-            "trained dataset (digits, mnist5k …) where the app corrupts the images itself.")
+    st.info(NO_CORRUPTIONS)
     st.stop()
 
 c1, c2 = st.columns(2)
-corruption = c1.selectbox(
-    "Corruption", available, key="shift_corruption", format_func=corruption_label,
-    help=" ".join(f"{c.label}: {c.description}" for c in CORRUPTIONS.values()))
+corruption = c1.selectbox("Corruption", available, key="shift_corruption",
+                          format_func=corruption_label, help=corruption_help())
 score = c2.selectbox("Uncertainty score", list(UNCERTAINTY_SCORES), key="shift_score",
                      index=list(UNCERTAINTY_SCORES).index("entropy"),
-                     format_func=lambda k: UNCERTAINTY_SCORES[k].label,
-                     help=" ".join(f"{s.label}: {s.meaning}" for s in UNCERTAINTY_SCORES.values()))
-if corruption in CORRUPTIONS:
-    info = CORRUPTIONS[corruption]
-    st.caption(f"**{info.label}** — {info.description} Severities 1–5: {', '.join(info.levels)}.")
+                     format_func=lambda k: UNCERTAINTY_SCORES[k].label, help=score_help())
+if (about := corruption_caption(corruption)) is not None:
+    st.caption(about)
 
-try:
-    n_images = len(test_images(dataset))
-except NoImages:
-    n_images = None
+n_images = test_image_count(dataset)
 table = severity_table(studies.values(), corruption, score)
 
 
@@ -97,54 +73,35 @@ example_strip()
 
 st.subheader(f"Metrics against severity: {corruption_label(corruption)}")
 cols = [*st.columns(3), *st.columns(3)[:2]]
-for col, (column, (label, fmt, how)) in zip(cols, CURVES.items(), strict=True):
-    x, values = severity_series(table, column, methods)
-    col.plotly_chart(metric_vs_severity_figure(
-        x, values, metric_label=label, tickformat=fmt, rate=column in RATES, title=label,
-        y_title=False,
-        height=380 if column == "accuracy" else 300, x_title="Severity (0 = clean)",
-        showlegend=column == "accuracy", compact=True), theme=None, key=f"shift_curve_{column}")
-    col.caption(how)
+for col, (column, curve) in zip(cols, SEVERITY_CURVES.items(), strict=True):
+    col.plotly_chart(severity_curve_figure(table, column, methods), theme=None,
+                     key=f"shift_curve_{column}")
+    col.caption(curve.how)
 
 st.subheader(f"Accuracy without labels, and how far to trust it: {corruption_label(corruption)}")
-x, truth, estimates = label_free_severity_series(dataset, tuple(methods), corruption)
-st.plotly_chart(estimated_accuracy_figure(x, truth, estimates, estimator_labels=ESTIMATOR_LABELS),
-                theme=None, key="shift_label_free")
-st.caption("Half of the clean test images are a labelled reference; the other half, clean and "
-           "corrupted, is estimated without its labels (dashed, 95% interval) beside its true "
-           "accuracy (solid). Where they part, the Monitor page's estimate is off as far.")
+st.plotly_chart(label_free_figure(dataset, methods, corruption), theme=None,
+                key="shift_label_free")
+st.caption(LABEL_FREE_CAPTION)
 
 st.subheader("Summary over every corruption")
-summary_metric = st.selectbox("Metric", list(CURVES), key="shift_summary_metric",
-                              format_func=lambda c: CURVES[c][0])
+summary_metric = st.selectbox("Metric", list(SEVERITY_CURVES), key="shift_summary_metric",
+                              format_func=lambda c: SEVERITY_CURVES[c].label)
 everything = all_corruptions_table(studies.values(), score)
-label, fmt, _ = CURVES[summary_metric]
-st.plotly_chart(box_by_severity_figure(severity_spread(everything, summary_metric, methods),
-                                       metric_label=label, tickformat=fmt,
-                                       rate=summary_metric in RATES),
-                theme=None, key="shift_boxes")
-st.caption(f"Each box spreads {label.lower()} over the {everything.corruption.nunique()} "
-           "corruptions at one severity, one colour per method: higher and narrower boxes "
-           "are more robust.")
+st.plotly_chart(severity_boxes_figure(everything, summary_metric, methods), theme=None,
+                key="shift_boxes")
+st.caption(severity_boxes_caption(everything, summary_metric))
 
 spec = None if n_images is None else dataset_spec(dataset)
 if source(dataset).kind == YOUR_MODEL:
-    st.info("The rotated digit needs a built-in digits dataset (it refits the app's networks); "
-            "the charts above are your model on your images.")
+    st.info(NO_ROTATION)
 elif spec is not None and spec.is_digits:
     st.subheader("The rotated digit")
     st.caption("Turn one test digit through 180°: past some angle it stops looking like its "
                "class. A good method's uncertainty rises there (Gal & Ghahramani 2016).")
     index = int(st.number_input("Test digit (index)", 0, n_images - 1, 0, key="shift_digit"))
-    names = spec.class_names
-    frames = {m: rotated_predictions(dataset, m, index, score) for m in methods}
-    st.plotly_chart(rotation_figure(frames, class_names=names, angles=ROTATION_ANGLES,
-                                    score_label=UNCERTAINTY_SCORES[score].label),
-                    theme=None, key="shift_rotation")
-    st.caption("Each line is a method; the label on each marker is the class it predicts. "
-               f"True class: {names[studies[methods[0]].rows.labels[index]]}.")
-    st.plotly_chart(image_grid_figure(rotated_images(dataset, index),
-                                      [f"{a}°" for a in ROTATION_ANGLES],
-                                      columns=len(ROTATION_ANGLES)),
-                    theme=None, key="shift_rotated_images")
+    st.plotly_chart(rotation_chart_figure(dataset, methods, index, score), theme=None,
+                    key="shift_rotation")
+    st.caption(rotation_caption(spec.class_names[studies[methods[0]].rows.labels[index]]))
+    st.plotly_chart(rotated_images_figure(dataset, index), theme=None,
+                    key="shift_rotated_images")
     st.caption("The same digit at each angle, in the order of the chart's x axis.")

@@ -30,10 +30,13 @@ def _forget_umap(method: str) -> None:
     """Remove a cached UMAP (and its lock) so that the page must compute it in the background."""
     from uqviz.embedding import umap_path
     from uqviz.sources import TrainedSource
+    from uqviz.study import Study
     from uqviz.ui.embedding_backend import UMAP_PARAMS
 
-    preds = TrainedSource("digits").predictions([method])[method]
+    # the rows the page maps: the study's, with the fit rows set aside
+    preds = Study(TrainedSource("digits").predictions([method])[method]).predictions
     path = umap_path(preds.features, UMAP_PARAMS)
+    assert len(preds.features) == len(preds.labels)
     for p in (path, path.with_suffix(".lock"), path.with_suffix(".log")):
         p.unlink(missing_ok=True)
 

@@ -5,6 +5,10 @@ it: ``start_umap`` launches ``python -m uqviz embed`` as a detached, niced subpr
 (dataset, method, features) — ``st.cache_resource`` guards the server process and an exclusive
 lock file next to the result guards every other process (``uqviz.jobs``) — and the page polls
 until the result file appears in the disk cache. Everything is keyed by small ids.
+
+The page's words, its map figure and its listing's columns are built here too
+(``no_features_message``, ``map_figure``, ``listing_column_config`` …), so that
+``pages/embedding.py`` only lays out widgets.
 """
 
 from __future__ import annotations
@@ -42,13 +46,14 @@ from uqviz.jobs import (
     write_lock,
 )
 from uqviz.metrics.scores import UNCERTAINTY_SCORES, uncertainty
-from uqviz.plots.embedding import NO_LABEL
+from uqviz.plots.embedding import COLORINGS, NO_LABEL, embedding_figure
 from uqviz.predictions import OOD_PREFIX, TEST_GROUP, Predictions, parse_shift_group
 from uqviz.runs import evaluation_inputs
 from uqviz.shifts import CORRUPTIONS
 from uqviz.sources import APP_PLAN, DATASET, YOUR_MODEL, NoImages
 from uqviz.ui.backend import dataset_spec, dataset_splits, source, study
 from uqviz.ui.images import to_uint8_hwc
+from uqviz.ui.state import method_label
 
 UMAP_PARAMS = UmapParams()
 ROOT = Path(__file__).resolve().parents[2]
@@ -313,3 +318,122 @@ def forget_umap_job(dataset: str, method: str, path: str) -> None:
     removed only when its process is gone: a job claimed since by another session stays."""
     remove_stale_lock(Path(path).with_suffix(".lock"))
     start_umap.clear(dataset, method, path)
+
+
+# -- the page's words and figures ------------------------------------------------------------
+MAP_KINDS = {"umap": "UMAP (neighbourhoods)", "pca": "PCA (linear)"}  # the map radio's labels
+POLL_SECONDS = 2.0  # how often umap_status looks for the UMAP file
+
+
+def no_features_message(source_label: str, kind: str) -> str:
+    """Why there is nothing to map when no method has penultimate-layer features, and what to
+    do: for a user's model, how to ask it for them; else, which datasets have them."""
+    if kind == YOUR_MODEL:
+        return (f"{source_label}: your model gives no penultimate-layer features, so there "
+                "is nothing to map. Set \"features_output\" in its model.json (or the form on "
+                "the 'Your model' page) and add it again.")
+    return (f"{source_label} holds no penultimate-layer features, so there is "
+            "nothing to map. The map needs a model's features: choose a built-in dataset "
+            "(digits or mnist5k) in the sidebar.")
+
+
+def umap_running_message(seconds: float) -> str:
+    """The note while the background UMAP job runs, ``seconds`` after it started."""
+    return (f"Computing the UMAP map in the background: {seconds:.0f} s so "
+            "far (about a minute the first time, while numba compiles; seconds after that). "
+            "The PCA map is shown meanwhile; the page switches by itself.")
+
+
+def umap_stopped_message(code: int | None, last_line: str) -> str:
+    """The warning when the background UMAP job stopped without a map: its exit code and the
+    last line of its log."""
+    return f"The UMAP computation stopped (exit code {code}): {last_line}"
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def umap_status(dataset: str, method: str, path: str) -> None:
+    """Shows how long the background UMAP of ``method``'s features has run, polling every
+    ``POLL_SECONDS`` until its file ``path`` appears, then reruns the page to show it; when the
+    job stopped without a map, says why and offers to try again (key ``embed_retry``)."""
+    if umap_ready(path) is not None:
+        st.rerun()
+    job = start_umap(dataset, method, path)
+    code = job.returncode()
+    if code not in (None, 0) or (code == 0 and umap_ready(path) is None):
+        st.warning(umap_stopped_message(code, job.last_line()))
+        if st.button("Try again", key="embed_retry"):
+            forget_umap_job(dataset, method, path)
+            st.rerun()
+        return
+    st.info(umap_running_message(time.time() - job.started), icon=":material/hourglass_top:")
+
+
+def methods_sharing_map(dataset: str, method: str, with_features: list[str]) -> list[str]:
+    """The other methods of ``with_features`` whose UMAP file is ``method``'s: the same
+    network's features (an ensemble's first member), hence the same map."""
+    path = umap_file(dataset, method)
+    return [m for m in with_features if m != method and str(umap_file(dataset, m)) == str(path)]
+
+
+def shared_map_caption(method: str, same: list[str]) -> str | None:
+    """That ``same`` (``methods_sharing_map``) show ``method``'s map, only coloured otherwise;
+    None when no other method does."""
+    if not same:
+        return None
+    names = [method_label(m) for m in same]
+    joined = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return (f"{joined} {'uses' if len(names) == 1 else 'use'} the same network's features "
+            f"as {method_label(method)} (an ensemble shows its first member's), so the map "
+            "is the same; only the colours by uncertainty and prediction differ.")
+
+
+def map_axis_titles(emb: Embedding) -> tuple[str, str]:
+    """``UMAP 1``/``UMAP 2``, or each principal component with its share of the variance."""
+    if emb.explained is None:
+        return "UMAP 1", "UMAP 2"
+    first, second = (f"PC {i + 1} ({v:.0%} of variance)" for i, v in enumerate(emb.explained))
+    return first, second
+
+
+def map_figure(dataset: str, method: str, emb: Embedding, coloring: str, score: str):
+    """The ``go.Figure`` of the map ``emb`` of ``method``'s features (``embedding_figure``):
+    the dots coloured by ``coloring`` (by ``score`` when colouring by uncertainty), each with
+    its hover text, titled with the map's kind and size.
+
+    Args:
+        coloring: a key of ``COLORINGS``.
+        score: a key of ``UNCERTAINTY_SCORES`` among ``table_scores``.
+    """
+    table = points(dataset, method).iloc[emb.rows]
+    by_score = coloring == "uncertainty"
+    return embedding_figure(
+        emb.coords, emb.rows, values=table[score if by_score else coloring].to_numpy(),
+        coloring=coloring,
+        color_title=UNCERTAINTY_SCORES[score].label if by_score else COLORINGS[coloring].label,
+        hover_text=hover_texts(dataset, method)[emb.rows],
+        categories=category_order(study(dataset, method).predictions, coloring),
+        axis_titles=map_axis_titles(emb),
+        title=f"{emb.kind.upper()} of {method_label(method)}'s features · {emb.n:,} images")
+
+
+def map_caption(coloring: str) -> str:
+    """How to read the map coloured by ``coloring``, and how to list images."""
+    return (f"Colour: {COLORINGS[coloring].meaning}. Hover a dot for its set, label, "
+            "prediction and scores; drag a box or lasso to list the images.")
+
+
+def selection_caption(n_selected: int, score: str, limit: int) -> str:
+    """The listing's order (most uncertain first by ``score``) and, past ``limit``, how many
+    it shows."""
+    return (f"Most uncertain first by {UNCERTAINTY_SCORES[score].label.lower()}"
+            + (f"; the first {limit} shown." if n_selected > limit else "."))
+
+
+def listing_column_config(score: str) -> dict:
+    """The columns of ``selection_listing``: a thumbnail, the confidence as a bar, the score
+    named and to three decimals."""
+    return {"Image": st.column_config.ImageColumn("Image", width="small"),
+            "Confidence": st.column_config.ProgressColumn(format="percent", min_value=0,
+                                                          max_value=1),
+            "Score": st.column_config.NumberColumn(UNCERTAINTY_SCORES[score].label,
+                                                   format="%.3f")}

@@ -32,11 +32,10 @@ from uqviz.metrics.scores import UNCERTAINTY_SCORES
 from uqviz.numerics import finite_number
 from uqviz.plots.theme import method_color
 from uqviz.shift_analysis import SEVERITY_LEVELS, evenly_spaced
-from uqviz.shifts import CORRUPTIONS
 from uqviz.study import Study
 from uqviz.ui.components.shift_severity import shift_severity
 from uqviz.ui.images import tile_images, upscale_for_display
-from uqviz.ui.shift_backend import corrupted_test_images
+from uqviz.ui.shift_backend import corrupted_test_images, corruption_label
 from uqviz.ui.state import method_label
 
 SEVERITY_KEY = "shift_severity"  # session state and URL: the committed severity
@@ -178,8 +177,7 @@ def strip_payload(levels: Sequence[SeverityLevel], pictures: Mapping[int, Sequen
         "methods": [{"label": method_label(m), "short": short_label(m), "color": method_color(m)}
                     for m in methods],
         "score_label": UNCERTAINTY_SCORES[score].label,
-        "corruption_label": CORRUPTIONS[corruption].label if corruption in CORRUPTIONS
-        else corruption,
+        "corruption_label": corruption_label(corruption),
         "images": pictures is not None,
         "page_step": PAGE_STEP,
         "levels": [{
