@@ -396,8 +396,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, …)")
     parser.add_argument("--budget", type=int, default=ActiveConfig.budget)
     parser.add_argument("--ship", action="store_true",
-                        help=f"compute the default's runs for seeds {SHIPPED_SEEDS} from scratch "
-                             f"and write them to {SHIPPED_RUNS.relative_to(SHIPPED_RUNS.parents[2])}")
+                        help=f"compute the default's runs for seeds {SHIPPED_SEEDS} from "
+                             "scratch and write them to assets/teaching/active_learning.json")
     args = parser.parse_args(argv)
     from uqviz.device import configure_threads
 
