@@ -5,9 +5,10 @@ and measures:
 
 1. **The payload** (in this process, one thread): the time to compute what the component is
    sent for one setting of the page — one split at each of the slider's 50 levels
-   (``conformal_at_levels``), the coverage averaged over ``number_of_draws`` splits
-   (``Study.average_coverage``, which the page computed before the component too) and the
-   base64 arrays — for LAC, randomized APS and RAPS; and its size as JSON.
+   (``ConformalSplit.levels`` of ``Study.conformal_split``: the split and its scores), the
+   coverage averaged over ``number_of_draws`` splits (``Study.average_coverage``, which the
+   page computed before the component too) and the base64 arrays — for LAC, randomized APS
+   and RAPS; and its size as JSON.
 2. **First view**: from the navigation's start to the first animation frame in which the
    component's caption ("This split: coverage …") is in the page.
 3. **Slider**: focuses the α slider by its ARIA role and presses → (←, back from the top)
@@ -50,7 +51,7 @@ SETTINGS = {"lac": dict(score="lac", randomized=True, lam=0.1, k_reg=1),
 def payload_times(path: Path) -> dict:
     """Seconds to build the component's data for each score, at the page's default split (50%
     calibrate, seed 0), on a fresh study each time (nothing cached)."""
-    from uqviz.conformal import AVERAGE_ALPHAS, SLIDER_ALPHAS, conformal_at_levels, number_of_draws
+    from uqviz.conformal import AVERAGE_ALPHAS, SLIDER_ALPHAS, number_of_draws
     from uqviz.sources import FileSource
     from uqviz.study import Study
     from uqviz.ui.components.conformal_alpha import build_payload
@@ -63,8 +64,7 @@ def payload_times(path: Path) -> dict:
         settings = dict(settings, cal_fraction=0.5)
         n_draws = number_of_draws(study.n, study.rows.num_classes)
         t0 = time.perf_counter()
-        levels = conformal_at_levels(study.mean_probs, study.rows.labels, alphas=SLIDER_ALPHAS,
-                                     seed=0, **settings)
+        levels = study.conformal_split(seed=0, **settings).levels(SLIDER_ALPHAS)
         t1 = time.perf_counter()
         average = study.average_coverage(AVERAGE_ALPHAS, n_draws, **settings)
         t2 = time.perf_counter()

@@ -15,6 +15,13 @@ before its timing; ``--repeats`` timed passes of each, interleaved (bare, triage
 that a shared machine's changing load falls on both, and the best of each is kept.
 
     python benchmarks/bench_triage.py --images 512 --runtime torchscript
+
+``--memory 1000,10000,100000``: peak memory instead. For each count, ``python -m uqviz triage``
+runs in a fresh process on that many 32×32 PNGs (hard links to one pool) with a tiny
+TorchScript model, a policy referring about a fifth; the process reports its own peak resident
+set (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) and that of its largest child, the model's
+worker (``RUSAGE_CHILDREN``, once the worker is stopped and waited for), beside a process that
+only imports torch and ``uqviz.triage`` (the floor). Flat memory: images stream in batches.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -105,6 +114,91 @@ def triage_pass(triage, images, out: Path) -> float:
     return time.perf_counter() - start
 
 
+RUSAGE = """
+import json, resource, sys
+{body}
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({{"rc": rc, "self_mib": me.ru_maxrss / 1024, "child_mib": kids.ru_maxrss / 1024}}))
+"""
+
+
+def peak_memory(body: str) -> dict:
+    """Run ``body`` (Python setting ``rc``) in a fresh interpreter; its peak RSS and its largest
+    child's, in MiB, and the wall time."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", RUSAGE.format(body=body)], capture_output=True,
+                          text=True, env=env, check=True)
+    doc = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**doc, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def make_tiny_model(folder: Path, size: int) -> Path:
+    """conv 3→8 → ReLU → mean pool → linear 8→10, traced to TorchScript (random weights)."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(8, len(CLASSES))).eval()
+    path = folder / "tiny.pt"
+    torch.jit.trace(net, torch.rand(2, 3, size, size)).save(str(path))
+    (folder / "model.json").write_text(json.dumps({
+        "input_size": [size, size], "channels": 3, "mean": MEAN, "std": STD,
+        "classes": CLASSES}))
+    return path
+
+
+def _quantile_threshold(model: Path, pool: Path, config, q: float) -> float:
+    """The q-quantile of ``1 − max p`` (the max_prob score) of the model on 512 pool images."""
+    from uqviz.user_model.images import ImageSet, iter_batches
+
+    files = tuple(str(f.relative_to(pool)) for f in sorted(pool.rglob("*.png"))[:512])
+    images = ImageSet(pool, files, np.full(len(files), -1, dtype=np.int64))
+    x = next(iter_batches(images, config, len(files))).images
+    x = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    with torch.inference_mode():
+        probs = torch.softmax(torch.jit.load(str(model))(x), dim=1)
+    return float(np.quantile(1.0 - probs.max(dim=1).values.numpy(), q))
+
+
+def memory_main(counts: list[int], size: int, batch_size: int) -> None:
+    from uqviz.policy import model_provenance
+    from uqviz.triage import config_values
+    from uqviz.user_model.config import model_config
+    from uqviz.user_model.source import file_digest
+
+    with tempfile.TemporaryDirectory(prefix="bench-triage-memory-") as tmp:
+        tmp = Path(tmp)
+        model = make_tiny_model(tmp, size)
+        config = model_config(model)
+        record = model_provenance([(model.name, file_digest(model))], config_values(config),
+                                  settings={"temperature": None, "tta_samples": 8, "seed": 0})
+        start = time.perf_counter()
+        pool = make_images(tmp / "pool", max(counts), size)
+        made = time.perf_counter() - start
+        policy = tmp / "policy.json"  # refers the most uncertain fifth of the first 512 images
+        policy.write_text(json.dumps({"method": "softmax", "score": "max_prob",
+                                      "threshold": _quantile_threshold(model, pool, config, 0.8),
+                                      "classes": CLASSES, "model": record}))
+        files = sorted(pool.rglob("*.png"))
+        floor = peak_memory("import torch, uqviz.triage\nrc = 0")
+        print(json.dumps({"floor": floor, "pool_seconds": round(made, 1)}), flush=True)
+        for n in counts:
+            folder = tmp / f"images{n}"
+            for f in files[:n]:
+                target = folder / f.relative_to(pool)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(f, target)
+            argv = ["triage", "--policy", str(policy), "--model", str(model), "--images",
+                    str(folder), "--out", str(tmp / f"out{n}"), "--batch-size", str(batch_size)]
+            result = peak_memory(f"from uqviz.__main__ import main\nrc = main({argv!r})")
+            summary = json.loads((tmp / f"out{n}" / "summary.json").read_text())
+            print(json.dumps({"images": n, **result, "referred": summary["referred"],
+                              "review_zip_mib": round((tmp / f"out{n}" / "review.zip")
+                                                      .stat().st_size / 2**20, 1)}),
+                  flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=512)
@@ -112,7 +206,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--runtime", choices=["torchscript", "onnx"], default="torchscript")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory", default=None, metavar="N,N,…",
+                        help="peak memory of triage at these image counts (32×32, tiny model)")
     args = parser.parse_args()
+    if args.memory:
+        memory_main([int(n) for n in args.memory.split(",")], 32, args.batch_size)
+        return
 
     from uqviz.device import configure_threads
     from uqviz.policy import Policy

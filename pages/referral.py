@@ -4,8 +4,6 @@ from uqviz.ui.frame import require_frame
 
 require_frame()  # before the heavy imports: see uqviz/ui/frame.py
 
-import json
-
 import streamlit as st
 
 from uqviz.plots import confusion_matrix_figure, sensitivity_specificity_figure
@@ -15,12 +13,13 @@ from uqviz.ui.backend import (
     ensure_stream_comparison,
     stream_images,
 )
-from uqviz.ui.catalog import REFERRAL_MODES, UNCERTAINTY_SCORES
+from uqviz.ui.catalog import REFERRAL_MODES
 from uqviz.ui.referral import (
+    export_policies,
     guarantee_panel,
     operating_point_workbench,
-    referral_policy,
     referral_values,
+    score_select,
     team_panel,
     warm_up_workbench,
 )
@@ -40,12 +39,10 @@ if comp is None:
 c1, c2, c3 = st.columns([1, 1, 2])
 method = c1.selectbox("Method", methods, key="ref_method", format_func=method_label,
                       bind="query-params")
-score = c2.selectbox("Uncertainty score", list(UNCERTAINTY_SCORES), key="ref_score",
-                     format_func=lambda k: UNCERTAINTY_SCORES[k].label, bind="query-params",
-                     help=" ".join(f"{s.label}: {s.meaning}" for s in UNCERTAINTY_SCORES.values()))
+study = comp.studies[method]
+score = score_select(c2, study)  # probability, logit and feature scores
 mode = c3.radio("Set the operating point by", list(REFERRAL_MODES), key="ref_mode",
                 horizontal=True, format_func=REFERRAL_MODES.get, bind="query-params")
-study = comp.studies[method]
 
 
 @st.fragment
@@ -85,19 +82,9 @@ def workbench(start: dict) -> None:
     st.caption("Sensitivity and specificity on the automated cases, class "
                f"{names[positive]} against the rest, with 95% intervals and your targets.")
 
-    guarantee = guarantee_panel(study, score)
-    docs = {certified: referral_policy(dataset, study, method=method, score=score, mode=mode,
-                                       point=point, guarantee=guarantee, mix=comp.mix,
-                                       certified=certified) for certified in (False, True)}
-    st.session_state[POLICY_KEY] = json.dumps(docs[False])  # the report on Compare includes it
-    e1, e2 = st.columns(2)
-    e1.download_button("Export policy (JSON)", json.dumps(docs[False], indent=2),
-                       file_name=f"referral-policy-{dataset}-{method}.json",
-                       mime="application/json", key="ref_export")
-    e2.download_button("Export the guaranteed policy (JSON)", json.dumps(docs[True], indent=2),
-                       file_name=f"certified-policy-{method}.json", mime="application/json",
-                       key="ref_export_certified",
-                       help="At the threshold with a guarantee: what Triage runs on new images.")
+    guarantee = guarantee_panel(study, score)  # with the per-class targets
+    export_policies(dataset, study, method=method, score=score, mode=mode, point=point,
+                    guarantee=guarantee, mix=comp.mix, policy_key=POLICY_KEY)
 
 
 workbench(referral_values())

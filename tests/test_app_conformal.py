@@ -140,7 +140,7 @@ def test_aps_and_raps_controls():
 
 
 def test_shown_numbers_equal_the_core():
-    from uqviz.conformal import class_coverage, quantile_rank, split_conformal
+    from uqviz.conformal import ConformalSplit, class_coverage, quantile_rank
 
     at = _page(conf_method="deep_ensemble", conf_score="raps", conf_cal_share=30, conf_seed=7,
                conf_lam=0.05, conf_k_reg=2, conf_alpha=0.15)
@@ -149,8 +149,9 @@ def test_shown_numbers_equal_the_core():
     assert data["alpha"] == 0.15
     rows = _rows("deep_ensemble")
     settings = dict(score="raps", cal_fraction=0.3, seed=7, randomized=True, lam=0.05, k_reg=2)
+    split = ConformalSplit(rows.mean_probs, rows.labels, **settings)
     for k, alpha in enumerate(SLIDER_ALPHAS):  # every level the component can show
-        core = split_conformal(rows.mean_probs, rows.labels, alpha=alpha, **settings)
+        core = split.sets(alpha)
         assert _array(data, "hits")[k] / data["nTest"] == core.coverage
         assert (_array(data, "low")[k], _array(data, "high")[k]) == core.coverage_ci
         assert _array(data, "qhat")[k] == core.qhat
@@ -163,9 +164,9 @@ def test_shown_numbers_equal_the_core():
         assert np.array_equal(_array(data, "classHits")[k] / per_class.counts,
                               per_class.coverage)
         assert (data["nCal"], data["nTest"]) == (core.n_cal, core.n_test)
-    # The average over splits goes through coverage_vs_alpha; check it seed by seed.
-    average = np.mean([split_conformal(rows.mean_probs, rows.labels, alpha=0.15,
-                                       **dict(settings, seed=s)).coverage
+    # The average over splits goes through ConformalSplit.curve; check it seed by seed.
+    average = np.mean([ConformalSplit(rows.mean_probs, rows.labels,
+                                      **dict(settings, seed=s)).sets(0.15).coverage
                        for s in range(100)])
     assert f"{100 * _at(data, 0.15)['average']:.1f}" == f"{100 * average:.1f}"
     assert abs(average - 0.85) < 0.02  # the guarantee, on average over splits
@@ -183,7 +184,7 @@ def test_missed_examples_are_misses():
 
 
 def test_predictions_file_has_no_images_but_works(monkeypatch, tmp_path):
-    from uqviz.conformal import split_conformal
+    from uqviz.conformal import ConformalSplit
     from uqviz.exchange import read_predictions, write_predictions
     from uqviz.predictions import Predictions
     from uqviz.study import Study
@@ -202,16 +203,16 @@ def test_predictions_file_has_no_images_but_works(monkeypatch, tmp_path):
     assert any("mine.csv (your predictions) holds predictions only" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) == CHARTS
     rows = Study(read_predictions(path).by_method["my_model"]).rows
-    core = split_conformal(rows.mean_probs, rows.labels, alpha=0.1)  # the page's defaults
+    core = ConformalSplit(rows.mean_probs, rows.labels).sets(0.1)  # the page's defaults
     assert _at(_component(at), 0.1)["coverage"] == core.coverage
 
 
 @pytest.mark.parametrize("score", ["lac", "aps", "raps"])
 def test_every_level_equals_the_core_without_randomization(monkeypatch, tmp_path, score):
     """Non-randomized APS/RAPS keep the class that crosses q̂ (and LAC is never randomized):
-    the counts at each level are still split_conformal's."""
+    the counts at each level are still ``ConformalSplit.sets``'s."""
     from tests.app_fixtures import offer_predictions_file
-    from uqviz.conformal import split_conformal
+    from uqviz.conformal import ConformalSplit
     from uqviz.exchange import read_predictions
     from uqviz.sources import FileSource
     from uqviz.study import Study
@@ -223,9 +224,10 @@ def test_every_level_equals_the_core_without_randomization(monkeypatch, tmp_path
     assert not at.exception, at.exception
     data = _component(at)
     rows = Study(FileSource.from_path(path, read_predictions(path)).predictions(["m"])["m"]).rows
+    split = ConformalSplit(rows.mean_probs, rows.labels, score=score, cal_fraction=0.4, seed=3,
+                           randomized=False, lam=0.1, k_reg=1)
     for k, alpha in enumerate(SLIDER_ALPHAS):
-        core = split_conformal(rows.mean_probs, rows.labels, alpha=alpha, score=score,
-                               cal_fraction=0.4, seed=3, randomized=False, lam=0.1, k_reg=1)
+        core = split.sets(alpha)
         assert _array(data, "hits")[k] / data["nTest"] == core.coverage
         assert _array(data, "qhat")[k] == core.qhat
         assert _array(data, "meanSize")[k] == core.mean_set_size
@@ -235,9 +237,9 @@ def test_every_level_equals_the_core_without_randomization(monkeypatch, tmp_path
 
 def test_the_class_conditional_toggle_shows_both_sets_per_class():
     """The Mondrian toggle adds the per-class panel: the numbers are
-    ``Study.class_conditional_comparison``'s, i.e. split_conformal with and without
+    ``Study.class_conditional_comparison``'s, i.e. ``ConformalSplit.sets`` with and without
     ``class_conditional`` on the same split."""
-    from uqviz.conformal import split_conformal
+    from uqviz.conformal import ConformalSplit
 
     at = _page(conf_alpha=0.1, conf_seed=2)
     assert not at.exception, at.exception
@@ -247,11 +249,9 @@ def test_the_class_conditional_toggle_shows_both_sets_per_class():
     assert not at.error, [e.value for e in at.error]
     (frame,) = [d.value for d in at.dataframe]
     rows = _rows()
-    settings = dict(alpha=0.1, score="lac", cal_fraction=0.5, seed=2, randomized=True,
-                    lam=0.1, k_reg=1)
-    marginal = split_conformal(rows.mean_probs, rows.labels, **settings)
-    mondrian = split_conformal(rows.mean_probs, rows.labels, class_conditional=True,
-                               **settings)
+    split = ConformalSplit(rows.mean_probs, rows.labels, score="lac", cal_fraction=0.5, seed=2,
+                           randomized=True, lam=0.1, k_reg=1)
+    marginal, mondrian = split.sets(0.1), split.sets(0.1, class_conditional=True)
     assert list(frame["Class"]) == list(rows.names)
     np.testing.assert_array_equal(frame["Calibration images"], mondrian.class_n_cal)
     np.testing.assert_allclose(frame["Coverage, marginal"], marginal.per_class_coverage)

@@ -137,3 +137,18 @@ def test_an_empty_folder_gets_one_error_line_and_the_page_keeps_working(offered)
     assert not at.exception, at.exception
     assert len(at.error) == 1 and "empty" in at.error[0].value, [e.value for e in at.error]
     assert at.button(key="triage_run")  # the controls are still there
+
+
+def test_a_score_chosen_on_the_referral_page_carries_over_or_falls_back(offered):
+    """The Referral page's score (session state ``ref_score``) is the Triage page's default
+    when a policy can carry it (energy: the model gives logits); a feature score, whose fitted
+    parts do not travel with a policy, is not offered and the first score is taken."""
+    state = {"dataset": offered, f"methods:{offered}": ["softmax"],
+             "triage_images_how": "a folder on the server"}
+    at = framed_page(PAGE, TIMEOUT, ref_score="energy", **state)
+    assert not at.exception, at.exception
+    select = at.selectbox(key="triage_score")
+    assert select.value == "energy" and "KNN distance" not in select.options  # shown labels
+    at = framed_page(PAGE, TIMEOUT, ref_score="knn", **state)
+    assert not at.exception, at.exception
+    assert at.selectbox(key="triage_score").value == "max_prob"  # the first score

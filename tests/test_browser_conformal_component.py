@@ -1,7 +1,7 @@
 """The Conformal page's α slider component in a real browser, on a random predictions file.
 
-* What it shows equals the Python core's (``split_conformal``, ``class_coverage``,
-  ``quantile_rank``, ``coverage_over_draws``), formatted as the page formatted it, at several
+* What it shows equals the Python core's (``ConformalSplit.sets``, ``class_coverage``,
+  ``quantile_rank``, ``ConformalSplit.draws``), formatted as the page formatted it, at several
   α including both ends: the four numbers, the caption, the warning when q̂ is infinite, and
   the two charts' bars (their hover texts) and target line.
 * The keyboard (arrows, PageUp/PageDown, Home/End) and the mouse move the slider (a native
@@ -116,20 +116,18 @@ def _expected(rows, alpha: float, cal_share: int = 50) -> dict:
     """What the page showed before the component, with its own f-strings, from the core."""
     from uqviz.conformal import (
         AVERAGE_ALPHAS,
+        ConformalSplit,
         class_coverage,
-        coverage_over_draws,
         number_of_draws,
         quantile_rank,
-        split_conformal,
     )
 
-    settings = dict(SETTINGS, cal_fraction=cal_share / 100)
-    result = split_conformal(rows.mean_probs, rows.labels, alpha=alpha, seed=0, **settings)
+    split = ConformalSplit(rows.mean_probs, rows.labels, seed=0, cal_fraction=cal_share / 100,
+                           **SETTINGS)
+    result = split.sets(alpha)
     n_draws = number_of_draws(rows.n, rows.num_classes)
     if cal_share not in _AVERAGES:
-        _AVERAGES[cal_share] = coverage_over_draws(rows.mean_probs, rows.labels,
-                                                   alphas=AVERAGE_ALPHAS, n_draws=n_draws,
-                                                   **settings)
+        _AVERAGES[cal_share] = split.draws(AVERAGE_ALPHAS, n_draws)
     average = _AVERAGES[cal_share]
     lo, hi = result.coverage_ci
     shares = np.bincount(result.set_sizes, minlength=rows.num_classes + 1) / result.n_test
@@ -176,7 +174,7 @@ def _y(value: float) -> float:
 
 
 def test_the_numbers_are_the_cores_at_every_alpha_shown(page, served):
-    from uqviz.conformal import class_coverage, split_conformal
+    from uqviz.conformal import ConformalSplit, class_coverage
 
     rows = served["rows"]
     _open(page, served)
@@ -188,8 +186,8 @@ def test_the_numbers_are_the_cores_at_every_alpha_shown(page, served):
         alpha = round(k / 100, 2)
         slider.fill(f"{alpha:g}")
         _shows(page, _expected(rows, alpha), alpha)
-        result = split_conformal(rows.mean_probs, rows.labels, alpha=alpha, seed=0,
-                                 cal_fraction=0.5, **SETTINGS)
+        result = ConformalSplit(rows.mean_probs, rows.labels, seed=0, cal_fraction=0.5,
+                                **SETTINGS).sets(alpha)
         per_class = class_coverage(result, rows.labels)
         target = pytest.approx(_y(1 - alpha), abs=0.01)
         geometry = read_until(lambda: _geometry(page), lambda g, t=target: g["target"] == t)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -80,6 +81,30 @@ def test_unlabelled_images_write_predictions_without_metrics(work, tmp_path, cap
     p = read_predictions(tmp_path / "out" / "predictions.parquet").by_method["softmax"]
     assert (p.labels == -1).all()
     assert "the images are unlabelled: no metrics" in capsys.readouterr().err
+
+
+def test_evaluate_writes_logits_and_features_that_metrics_scores(work, tmp_path, capsys):
+    """``predictions.npz`` beside the parquet: the logits, the features and the calibration
+    part as fit rows, so ``metrics FILE --json`` prints the scores from logits and features."""
+    assert main(["evaluate", "--model", str(work / "a.pt"), "--dataset",
+                 f"folder:{work / 'images'}", "--ood", f"folder:{work / 'street'}",
+                 "--corruptions", "gaussian_noise", "--methods", "softmax,temperature",
+                 "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert f"predictions.npz holds the logits and features too: python -m uqviz metrics " \
+           f"{tmp_path / 'out' / 'predictions.npz'} --json gives the OOD scores" in err
+    with np.load(tmp_path / "out" / "predictions.npz", allow_pickle=False) as z:
+        assert list(z["methods"]) == ["softmax", "temperature"]
+        assert z["logits_1"].shape == (1, z["labels_1"].size, 3)
+        assert z["features_0"].shape == (z["labels_0"].size, 8)
+        assert (z["group_0"] == "fit").sum() == 6 and (z["group_0"] == "ood:street").sum() == 4
+    assert main(["metrics", str(tmp_path / "out" / "predictions.npz"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)["methods"]
+    for method in ("softmax", "temperature"):
+        scores = doc[method]["ood_scores"]["scores"]
+        assert {"max_logit", "energy", "gen", "knn", "vim", "mahalanobis",
+                "relative_mahalanobis"} <= set(scores), method
+        assert set(scores["knn"]["settings"]) >= {"k"} and "gamma" in scores["gen"]["settings"]
 
 
 def test_flags_win_over_model_json_and_errors_are_one_line(work, tmp_path, capsys):

@@ -43,16 +43,14 @@ def _json_ready(value):
 
 def _conformal_alpha_table() -> dict:
     """The α slider's payload on random predictions (a calibration share so small that q̂ is
-    infinite at the smallest α), and at every α of the slider what ``split_conformal`` and
+    infinite at the smallest α), and at every α of the slider what ``ConformalSplit.sets`` and
     ``class_coverage`` give, formatted as the page formatted them."""
     from uqviz.conformal import (
         AVERAGE_ALPHAS,
         SLIDER_ALPHAS,
+        ConformalSplit,
         class_coverage,
-        conformal_at_levels,
-        coverage_over_draws,
         quantile_rank,
-        split_conformal,
     )
     from uqviz.ui.components.conformal_alpha import build_payload
 
@@ -62,12 +60,12 @@ def _conformal_alpha_table() -> dict:
     labels = np.array([rng.choice(classes, p=p) for p in probs])
     settings = dict(score="lac", cal_fraction=0.15, randomized=True, lam=0.1, k_reg=1)
     names = [f"c{c}" for c in range(classes)]
-    levels = conformal_at_levels(probs, labels, alphas=SLIDER_ALPHAS, seed=0, **settings)
-    average = coverage_over_draws(probs, labels, alphas=AVERAGE_ALPHAS, n_draws=3, **settings)
+    split = ConformalSplit(probs, labels, seed=0, **settings)
+    levels, average = split.levels(SLIDER_ALPHAS), split.draws(AVERAGE_ALPHAS, 3)
     expected = []
     for alpha in SLIDER_ALPHAS:
         alpha = float(alpha)
-        result = split_conformal(probs, labels, alpha=alpha, seed=0, **settings)
+        result = split.sets(alpha)
         per_class = class_coverage(result, labels)
         lo, hi = result.coverage_ci
         shares = np.bincount(result.set_sizes, minlength=classes + 1) / result.n_test

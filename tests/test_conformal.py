@@ -11,14 +11,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedShuffleSplit
 
 from uqviz.conformal import (
+    ConformalSplit,
     class_scores,
     conformal_quantile,
     conformal_summary,
     conformity_scores,
-    coverage_vs_alpha,
     prediction_sets,
     split_calibration,
-    split_conformal,
 )
 from uqviz.metrics import wilson_ci
 from uqviz.predictions import Predictions
@@ -86,7 +85,7 @@ def test_split_calibration_partitions_and_is_seeded():
 def test_result_fields_by_hand():
     rng = np.random.default_rng(1)
     probs, labels = _calibrated_data(rng, 400, num_classes=4)
-    result = split_conformal(probs, labels, alpha=0.2, score="lac", seed=2)
+    result = ConformalSplit(probs, labels, score="lac", seed=2).sets(0.2)
     cal, test = split_calibration(400, 0.5, seed=2)
     np.testing.assert_array_equal(result.test_indices, test)
     np.testing.assert_array_equal(result.cal_indices, cal)
@@ -106,21 +105,40 @@ def test_result_fields_by_hand():
 
 def test_per_class_coverage_is_nan_for_absent_classes():
     probs = np.tile([[0.6, 0.3, 0.1]], (20, 1))
-    result = split_conformal(probs, np.zeros(20, dtype=int), alpha=0.2)
+    result = ConformalSplit(probs, np.zeros(20, dtype=int)).sets(0.2)
     assert np.isnan(result.per_class_coverage[1:]).all()
 
 
 def test_bad_arguments():
     probs = np.full((10, 2), 0.5)
     labels = np.zeros(10, dtype=int)
+    split = ConformalSplit(probs, labels)
+    for alpha in (1.0, 0.0, -0.1):
+        with pytest.raises(ValueError, match=f"alpha must be in \\(0, 1\\), got {alpha}"):
+            split.sets(alpha)
     with pytest.raises(ValueError, match="alpha must be in"):
-        split_conformal(probs, labels, alpha=1.0)
+        split.levels([0.1, 1.0])
+    with pytest.raises(ValueError, match="alphas is empty"):
+        split.curve([])
+    with pytest.raises(ValueError, match="n_draws must be an integer >= 1, got 0"):
+        split.draws([0.1], 0)
+    # the settings are checked once, when the split is made
     with pytest.raises(ValueError, match="score must be one of"):
-        split_conformal(probs, labels, alpha=0.1, score="thr")
+        ConformalSplit(probs, labels, score="thr")
     with pytest.raises(ValueError, match="found -1"):
-        split_conformal(probs, np.r_[labels[:-1], -1], alpha=0.1)
+        ConformalSplit(probs, np.r_[labels[:-1], -1])
     with pytest.raises(ValueError, match=r"\(N, C\)"):
-        split_conformal(probs[None], labels, alpha=0.1)
+        ConformalSplit(probs[None], labels)
+    with pytest.raises(ValueError, match="cal_fraction must be in"):
+        ConformalSplit(probs, labels, cal_fraction=1.0)
+    with pytest.raises(ValueError, match="leaves 0 calibration and 10 test rows"):
+        ConformalSplit(probs, labels, cal_fraction=0.01)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+        ConformalSplit(probs, labels, seed=-1)
+    with pytest.raises(ValueError, match="lam must be"):
+        ConformalSplit(probs, labels, score="raps", lam=-0.1)
+    with pytest.raises(ValueError, match="k_reg must be"):
+        ConformalSplit(probs, labels, score="raps", k_reg=1.5)
 
 
 # -- the coverage guarantee --------------------------------------------------------------------
@@ -134,9 +152,9 @@ def test_mean_coverage_over_seeds_matches_the_finite_sample_value(score, randomi
     coverages = np.empty(repeats)
     for seed in range(repeats):
         probs, labels = _calibrated_data(np.random.default_rng(10_000 + seed), n_cal + n_test)
-        result = split_conformal(probs, labels, alpha=alpha, score=score, seed=seed,
-                                 cal_fraction=n_cal / (n_cal + n_test), randomized=randomized,
-                                 lam=0.05, k_reg=2)
+        result = ConformalSplit(probs, labels, score=score, seed=seed,
+                                cal_fraction=n_cal / (n_cal + n_test), randomized=randomized,
+                                lam=0.05, k_reg=2).sets(alpha)
         assert result.n_cal == n_cal
         coverages[seed] = result.coverage
     mean = coverages.mean()
@@ -157,8 +175,8 @@ def test_non_randomized_sets_are_conservative_and_never_empty(score):
     coverages = np.empty(repeats)
     for seed in range(repeats):
         probs, labels = _calibrated_data(np.random.default_rng(20_000 + seed), 250)
-        result = split_conformal(probs, labels, alpha=alpha, score=score, seed=seed,
-                                 cal_fraction=0.2, randomized=False, lam=0.05, k_reg=2)
+        result = ConformalSplit(probs, labels, score=score, seed=seed, cal_fraction=0.2,
+                                randomized=False, lam=0.05, k_reg=2).sets(alpha)
         assert result.set_sizes.min() >= 1
         coverages[seed] = result.coverage
     monte_carlo_error = coverages.std(ddof=1) / math.sqrt(repeats)
@@ -172,19 +190,107 @@ def test_sets_are_nested_as_alpha_shrinks(score, randomized):
     rng = np.random.default_rng(3)
     probs, labels = _calibrated_data(rng, 600)
     alphas = [0.5, 0.3, 0.2, 0.1, 0.05, 0.02]
-    results = [split_conformal(probs, labels, alpha=a, score=score, seed=1,
-                               randomized=randomized) for a in alphas]
+    split = ConformalSplit(probs, labels, score=score, seed=1, randomized=randomized)
+    results = [split.sets(a) for a in alphas]
     for bigger_alpha, smaller_alpha in zip(results, results[1:], strict=False):
         assert smaller_alpha.qhat >= bigger_alpha.qhat
         assert (bigger_alpha.sets <= smaller_alpha.sets).all()
-    curve = coverage_vs_alpha(probs, labels, alphas=alphas, score=score, seed=1,
-                              randomized=randomized)
+    curve = split.curve(alphas)
     np.testing.assert_allclose(curve.coverage, [r.coverage for r in results])
     np.testing.assert_allclose(curve.mean_set_size, [r.mean_set_size for r in results])
     np.testing.assert_allclose(curve.qhat, [r.qhat for r in results])
     np.testing.assert_allclose(curve.coverage_low, [r.coverage_ci[0] for r in results])
     np.testing.assert_allclose(curve.coverage_high, [r.coverage_ci[1] for r in results])
     assert (np.diff(curve.coverage) >= 0).all() and (np.diff(curve.mean_set_size) >= 0).all()
+
+
+# -- one split, every answer -------------------------------------------------------------------
+@pytest.mark.parametrize(("score", "randomized"),
+                         [("lac", True), ("aps", True), ("aps", False), ("raps", True),
+                          ("raps", False)])
+def test_one_split_gives_the_same_numbers_through_sets_levels_and_curve(rng, score,
+                                                                         randomized):
+    from uqviz.conformal import SLIDER_ALPHAS, class_coverage, covered_test_rows
+
+    probs, labels = _calibrated_data(rng, 257, num_classes=6)
+    split = ConformalSplit(probs, labels, score=score, cal_fraction=0.3, seed=4,
+                           randomized=randomized, lam=0.05, k_reg=2)
+    alphas = np.concatenate([[0.001], SLIDER_ALPHAS])  # 0.001: k > n_cal, q̂ infinite
+    levels, curve = split.levels(alphas), split.curve(alphas)
+    assert math.isinf(levels.qhat[0])
+    for i, alpha in enumerate(alphas):
+        result = split.sets(alpha)
+        hits = int(covered_test_rows(result, labels).sum())
+        assert levels.qhat[i] == curve.qhat[i] == result.qhat
+        assert levels.hits[i] == hits
+        assert levels.coverage[i] == curve.coverage[i] == result.coverage
+        assert (curve.coverage_low[i], curve.coverage_high[i]) == result.coverage_ci
+        assert (levels.coverage_low[i], levels.coverage_high[i]) == result.coverage_ci
+        assert levels.mean_set_size[i] == pytest.approx(result.mean_set_size, rel=1e-14)
+        assert curve.mean_set_size[i] == pytest.approx(result.mean_set_size, rel=1e-14)
+        np.testing.assert_array_equal(
+            levels.size_counts[i], np.bincount(result.set_sizes, minlength=7))
+        by_class, expected = levels.class_coverage(i), class_coverage(result, labels)
+        for field in ("coverage", "low", "high", "counts"):
+            np.testing.assert_array_equal(getattr(by_class, field), getattr(expected, field))
+    assert levels.n_cal == curve.n_cal == result.n_cal == 77
+    assert levels.n_test == curve.n_test == result.n_test == 180
+
+
+@pytest.mark.parametrize(("score", "randomized", "passes"),
+                         [("lac", True, 1), ("aps", True, 1), ("raps", False, 2)])
+def test_the_split_and_its_scores_are_computed_once(rng, monkeypatch, score, randomized,
+                                                    passes):
+    """Every answer reads the cached split, uniforms and scores: the scores are computed once
+    (twice for non-randomized APS/RAPS: calibration mass with u = 0, set mass with u = 1)."""
+    import uqviz.conformal as conformal
+
+    probs, labels = _calibrated_data(rng, 200, num_classes=4)
+    calls = []
+    real = conformal._class_scores
+    monkeypatch.setattr(conformal, "_class_scores",
+                        lambda *args: calls.append(args[0].shape) or real(*args))
+    split = ConformalSplit(probs, labels, score=score, randomized=randomized)
+    assert calls == []  # nothing computed before it is asked for
+    split.sets(0.1)
+    split.sets(0.2, class_conditional=True)
+    split.levels([0.1, 0.2])
+    split.curve([0.1, 0.2])
+    split.draws([0.1, 0.2], 1)  # seed 0: this split itself
+    assert len(calls) == passes
+    for name in ("split", "uniforms", "set_scores", "calibration_scores"):
+        assert getattr(split, name) is getattr(split, name)
+    assert split.set_scores.shape == (200, 4) and split.calibration_scores.shape == (100,)
+    assert (split.uniforms is None) == (score == "lac" or not randomized)
+
+
+def test_a_split_keeps_its_checked_settings():
+    probs = np.full((10, 2), 0.5, dtype=np.float32)
+    split = ConformalSplit(probs, np.zeros(10, dtype=np.int32), randomized=np.True_,
+                           seed=np.int64(2), lam=0, k_reg=np.int64(1))
+    assert split.probs.dtype == np.float64 and split.labels.dtype == np.int64
+    assert (split.seed, split.randomized, split.lam, split.k_reg) == (2, True, 0.0, 1)
+    assert type(split.seed) is int and type(split.k_reg) is int
+    with pytest.raises(AttributeError):
+        split.seed = 3  # frozen: a new seed is a new split (dataclasses.replace)
+
+
+def test_study_shares_one_split_between_its_conformal_answers(rng):
+    from uqviz.study import Study
+
+    probs, labels = _calibrated_data(rng, 200, num_classes=4)
+    study = Study(Predictions(probs[None], labels))
+    split = study.conformal_split(score="aps", seed=0)
+    assert study.conformal_split(score="aps", seed=0) is split
+    result = study.conformal(alpha=0.2, score="aps")
+    assert study.conformal(alpha=0.2, score="aps") is result
+    np.testing.assert_array_equal(result.sets, split.sets(0.2).sets)
+    np.testing.assert_array_equal(study.conformal_curve([0.1, 0.2], score="aps").coverage,
+                                  split.curve([0.1, 0.2]).coverage)
+    comparison = study.class_conditional_comparison(alpha=0.2, score="aps")
+    assert comparison.marginal is result
+    np.testing.assert_array_equal(comparison.mondrian.class_qhat,
+                                  split.sets(0.2, class_conditional=True).class_qhat)
 
 
 def test_fixed_u_sets_are_nested_and_prefixes_of_the_ranking():
@@ -215,8 +321,8 @@ def test_summary_uses_labelled_in_distribution_rows_with_samples_averaged():
     assert set(summary) == {"qhat", "coverage", "mean_set_size", "n_cal", "n_test"}
     json.dumps(summary, allow_nan=False)
     rows = (labels >= 0) & (group == "test")
-    expected = split_conformal(probs.mean(axis=0)[rows], labels[rows], alpha=0.2, seed=3,
-                               score="aps")
+    expected = ConformalSplit(probs.mean(axis=0)[rows], labels[rows], seed=3,
+                              score="aps").sets(0.2)
     assert summary["n_cal"] + summary["n_test"] == rows.sum() == 80
     assert summary["qhat"] == pytest.approx(expected.qhat)
     assert summary["coverage"] == pytest.approx(expected.coverage)
@@ -273,7 +379,7 @@ def mapie_data():
 
 def test_lac_sets_equal_mapie(mapie_data):
     probs, labels = mapie_data
-    ours = split_conformal(probs, labels, alpha=ALPHA, score="lac", seed=SPLIT_SEED)
+    ours = ConformalSplit(probs, labels, score="lac", seed=SPLIT_SEED).sets(ALPHA)
     sets, qhat, _ = _mapie(probs, labels, ours.cal_indices, ours.test_indices, ALPHA, "lac",
                            None, True)
     assert ours.qhat == pytest.approx(qhat, abs=1e-12)
@@ -284,8 +390,8 @@ def test_non_randomized_aps_equals_mapie_include_last_label(mapie_data):
     """Calibration on the inclusive cumulative mass (MAPIE with zero uniforms), test sets that
     keep the class crossing q̂ (MAPIE's include_last_label=True): never empty."""
     probs, labels = mapie_data
-    ours = split_conformal(probs, labels, alpha=ALPHA, score="aps", seed=SPLIT_SEED,
-                           randomized=False)
+    ours = ConformalSplit(probs, labels, score="aps", seed=SPLIT_SEED,
+                          randomized=False).sets(ALPHA)
     sets, qhat, _ = _mapie(probs, labels, ours.cal_indices, ours.test_indices, ALPHA, "aps",
                            _ZeroUniform(MAPIE_SEED), True)
     assert ours.qhat == pytest.approx(qhat, abs=1e-12)
@@ -372,23 +478,22 @@ def test_split_sizes_quantile_rank_and_number_of_draws():
     assert number_of_draws(40_000, 10) == 50
 
 
-def test_coverage_over_draws_is_the_mean_of_the_splits(rng):
-    from uqviz.conformal import coverage_over_draws
-
+def test_draws_average_the_splits_of_seeds_zero_to_n(rng):
     probs, labels = _calibrated_data(rng, 300, num_classes=5)
     alphas = np.array([0.1, 0.2, 0.3])
-    avg = coverage_over_draws(probs, labels, alphas=alphas, n_draws=7, score="aps",
-                              cal_fraction=0.4, lam=0.0, k_reg=0)
-    by_hand = [[split_conformal(probs, labels, alpha=a, score="aps", cal_fraction=0.4, seed=s,
-                                lam=0.0, k_reg=0).coverage for a in alphas] for s in range(7)]
+    split = ConformalSplit(probs, labels, score="aps", cal_fraction=0.4, seed=5, lam=0.0,
+                           k_reg=0)
+    avg = split.draws(alphas, 7)
+    by_hand = [[ConformalSplit(probs, labels, score="aps", cal_fraction=0.4, seed=s, lam=0.0,
+                               k_reg=0).sets(a).coverage for a in alphas] for s in range(7)]
     np.testing.assert_allclose(avg.coverage, np.mean(by_hand, axis=0))
     assert avg.n_draws == 7 and avg.at(0.21) == avg.coverage[1]
     with pytest.raises(ValueError, match="n_draws"):
-        coverage_over_draws(probs, labels, alphas=alphas, n_draws=0)
+        split.draws(alphas, 0)
 
 
 def test_study_average_coverage_is_memoised(rng):
-    from uqviz.conformal import AVERAGE_ALPHAS, CURVE_ALPHAS, coverage_over_draws
+    from uqviz.conformal import AVERAGE_ALPHAS, CURVE_ALPHAS
     from uqviz.study import Study
 
     assert np.isin(CURVE_ALPHAS, AVERAGE_ALPHAS).all()
@@ -397,8 +502,8 @@ def test_study_average_coverage_is_memoised(rng):
     study = Study(Predictions(probs[None], labels))
     avg = study.average_coverage(CURVE_ALPHAS, 3, score="lac", cal_fraction=0.5)
     assert study.average_coverage(CURVE_ALPHAS, 3, score="lac", cal_fraction=0.5) is avg
-    np.testing.assert_allclose(avg.coverage, coverage_over_draws(
-        probs, labels, alphas=CURVE_ALPHAS, n_draws=3, score="lac", cal_fraction=0.5).coverage)
+    np.testing.assert_allclose(avg.coverage, ConformalSplit(
+        probs, labels, score="lac", cal_fraction=0.5).draws(CURVE_ALPHAS, 3).coverage)
 
 
 def test_class_coverage_counts_and_wilson_intervals(rng):
@@ -406,7 +511,7 @@ def test_class_coverage_counts_and_wilson_intervals(rng):
 
     probs, labels = _calibrated_data(rng, 400, num_classes=4)
     labels[labels == 3] = 2  # class 3 has no row: NaN coverage and interval
-    result = split_conformal(probs, labels, alpha=0.2, seed=3)
+    result = ConformalSplit(probs, labels, seed=3).sets(0.2)
     test_labels = labels[result.test_indices]
     covered = covered_test_rows(result, labels)
     np.testing.assert_array_equal(
@@ -426,7 +531,7 @@ def test_set_examples_random_largest_and_missed(rng):
     from uqviz.conformal import covered_test_rows, set_examples
 
     probs, labels = _calibrated_data(rng, 300, num_classes=5)
-    result = split_conformal(probs, labels, alpha=0.3, seed=1)
+    result = ConformalSplit(probs, labels, seed=1).sets(0.3)
     covered = covered_test_rows(result, labels)
     missed = set_examples(result, labels, "missed")
     assert len(missed.rows) == min(8, int((~covered).sum())) > 0

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from uqviz.conformal import conformal_quantile, split_conformal
+from uqviz.conformal import ConformalSplit, conformal_quantile
 
 ALPHA = 0.1
 PRIORS = np.array([0.5, 0.3, 0.15, 0.05])
@@ -32,8 +32,8 @@ def _class_coverage_over_draws(class_conditional: bool, score: str, draws: int =
     per_draw = np.full((draws, PRIORS.size), np.nan)
     for d in range(draws):
         probs, labels = _draw(rng, n)
-        result = split_conformal(probs, labels, alpha=ALPHA, score=score, seed=d,
-                                 class_conditional=class_conditional)
+        result = ConformalSplit(probs, labels, score=score, seed=d).sets(
+            ALPHA, class_conditional=class_conditional)
         per_draw[d] = result.per_class_coverage
     return per_draw
 
@@ -80,8 +80,8 @@ def test_each_threshold_equals_mapie_calibrated_on_that_class():
             return self.predict_proba(X).argmax(axis=1)
 
     probs, labels = _draw(np.random.default_rng(5), 3000)
-    ours = split_conformal(probs, labels, alpha=ALPHA, score="lac", seed=1,
-                           class_conditional=True)
+    ours = ConformalSplit(probs, labels, score="lac", seed=1).sets(ALPHA,
+                                                                   class_conditional=True)
     rows = np.arange(len(probs), dtype=float)[:, None]
     for k in range(PRIORS.size):
         cal = ours.cal_indices[labels[ours.cal_indices] == k]
@@ -100,8 +100,8 @@ def test_hand_worked_thresholds_and_summary():
     probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.4, 0.6],  # calibration
                       [0.85, 0.15], [0.3, 0.7]])
     labels = np.array([0, 0, 0, 1, 0, 1])
-    result = split_conformal(probs, labels, alpha=0.5, cal_fraction=4 / 6, seed=0,
-                             class_conditional=True)
+    split = ConformalSplit(probs, labels, cal_fraction=4 / 6, seed=0)
+    result = split.sets(0.5, class_conditional=True)
     cal = set(result.cal_indices.tolist())
     expected = {}
     for k in (0, 1):
@@ -112,8 +112,7 @@ def test_hand_worked_thresholds_and_summary():
     assert set(doc) == {"class_conditional", "coverage_per_class", "set_size_per_class",
                         "n_cal_per_class", "qhat_per_class"}
     assert sum(doc["n_cal_per_class"].values()) == 4
-    assert split_conformal(probs, labels, alpha=0.5, cal_fraction=4 / 6,
-                           seed=0).class_summary().keys() == {
+    assert split.sets(0.5).class_summary().keys() == {
         "class_conditional", "coverage_per_class", "set_size_per_class", "n_cal_per_class"}
     json.dumps(doc)
 
@@ -121,7 +120,7 @@ def test_hand_worked_thresholds_and_summary():
 def test_a_class_without_calibration_rows_gets_every_set():
     probs = np.array([[0.9, 0.1, 0.0]] * 20)
     labels = np.zeros(20, dtype=int)
-    result = split_conformal(probs, labels, alpha=0.2, class_conditional=True)
+    result = ConformalSplit(probs, labels).sets(0.2, class_conditional=True)
     assert result.class_n_cal.tolist() == [10, 0, 0]
     assert math.isinf(result.class_qhat[1]) and result.sets[:, 1].all()
     assert result.class_summary()["qhat_per_class"]["1"] is None

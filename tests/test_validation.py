@@ -4,7 +4,7 @@ and conformal prediction reject the same inputs with the same message."""
 import numpy as np
 import pytest
 
-from uqviz.conformal import split_conformal
+from uqviz.conformal import ConformalSplit
 from uqviz.metrics import accuracy
 from uqviz.predictions import Predictions
 from uqviz.validation import (
@@ -34,7 +34,7 @@ def _message(fn, *args, **kwargs) -> str:
 def test_metrics_and_conformal_share_the_label_messages(labels, expected):
     assert _message(check_labels, labels, 6, 3) == expected
     assert _message(accuracy, PROBS, labels) == expected
-    assert _message(split_conformal, PROBS, labels, alpha=0.2) == expected
+    assert _message(ConformalSplit, PROBS, labels) == expected
 
 
 def test_predictions_accept_unknown_labels_only():
@@ -48,12 +48,12 @@ def test_predictions_accept_unknown_labels_only():
 def test_probability_messages():
     bad = PROBS.copy()
     bad[2, 1] = np.nan
-    for fn in (lambda p: accuracy(p, LABELS), lambda p: split_conformal(p, LABELS, alpha=0.2),
+    for fn in (lambda p: accuracy(p, LABELS), lambda p: ConformalSplit(p, LABELS),
                lambda p: Predictions(p, LABELS)):
         assert _message(fn, bad) == "probs contains NaN or inf"
     stacked = "average the samples first"
     assert stacked in _message(accuracy, PROBS[None], LABELS)
-    assert stacked in _message(split_conformal, PROBS[None], LABELS, alpha=0.2)
+    assert stacked in _message(ConformalSplit, PROBS[None], LABELS)
     assert _message(check_probs, PROBS[:, :1]) == "probs needs C >= 2 classes, got shape (6, 1)"
     assert "S >= 1 samples and C >= 2" in _message(Predictions, PROBS[:, :1], LABELS)
     assert "(S, N, C) or (N, C)" in _message(Predictions, PROBS[None, None], LABELS)

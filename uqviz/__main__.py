@@ -159,13 +159,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _launch(args: argparse.Namespace):
+    """``--accelerator --devices --num-nodes`` (and ``--precision --chunk-rows`` where the
+    command has them) as a ``LaunchConfig``; one line on a bad value."""
+    from uqviz.precompute import LaunchConfig, parse_count
+
+    try:
+        return LaunchConfig(accelerator=args.accelerator,
+                            devices=parse_count("--devices", args.devices),
+                            num_nodes=parse_count("--num-nodes", args.num_nodes),
+                            precision=getattr(args, "precision", "32"),
+                            chunk_rows=parse_count("--chunk-rows",
+                                                   getattr(args, "chunk_rows", "2048")))
+    except ValueError as err:
+        raise CliError(str(err)) from None
+
+
+def _one_process(launch) -> bool:
+    return launch.world_size == 1 and launch.accelerator == "cpu"
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from uqviz.runs import RunTimer, run_evaluation
 
+    launch = _launch(args)
     if args.model:
-        return _evaluate_user_model(args)
+        return _evaluate_user_model(args, launch)
     if args.ood or args.model_config:
         raise CliError("--ood and --model-config go with --model (your own model file)")
+    if not _one_process(launch):
+        raise CliError("evaluate runs on several processes with --model (your own model); "
+                       "for a built-in dataset use precompute")
     timer = RunTimer()
     results = run_evaluation(args.dataset, _method_list(args), config=_method_config(args),
                              plan=_plan(args), progress=_tqdm_progress("evaluate"),
@@ -198,9 +222,11 @@ def _user_model_source(args: argparse.Namespace):
                               plan=_plan(args), settings=settings, **overrides)
 
 
-def _evaluate_user_model(args: argparse.Namespace) -> int:
-    """``evaluate --model …``: predict with the user's model on their images and write the
-    bundle; ``--methods all`` means every method that applies."""
+def _evaluate_user_model(args: argparse.Namespace, launch) -> int:
+    """``evaluate --model …`` (and ``precompute --model …``): predict with the user's model on
+    their images and write the bundle; ``--methods all`` means every method that applies. On
+    several processes (``launch``) through Lightning Fabric (``uqviz.precompute.run_user_model``):
+    the images' batches are shared out and rank 0 writes the same files one process would."""
     import time
 
     from uqviz.metrics.ood import ood_detection
@@ -214,14 +240,26 @@ def _evaluate_user_model(args: argparse.Namespace) -> int:
         why = source.why_not(method)
         if why:
             raise CliError(f"--methods {method}: {why}")
-    run = source.run(methods, _tqdm_progress("evaluate"))
+    if _one_process(launch):
+        run = source.run(methods, _tqdm_progress("evaluate"))
+    else:
+        from uqviz.precompute import run_user_model
+
+        try:
+            run = run_user_model(source, methods, launch,
+                                 make_progress=lambda: _tqdm_progress("evaluate"))
+        except ValueError as err:
+            raise CliError(str(err)) from None
+        if run is None:
+            return 0  # not global rank 0: rank 0 writes the bundle
     for warning in run.warnings:
         note(f"warning: {warning}")
     sizes = ", ".join(f"{part} {n}" for part, n in run.sizes.items())
     note(f"images: {sizes}; methods: {', '.join(methods)}")
     extra = {"models": [Path(m).name for m in source.models], "dataset": args.dataset,
              "ood": args.ood, "sizes": run.sizes, "temperature": run.temperature,
-             "warnings": list(run.warnings), "seconds": time.perf_counter() - start}
+             "warnings": list(run.warnings), "seconds": time.perf_counter() - start,
+             "world_size": launch.world_size, "accelerator": launch.accelerator}
     from uqviz.triage import model_record  # what a policy from this file records (triage)
 
     extra["model"] = model_record(source.models, source.configs, temperature=run.temperature,
@@ -239,15 +277,13 @@ def _evaluate_user_model(args: argparse.Namespace) -> int:
         _write_bundle(out, run.predictions, extra)
         return 0
     from uqviz.cache import atomic_write
-    from uqviz.exchange import write_predictions
 
     out.mkdir(parents=True, exist_ok=True)
-    write_predictions(run.predictions, out / "predictions.parquet")
+    written = _write_predictions_files(out, run.predictions)
     summary = {**extra, "methods": {}}
     atomic_write(out / "metrics.json",
                  lambda tmp: tmp.write_text(json.dumps(json_ready(summary), indent=2)))
-    note(f"the images are unlabelled: no metrics; wrote {out / 'predictions.parquet'} and "
-         f"{out / 'metrics.json'}")
+    note(f"the images are unlabelled: no metrics; wrote {_wrote(written, out)}")
     return 0
 
 
@@ -358,12 +394,20 @@ def cmd_conformal(args: argparse.Namespace) -> int:
 
 def cmd_referral(args: argparse.Namespace) -> int:
     from uqviz.metrics.guarantee import METHOD_NAMES
+    from uqviz.metrics.ood_scores import LOGIT_FEATURE_SCORES
     from uqviz.metrics.scores import UNCERTAINTY_SCORES
+    from uqviz.policy import check_exportable
     from uqviz.study import Study
 
-    if args.score not in UNCERTAINTY_SCORES:
-        raise CliError(f"--score must be one of {', '.join(UNCERTAINTY_SCORES)}, got "
+    if args.score not in UNCERTAINTY_SCORES and args.score not in LOGIT_FEATURE_SCORES:
+        raise CliError(f"--score must be one of "
+                       f"{', '.join([*UNCERTAINTY_SCORES, *LOGIT_FEATURE_SCORES])}, got "
                        f"{args.score!r}")
+    if args.out:  # a policy carries probability and logit scores only (uqviz.policy)
+        try:
+            check_exportable(args.score)
+        except ValueError as err:
+            raise CliError(f"--out: {err}") from None
     if args.guarantee_method not in METHOD_NAMES:
         raise CliError(f"--guarantee-method must be one of {', '.join(METHOD_NAMES)}, got "
                        f"{args.guarantee_method!r}")
@@ -480,8 +524,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from uqviz.plots.report import build_report, write_report
-    from uqviz.study import Study
+    from uqviz.plots.report import comparison_report, write_report
+    from uqviz.study import Comparison, Study
 
     if args.file:
         by_method = _read(args).by_method
@@ -500,25 +544,26 @@ def cmd_report(args: argparse.Namespace) -> int:
                  "methods": {m: s.conformal(alpha=args.alpha, score=args.score,
                                             cal_fraction=0.5, seed=args.seed).summary()
                              for m, s in studies.items()}}
-    html = build_report({m: s.all_rows for m, s in studies.items()}, dataset_name=name,
-                        dataset_description=description,
-                        conformal=conformal, generated=date.today().isoformat())
+    html = comparison_report(Comparison(studies), dataset_name=name,
+                             dataset_description=description,
+                             conformal=conformal, generated=date.today().isoformat())
     write_report(args.out, html)
     note(f"wrote {args.out}")
     return 0
 
 
 def cmd_precompute(args: argparse.Namespace) -> int:
-    from uqviz.precompute import LaunchConfig, parse_count, run_precompute
+    from uqviz.precompute import run_precompute
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CliError(f"--out {out}: exists and is not a directory")
-    launch = LaunchConfig(accelerator=args.accelerator,
-                          devices=parse_count("--devices", args.devices),
-                          num_nodes=parse_count("--num-nodes", args.num_nodes),
-                          precision=args.precision,
-                          chunk_rows=parse_count("--chunk-rows", args.chunk_rows))
+    launch = _launch(args)
+    if args.model:  # a user's model: its images' batches shared out (uqviz.precompute)
+        args.bf16 = args.bf16 or launch.precision == "bf16-mixed"
+        return _evaluate_user_model(args, launch)
+    if args.ood or args.model_config:
+        raise CliError("--ood and --model-config go with --model (your own model file)")
     result = run_precompute(args.dataset, _method_list(args), config=_method_config(args),
                             plan=_plan(args), launch=launch, data_seed=args.data_seed,
                             data_dir=args.data_dir,
@@ -532,20 +577,45 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_bundle(out: Path, results: dict, extra: dict) -> None:
-    """``out/predictions.parquet`` and ``out/metrics.json`` (``extra`` + metrics per method),
-    the bundle ``evaluate`` writes; prints the metric table."""
-    from uqviz.cache import atomic_write
+NPZ_NOTE = ("predictions.npz holds the logits and features too: python -m uqviz metrics "
+            "{path} --json gives the OOD scores from them (max_logit, energy, gen, knn, vim, "
+            "mahalanobis, relative_mahalanobis)")
+
+
+def _write_predictions_files(out: Path, results: dict) -> list[Path]:
+    """``out/predictions.parquet`` (probabilities) and, when a method has logits or features,
+    ``out/predictions.npz`` (every method in one file, with its ``logits``, ``features`` and the
+    fit rows as group ``fit``: the exchange format's NPZ, ``uqviz.exchange``)."""
     from uqviz.exchange import write_predictions
+
+    written = [write_predictions(results, out / "predictions.parquet")]
+    if any(p.logits is not None or p.features is not None for p in results.values()):
+        written.append(write_predictions(results, out / "predictions.npz"))
+    return written
+
+
+def _wrote(written: list[Path], out: Path) -> str:
+    """``wrote A, B and metrics.json`` with the NPZ note when one was written."""
+    names = ", ".join(str(p) for p in written)
+    npz = [p for p in written if p.suffix == ".npz"]
+    return (f"wrote {names} and {out / 'metrics.json'}"
+            + (f"; {NPZ_NOTE.format(path=npz[0])}" if npz else ""))
+
+
+def _write_bundle(out: Path, results: dict, extra: dict) -> None:
+    """``out/predictions.parquet`` (with ``out/predictions.npz`` when the methods have logits
+    or features: ``_write_predictions_files``) and ``out/metrics.json`` (``extra`` + metrics per
+    method), the bundle ``evaluate`` writes; prints the metric table."""
+    from uqviz.cache import atomic_write
     from uqviz.study import Study
 
     out.mkdir(parents=True, exist_ok=True)
-    write_predictions(results, out / "predictions.parquet")
+    written = _write_predictions_files(out, results)
     summary = {**extra, "methods": {m: Study(p).summary() for m, p in results.items()}}
     atomic_write(out / "metrics.json",
                  lambda tmp: tmp.write_text(json.dumps(json_ready(summary), indent=2)))
     _print_table(summary["methods"])
-    note(f"wrote {out / 'predictions.parquet'} and {out / 'metrics.json'}")
+    note(_wrote(written, out))
 
 
 def _method_list(args: argparse.Namespace) -> list[str]:
@@ -616,6 +686,14 @@ def _add_user_model_options(p: argparse.ArgumentParser) -> None:
                    help="bf16 autocast on CUDA (TorchScript and .pt2 only)")
 
 
+def _add_launch_options(p) -> None:
+    p.add_argument("--accelerator", default="cpu", help="cpu (gloo), cuda (NCCL) or auto")
+    p.add_argument("--devices", default="1", help="processes per node (GPUs per node on cuda); "
+                                                  "the results do not depend on it")
+    p.add_argument("--num-nodes", default="1", help="machines taking part (torchrun or SLURM; "
+                                                    "--out must be a folder rank 0 sees)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m uqviz",
                                      description="uqviz: see when an image classifier does not "
@@ -632,12 +710,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ship_weights)
 
     p = sub.add_parser("evaluate", help="train what is not cached, predict on test, corrupted "
-                                        "and OOD sets, write predictions.parquet and metrics.json")
+                                        "and OOD sets, write predictions.parquet and "
+                                        "metrics.json, and predictions.npz with the logits and "
+                                        "features (for metrics' OOD scores: max_logit, energy, "
+                                        "gen, knn, vim, mahalanobis, relative_mahalanobis)")
     _add_run_options(p)
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True,
+                   help="output directory: predictions.parquet, metrics.json and, when the "
+                        "methods give logits or features, predictions.npz (python -m uqviz "
+                        "metrics OUT/predictions.npz --json prints the OOD scores from them)")
     p.add_argument("--corruptions", default=None,
                    help="comma-separated corruption names, or all (default)")
     _add_user_model_options(p)
+    g = p.add_argument_group("scale (with --model)", "predict your model on several processes, "
+                             "GPUs or nodes (Lightning Fabric; torchrun and SLURM as for "
+                             "precompute): the images' batches are shared out, the files are "
+                             "the same for any number of processes")
+    _add_launch_options(g)
     p.set_defaults(func=cmd_evaluate, corruptions_default="all")
 
     p = sub.add_parser("metrics", help="metrics of a predictions file")
@@ -665,7 +754,11 @@ def build_parser() -> argparse.ArgumentParser:
                        ">= confidence (Learn then Test)")
     _add_file_options(p, file_optional=True)  # or --model … --dataset folder:DIR
     p.add_argument("--method", default=None, help="the method (default: the file's first)")
-    p.add_argument("--score", default="max_prob", help="the uncertainty score thresholded")
+    p.add_argument("--score", default="max_prob",
+                   help="the score thresholded: a probability score (max_prob, entropy …) or "
+                        "a logit or feature score (max_logit, energy, gen; knn, vim, "
+                        "mahalanobis, relative_mahalanobis, fitted on the rows of group "
+                        "'fit'); --out takes probability and logit scores only")
     p.add_argument("--target-accuracy", type=float, default=None,
                    help="A: the accuracy to guarantee on automated cases")
     p.add_argument("--class-target", action="append", default=None,
@@ -725,18 +818,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report, corruptions_default="gaussian_noise")
 
     p = sub.add_parser("precompute", help="evaluate on several processes, GPUs or nodes "
-                                          "(Lightning Fabric, DDP): predictions.parquet and "
-                                          "metrics.json as evaluate writes them")
+                                          "(Lightning Fabric, DDP): predictions.parquet, "
+                                          "predictions.npz and metrics.json as evaluate writes "
+                                          "them; a built-in dataset or --model")
     _add_run_options(p)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--corruptions", default=None,
                    help="comma-separated corruption names, or all (default)")
-    p.add_argument("--accelerator", default="cpu", help="cpu (gloo), cuda (NCCL) or auto")
-    p.add_argument("--devices", default="1", help="processes per node (GPUs per node on cuda)")
-    p.add_argument("--num-nodes", default="1", help="machines taking part")
-    p.add_argument("--precision", default="32", help="32 or bf16-mixed")
+    _add_launch_options(p)
+    p.add_argument("--precision", default="32",
+                   help="32 or bf16-mixed (with --model: as --bf16)")
     p.add_argument("--chunk-rows", default="2048",
-                   help="most rows per prediction shard (the unit of row work)")
+                   help="most rows per prediction shard (the unit of row work; with --model the "
+                        "unit is a batch of --batch-size images)")
+    _add_user_model_options(p)
     p.set_defaults(func=cmd_precompute, corruptions_default="all")
 
     from uqviz.cli_triage import add_team_parser, add_triage_parser

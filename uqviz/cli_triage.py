@@ -28,29 +28,68 @@ def _note(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def cmd_triage(args: argparse.Namespace) -> int:
-    """``triage --policy P --model M … --images DIR|ZIP --out OUT`` (``uqviz.triage``)."""
-    from uqviz.policy import load
+def _triage_launch(args: argparse.Namespace):
     from uqviz.precompute import LaunchConfig, parse_count
-    from uqviz.triage import Triage, opened_images, run_on_processes, write_outputs
 
+    return LaunchConfig(accelerator=args.accelerator,
+                        devices=parse_count("--devices", args.devices),
+                        num_nodes=parse_count("--num-nodes", args.num_nodes))
+
+
+def _check_triage_inputs(args: argparse.Namespace) -> None:
+    """``--images`` (your model's new images) or ``--dataset [--group]`` (the built-in demo):
+    one of the two, each with what goes with it."""
+    if (args.images is None) == (args.demo_dataset is None):
+        raise _cli_error("give --images DIR|ZIP (with --model), or --dataset NAME --group G "
+                         "(the built-in demo), not " + ("both" if args.images else "neither"))
+    if args.demo_group is not None and args.demo_dataset is None:
+        raise _cli_error("--group goes with --dataset (the built-in demo)")
+    if args.demo_dataset is not None and (args.model or args.model_config):
+        raise _cli_error("--model and --model-config go with --images; --dataset runs the "
+                         "built-in method's own networks")
+
+
+def cmd_triage(args: argparse.Namespace) -> int:
+    """``triage --policy P --model M … --images DIR|ZIP --out OUT`` or ``triage --policy P
+    --dataset NAME --group G --out OUT`` (``uqviz.triage``)."""
+    from uqviz.policy import load
+    from uqviz.triage import DemoTriage, Triage, opened_images, run_on_processes, write_outputs
+
+    _check_triage_inputs(args)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise _cli_error(f"--out {out}: exists and is not a directory")
     try:
-        launch = LaunchConfig(accelerator=args.accelerator,
-                              devices=parse_count("--devices", args.devices),
-                              num_nodes=parse_count("--num-nodes", args.num_nodes))
+        launch = _triage_launch(args)
         policy = load(args.policy)
-        triage = Triage.create(policy, args.model or [], config=args.model_config,
-                               batch_size=args.batch_size)
+        if args.demo_dataset is not None:
+            triage = DemoTriage.create(policy, args.demo_dataset, args.demo_group or "test",
+                                       batch_size=args.batch_size)
+        else:
+            triage = Triage.create(policy, args.model or [], config=args.model_config,
+                                   batch_size=args.batch_size)
     except ValueError as err:
         raise _cli_error(str(err)) from None
+    one_process = launch.world_size == 1 and launch.accelerator == "cpu"
+    if args.demo_dataset is not None:
+        try:
+            images = triage.scan()
+            shown = f"{args.demo_dataset} {triage.group}"
+            if one_process:
+                summary = write_outputs(out, triage.batches(images), triage.classes, policy,
+                                        None, source=shown, pictures=images.picture)
+            else:
+                summary = run_on_processes(triage, images, out, launch, source=shown)
+        except ValueError as err:
+            raise _cli_error(str(err)) from None
+        finally:
+            triage.close()
+        return _print_triage(summary, out)
     try:
         with opened_images(args.images) as root:
             images = triage.scan(root)
             shown = Path(args.images).name
-            if launch.world_size == 1 and launch.accelerator == "cpu":
+            if one_process:
                 summary = write_outputs(out, triage.batches(images), triage.classes, policy,
                                         root, source=shown)
             else:
@@ -60,6 +99,10 @@ def cmd_triage(args: argparse.Namespace) -> int:
                                           Path(args.images).name)) from None
     finally:
         triage.close()
+    return _print_triage(summary, out)
+
+
+def _print_triage(summary: dict | None, out: Path) -> int:
     if summary is None:
         return 0  # not global rank 0: rank 0 writes the outputs
     if summary["skipped"]:
@@ -153,10 +196,19 @@ def add_triage_parser(sub) -> None:
                    help="the model file(s) the policy was made for (repeat for an ensemble)")
     p.add_argument("--model-config", default=None, metavar="JSON",
                    help="the model's config (default: model.json next to the model)")
-    p.add_argument("--images", required=True, metavar="DIR|ZIP",
+    p.add_argument("--images", default=None, metavar="DIR|ZIP",
                    help="a folder (nested folders too) or a .zip of images; no labels needed")
+    p.add_argument("--dataset", default=None, metavar="NAME", dest="demo_dataset",
+                   help="instead of --images, the built-in demo: a group of a built-in "
+                        "dataset's rows (id = the row's position), decided by the built-in "
+                        "method's own networks; the policy must have been exported for it")
+    p.add_argument("--group", default=None, metavar="G", dest="demo_group",
+                   help="with --dataset: test (default), a corruption and severity such as "
+                        "brightness:5, or an OOD set such as ood:uniform_noise")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--batch-size", type=int, default=64, help="images per batch")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="images per batch (with --dataset rounded up to a multiple of 128, so "
+                        "that MC dropout draws the masks of the whole group)")
     p.add_argument("--accelerator", default="cpu", help="cpu (gloo), cuda (NCCL) or auto")
     p.add_argument("--devices", default="1", help="processes per node (GPUs per node on cuda); "
                                                   "the decisions do not depend on it")

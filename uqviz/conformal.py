@@ -20,7 +20,14 @@ the 1-based rank of class ``y`` in that order (ties broken by the lower class in
 
 With a fixed ``u`` per row the APS and RAPS sets are prefixes of the sorted classes.
 
-**Class-conditional (Mondrian) sets** (``split_conformal(..., class_conditional=True)``): one
+**One split, every level.** ``ConformalSplit(probs, labels, score=..., cal_fraction=...,
+seed=...)`` checks its arguments once, draws the split and the tie-breaking uniforms and
+computes the scores once, and answers the sets at one level (``.sets(alpha)``), the counts
+at many (``.levels(alphas)``, for the α slider), coverage and set size against α
+(``.curve(alphas)``) and the coverage averaged over the splits of seeds ``0 … n-1``
+(``.draws(alphas, n)``).
+
+**Class-conditional (Mondrian) sets** (``ConformalSplit.sets(alpha, class_conditional=True)``): one
 threshold per class, ``qhat_y`` = the ``k_y``-th smallest score among the ``n_y`` calibration
 rows of class y, ``k_y = ceil((n_y + 1)(1 - alpha))`` (``+inf`` when ``k_y > n_y``), and the set
 ``{y : s(x, y) <= qhat_y}``. Class y's test rows are exchangeable with its calibration rows,
@@ -49,7 +56,8 @@ References:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -72,22 +80,19 @@ __all__ = [
     "ConformalCurve",
     "ConformalLevels",
     "ConformalResult",
+    "ConformalSplit",
     "SetExamples",
     "class_coverage",
     "class_scores",
-    "conformal_at_levels",
     "conformal_quantile",
     "conformal_summary",
     "conformity_scores",
-    "coverage_over_draws",
-    "coverage_vs_alpha",
     "covered_test_rows",
     "number_of_draws",
     "prediction_sets",
     "quantile_rank",
     "set_examples",
     "split_calibration",
-    "split_conformal",
     "split_sizes",
     "tie_breaking_uniforms",
 ]
@@ -128,6 +133,26 @@ def _check_raps(lam: float, k_reg: int) -> tuple[float, int]:
     return float(lam), int(k_reg)
 
 
+def _check_cal_fraction(n: int, cal_fraction: float) -> float:
+    """``cal_fraction`` in (0, 1) that leaves at least one calibration and one test row of
+    ``n``."""
+    if not 0.0 < float(cal_fraction) < 1.0:
+        raise ValueError(f"cal_fraction must be in (0, 1), got {cal_fraction}")
+    n_cal, n_test = split_sizes(n, cal_fraction)
+    if n_cal < 1 or n_test < 1:
+        raise ValueError(
+            f"cal_fraction={cal_fraction} of n={n} rows leaves {n_cal} calibration and "
+            f"{n_test} test rows; both need at least one"
+        )
+    return float(cal_fraction)
+
+
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed}")
+    return int(seed)
+
+
 # -- scores, quantile, sets --------------------------------------------------------------------
 def tie_breaking_uniforms(n: int, seed: int) -> np.ndarray:
     """(n,) Uniform[0, 1) draws for randomized APS/RAPS, one per row, from ``seed``.
@@ -166,19 +191,30 @@ def class_scores(
     score = _check_score(score)
     if score == "lac":
         return 1.0 - probs
+    n = probs.shape[0]
+    if u is not None:
+        u = np.asarray(u, dtype=np.float64)
+        if u.shape != (n,):
+            raise ValueError(f"u must have shape ({n},), got {u.shape}")
+        if ((u < 0) | (u > 1)).any():
+            raise ValueError(f"u must lie in [0, 1], found {u[(u < 0) | (u > 1)][0]}")
+    if score == "raps":
+        lam, k_reg = _check_raps(lam, k_reg)
+    return _class_scores(probs, score, u, lam, k_reg)
+
+
+def _class_scores(probs: np.ndarray, score: str, u: np.ndarray | None, lam: float,
+                  k_reg: int) -> np.ndarray:
+    """``class_scores`` on arguments already checked."""
+    if score == "lac":
+        return 1.0 - probs
     n, num_classes = probs.shape
     if u is None:
         u = np.zeros(n)
-    u = np.asarray(u, dtype=np.float64)
-    if u.shape != (n,):
-        raise ValueError(f"u must have shape ({n},), got {u.shape}")
-    if ((u < 0) | (u > 1)).any():
-        raise ValueError(f"u must lie in [0, 1], found {u[(u < 0) | (u > 1)][0]}")
     order = np.argsort(-probs, axis=1, kind="stable")
     sorted_probs = np.take_along_axis(probs, order, axis=1)
     sorted_scores = np.cumsum(sorted_probs, axis=1) - u[:, None] * sorted_probs
     if score == "raps":
-        lam, k_reg = _check_raps(lam, k_reg)
         rank = np.arange(1, num_classes + 1)
         sorted_scores += lam * np.maximum(0, rank - k_reg)[None, :]
     scores = np.empty_like(sorted_scores)
@@ -261,15 +297,7 @@ def split_calibration(n: int, cal_fraction: float, seed: int) -> tuple[np.ndarra
     Returns:
         ``(cal_idx, test_idx)``: sorted int64 index arrays that partition ``0..n-1``.
     """
-    if not 0.0 < float(cal_fraction) < 1.0:
-        raise ValueError(f"cal_fraction must be in (0, 1), got {cal_fraction}")
-    n_cal, n_test = split_sizes(n, cal_fraction)
-    if n_cal < 1 or n_test < 1:
-        raise ValueError(
-            f"cal_fraction={cal_fraction} of n={n} rows leaves {n_cal} calibration and "
-            f"{n_test} test rows; both need at least one"
-        )
-    return calibration_split(n, float(cal_fraction), seed)
+    return calibration_split(n, _check_cal_fraction(n, cal_fraction), seed)
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -356,7 +384,8 @@ class ConformalResult:
 
 @dataclass(frozen=True, eq=False)
 class ConformalCurve:
-    """Coverage and mean set size as functions of alpha, on one fixed split (and fixed ``u``).
+    """Coverage and mean set size as functions of alpha, on one fixed split (and fixed ``u``):
+    ``ConformalSplit.curve``.
 
     Attributes:
         score: ``lac``, ``aps`` or ``raps``.
@@ -381,168 +410,11 @@ class ConformalCurve:
     n_test: int
 
 
-def _split_scores(probs, labels, score, cal_fraction, seed, randomized, lam, k_reg):
-    """Shared work: split, calibration scores, and the (N, C) scores the sets compare with q̂.
-
-    Non-randomized APS/RAPS calibrate on the cumulative mass including the true class and
-    build test sets that keep every class whose higher-ranked mass is still below q̂ — the
-    class that crosses q̂ is included (Romano et al. 2020; MAPIE's ``include_last_label``),
-    so sets are never empty and coverage is at least 1 − α. The returned set scores are
-    shifted by one ulp so that ``set_scores <= qhat`` means ``mass above < qhat``.
-    """
-    probs = check_probs(probs)
-    labels = check_labels(labels, *probs.shape)
-    score = _check_score(score)
-    cal_idx, test_idx = split_calibration(probs.shape[0], cal_fraction, seed)
-    u = tie_breaking_uniforms(probs.shape[0], seed) if randomized else None
-    all_scores = class_scores(probs, score=score, u=u, lam=lam, k_reg=k_reg)
-    cal_scores = all_scores[cal_idx, labels[cal_idx]]
-    if score != "lac" and not randomized:
-        above = class_scores(probs, score=score, u=np.ones(probs.shape[0]), lam=lam, k_reg=k_reg)
-        all_scores = np.nextafter(above, np.inf)  # <= qhat  <=>  mass above < qhat
-    return labels, cal_idx, test_idx, all_scores, cal_scores
-
-
-def split_conformal(
-    probs: np.ndarray,
-    labels: np.ndarray,
-    *,
-    alpha: float,
-    score: str = "lac",
-    cal_fraction: float = 0.5,
-    seed: int = 0,
-    randomized: bool = True,
-    lam: float = 0.01,
-    k_reg: int = 5,
-    class_conditional: bool = False,
-) -> ConformalResult:
-    """Split conformal prediction sets at level ``1 - alpha``.
-
-    The rows are split by ``split_calibration(N, cal_fraction, seed)``; randomized APS/RAPS use
-    ``tie_breaking_uniforms(N, seed)`` (one ``u`` per row). ``lac`` is never randomized.
-
-    Args:
-        probs: (N, C) class probabilities (average stochastic samples first).
-        labels: (N,) true classes 0..C-1.
-        alpha: miscoverage level in (0, 1).
-        score: ``lac``, ``aps`` or ``raps``.
-        cal_fraction: fraction of rows used for calibration.
-        seed: seed of the split and of the tie-breaking uniforms.
-        randomized: random tie-breaking for ``aps``/``raps`` (exact coverage); False
-            calibrates on the cumulative mass including the class and keeps, in each test
-            set, the class that crosses q̂ (never empty; coverage >= 1 − α).
-        lam: RAPS penalty.
-        k_reg: RAPS number of classes without penalty.
-        class_conditional: one threshold per class, from that class's calibration rows:
-            coverage >= 1 − α within every class (Mondrian sets, module docstring).
-
-    Returns:
-        A ``ConformalResult`` for the test rows.
-
-    References:
-        Romano et al. 2020 (APS); Angelopoulos et al. 2021 (RAPS); Angelopoulos & Bates 2021;
-        Vovk et al. 2003 and Löfström et al. 2015 (class-conditional sets).
-    """
-    alpha = _check_alpha(alpha)
-    labels, cal_idx, test_idx, all_scores, cal_scores = _split_scores(
-        probs, labels, score, cal_fraction, seed, randomized, lam, k_reg
-    )
-    num_classes = all_scores.shape[1]
-    cal_labels = labels[cal_idx]
-    class_n_cal = np.bincount(cal_labels, minlength=num_classes)
-    class_qhat = None
-    if class_conditional:
-        class_qhat = np.array([conformal_quantile(cal_scores[cal_labels == c], alpha)
-                               if class_n_cal[c] else math.inf for c in range(num_classes)])
-        qhat = float(class_qhat.max())
-        sets = all_scores[test_idx] <= class_qhat[None, :]
-    else:
-        qhat = conformal_quantile(cal_scores, alpha)
-        sets = all_scores[test_idx] <= qhat
-    test_labels = labels[test_idx]
-    covered = sets[np.arange(test_idx.size), test_labels]
-    per_class_n = np.bincount(test_labels, minlength=num_classes)
-    per_class_hits = np.bincount(test_labels, weights=covered, minlength=num_classes)
-    set_sizes = sets.sum(axis=1).astype(np.int64)
-    per_class_size_sum = np.bincount(test_labels, weights=set_sizes, minlength=num_classes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_class = np.where(per_class_n > 0, per_class_hits / np.maximum(per_class_n, 1), np.nan)
-        per_class_size = np.where(per_class_n > 0,
-                                  per_class_size_sum / np.maximum(per_class_n, 1), np.nan)
-    hits = int(covered.sum())
-    return ConformalResult(
-        score=score,
-        alpha=alpha,
-        qhat=qhat,
-        sets=sets,
-        set_sizes=set_sizes,
-        coverage=hits / test_idx.size,
-        coverage_ci=wilson_ci(hits, int(test_idx.size)),
-        mean_set_size=float(set_sizes.mean()),
-        per_class_coverage=per_class,
-        n_cal=int(cal_idx.size),
-        n_test=int(test_idx.size),
-        test_indices=test_idx,
-        cal_indices=cal_idx,
-        randomized=bool(randomized) and score != "lac",
-        class_conditional=bool(class_conditional),
-        class_qhat=class_qhat,
-        class_n_cal=class_n_cal,
-        per_class_set_size=per_class_size,
-    )
-
-
-def coverage_vs_alpha(
-    probs: np.ndarray,
-    labels: np.ndarray,
-    *,
-    alphas: np.ndarray,
-    score: str = "lac",
-    cal_fraction: float = 0.5,
-    seed: int = 0,
-    randomized: bool = True,
-    lam: float = 0.01,
-    k_reg: int = 5,
-) -> ConformalCurve:
-    """Coverage and mean set size for each alpha on one split (as ``split_conformal``).
-
-    The split and the tie-breaking uniforms are the same for every alpha, so the sets are
-    nested: a smaller alpha never removes a class.
-
-    References:
-        Angelopoulos & Bates 2021 (coverage of split conformal prediction).
-    """
-    alphas = _check_alphas(alphas)
-    labels, _, test_idx, all_scores, cal_scores = _split_scores(
-        probs, labels, score, cal_fraction, seed, randomized, lam, k_reg
-    )
-    test_scores = all_scores[test_idx]
-    true_scores = test_scores[np.arange(test_idx.size), labels[test_idx]]
-    qhats = np.array([conformal_quantile(cal_scores, a) for a in alphas])
-    # Sets are {y : s <= qhat}; sizes and hits for every alpha via sorting, not K passes of (n, C).
-    sorted_class_scores = np.sort(test_scores.ravel())
-    sorted_true = np.sort(true_scores)
-    sizes_total = np.searchsorted(sorted_class_scores, qhats, side="right")
-    hits = np.searchsorted(sorted_true, qhats, side="right")
-    n_test = test_idx.size
-    coverage_low, coverage_high = wilson_ci(hits, np.full(hits.shape, n_test))
-    return ConformalCurve(
-        score=score,
-        alpha=alphas,
-        coverage=hits / n_test,
-        coverage_low=coverage_low,
-        coverage_high=coverage_high,
-        mean_set_size=sizes_total / n_test,
-        qhat=qhats,
-        n_cal=int(cal_scores.size),
-        n_test=int(n_test),
-    )
-
-
 @dataclass(frozen=True, eq=False)
 class ConformalLevels:
-    """One split's conformal sets at each of K levels α, as counts: what ``split_conformal``
-    and ``class_coverage`` give at each level, without the (n_test, C) sets.
+    """One split's conformal sets at each of K levels α, as counts: what
+    ``ConformalSplit.sets`` and ``class_coverage`` give at each level, without the (n_test, C)
+    sets (``ConformalSplit.levels``).
 
     Attributes:
         score: ``lac``, ``aps`` or ``raps``.
@@ -602,76 +474,330 @@ class ConformalLevels:
         }
 
 
-def conformal_at_levels(
-    probs: np.ndarray,
-    labels: np.ndarray,
-    *,
-    alphas: np.ndarray,
-    score: str = "lac",
-    cal_fraction: float = 0.5,
-    seed: int = 0,
-    randomized: bool = True,
-    lam: float = 0.01,
-    k_reg: int = 5,
-) -> ConformalLevels:
-    """``split_conformal`` at every level of ``alphas`` on one split, as counts.
 
-    The split, the tie-breaking uniforms and the scores are computed once. A row's set at q̂
-    holds ``size = #{y : s(x, y) <= q̂}`` classes, so ``size >= j`` exactly when the j-th
-    smallest of its C scores is ``<= q̂``: with each row's scores sorted and then each of
-    those C columns sorted over the rows, the number of sets of at least j classes at every
-    q̂ is one binary search (and likewise the hits of each class in its sorted true-class
-    scores). The numbers equal ``split_conformal``'s and ``class_coverage``'s at each level.
+@dataclass(frozen=True, eq=False)
+class AverageCoverage:
+    """Test coverage against alpha averaged over the splits of seeds ``0 … n_draws - 1``
+    (``ConformalSplit.draws``).
 
-    Args:
-        probs, labels, score, cal_fraction, seed, randomized, lam, k_reg: as
-            ``split_conformal``.
-        alphas: (K,) miscoverage levels in (0, 1).
+    One split's coverage scatters around ``1 - alpha``; the guarantee
+    ``1 - alpha <= E[coverage]`` is about the mean over splits (and tie-breaking draws), which
+    this estimates.
+
+    Attributes:
+        alpha: (K,) miscoverage levels, as given.
+        coverage: (K,) mean test coverage over the splits.
+        n_draws: splits averaged.
 
     References:
-        Angelopoulos & Bates 2021 (split conformal prediction).
+        Angelopoulos & Bates 2021, section 1 (coverage holds on average over calibration sets).
     """
-    alphas = _check_alphas(alphas)
-    labels, cal_idx, test_idx, all_scores, cal_scores = _split_scores(
-        probs, labels, score, cal_fraction, seed, randomized, lam, k_reg
-    )
-    n_cal, n_test = int(cal_idx.size), int(test_idx.size)
-    qhats = np.array([conformal_quantile(cal_scores, a) for a in alphas])
-    test_scores = all_scores[test_idx]
-    num_classes = test_scores.shape[1]
-    # at_least[k, j - 1]: sets holding at least j classes at qhats[k]
-    columns = np.sort(np.sort(test_scores, axis=1), axis=0)
-    at_least = np.stack([np.searchsorted(columns[:, j], qhats, side="right")
-                         for j in range(num_classes)], axis=1)
-    bounds = np.concatenate([np.full((alphas.size, 1), n_test), at_least,
-                             np.zeros((alphas.size, 1), dtype=at_least.dtype)], axis=1)
-    size_counts = -np.diff(bounds, axis=1)
-    test_labels = labels[test_idx]
-    true_scores = test_scores[np.arange(n_test), test_labels]
-    order = np.lexsort((true_scores, test_labels))  # by class, then by score
-    class_counts = np.bincount(test_labels, minlength=num_classes)
-    starts = np.concatenate([[0], np.cumsum(class_counts)])
-    sorted_true = true_scores[order]
-    class_hits = np.stack([np.searchsorted(sorted_true[starts[c]:starts[c + 1]], qhats,
-                                           side="right") for c in range(num_classes)], axis=1)
-    hits = class_hits.sum(axis=1)
-    low, high = wilson_ci(hits, np.full(hits.shape, n_test))
-    return ConformalLevels(
-        score=score,
-        alpha=alphas,
-        qhat=qhats,
-        rank=np.array([quantile_rank(n_cal, a) for a in alphas], dtype=np.int64),
-        hits=hits,
-        coverage=hits / n_test,
-        coverage_low=np.asarray(low),
-        coverage_high=np.asarray(high),
-        mean_set_size=at_least.sum(axis=1) / n_test,
-        size_counts=size_counts,
-        class_hits=class_hits,
-        class_counts=class_counts,
-        n_cal=n_cal,
-        n_test=n_test,
-    )
+
+    alpha: np.ndarray
+    coverage: np.ndarray
+    n_draws: int
+
+    def at(self, alpha: float) -> float:
+        """The mean coverage at the level of ``self.alpha`` nearest to ``alpha``."""
+        return float(self.coverage[np.argmin(np.abs(self.alpha - float(alpha)))])
+
+
+
+# -- one split, every level --------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class ConformalSplit:
+    """One calibration/test split of labelled rows and its nonconformity scores, answering
+    split conformal sets at any level (the procedure, scores and guarantee: module docstring).
+
+    The rows are split by ``split_calibration(N, cal_fraction, seed)``; randomized APS/RAPS
+    use ``tie_breaking_uniforms(N, seed)`` (one ``u`` per row); ``lac`` is never randomized.
+    The arguments are checked once, on construction; the split, the uniforms and the scores
+    are computed once, on first use (cached properties), and every answer reads them:
+
+    * ``sets(alpha)``: the sets at one level, with coverage and per-class counts
+      (``class_conditional=True``: one threshold per class, Mondrian sets);
+    * ``levels(alphas)``: what ``sets`` and ``class_coverage`` give at each level, as counts;
+    * ``curve(alphas)``: coverage and mean set size against α;
+    * ``draws(alphas, n_draws)``: the coverage averaged over the splits of seeds
+      ``0 … n_draws - 1`` (this split's settings, other seeds).
+
+    The sets at every level come from one split and one ``u`` per row, so they are nested: a
+    smaller α never removes a class.
+
+    Non-randomized APS/RAPS calibrate on the cumulative mass including the true class
+    (``u = 0``) and build test sets that keep every class whose higher-ranked mass is still
+    below q̂ — the class that crosses q̂ is included (Romano et al. 2020; MAPIE's
+    ``include_last_label``), so sets are never empty and coverage is at least 1 − α.
+
+    Attributes:
+        probs: (N, C) class probabilities (average stochastic samples first), kept as float64.
+        labels: (N,) true classes 0..C-1, kept as int64.
+        score: ``lac``, ``aps`` or ``raps``.
+        cal_fraction: fraction of rows used for calibration, in (0, 1); both parts need a row.
+        seed: seed of the split and of the tie-breaking uniforms, an integer >= 0.
+        randomized: random tie-breaking for ``aps``/``raps`` (exact coverage); False
+            calibrates on the cumulative mass including the class and keeps, in each test
+            set, the class that crosses q̂ (never empty; coverage >= 1 − α).
+        lam: RAPS penalty per class beyond rank ``k_reg``, >= 0.
+        k_reg: RAPS number of classes without penalty, an integer >= 0.
+
+    References:
+        Vovk, Gammerman & Shafer 2005 (split conformal); Sadinle et al. 2019 (LAC); Romano et
+        al. 2020 (APS); Angelopoulos et al. 2021 (RAPS); Angelopoulos & Bates 2021 (coverage
+        of split conformal prediction); Vovk et al. 2003 and Löfström et al. 2015
+        (class-conditional sets).
+    """
+
+    probs: np.ndarray
+    labels: np.ndarray
+    score: str = "lac"
+    cal_fraction: float = 0.5
+    seed: int = 0
+    randomized: bool = True
+    lam: float = 0.01
+    k_reg: int = 5
+
+    def __post_init__(self) -> None:
+        probs = check_probs(self.probs)
+        lam, k_reg = _check_raps(self.lam, self.k_reg)
+        checked = {"probs": probs, "labels": check_labels(self.labels, *probs.shape),
+                   "score": _check_score(self.score),
+                   "cal_fraction": _check_cal_fraction(probs.shape[0], self.cal_fraction),
+                   "seed": _check_seed(self.seed), "randomized": bool(self.randomized),
+                   "lam": lam, "k_reg": k_reg}
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    # -- computed once ---------------------------------------------------------------------
+    @cached_property
+    def split(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(cal_indices, test_indices)``: ``split_calibration(N, cal_fraction, seed)``."""
+        return calibration_split(self.probs.shape[0], self.cal_fraction, self.seed)
+
+    @property
+    def cal_indices(self) -> np.ndarray:
+        """(n_cal,) sorted rows used for calibration."""
+        return self.split[0]
+
+    @property
+    def test_indices(self) -> np.ndarray:
+        """(n_test,) sorted rows the sets are built for."""
+        return self.split[1]
+
+    @cached_property
+    def uniforms(self) -> np.ndarray | None:
+        """(N,) tie-breaking ``u`` of randomized APS/RAPS, ``tie_breaking_uniforms(N, seed)``;
+        None for LAC and for non-randomized scores (``u = 0``)."""
+        if self.score == "lac" or not self.randomized:
+            return None
+        return tie_breaking_uniforms(self.probs.shape[0], self.seed)
+
+    @property
+    def _keeps_crossing_class(self) -> bool:
+        """Non-randomized APS/RAPS: test sets keep the class whose mass crosses q̂."""
+        return self.score != "lac" and not self.randomized
+
+    @cached_property
+    def set_scores(self) -> np.ndarray:
+        """(N, C) the scores the sets compare with q̂: row i's set at q̂ is
+        ``set_scores[i] <= q̂``. ``class_scores`` with the rows' ``uniforms``; for
+        non-randomized APS/RAPS the mass above the class (``u = 1``) shifted up by one ulp, so
+        that ``set_scores <= q̂`` means ``mass above < q̂``."""
+        if self._keeps_crossing_class:
+            above = _class_scores(self.probs, self.score, np.ones(self.probs.shape[0]),
+                                  self.lam, self.k_reg)
+            return np.nextafter(above, np.inf)  # <= qhat  <=>  mass above < qhat
+        return _class_scores(self.probs, self.score, self.uniforms, self.lam, self.k_reg)
+
+    @cached_property
+    def calibration_scores(self) -> np.ndarray:
+        """(n_cal,) nonconformity score of each calibration row's true class,
+        ``s(x_i, y_i)`` (non-randomized APS/RAPS: the mass down to and including it)."""
+        cal = self.cal_indices
+        if self._keeps_crossing_class:
+            scores = _class_scores(self.probs[cal], self.score, None, self.lam, self.k_reg)
+            return scores[np.arange(cal.size), self.labels[cal]]
+        return self.set_scores[cal, self.labels[cal]]
+
+    def _thresholds(self, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``alphas`` checked, and (K,) q̂ at each (``conformal_quantile``)."""
+        alphas = _check_alphas(alphas)
+        return alphas, np.array([conformal_quantile(self.calibration_scores, a)
+                                 for a in alphas])
+
+    def _test_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The test rows' (n_test, C) set scores, (n_test,) labels and (n_test,) scores of
+        their true class."""
+        test_idx = self.test_indices
+        test_scores, test_labels = self.set_scores[test_idx], self.labels[test_idx]
+        return test_scores, test_labels, test_scores[np.arange(test_idx.size), test_labels]
+
+    # -- answers ---------------------------------------------------------------------------
+    def sets(self, alpha: float, *, class_conditional: bool = False) -> ConformalResult:
+        """Split conformal prediction sets at level ``1 - alpha`` for the test rows:
+        ``{y : s(x, y) <= q̂}`` with q̂ = ``conformal_quantile(calibration_scores, alpha)``.
+
+        Args:
+            alpha: miscoverage level in (0, 1).
+            class_conditional: one threshold per class, q̂_y from that class's calibration
+                rows (``+inf`` for a class without any): coverage >= 1 − α within every class
+                (Mondrian sets, module docstring).
+
+        Returns:
+            A ``ConformalResult`` for the test rows.
+
+        References:
+            Romano et al. 2020 (APS); Angelopoulos et al. 2021 (RAPS); Angelopoulos & Bates
+            2021; Vovk et al. 2003 and Löfström et al. 2015 (class-conditional sets).
+        """
+        alpha = _check_alpha(alpha)
+        cal_idx, test_idx = self.split
+        cal_scores = self.calibration_scores
+        test_scores, test_labels, _ = self._test_rows()
+        num_classes = test_scores.shape[1]
+        cal_labels = self.labels[cal_idx]
+        class_n_cal = np.bincount(cal_labels, minlength=num_classes)
+        class_qhat = None
+        if class_conditional:
+            class_qhat = np.array([conformal_quantile(cal_scores[cal_labels == c], alpha)
+                                   if class_n_cal[c] else math.inf for c in range(num_classes)])
+            qhat = float(class_qhat.max())
+            sets = test_scores <= class_qhat[None, :]
+        else:
+            qhat = conformal_quantile(cal_scores, alpha)
+            sets = test_scores <= qhat
+        covered = sets[np.arange(test_idx.size), test_labels]
+        per_class_n = np.bincount(test_labels, minlength=num_classes)
+        per_class_hits = np.bincount(test_labels, weights=covered, minlength=num_classes)
+        set_sizes = sets.sum(axis=1).astype(np.int64)
+        per_class_size_sum = np.bincount(test_labels, weights=set_sizes, minlength=num_classes)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_class = np.where(per_class_n > 0,
+                                 per_class_hits / np.maximum(per_class_n, 1), np.nan)
+            per_class_size = np.where(per_class_n > 0,
+                                      per_class_size_sum / np.maximum(per_class_n, 1), np.nan)
+        hits = int(covered.sum())
+        return ConformalResult(
+            score=self.score,
+            alpha=alpha,
+            qhat=qhat,
+            sets=sets,
+            set_sizes=set_sizes,
+            coverage=hits / test_idx.size,
+            coverage_ci=wilson_ci(hits, int(test_idx.size)),
+            mean_set_size=float(set_sizes.mean()),
+            per_class_coverage=per_class,
+            n_cal=int(cal_idx.size),
+            n_test=int(test_idx.size),
+            test_indices=test_idx,
+            cal_indices=cal_idx,
+            randomized=self.uniforms is not None,
+            class_conditional=bool(class_conditional),
+            class_qhat=class_qhat,
+            class_n_cal=class_n_cal,
+            per_class_set_size=per_class_size,
+        )
+
+    def curve(self, alphas: np.ndarray) -> ConformalCurve:
+        """Coverage, its 95% Wilson interval and mean set size at each level of ``alphas``,
+        equal to ``sets(alpha)``'s at each. The sizes and hits at every q̂ come from one sort
+        of the test scores and a binary search per level, not K passes over (n_test, C).
+
+        Args:
+            alphas: (K,) miscoverage levels in (0, 1).
+
+        References:
+            Angelopoulos & Bates 2021 (coverage of split conformal prediction).
+        """
+        alphas, qhats = self._thresholds(alphas)
+        test_scores, _, true_scores = self._test_rows()
+        n_test = true_scores.size
+        # Sets are {y : s <= qhat}: the scores <= qhat among all test scores, and the true ones.
+        sizes_total = np.searchsorted(np.sort(test_scores.ravel()), qhats, side="right")
+        hits = np.searchsorted(np.sort(true_scores), qhats, side="right")
+        coverage_low, coverage_high = wilson_ci(hits, np.full(hits.shape, n_test))
+        return ConformalCurve(
+            score=self.score,
+            alpha=alphas,
+            coverage=hits / n_test,
+            coverage_low=coverage_low,
+            coverage_high=coverage_high,
+            mean_set_size=sizes_total / n_test,
+            qhat=qhats,
+            n_cal=int(self.cal_indices.size),
+            n_test=int(n_test),
+        )
+
+    def levels(self, alphas: np.ndarray) -> ConformalLevels:
+        """``sets`` at every level of ``alphas``, as counts, without the (n_test, C) sets.
+
+        A row's set at q̂ holds ``size = #{y : s(x, y) <= q̂}`` classes, so ``size >= j``
+        exactly when the j-th smallest of its C scores is ``<= q̂``: with each row's scores
+        sorted and then each of those C columns sorted over the rows, the number of sets of
+        at least j classes at every q̂ is one binary search (and likewise the hits of each
+        class in its sorted true-class scores). The numbers equal ``sets``'s and
+        ``class_coverage``'s at each level.
+
+        Args:
+            alphas: (K,) miscoverage levels in (0, 1).
+
+        References:
+            Angelopoulos & Bates 2021 (split conformal prediction).
+        """
+        alphas, qhats = self._thresholds(alphas)
+        test_scores, test_labels, true_scores = self._test_rows()
+        n_cal, (n_test, num_classes) = int(self.cal_indices.size), test_scores.shape
+        # at_least[k, j - 1]: sets holding at least j classes at qhats[k]
+        columns = np.sort(np.sort(test_scores, axis=1), axis=0)
+        at_least = np.stack([np.searchsorted(columns[:, j], qhats, side="right")
+                             for j in range(num_classes)], axis=1)
+        bounds = np.concatenate([np.full((alphas.size, 1), n_test), at_least,
+                                 np.zeros((alphas.size, 1), dtype=at_least.dtype)], axis=1)
+        size_counts = -np.diff(bounds, axis=1)
+        order = np.lexsort((true_scores, test_labels))  # by class, then by score
+        class_counts = np.bincount(test_labels, minlength=num_classes)
+        starts = np.concatenate([[0], np.cumsum(class_counts)])
+        sorted_true = true_scores[order]
+        class_hits = np.stack([np.searchsorted(sorted_true[starts[c]:starts[c + 1]], qhats,
+                                               side="right") for c in range(num_classes)],
+                              axis=1)
+        hits = class_hits.sum(axis=1)
+        low, high = wilson_ci(hits, np.full(hits.shape, n_test))
+        return ConformalLevels(
+            score=self.score,
+            alpha=alphas,
+            qhat=qhats,
+            rank=np.array([quantile_rank(n_cal, a) for a in alphas], dtype=np.int64),
+            hits=hits,
+            coverage=hits / n_test,
+            coverage_low=np.asarray(low),
+            coverage_high=np.asarray(high),
+            mean_set_size=at_least.sum(axis=1) / n_test,
+            size_counts=size_counts,
+            class_hits=class_hits,
+            class_counts=class_counts,
+            n_cal=n_cal,
+            n_test=n_test,
+        )
+
+    def draws(self, alphas: np.ndarray, n_draws: int) -> AverageCoverage:
+        """Mean of ``replace(self, seed=s).curve(alphas).coverage`` over
+        ``s = 0 … n_draws - 1``: the coverage averaged over splits (and tie-breaking draws)
+        with these settings, whatever ``self.seed`` is.
+
+        Args:
+            alphas: (K,) miscoverage levels in (0, 1).
+            n_draws: splits to average (``number_of_draws`` suggests one), >= 1.
+
+        References:
+            Angelopoulos & Bates 2021 (coverage of split conformal prediction).
+        """
+        if isinstance(n_draws, bool) or int(n_draws) != n_draws or n_draws < 1:
+            raise ValueError(f"n_draws must be an integer >= 1, got {n_draws}")
+        alphas = _check_alphas(alphas)
+        mean = np.mean([(self if s == self.seed else replace(self, seed=s)).curve(alphas)
+                        .coverage for s in range(int(n_draws))], axis=0)
+        return AverageCoverage(alphas, mean, int(n_draws))
 
 
 def conformal_summary(p: Predictions, *, alpha: float = 0.1, **kwargs) -> dict:
@@ -680,16 +806,15 @@ def conformal_summary(p: Predictions, *, alpha: float = 0.1, **kwargs) -> dict:
     Args:
         p: predictions of one method.
         alpha: miscoverage level.
-        **kwargs: passed to ``split_conformal`` (score, cal_fraction, seed, randomized, lam,
-            k_reg).
+        **kwargs: the settings of ``ConformalSplit`` (score, cal_fraction, seed, randomized,
+            lam, k_reg).
 
     Returns:
         JSON-ready dict with ``qhat`` (float, or None when infinite), ``coverage`` and
         ``mean_set_size`` (floats), ``n_cal`` and ``n_test`` (ints).
     """
     rows = p.labelled_in_distribution()
-    return split_conformal(rows.mean_probs, rows.labels, alpha=alpha, **kwargs).summary()
-
+    return ConformalSplit(rows.mean_probs, rows.labels, **kwargs).sets(alpha).summary()
 
 # -- what the conformal page shows besides one split -------------------------------------------
 MAX_DRAWS, MIN_DRAWS, DRAW_BUDGET = 100, 10, 2e7  # splits averaged; rows × classes × splits
@@ -718,65 +843,6 @@ def number_of_draws(n_rows: int, n_classes: int) -> int:
     """Calibration splits to average: ``DRAW_BUDGET / (rows × classes)``, clipped to
     ``MIN_DRAWS``–``MAX_DRAWS`` (100 splits for small sets, at least 10 for large files)."""
     return int(np.clip(DRAW_BUDGET // (n_rows * n_classes), MIN_DRAWS, MAX_DRAWS))
-
-
-@dataclass(frozen=True, eq=False)
-class AverageCoverage:
-    """Test coverage against alpha averaged over the splits of seeds ``0 … n_draws - 1``.
-
-    One split's coverage scatters around ``1 - alpha``; the guarantee
-    ``1 - alpha <= E[coverage]`` is about the mean over splits (and tie-breaking draws), which
-    this estimates.
-
-    Attributes:
-        alpha: (K,) miscoverage levels, as given.
-        coverage: (K,) mean test coverage over the splits.
-        n_draws: splits averaged.
-
-    References:
-        Angelopoulos & Bates 2021, section 1 (coverage holds on average over calibration sets).
-    """
-
-    alpha: np.ndarray
-    coverage: np.ndarray
-    n_draws: int
-
-    def at(self, alpha: float) -> float:
-        """The mean coverage at the level of ``self.alpha`` nearest to ``alpha``."""
-        return float(self.coverage[np.argmin(np.abs(self.alpha - float(alpha)))])
-
-
-def coverage_over_draws(
-    probs: np.ndarray,
-    labels: np.ndarray,
-    *,
-    alphas: np.ndarray,
-    n_draws: int,
-    score: str = "lac",
-    cal_fraction: float = 0.5,
-    randomized: bool = True,
-    lam: float = 0.01,
-    k_reg: int = 5,
-) -> AverageCoverage:
-    """Mean of ``coverage_vs_alpha(..., seed=s).coverage`` over ``s = 0 … n_draws - 1``.
-
-    Args:
-        probs: (N, C) class probabilities; labels: (N,) true classes.
-        alphas: (K,) miscoverage levels in (0, 1).
-        n_draws: splits to average (``number_of_draws`` suggests one), >= 1.
-        score, cal_fraction, randomized, lam, k_reg: as ``split_conformal``.
-
-    References:
-        Angelopoulos & Bates 2021 (coverage of split conformal prediction).
-    """
-    if int(n_draws) < 1:
-        raise ValueError(f"n_draws must be >= 1, got {n_draws}")
-    alphas = np.asarray(alphas, dtype=np.float64).ravel()
-    mean = np.mean([coverage_vs_alpha(probs, labels, alphas=alphas, score=score,
-                                      cal_fraction=cal_fraction, seed=s, randomized=randomized,
-                                      lam=lam, k_reg=k_reg).coverage
-                    for s in range(int(n_draws))], axis=0)
-    return AverageCoverage(alphas, mean, int(n_draws))
 
 
 def covered_test_rows(result: ConformalResult, labels: np.ndarray) -> np.ndarray:

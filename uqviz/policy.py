@@ -9,10 +9,18 @@ test-time augmentation samples and seed); the guarantee (target accuracy, confid
 was certified, the calibration size); the referred share expected with its 95% Wilson
 interval; the uqviz version and the date.
 
-``load(path)`` reads it back as a ``Policy``; ``Policy.decide(probs)`` turns a source's
-probabilities (S, N, C) into ``Decisions`` with the one score function
-(``uqviz.metrics.scores.uncertainty``); ``Policy.check_model`` refuses, in one line, model
-files or classes other than those the policy was made for.
+``load(path)`` reads it back as a ``Policy``; ``Policy.decide(probs, logits=...)`` turns a
+source's probabilities (S, N, C) into ``Decisions`` with the one score function
+(``uqviz.metrics.scores.uncertainty``, or for a logit score ``uqviz.metrics.ood_scores``'s
+max-logit, energy or GEN on the source's logits, with the settings the document records);
+``Policy.check_model`` refuses, in one line, model files or classes other than those the
+policy was made for.
+
+**Which scores a policy can carry** (``EXPORTABLE_SCORES``): the probability scores and the
+logit scores that need no fitted part (max-logit, energy, GEN). The feature-space scores
+(KNN, ViM, Mahalanobis, relative Mahalanobis) depend on a feature bank, class means or a
+principal space fitted on the fit rows, which a policy does not carry: ``policy_document``
+refuses them in one line (``check_exportable``).
 """
 
 from __future__ import annotations
@@ -27,6 +35,14 @@ from typing import Any
 import numpy as np
 
 from uqviz.metrics.classification import wilson_ci
+from uqviz.metrics.ood_scores import (
+    DEFAULT_ENERGY_TEMPERATURE,
+    DEFAULT_GEN_GAMMA,
+    LOGIT_FEATURE_SCORES,
+    energy_score,
+    gen_score,
+    max_logit_score,
+)
 from uqviz.metrics.scores import UNCERTAINTY_SCORES, mean_probabilities, uncertainty
 from uqviz.metrics.selective import OperatingPoint, ReferralIndex
 
@@ -39,11 +55,36 @@ REFERRAL_MODES = {
     "target": "a target accuracy",
     "cost": "costs",
 }
+# scores computed from logits alone, with no fitted part: a policy can carry them
+LOGIT_POLICY_SCORES = tuple(k for k, info in LOGIT_FEATURE_SCORES.items()
+                            if info.needs == "logits" and not info.fitted)
+EXPORTABLE_SCORES = (*UNCERTAINTY_SCORES, *LOGIT_POLICY_SCORES)
 
 
-def operating_point(index: ReferralIndex, mode: str, value) -> OperatingPoint:
+def check_exportable(score: str) -> None:
+    """Refuse (one line) a score a policy cannot carry (module docstring).
+
+    Raises:
+        ValueError: ``score`` is a feature-space score (fitted parts) or unknown; the message
+            lists the scores that can be exported.
+    """
+    if score in EXPORTABLE_SCORES:
+        return
+    if score in LOGIT_FEATURE_SCORES:
+        raise ValueError(
+            f"a policy on {LOGIT_FEATURE_SCORES[score].label} ({score}) cannot be exported: it "
+            "needs parts fitted on the fit rows (a feature bank, class means or a principal "
+            "space) that a policy does not carry; scores that can be exported: "
+            f"{', '.join(EXPORTABLE_SCORES)}")
+    raise ValueError(f"unknown score {score!r}; scores that can be exported: "
+                     f"{', '.join(EXPORTABLE_SCORES)}")
+
+
+def operating_point(index: ReferralIndex, mode: str, value, *,
+                    reviewer_accuracy: float = 1.0) -> OperatingPoint:
     """The operating point set by one of REFERRAL_MODES: a threshold, a budget (fraction
-    referred), a target accuracy (fraction), or costs ``(cost_error, cost_review)``."""
+    referred), a target accuracy (fraction), or costs ``(cost_error, cost_review)`` (with
+    reviewers right with probability ``reviewer_accuracy``: ``ReferralIndex.for_costs``)."""
     if mode == "threshold":
         return index.at_threshold(float(value))
     if mode == "budget":
@@ -52,7 +93,8 @@ def operating_point(index: ReferralIndex, mode: str, value) -> OperatingPoint:
         return index.for_target_accuracy(float(value))
     if mode == "cost":
         cost_error, cost_review = value
-        return index.for_costs(float(cost_error), float(cost_review))
+        return index.for_costs(float(cost_error), float(cost_review),
+                               reviewer_accuracy=reviewer_accuracy)
     raise ValueError(f"unknown referral mode {mode!r}; valid: {', '.join(REFERRAL_MODES)}")
 
 
@@ -63,15 +105,27 @@ def _num(x: float) -> float | None:
 def policy_document(*, dataset: str, method: str, score: str, mode: str,
                     point: OperatingPoint, when: str, stream: dict | None = None,
                     guarantee: dict | None = None, classes: Sequence[str] | None = None,
-                    model: dict | None = None) -> dict:
+                    model: dict | None = None, score_settings: dict | None = None,
+                    reviewer_accuracy: float | None = None) -> dict:
     """The exported referral policy: what to refer and what to expect, with 95% CIs; with
     ``guarantee`` (``GuaranteedReferral.to_dict()``), the threshold with a guarantee, whose own
     ``method`` names how it was certified (``ltt_fallback``, ``ltt_fixed_sequence`` or ``sgr``;
-    the document's ``method`` is the model's). ``classes`` names output i; ``model``
-    (``model_provenance``) identifies a user's model files so that ``Policy.check_model`` can
-    refuse others. The expected referred share's interval is Wilson's (95%) over the
-    ``point.n`` cases it was measured on."""
+    the document's ``method`` is the model's) and, with per-class targets, each target's
+    record (``class_targets``). ``classes`` names output i; ``model`` (``model_provenance``)
+    identifies a user's model files so that ``Policy.check_model`` can refuse others;
+    ``score_settings``: a logit score's settings (default: the guarantee's
+    ``score_settings``), what ``Policy.decide`` computes it with; ``reviewer_accuracy``: the
+    reviewers' accuracy the cost mode used. The expected referred share's interval is
+    Wilson's (95%) over the ``point.n`` cases it was measured on.
+
+    Raises:
+        ValueError: a score a policy cannot carry (``check_exportable``).
+    """
     from uqviz import __version__
+
+    check_exportable(score)
+    if score_settings is None and guarantee is not None:
+        score_settings = guarantee.get("score_settings")
 
     referred_ci = (wilson_ci(point.n_referred, point.n) if point.n
                    else (float("nan"), float("nan")))
@@ -96,6 +150,10 @@ def policy_document(*, dataset: str, method: str, score: str, mode: str,
         "n_test_cases": int(point.n),
         "date": when,
     }
+    if score_settings is not None:
+        doc["score_settings"] = _json_ready(dict(score_settings))
+    if reviewer_accuracy is not None:  # the cost mode's reviewers
+        doc["reviewer_accuracy"] = float(reviewer_accuracy)
     if stream is not None:  # the incoming stream the figures were measured on
         doc["stream"] = dict(stream, ood_rows="an automated out-of-distribution case counts as "
                                               "an error")
@@ -140,7 +198,7 @@ class Decisions:
     Attributes:
         predicted: int64 (N,) the predicted class, ``argmax_c p̄_c`` of the mean probabilities.
         probability: float64 (N,) ``p̄`` of the predicted class.
-        score: float64 (N,) the policy's uncertainty score (higher: more uncertain).
+        score: float64 (N,) the policy's score (higher: more uncertain).
         refer: bool (N,) ``score > threshold``: the case goes to a person.
         top_classes: int64 (N, k) the k most probable classes, most probable first.
         top_probabilities: float64 (N, k) their mean probabilities.
@@ -168,7 +226,8 @@ class Policy:
 
     Attributes:
         method: the uncertainty method whose probabilities are scored (``softmax`` …).
-        score: a key of ``UNCERTAINTY_SCORES``.
+        score: a key of ``EXPORTABLE_SCORES``: a probability score, or a logit score
+            (``LOGIT_POLICY_SCORES``) computed from the method's logits.
         threshold: refer a case when its score is ``> threshold`` (``inf``: refer none).
         classes: the class names (output i is ``classes[i]``), or None when not recorded.
         model: ``model_provenance`` of a user's model, or None (a built-in or a file's).
@@ -176,6 +235,8 @@ class Policy:
         expected_referral_rate_ci95: its 95% interval, or None.
         n_measured: the cases that share was measured on.
         guarantee: the guarantee's record (``GuaranteedReferral.to_dict()``), or None.
+        score_settings: a logit score's settings (energy's ``temperature``, GEN's ``gamma``
+            and ``top_m``); empty: the defaults of ``uqviz.metrics.ood_scores``.
         document: the whole document as read.
     """
 
@@ -188,6 +249,7 @@ class Policy:
     expected_referral_rate_ci95: tuple[float, float] | None = None
     n_measured: int | None = None
     guarantee: dict | None = None
+    score_settings: dict = field(default_factory=dict)
     document: dict = field(default_factory=dict)
 
     @classmethod
@@ -208,9 +270,16 @@ class Policy:
             if doc.get(key) is None:
                 raise ValueError(f"{name}: no \"{key}\"; is it a policy exported by uqviz?")
         score = doc["score"]
-        if score not in UNCERTAINTY_SCORES:
-            raise ValueError(f"{name}: unknown score {score!r}; valid: "
-                             f"{', '.join(UNCERTAINTY_SCORES)}")
+        try:
+            check_exportable(score)
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from None
+        settings = doc.get("score_settings") or {}
+        if not isinstance(settings, Mapping) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool)
+                for k, v in settings.items() if k in _LOGIT_SETTINGS):
+            raise ValueError(f"{name}: score_settings must map {', '.join(_LOGIT_SETTINGS)} to "
+                             f"numbers, got {settings!r}")
         threshold = doc["threshold"]
         if (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
                 or math.isnan(threshold)):
@@ -231,7 +300,14 @@ class Policy:
             expected_referral_rate_ci95=(tuple(float(v) for v in ci)
                                          if ci and None not in ci else None),
             n_measured=doc.get("n_test_cases", doc.get("n_calibration")),
-            guarantee=doc.get("guarantee"), document=dict(doc))
+            guarantee=doc.get("guarantee"),
+            score_settings={k: settings[k] for k in _LOGIT_SETTINGS if k in settings},
+            document=dict(doc))
+
+    @property
+    def needs_logits(self) -> bool:
+        """The score is computed from logits (``LOGIT_POLICY_SCORES``): ``decide`` needs them."""
+        return self.score in LOGIT_POLICY_SCORES
 
     @property
     def settings(self) -> dict:
@@ -270,24 +346,34 @@ class Policy:
                     raise ValueError(f"the policy's model.json has {key} {recorded.get(key)!r} "
                                      f"but the one given has {given.get(key)!r}: refused")
 
-    def decide(self, probs: np.ndarray, *, top: int = 3) -> Decisions:
-        """Apply the policy to a source's probabilities.
+    def decide(self, probs: np.ndarray, *, logits: np.ndarray | None = None,
+               top: int = 3) -> Decisions:
+        """Apply the policy to a source's probabilities (and logits, for a logit score).
 
         ``p̄ = mean_s p_s``; predicted ``argmax_c p̄_c``; score ``uncertainty(probs, score)``
-        (``uqviz.metrics.scores``, higher = more uncertain); refer when ``score > threshold``.
+        (``uqviz.metrics.scores``) or, for a logit score, ``max_logit_score``,
+        ``energy_score`` or ``gen_score`` of ``logits`` with the recorded settings
+        (``uqviz.metrics.ood_scores``), higher = more uncertain; refer when
+        ``score > threshold``.
 
         Args:
             probs: (S, N, C) or (N, C) class probabilities of the policy's method.
+            logits: (S, N, C) or (N, C) the same method's logits (needed when
+                ``needs_logits``; ignored otherwise).
             top: how many most probable classes to keep per case.
 
         Raises:
-            ValueError: C differs from the policy's number of classes.
+            ValueError: C differs from the policy's number of classes; a logit score without
+                logits, or logits of another shape than the probabilities.
         """
         mean = mean_probabilities(probs)
         if self.classes is not None and mean.shape[1] != len(self.classes):
             raise ValueError(f"the policy is for {len(self.classes)} classes, the probabilities "
                              f"have {mean.shape[1]}")
-        score = uncertainty(probs, self.score).astype(np.float64, copy=False)
+        if self.needs_logits:
+            score = self._logit_score(logits, mean.shape)
+        else:
+            score = uncertainty(probs, self.score).astype(np.float64, copy=False)
         k = min(top, mean.shape[1])
         top_classes = np.argsort(-mean, axis=1, kind="stable")[:, :k]
         predicted = top_classes[:, 0] if k else np.zeros(len(mean), np.int64)
@@ -297,6 +383,30 @@ class Policy:
             score=score, refer=score > self.threshold,
             top_classes=top_classes.astype(np.int64),
             top_probabilities=np.take_along_axis(mean, top_classes, axis=1))
+
+
+    def _logit_score(self, logits: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+        """(N,) the policy's logit score of ``logits`` (N, C) or (S, N, C)."""
+        if logits is None:
+            raise ValueError(f"the policy's score {self.score!r} is computed from logits: give "
+                             "the model's logits (a model that outputs logits, not "
+                             "probabilities)")
+        logits = np.asarray(logits)
+        if logits.ndim not in (2, 3) or logits.shape[-2:] != tuple(shape):
+            raise ValueError(f"logits must be (N, C) or (S, N, C) with (N, C) = {tuple(shape)} "
+                             f"as the probabilities, got {logits.shape}")
+        s = self.score_settings
+        if self.score == "energy":
+            return energy_score(logits, temperature=float(
+                s.get("temperature", DEFAULT_ENERGY_TEMPERATURE)))
+        if self.score == "gen":
+            top_m = s.get("top_m")
+            return gen_score(logits, gamma=float(s.get("gamma", DEFAULT_GEN_GAMMA)),
+                             top_m=None if top_m is None else int(top_m))
+        return max_logit_score(logits)
+
+
+_LOGIT_SETTINGS = ("temperature", "gamma", "top_m")
 
 
 def _valid_model(model: Any) -> bool:

@@ -40,6 +40,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -359,6 +360,74 @@ def stop_children(fabric) -> None:
     for proc in getattr(fabric.strategy.launcher, "procs", []):
         if proc.poll() is None:
             proc.kill()
+
+
+@dataclass(frozen=True)
+class FabricShares:
+    """Fabric's processes as ``uqviz.user_model.engine.Shares``: this one's global rank among
+    the world, objects gathered on rank 0 (``torch.distributed.gather_object``: gloo, or NCCL on
+    the device Fabric set) and broadcast from it."""
+
+    fabric: Any
+
+    @property
+    def rank(self) -> int:
+        return self.fabric.global_rank
+
+    @property
+    def world(self) -> int:
+        return self.fabric.world_size
+
+    def gather(self, value: Any) -> list | None:
+        out = [None] * self.world if self.rank == 0 else None
+        torch.distributed.gather_object(value, out, dst=0)
+        return out
+
+    def broadcast(self, value: Any) -> Any:
+        return self.fabric.broadcast(value, src=0)
+
+
+def _user_model_work(fabric, source, methods: list[str],
+                     make_progress: Callable[[], Progress]):
+    from dataclasses import replace
+
+    from uqviz.device import configure_threads, default_device
+
+    configure_threads()  # Fabric's launcher sets threads = cores / processes; keep ours
+    if fabric.device != default_device():  # one GPU per process
+        source = replace(source, device=str(fabric.device))
+    progress = make_progress() if fabric.global_rank == 0 else no_progress
+    try:
+        return source.run(methods, progress, FabricShares(fabric))
+    finally:
+        for model in source.__dict__.get("loaded", ()):  # those loaded (cached_property)
+            model.close()
+
+
+def run_user_model(source, methods: list[str], launch: LaunchConfig, *,
+                   make_progress: Callable[[], Progress] = lambda: no_progress):
+    """A user's model (``uqviz.user_model.ModelSource``) on its images over Fabric's processes
+    (``launch``: CPU processes, GPUs or nodes, started by Fabric's own launcher, torchrun or
+    SLURM as for ``run_precompute``): batch k of every part goes to rank ``k % world``, rank 0
+    gathers the raw outputs and assembles the methods (``uqviz.user_model.engine``). The
+    predictions are the same arrays for any number of processes.
+
+    Returns:
+        The ``UserRun`` on global rank 0; None on the other ranks.
+    """
+    if launch.num_nodes > 1 and not any(os.environ.get(v) for v in NODE_RANK_ENV):
+        raise ValueError(f"num_nodes={launch.num_nodes} needs a launcher that tells each node "
+                         "its rank: torchrun, SLURM's srun, or NODE_RANK, MASTER_ADDR and "
+                         "MASTER_PORT set on every node")
+    fabric = make_fabric(launch)
+    try:
+        return fabric.launch(_user_model_work, source, list(methods), make_progress)
+    except BaseException:
+        stop_children(fabric)
+        raise
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 def run_precompute(dataset: str | DatasetSpec, methods: list[str], *,

@@ -6,6 +6,13 @@ probabilities, the confidence, the predicted class, right or wrong, each uncerta
 its sort order, and the referral index built on that order. Every table, chart, count and
 browser table reads a row set, so two views of the same rows can never disagree.
 
+**Scores.** A score is a probability score of ``UNCERTAINTY_SCORES`` (from ``probs``) or a
+logit / feature score of ``LOGIT_FEATURE_SCORES`` (max-logit, energy, GEN, KNN, ViM,
+Mahalanobis, relative Mahalanobis), computed by the parts fitted on the fit rows
+(``uqviz.metrics.ood_scores.FittedOODScores``, ``Study.ood_scores``), never on these rows. Both
+are oriented the same way (higher = more uncertain, or more likely out-of-distribution), so
+any of them sorts the rows for referral.
+
 Two row sets are derived from any row set and kept with it:
 
 * ``scored``: the rows accuracy, calibration and conformal sets score
@@ -21,11 +28,13 @@ numpy only; no torch, no streamlit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
 
-from uqviz.metrics.scores import uncertainty
+from uqviz.metrics.ood_scores import LOGIT_FEATURE_SCORES, FittedOODScores
+from uqviz.metrics.scores import UNCERTAINTY_SCORES, uncertainty
 from uqviz.metrics.selective import ReferralIndex
 from uqviz.predictions import Predictions
 
@@ -37,12 +46,17 @@ class RowSet:
 
     Args:
         predictions: the rows.
+        fitted_scores: gives the logit and feature scores fitted on the fit rows
+            (``Study.ood_scores``); called on the first such score asked for, so nothing is
+            fitted for probability scores alone. None: probability scores only.
     """
 
-    def __init__(self, predictions: Predictions) -> None:
+    def __init__(self, predictions: Predictions,
+                 fitted_scores: Callable[[], FittedOODScores] | None = None) -> None:
         if not isinstance(predictions, Predictions):
             raise ValueError(f"a row set holds Predictions, got {type(predictions).__name__}")
         self.predictions = predictions
+        self.fitted_scores = fitted_scores
         self._scores: dict[str, np.ndarray] = {}
         self._indexes: dict[str, ReferralIndex] = {}
 
@@ -98,11 +112,29 @@ class RowSet:
         return (self.labels >= 0) & (self.predicted == self.labels)
 
     def uncertainty(self, score: str) -> np.ndarray:
-        """(N,) uncertainty under ``score`` (a key of ``UNCERTAINTY_SCORES``), higher = more
-        uncertain."""
+        """(N,) ``score`` of every row, higher = more uncertain: a key of
+        ``UNCERTAINTY_SCORES`` (``uncertainty(probs, score)``) or of ``LOGIT_FEATURE_SCORES``
+        (``fitted_scores().score(score, predictions)``).
+
+        Raises:
+            ValueError: an unknown score, or a logit / feature score this row set cannot
+                compute (no fitted scores; no logits, features or fit rows: the reason).
+        """
         if score not in self._scores:
-            self._scores[score] = uncertainty(self.predictions.probs, score)
+            self._scores[score] = self._compute(score)
         return self._scores[score]
+
+    def _compute(self, score: str) -> np.ndarray:
+        if score in UNCERTAINTY_SCORES:
+            return uncertainty(self.predictions.probs, score)
+        if score not in LOGIT_FEATURE_SCORES:
+            raise ValueError(f"unknown score {score!r}; valid: "
+                             f"{', '.join([*UNCERTAINTY_SCORES, *LOGIT_FEATURE_SCORES])}")
+        if self.fitted_scores is None:
+            raise ValueError(f"score {score!r} is computed from logits or features with parts "
+                             "fitted on the fit rows; this row set has none (make it with "
+                             "fitted_scores, as Study does)")
+        return self.fitted_scores().score(score, self.predictions)
 
     def referral_index(self, score: str) -> ReferralIndex:
         """The one sort of these rows by ``score``: every referral query is a search."""
@@ -132,10 +164,10 @@ class RowSet:
             raise ValueError(
                 f"method {self.method!r} has no labelled in-distribution rows to score "
                 f"(labels all -1 or every row OOD or corrupted, N={self.n})")
-        return RowSet(p.select(keep))
+        return RowSet(p.select(keep), self.fitted_scores)
 
     @cached_property
     def ood(self) -> RowSet | None:
         """The out-of-distribution rows, or None when there is none."""
         p = self.predictions
-        return RowSet(p.ood_rows()) if p.is_ood.any() else None
+        return RowSet(p.ood_rows(), self.fitted_scores) if p.is_ood.any() else None

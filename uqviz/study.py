@@ -30,7 +30,9 @@ bank, ViM's principal space: ``uqviz.metrics.ood_scores.fit_ood_scores``).
 **OOD scores**: a page asks for a score by key, a probability score of ``UNCERTAINTY_SCORES``
 or a logit / feature score of ``LOGIT_FEATURE_SCORES``, and ``Study.score_values`` gives its
 values on the scored rows or on one group; ``ood_detection``, ``ood_auroc_ci`` and
-``Comparison.ood_table`` go through it.
+``Comparison.ood_table`` go through it. The row sets compute either kind (``RowSet.uncertainty``
+with the study's fitted scores), so every referral query (index, curve, operating points, the
+guarantee, galleries, one-vs-rest) takes any key of ``referral_score_keys()``.
 
 No streamlit, no plotly: this module runs headless (``python -m uqviz`` uses it too).
 """
@@ -39,11 +41,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property, partial
 
 import numpy as np
 
-from uqviz.conformal import ConformalCurve, ConformalResult, coverage_vs_alpha, split_conformal
+from uqviz.conformal import ConformalCurve, ConformalResult, ConformalSplit
 from uqviz.metrics.bootstrap import bootstrap_ood_auroc_ci
 from uqviz.metrics.calibration import ReliabilityBins, reliability_bins
 from uqviz.metrics.classification import confusion_matrix
@@ -142,6 +144,8 @@ class GuaranteedReferral:
         calibration_share: share of the stream used to choose.
         seed: seed of the split.
         class_names: the class names (for the per-class targets in ``to_dict``).
+        score_settings: a logit or feature score's settings (``FittedOODScores.settings``:
+            energy's T, GEN's γ and M, KNN's k …); None for a probability score.
     """
 
     score: str
@@ -151,6 +155,7 @@ class GuaranteedReferral:
     calibration_share: float
     seed: int
     class_names: tuple[str, ...] | None = None
+    score_settings: dict | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready (``python -m uqviz referral --json``): threshold (refer scores above
@@ -169,6 +174,8 @@ class GuaranteedReferral:
             "seed": self.seed, "method": c.method, "procedure": GUARANTEE_METHODS[c.method],
             "levels": c.levels,
         }
+        if self.score_settings is not None:
+            doc["score_settings"] = dict(self.score_settings)
         if c.class_targets:  # per class: certified and the bound reached (guarantee.py)
             doc["class_targets"] = [r.to_dict(self.class_names) for r in c.class_targets]
         if self.heldout is not None:
@@ -196,7 +203,7 @@ class ClassConditionalComparison:
     Marginal sets guarantee coverage ≥ 1 − α on average over the classes; Mondrian sets
     (one threshold per class from that class's calibration rows) within every class, at the
     price of larger sets where a class has few calibration rows (Vovk et al. 2003; Löfström et
-    al. 2015; ``uqviz.conformal.split_conformal``).
+    al. 2015; ``uqviz.conformal.ConformalSplit.sets``).
 
     Attributes:
         marginal: the sets with one threshold.
@@ -270,6 +277,10 @@ class Study:
         self.predictions, self.fit_predictions = set_fit_rows_aside(predictions)
         self.mix = mix
         self._memo: dict[tuple, object] = {}
+        # fitted once, on first use, on the fit rows only (the row sets share it)
+        self._fitted_scores = cache(partial(
+            fit_ood_scores, self.fit_predictions if self.fit_predictions is not None
+            else self.predictions))
 
     def _once(self, key: tuple, compute):
         if key not in self._memo:
@@ -292,7 +303,7 @@ class Study:
     @cached_property
     def all_rows(self) -> RowSet:
         """Every row the method predicted (test, corrupted, OOD)."""
-        return RowSet(self.predictions)
+        return RowSet(self.predictions, self._fitted_scores)
 
     @cached_property
     def stream_rows(self) -> RowSet:
@@ -301,7 +312,7 @@ class Study:
         OOD rows as mixed."""
         if self.mix.is_clean:
             return self.all_rows.scored
-        return RowSet(self._stream[0])
+        return RowSet(self._stream[0], self._fitted_scores)
 
     @cached_property
     def scored(self) -> RowSet:
@@ -377,7 +388,8 @@ class Study:
         return self.scored.correct
 
     def uncertainty(self, score: str) -> np.ndarray:
-        """(N,) uncertainty of the scored rows under ``score`` (a key of UNCERTAINTY_SCORES)."""
+        """(N,) uncertainty of the scored rows under ``score`` (a key of
+        ``referral_score_keys()``: ``RowSet.uncertainty``)."""
         return self.scored.uncertainty(score)
 
     @property
@@ -392,8 +404,19 @@ class Study:
         return self.stream_rows.correct
 
     def stream_uncertainty(self, score: str) -> np.ndarray:
-        """(M,) uncertainty of every stream row."""
+        """(M,) uncertainty of every stream row (any key of ``referral_score_keys()``)."""
         return self.stream_rows.uncertainty(score)
+
+    def referral_score_keys(self) -> list[str]:
+        """Every score a referral threshold can be set on: the probability scores
+        (``UNCERTAINTY_SCORES``), then the logit and feature scores this method has
+        (``ood_scores.available``: fitted on the fit rows)."""
+        return [*UNCERTAINTY_SCORES, *self.ood_scores.available]
+
+    def score_settings(self, score: str) -> dict | None:
+        """The settings a logit or feature score was computed with (``FittedOODScores.settings``;
+        e.g. energy's temperature, KNN's k); None for a probability score."""
+        return None if score in UNCERTAINTY_SCORES else self.ood_scores.settings.get(score)
 
     def applicable_score(self, score: str, fallback: str = "entropy") -> str:
         """``score`` when it means something for this method, else ``fallback`` (one-sample
@@ -419,9 +442,12 @@ class Study:
         return self._once(("risk_coverage", score),
                           lambda: self.referral_index(score).risk_coverage())
 
-    def operating_point(self, score: str, mode: str, value) -> OperatingPoint:
-        """The referral operating point set by one of ``uqviz.policy.REFERRAL_MODES``."""
-        return operating_point(self.referral_index(score), mode, value)
+    def operating_point(self, score: str, mode: str, value, *,
+                        reviewer_accuracy: float = 1.0) -> OperatingPoint:
+        """The referral operating point set by one of ``uqviz.policy.REFERRAL_MODES`` (the
+        cost mode with reviewers right with probability ``reviewer_accuracy``)."""
+        return operating_point(self.referral_index(score), mode, value,
+                               reviewer_accuracy=reviewer_accuracy)
 
     def guaranteed_referral(self, score: str, *, target_accuracy: float | None,
                             confidence: float = 0.95, calibration_share: float = 0.5,
@@ -448,7 +474,7 @@ class Study:
             heldout = (ReferralIndex.from_scores(u[held], correct[held]).at_threshold(
                 chosen.threshold) if held.size else None)
             return GuaranteedReferral(score, chosen, calibration, heldout, calibration_share,
-                                      seed, self.stream.names)
+                                      seed, self.stream.names, self.score_settings(score))
         key = ("guaranteed", score, target_accuracy, confidence, calibration_share, seed,
                method, class_targets)
         return self._once(key, compute)
@@ -532,13 +558,12 @@ class Study:
             return order[::-1][:k], order[:k]
         return self._once(("extremes", group, score, k), compute)
 
-    @cached_property
+    @property
     def ood_scores(self) -> FittedOODScores:
         """The scores of ``LOGIT_FEATURE_SCORES`` fitted once on the fit rows
         (``fit_ood_scores``): what each needs, its settings, and why the others are
         unavailable (no logits, no features, no fit rows)."""
-        return fit_ood_scores(self.fit_predictions if self.fit_predictions is not None
-                              else self.predictions)
+        return self._fitted_scores()
 
     def ood_score_keys(self) -> list[str]:
         """Every OOD score that applies: the probability scores for this many samples, then the
@@ -558,12 +583,10 @@ class Study:
         if key not in LOGIT_FEATURE_SCORES:
             raise ValueError(f"unknown OOD score {key!r}; valid: "
                              f"{', '.join([*UNCERTAINTY_SCORES, *LOGIT_FEATURE_SCORES])}")
-
-        def compute():
-            rows = self.rows if group is None else self.predictions.select(
-                self._group_mask(group))
-            return self.ood_scores.score(key, rows)
-        return self._once(("score_values", group, key), compute)
+        if group is None:
+            return self.uncertainty(key)  # the scored rows' row set keeps it
+        return self._once(("score_values", group, key), lambda: self.ood_scores.score(
+            key, self.predictions.select(self._group_mask(group))))
 
     def ood_detection(self, group: str, score: str) -> OODResult:
         """AUROC, AUPR-in/out and FPR95 of ``score`` (any key ``score_values`` takes) telling
@@ -580,16 +603,27 @@ class Study:
         return self._once(("ood_ci", group, score), compute)
 
     # -- conformal prediction -----------------------------------------------------------------
-    def conformal(self, *, alpha: float, score: str = "lac", cal_fraction: float = 0.5,
-                  seed: int = 0, randomized: bool = True, lam: float = 0.01,
-                  k_reg: int = 5, class_conditional: bool = False) -> ConformalResult:
-        """Split-conformal sets on the scored rows (``uqviz.conformal.split_conformal``;
-        ``class_conditional``: one threshold per class, Mondrian sets)."""
-        args = dict(alpha=alpha, score=score, cal_fraction=cal_fraction, seed=seed,
-                    randomized=randomized, lam=lam, k_reg=k_reg,
-                    class_conditional=class_conditional)
-        return self._once(("conformal", *sorted(args.items())), lambda: split_conformal(
-            self.mean_probs, self.rows.labels, **args))
+    def conformal_split(self, *, score: str = "lac", cal_fraction: float = 0.5, seed: int = 0,
+                        randomized: bool = True, lam: float = 0.01,
+                        k_reg: int = 5) -> ConformalSplit:
+        """The calibration/test split of the scored rows under these settings, its scores
+        computed once for every level (``uqviz.conformal.ConformalSplit``)."""
+        args = dict(score=score, cal_fraction=cal_fraction, seed=seed, randomized=randomized,
+                    lam=lam, k_reg=k_reg)
+        # one float64 copy of the probabilities, shared by the splits of every setting
+        probs = self._once(("conformal_probs",),
+                           lambda: np.asarray(self.mean_probs, dtype=np.float64))
+        return self._once(("conformal_split", *sorted(args.items())), lambda: ConformalSplit(
+            probs, self.rows.labels, **args))
+
+    def conformal(self, *, alpha: float, class_conditional: bool = False,
+                  **settings) -> ConformalResult:
+        """Split-conformal sets on the scored rows (``ConformalSplit.sets``; ``settings``:
+        those of ``conformal_split``; ``class_conditional``: one threshold per class, Mondrian
+        sets)."""
+        split = self.conformal_split(**settings)
+        return self._once(("conformal", split, alpha, bool(class_conditional)),
+                          lambda: split.sets(alpha, class_conditional=class_conditional))
 
     def class_conditional_comparison(self, *, alpha: float, score: str = "lac",
                                      cal_fraction: float = 0.5, seed: int = 0,
@@ -604,23 +638,21 @@ class Study:
                                           self.conformal(**args, class_conditional=True),
                                           self.rows.names)
 
-    def conformal_curve(self, alphas: np.ndarray, **kwargs) -> ConformalCurve:
-        """Coverage and set size against α on one split (``coverage_vs_alpha``)."""
-        key = ("conformal_curve", tuple(np.round(alphas, 9)), *sorted(kwargs.items()))
-        return self._once(key, lambda: coverage_vs_alpha(
-            self.mean_probs, self.rows.labels, alphas=alphas, **kwargs))
+    def conformal_curve(self, alphas: np.ndarray, **settings) -> ConformalCurve:
+        """Coverage and set size against α on one split (``ConformalSplit.curve``;
+        ``settings``: those of ``conformal_split``)."""
+        split = self.conformal_split(**settings)
+        return self._once(("conformal_curve", split, tuple(np.round(alphas, 9))),
+                          lambda: split.curve(alphas))
 
     # -- conformal page -----------------------------------------------------------------------
     def average_coverage(self, alphas: np.ndarray, n_draws: int, **kwargs):
         """Coverage against α averaged over the splits of seeds 0 … ``n_draws`` - 1
-        (``uqviz.conformal.coverage_over_draws``; ``kwargs``: score, cal_fraction,
-        randomized, lam, k_reg)."""
-        from uqviz.conformal import coverage_over_draws
-
-        key = ("average_coverage", tuple(np.round(alphas, 9)), int(n_draws),
-               *sorted(kwargs.items()))
-        return self._once(key, lambda: coverage_over_draws(
-            self.mean_probs, self.rows.labels, alphas=alphas, n_draws=n_draws, **kwargs))
+        (``ConformalSplit.draws``; ``kwargs``: score, cal_fraction, randomized, lam, k_reg;
+        the split of seed 0 is ``conformal_split``'s)."""
+        split = self.conformal_split(**kwargs)
+        return self._once(("average_coverage", split, tuple(np.round(alphas, 9)), int(n_draws)),
+                          lambda: split.draws(alphas, n_draws))
 
     # -- shift --------------------------------------------------------------------------------
     def shift_rows(self, corruption: str, severity: int) -> Predictions:

@@ -36,7 +36,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -218,6 +218,9 @@ class Triage:
         if policy.method == "temperature" and policy.settings.get("temperature") is None:
             raise ValueError("the policy's method is temperature scaling but it records no "
                              "fitted temperature")
+        if policy.needs_logits and any(c.outputs != "logits" for c in configs):
+            raise ValueError(f"the policy's score {policy.score!r} is computed from logits but "
+                             "the model outputs probabilities (model.json \"outputs\")")
         return cls(policy, paths, configs, batch_size)
 
     @property
@@ -268,11 +271,11 @@ class Triage:
             skipped = tuple(_split_reason(r) for r in batch.skipped)
             ids = tuple(part.files[i] for i in batch.rows)
             if not ids:
-                yield TriageBatch((), self.policy.decide(np.zeros((1, 0, len(self.classes)))),
-                                  skipped)
+                empty = np.zeros((1, 0, len(self.classes)))
+                yield TriageBatch((), self.policy.decide(empty, logits=empty), skipped)
                 continue
-            probs = engine.predict_batch(batch.images, temperature, group="triage")
-            yield TriageBatch(ids, self.policy.decide(probs[self.policy.method]), skipped)
+            yield TriageBatch(ids, _decide(engine, self.policy, batch.images, temperature),
+                              skipped)
 
     def close(self) -> None:
         for model in self._loaded:
@@ -280,6 +283,24 @@ class Triage:
             if close:
                 close()
         self._loaded.clear()
+
+
+def _decide(engine, policy: Policy, images, temperature: float | None) -> Decisions:
+    """The policy's decisions on one batch: its method's probabilities and, when its score is
+    computed from logits (``Policy.needs_logits``), the same pass's logits (``Engine.logits``:
+    divided by the fitted temperature for temperature scaling), as ``Engine.predict_batch``
+    makes the probabilities."""
+    method = policy.method
+    if not policy.needs_logits:
+        return policy.decide(engine.predict_batch(images, temperature, group="triage")[method])
+    from uqviz.user_model.methods import ENSEMBLE, USER_METHOD_LABELS
+
+    samples = engine._samples(method, engine._outputs(images, "triage", 0, {method}))
+    ids = np.asarray([f"triage/{i}" for i in range(len(images))], dtype=str)
+    engine._check_finite(USER_METHOD_LABELS[method], samples, ids,
+                         None if method == ENSEMBLE else engine.models[0])
+    return policy.decide(engine.probabilities(method, samples, temperature),
+                         logits=engine.logits(method, samples, temperature))
 
 
 def model_record(models: Sequence[str | Path], configs: Sequence, *,
@@ -320,9 +341,14 @@ class _Queue:
 
 
 def write_outputs(out: Path, batches: Iterator[TriageBatch], classes: Sequence[str],
-                  policy: Policy, images_root: Path, *, source: str = "") -> dict:
+                  policy: Policy, images_root: Path | None, *, source: str = "",
+                  pictures: Callable[[str], bytes] | None = None) -> dict:
     """Write ``decisions.csv``, ``review_queue.csv``, ``review.zip`` and ``summary.json``
     (module docstring) under ``out`` from the batches as they come; returns the summary.
+
+    ``pictures``: an image's PNG bytes by id, for images that are no files (a built-in
+    dataset's group, ``DemoTriage``; ``review.zip`` names them ``….png``); None reads each
+    referred file again under ``images_root``.
 
     Each file is written under a temporary name and renamed when complete, so a run that
     fails leaves no half file.
@@ -362,9 +388,12 @@ def write_outputs(out: Path, batches: Iterator[TriageBatch], classes: Sequence[s
     os.replace(partial, out / "decisions.csv")
     order = queue_order(np.asarray(queue.scores))
     width = max(4, len(str(len(order))))
-    names = [review_name(rank + 1, queue.ids[k], width) for rank, k in enumerate(order)]
+    suffix = ".png" if pictures else ""
+    names = [review_name(rank + 1, queue.ids[k], width) + suffix
+             for rank, k in enumerate(order)]
     _write_queue(out / "review_queue.csv", queue, order, names)
-    _write_review_zip(out / "review.zip", queue, order, names, images_root, open_inside)
+    _write_review_zip(out / "review.zip", queue, order, names, images_root, open_inside,
+                      pictures)
     check = check_share(referred, n, policy.expected_referral_rate,
                         policy.expected_referral_rate_ci95)
     summary = {
@@ -425,17 +454,22 @@ def _write_queue(path: Path, queue: _Queue, order: np.ndarray, names: list[str])
 
 
 def _write_review_zip(path: Path, queue: _Queue, order: np.ndarray, names: list[str],
-                      root: Path, open_inside) -> None:
-    """The referred images' bytes, read again safely (``open_inside``), in queue order, with a
-    ``labels.csv`` to fill in."""
+                      root: Path | None, open_inside,
+                      pictures: Callable[[str], bytes] | None = None) -> None:
+    """The referred images' bytes, read again safely (``open_inside``; or ``pictures``), in
+    queue order, with a ``labels.csv`` to fill in."""
     tmp = path.with_name(f".{path.name}.partial")
-    real_root = root.resolve()
+    real_root = None if root is None else root.resolve()
     labels = io.StringIO()
     writer = csv.writer(labels)
     writer.writerow(["id", "label", "file"])
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
         for k, name in zip(order, names, strict=True):
             image_id = queue.ids[k]
+            if pictures is not None:
+                archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), pictures(image_id))
+                writer.writerow([image_id, "", name])
+                continue
             try:
                 with open_inside(real_root / image_id, real_root) as handle:
                     archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), handle.read())
@@ -444,6 +478,183 @@ def _write_review_zip(path: Path, queue: _Queue, order: np.ndarray, names: list[
             writer.writerow([image_id, "", name])
         archive.writestr(zipfile.ZipInfo("labels.csv", ZIP_TIME), labels.getvalue())
     os.replace(tmp, path)
+
+
+# -- the built-in demo: a dataset's group of rows as the new images ----------------------------
+@dataclass(frozen=True, eq=False)
+class DemoImages:
+    """A built-in dataset's group of rows (``test``, ``brightness:5``, ``ood:uniform_noise`` …)
+    as triage's images: image ``id`` is the row's position in the group.
+
+    Attributes:
+        group: the group's name.
+        images: float32 (N, C, H, W) in [0, 1], the rows as the evaluation makes them
+            (``uqviz.runs.evaluation_inputs``: the same corruption seeds, the same OOD draw).
+    """
+
+    group: str
+    images: np.ndarray
+    root = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def picture(self, image_id: str) -> bytes:
+        """Row ``image_id``'s PNG (grey for one channel), for ``review.zip``."""
+        from PIL import Image
+
+        pixels = np.clip(np.rint(self.images[int(image_id)] * 255.0), 0, 255).astype(np.uint8)
+        image = Image.fromarray(pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+
+def review_pictures(images) -> Callable[[str], bytes] | None:
+    """``write_outputs``'s ``pictures`` for images that are no files (``DemoImages``)."""
+    return images.picture if isinstance(images, DemoImages) else None
+
+
+def demo_block(spec, group: str, n_test: int):
+    """The ``uqviz.precompute.Block`` that makes ``group`` of a built-in dataset with the app's
+    plan's seed (``uqviz.sources.APP_PLAN``): ``test``, ``<corruption>:<1-5>`` (any
+    corruption) or ``ood:<set>`` (the dataset's OOD sets).
+
+    Raises:
+        ValueError: another group (one line listing the valid ones).
+    """
+    from uqviz.precompute import Block
+    from uqviz.predictions import OOD_PREFIX, TEST_GROUP, parse_shift_group
+    from uqviz.runs import EvalPlan
+    from uqviz.shifts import CORRUPTIONS
+    from uqviz.sources import APP_PLAN
+
+    if group == TEST_GROUP:
+        return Block(TEST_GROUP, n_test, True, None)
+    parsed = parse_shift_group(group)
+    if parsed is not None and parsed[0] in CORRUPTIONS and 1 <= parsed[1] <= 5:
+        plan = EvalPlan(corruptions=(parsed[0],), severities=(parsed[1],), ood_sets=(),
+                        seed=APP_PLAN.seed)
+        return Block(group, n_test, True, plan)
+    name = group.removeprefix(OOD_PREFIX)
+    if group.startswith(OOD_PREFIX) and name in spec.ood_sets:
+        plan = EvalPlan(corruptions=(), ood_sets=(name,), ood_size=APP_PLAN.ood_size,
+                        seed=APP_PLAN.seed)
+        return Block(group, APP_PLAN.ood_size or n_test, False, plan)
+    sets = ", ".join(f"{OOD_PREFIX}{n}" for n in spec.ood_sets)
+    raise ValueError(f"--group {group!r}: not a group of {spec.name}; give test, a corruption "
+                     f"and severity such as brightness:5 (corruptions: {', '.join(CORRUPTIONS)}) "
+                     f"or an OOD set ({sets})")
+
+
+@dataclass(frozen=True, eq=False)
+class DemoTriage:
+    """A policy exported for a built-in dataset, run on one of its groups of rows with the
+    built-in method's own networks (``uqviz.methods``, the app's configuration and split: the
+    networks the Referral page set the policy on). Build it with ``DemoTriage.create``.
+
+    The method predicts ``batch_size`` rows at a time with their absolute ``row_offset``, and
+    ``batch_size`` is a multiple of ``uqviz.inference.MC_SEED_ROWS``: MC dropout draws the same
+    masks as when the whole group is predicted at once, so the decisions equal thresholding
+    the method's own mean probabilities on the group (``uqviz.runs.run_evaluation``'s), for
+    every method, deterministic or not, and any number of processes.
+
+    Attributes:
+        policy: the ``Policy`` (its ``dataset`` is this one, its method a built-in one).
+        dataset: the dataset's name.
+        group: the group of rows to triage.
+        batch_size: rows predicted at a time.
+    """
+
+    policy: Policy
+    dataset: str
+    group: str
+    batch_size: int
+    _fitted: list = field(default_factory=list, repr=False)
+
+    @classmethod
+    def create(cls, policy: Policy, dataset: str, group: str, *,
+               batch_size: int = 64) -> DemoTriage:
+        """Check the policy against the dataset now (one-line ValueError): a policy exported
+        for another dataset or for a user's model, a method that is not built in, other
+        classes, an unknown group. ``batch_size`` is rounded up to a multiple of
+        ``MC_SEED_ROWS``."""
+        from uqviz.data import get_dataset
+        from uqviz.inference import MC_SEED_ROWS
+        from uqviz.methods import METHOD_IDS
+
+        made_for = policy.document.get("dataset")
+        if policy.model is not None:
+            raise ValueError("the policy is for your own model files: give them with --model "
+                             "and the new images with --images")
+        if made_for != dataset:
+            raise ValueError(f"the policy was exported for {made_for!r}, not for the built-in "
+                             f"dataset {dataset!r}: refused")
+        if policy.method not in METHOD_IDS:
+            raise ValueError(f"the policy's method {policy.method!r} is not a built-in method "
+                             f"({', '.join(METHOD_IDS)})")
+        spec = get_dataset(dataset)
+        policy.check_model([], spec.class_names)
+        demo_block(spec, group, 0)  # validates the group
+        if batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+        rounded = -(-batch_size // MC_SEED_ROWS) * MC_SEED_ROWS
+        return cls(policy, dataset, group, rounded)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        from uqviz.data import get_dataset
+
+        return tuple(get_dataset(self.dataset).class_names)
+
+    def _data(self):
+        from uqviz.data import get_dataset
+        from uqviz.sources import DATA_SEED
+
+        spec = get_dataset(self.dataset)
+        return spec, spec.load(DATA_SEED)
+
+    def scan(self, root=None) -> DemoImages:
+        """The group's images (``demo_block`` built as the evaluation builds it)."""
+        from uqviz.precompute import build_block
+
+        spec, data = self._data()
+        images = build_block(spec, data, demo_block(spec, self.group, len(data.test_y))).images
+        return DemoImages(self.group, images.numpy().astype(np.float32, copy=False))
+
+    def _method(self):
+        """The policy's method fitted on the app's networks (the cache or the shipped weights;
+        trains what is in neither)."""
+        if not self._fitted:
+            from uqviz.device import default_device
+            from uqviz.methods import get_method
+            from uqviz.sources import APP_CONFIG, DATA_SEED
+            from uqviz.training import no_progress
+
+            spec, data = self._data()
+            device = default_device()
+            method = get_method(self.policy.method, APP_CONFIG).fit(spec, data, device,
+                                                                    no_progress, DATA_SEED)
+            self._fitted.append((method, device))
+        return self._fitted[0]
+
+    def batches(self, images: DemoImages,
+                share: tuple[int, int] = (0, 1)) -> Iterator[TriageBatch]:
+        """Decide the rows ``batch_size`` at a time, in row order; with ``share = (rank,
+        world)`` only batches k with ``k % world == rank``."""
+        import torch
+
+        method, device = self._method()
+        rank, world = share
+        for start in range(rank * self.batch_size, len(images), world * self.batch_size):
+            stop = min(len(images), start + self.batch_size)
+            out = method.predict(torch.from_numpy(images.images[start:stop]), device,
+                                 row_offset=start)
+            ids = tuple(str(i) for i in range(start, stop))
+            yield TriageBatch(ids, self.policy.decide(out.probs, logits=out.logits), ())
+
+    def close(self) -> None:
+        self._fitted.clear()
 
 
 # -- on several processes ----------------------------------------------------------------------
@@ -501,12 +712,12 @@ def _sharded_work(fabric, triage: Triage, images, out: Path, source: str) -> dic
     ordered = (shares[k % world][k // world] for k in range(sum(map(len, shares))))
     try:
         return write_outputs(out, ordered, triage.classes, triage.policy, images.root,
-                             source=source)
+                             source=source, pictures=review_pictures(images))
     finally:
         shutil.rmtree(shards, ignore_errors=True)
 
 
-def run_on_processes(triage: Triage, images, out: Path, launch, *,
+def run_on_processes(triage: Triage | DemoTriage, images, out: Path, launch, *,
                      source: str = "") -> dict | None:
     """``write_outputs`` over Lightning Fabric's processes (``launch``: a
     ``uqviz.precompute.LaunchConfig``; CPU processes, GPUs or nodes, started by Fabric's own

@@ -1,6 +1,6 @@
 // The α slider's lookups and formatting (conformal_alpha.js) on the table Python sent
 // (uqviz.ui.components.conformal_alpha.build_payload), against what the Python core
-// (split_conformal, class_coverage) gives at each level, formatted with the page's f-strings.
+// (ConformalSplit.sets, class_coverage) gives at each level, formatted with the page's f-strings.
 // Written by tests/test_components_node.py; skipped when run without it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

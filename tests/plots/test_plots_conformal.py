@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.plots.figure_checks import tick_labels, trace_named
-from uqviz.conformal import coverage_vs_alpha, split_conformal
+from uqviz.conformal import ConformalSplit
 from uqviz.plots import (
     conformal_curve_figure,
     coverage_vs_alpha_figure,
@@ -17,7 +17,7 @@ from uqviz.plots import (
 def test_coverage_vs_alpha_from_a_conformal_curve(data):
     probs, labels, _, _ = data
     alphas = np.array([0.3, 0.05, 0.1, 0.2])
-    curve = coverage_vs_alpha(probs.astype(np.float32), labels, alphas=alphas, seed=0)
+    curve = ConformalSplit(probs.astype(np.float32), labels, seed=0).curve(alphas)
     fig = conformal_curve_figure(curve)
     empirical = trace_named(fig, "Empirical coverage")
     order = np.argsort(1 - alphas)
@@ -43,7 +43,7 @@ def test_coverage_vs_alpha_from_a_conformal_curve(data):
 
 def test_set_size_histogram(data):
     probs, labels, _, _ = data
-    result = split_conformal(probs.astype(np.float32), labels, alpha=0.1, seed=0)
+    result = ConformalSplit(probs.astype(np.float32), labels, seed=0).sets(0.1)
     fig = set_size_histogram_figure(result.set_sizes, num_classes=4)
     (hist,) = fig.data
     np.testing.assert_array_equal(hist.x, result.set_sizes)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tests.plots.figure_checks import trace_named
-from uqviz.conformal import class_coverage, coverage_over_draws, coverage_vs_alpha, split_conformal
+from uqviz.conformal import ConformalSplit, class_coverage
 from uqviz.plots import METHOD_COLORS, conformal_curve_figure, metric_vs_severity_figure
 from uqviz.plots.conformal import class_coverage_figure
 from uqviz.plots.shift import rotation_figure
@@ -17,7 +17,7 @@ from uqviz.plots.theme import CORRECT_COLOR, MUTED_COLOR, WRONG_COLOR
 
 def test_class_coverage_bars_whiskers_and_target(data):
     probs, labels, _, _ = data
-    result = split_conformal(probs, labels, alpha=0.2, seed=0)
+    result = ConformalSplit(probs, labels, seed=0).sets(0.2)
     per_class = class_coverage(result, labels)
     fig = class_coverage_figure(per_class, ("a", "b", "c", "d"))
     (bar,) = fig.data
@@ -39,8 +39,8 @@ def test_class_coverage_bars_whiskers_and_target(data):
 def test_conformal_curve_with_average_marked_alpha_and_legend_below(data):
     probs, labels, _, _ = data
     alphas = np.array([0.05, 0.1, 0.2, 0.3])
-    curve = coverage_vs_alpha(probs, labels, alphas=alphas, seed=0)
-    average = coverage_over_draws(probs, labels, alphas=alphas[::-1], n_draws=5)
+    split = ConformalSplit(probs, labels, seed=0)
+    curve, average = split.curve(alphas), split.draws(alphas[::-1], 5)
     fig = conformal_curve_figure(curve, title="t", height=460, average=average,
                                  marked_alpha=0.1, legend_below=True)
     line = trace_named(fig, "Average of 5 splits")

@@ -38,7 +38,9 @@ Selective prediction (``selective``): sort by uncertainty ascending (stable)
     coverage_at_risk      largest k/N with risk <= r;  risk_at_coverage at k = ceil(cN)
     referral curve        accuracy of the rest after referring the j most uncertain
     ``ReferralIndex``     refer uncertainty > threshold; queries by threshold, budget,
-                          target accuracy, costs ((errors·c_err + referred·c_rev)/N)
+                          target accuracy, costs ((errors·c_err + referred·c_rev)/N;
+                          reviewers right with probability q: a referred case costs
+                          c_rev + (1 - q)·c_err)
 
 OOD detection (``ood``): in-distribution is the positive class, score -uncertainty
     AUROC, AUPR-in (in positive), AUPR-out (OOD positive, score uncertainty),

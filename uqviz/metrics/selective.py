@@ -6,6 +6,12 @@ and an (N,) boolean ``correct`` (the model's prediction was right).
 * Risk–coverage: sort rows by uncertainty ascending (most confident first, stable sort); keeping
   the first ``k`` gives coverage ``k/N`` and selective risk ``errors among them / k``.
 * Referral: cases with uncertainty ``> threshold`` go to a human; the rest are automated.
+* Costs: an automated error costs ``c_e``, a review ``c_r``; reviewers right with probability
+  ``q`` (the reviewers' accuracy) make an error on a referred case with probability ``1 − q``,
+  so a referred case costs ``c_r + (1 − q)·c_e`` (``referred_case_cost``) and automating the
+  ``m`` least uncertain of ``N`` cases costs, per case,
+  ``cost(m) = ((m − correct among them)·c_e + (N − m)·(c_r + (1 − q)·c_e)) / N``
+  (Chow 1970's reject rule with a reject cost that includes the reviewers' errors).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ __all__ = [
     "operating_point_table",
     "oracle_aurc",
     "referral_curve",
+    "referred_case_cost",
     "risk_at_coverage",
     "risk_coverage_curve",
     "team_accuracy_curve",
@@ -243,15 +250,42 @@ def team_accuracy_curve(referred_fraction: np.ndarray, automated_accuracy: np.nd
         Cochran, Sampling Techniques, 3rd ed., Wiley (1977), ch. 5 (stratified means);
         Leibig et al., Scientific Reports 7, 17816 (2017) (referral curves).
     """
-    q = float(reviewer_accuracy)
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"reviewer accuracy must be in [0, 1], got {reviewer_accuracy}")
+    q = _check_reviewer_accuracy(reviewer_accuracy)
     r = np.asarray(referred_fraction, dtype=np.float64)
     a = np.asarray(automated_accuracy, dtype=np.float64)
     if r.shape != a.shape:
         raise ValueError(f"referred_fraction {r.shape} and automated_accuracy {a.shape} must "
                          "have the same shape")
     return np.where(r >= 1.0, q, (1.0 - r) * np.where(r >= 1.0, 0.0, a) + r * q)
+
+
+def _check_reviewer_accuracy(value: float) -> float:
+    q = float(value)
+    if not 0.0 <= q <= 1.0:  # NaN fails too
+        raise ValueError(f"reviewer accuracy must be in [0, 1], got {value}")
+    return q
+
+
+def referred_case_cost(cost_error: float, cost_review: float,
+                       reviewer_accuracy: float = 1.0) -> float:
+    """Expected cost of one referred case: ``c_r + (1 − q)·c_e``, the review plus the error the
+    reviewers make with probability ``1 − q`` (``q = 1``: the review alone, exactly ``c_r``).
+
+    Args:
+        cost_error: ``c_e``, the cost of an error (the model's or a reviewer's), ≥ 0.
+        cost_review: ``c_r``, the cost of a review, ≥ 0.
+        reviewer_accuracy: q in [0, 1], how often reviewers are right.
+
+    Raises:
+        ValueError: a negative or non-finite cost, q outside [0, 1].
+
+    References:
+        Chow, "On optimum recognition error and reject tradeoff", IEEE Trans. Inf. Theory 16
+        (1970) (the reject cost); Leibig et al., Scientific Reports 7, 17816 (2017).
+    """
+    ce = _check_cost("cost_error", cost_error)
+    cr = _check_cost("cost_review", cost_review)
+    return cr + (1.0 - _check_reviewer_accuracy(reviewer_accuracy)) * ce
 
 
 # -- referral workbench ------------------------------------------------------------------------
@@ -269,8 +303,9 @@ class OperatingPoint:
         automated_error_rate: ``1 - automated_accuracy``.
         referred_accuracy: model accuracy on the referred cases (NaN when none).
         referred_accuracy_ci: 95% Wilson interval of it.
-        expected_cost: ``(automated errors · cost_error + n_referred · cost_review) / n``, the
-            human assumed right; NaN when no costs were given.
+        expected_cost: ``(automated errors · cost_error + n_referred · c_ref) / n`` with
+            ``c_ref = referred_case_cost(cost_error, cost_review, q)`` (``cost_review`` when
+            the reviewers are assumed right); NaN when no costs were given.
         reached: False when the requested target could not be met.
     """
 
@@ -295,10 +330,12 @@ def operating_point_from_counts(*, n: int, kept: int, correct_kept: int, correct
                                 threshold: float, confidence: float = 0.95,
                                 cost_error: float | None = None,
                                 cost_review: float | None = None,
-                                reached: bool = True) -> OperatingPoint:
+                                reached: bool = True,
+                                reviewer_accuracy: float = 1.0) -> OperatingPoint:
     """The operating point that automates ``kept`` of ``n`` cases, ``correct_kept`` of them
     right (``correct_total`` right in all): accuracies with Wilson intervals and, when both
-    costs are given, ``(errors automated · cost_error + referred · cost_review) / n``."""
+    costs are given, ``(errors automated · cost_error + referred · c_ref) / n`` with
+    ``c_ref = referred_case_cost(cost_error, cost_review, reviewer_accuracy)``."""
     n_ref = n - kept
     auto_acc = correct_kept / kept if kept else math.nan
     correct_ref = correct_total - correct_kept
@@ -308,7 +345,7 @@ def operating_point_from_counts(*, n: int, kept: int, correct_kept: int, correct
         if cost_error is None or cost_review is None:
             raise ValueError("give both cost_error and cost_review, or neither")
         cost = ((kept - correct_kept) * _check_cost("cost_error", cost_error)
-                + n_ref * _check_cost("cost_review", cost_review)) / n
+                + n_ref * referred_case_cost(cost_error, cost_review, reviewer_accuracy)) / n
     return OperatingPoint(
         threshold=float(threshold), n=n, n_referred=n_ref, referred_fraction=n_ref / n,
         automated_accuracy=auto_acc,
@@ -487,17 +524,19 @@ class ReferralIndex:
         m = int(self.cuts[reaching - 1])
         return self._point(m, self._threshold_for_kept(m), cost_error, cost_review)
 
-    def for_costs(self, cost_error: float, cost_review: float) -> OperatingPoint:
+    def for_costs(self, cost_error: float, cost_review: float, *,
+                  reviewer_accuracy: float = 1.0) -> OperatingPoint:
         """Minimise the expected cost per case over all thresholds (ties: fewer referrals).
 
-        ``cost(m) = ((m - correct among kept) · cost_error + (N - m) · cost_review) / N``,
-        assuming the human reviewer is always right. Vectorised over the distinct thresholds.
+        ``cost(m) = ((m - correct among kept) · c_e + (N - m) · (c_r + (1 − q)·c_e)) / N``
+        (module docstring; ``q = reviewer_accuracy``, 1: the reviewers always right).
+        Vectorised over the distinct thresholds. The point's ``expected_cost`` is that cost.
 
         References:
             Chow, IEEE Trans. Inf. Theory 16 (1970).
         """
         ce = _check_cost("cost_error", cost_error)
-        cr = _check_cost("cost_review", cost_review)
+        cr = referred_case_cost(cost_error, cost_review, reviewer_accuracy)
         m = self.cuts
         cost = ((m - self.cum_correct[m]) * ce + (self.n - m) * cr) / self.n
         best = cost.min()
@@ -619,28 +658,35 @@ class CompactReferral:
                                        side="right"))
         return (0, False) if reaching == 0 else (reaching - 1, True)
 
-    def for_costs(self, cost_error: float, cost_review: float) -> OperatingPoint:
-        """The kept cut of least expected cost per case (ties: fewer referrals)."""
-        return self._point(self.position_for_costs(cost_error, cost_review), cost_error,
-                           cost_review)
+    def for_costs(self, cost_error: float, cost_review: float, *,
+                  reviewer_accuracy: float = 1.0) -> OperatingPoint:
+        """The kept cut of least expected cost per case (ties: fewer referrals); reviewers
+        right with probability ``reviewer_accuracy`` (``expected_costs``)."""
+        return self._point(
+            self.position_for_costs(cost_error, cost_review, reviewer_accuracy=reviewer_accuracy),
+            cost_error, referred_case_cost(cost_error, cost_review, reviewer_accuracy))
 
-    def expected_costs(self, cost_error: float, cost_review: float) -> np.ndarray:
+    def expected_costs(self, cost_error: float, cost_review: float, *,
+                       reviewer_accuracy: float = 1.0) -> np.ndarray:
         """(K,) the expected cost per case at each kept cut,
-        ``((kept - correct) · cost_error + (n - kept) · cost_review) / n`` (the human assumed
-        right), the same operations as ``operating_point_from_counts``."""
+        ``((kept - correct) · c_e + (n - kept) · (c_r + (1 − q)·c_e)) / n`` (module docstring;
+        ``q = reviewer_accuracy``, 1: the reviewers always right), the same operations as
+        ``operating_point_from_counts``."""
         ce = _check_cost("cost_error", cost_error)
-        cr = _check_cost("cost_review", cost_review)
+        cr = referred_case_cost(cost_error, cost_review, reviewer_accuracy)
         m = self.kept
         return ((m - self.correct) * ce + (self.n - m) * cr) / self.n
 
-    def position_for_costs(self, cost_error: float, cost_review: float) -> int:
-        """Index of the kept cut ``for_costs(cost_error, cost_review)`` answers at: the least
-        expected cost (``expected_costs``), ties (within 1e-12 relative) to fewer referrals.
+    def position_for_costs(self, cost_error: float, cost_review: float, *,
+                           reviewer_accuracy: float = 1.0) -> int:
+        """Index of the kept cut ``for_costs(cost_error, cost_review, reviewer_accuracy=q)``
+        answers at: the least expected cost (``expected_costs``), ties (within 1e-12 relative)
+        to fewer referrals.
 
         References:
             Chow, IEEE Trans. Inf. Theory 16 (1970).
         """
-        cost = self.expected_costs(cost_error, cost_review)
+        cost = self.expected_costs(cost_error, cost_review, reviewer_accuracy=reviewer_accuracy)
         best = cost.min()
         return int(np.flatnonzero(cost <= best + 1e-12 * max(1.0, abs(best)))[-1])
 
@@ -711,19 +757,23 @@ class CostTable:
 
     Attributes:
         costs: (P,) the costs offered (of an automated error, and of a human review).
-        position: (P, P) ``compact.position_for_costs(costs[e], costs[r])`` at ``[e, r]``.
+        position: (P, P) ``compact.position_for_costs(costs[e], costs[r],
+            reviewer_accuracy=q)`` at ``[e, r]``.
         expected_cost: (P, P) the expected cost per case there, as ``for_costs`` reports it.
+        reviewer_accuracy: q, how often the reviewers are right (1: always).
     """
 
     costs: np.ndarray
     position: np.ndarray
     expected_cost: np.ndarray
+    reviewer_accuracy: float = 1.0
 
 
-def cost_table(compact: CompactReferral, costs) -> CostTable:
+def cost_table(compact: CompactReferral, costs, *, reviewer_accuracy: float = 1.0) -> CostTable:
     """``CompactReferral.for_costs`` at every pair of ``costs``: the cut (its position) and the
     expected cost per case, ``[e, r]`` for an error costing ``costs[e]`` and a review
-    ``costs[r]``.
+    ``costs[r]``, with reviewers right with probability ``reviewer_accuracy`` (a referred case
+    costs ``costs[r] + (1 − q)·costs[e]``: ``referred_case_cost``).
 
     References:
         Chow, IEEE Trans. Inf. Theory 16 (1970).
@@ -731,15 +781,17 @@ def cost_table(compact: CompactReferral, costs) -> CostTable:
     costs = np.asarray(costs, dtype=np.float64)
     if costs.ndim != 1 or costs.size == 0:
         raise ValueError(f"costs must be a non-empty 1-D array, got shape {costs.shape}")
+    q = _check_reviewer_accuracy(reviewer_accuracy)
     size = costs.size
     position = np.empty((size, size), dtype=np.int64)
     expected = np.empty((size, size), dtype=np.float64)
     for e, ce in enumerate(costs.tolist()):
         for r, cr in enumerate(costs.tolist()):
-            i = compact.position_for_costs(ce, cr)
+            i = compact.position_for_costs(ce, cr, reviewer_accuracy=q)
             position[e, r] = i
-            expected[e, r] = compact.expected_costs(ce, cr)[i]
-    return CostTable(costs=costs, position=position, expected_cost=expected)
+            expected[e, r] = compact.expected_costs(ce, cr, reviewer_accuracy=q)[i]
+    return CostTable(costs=costs, position=position, expected_cost=expected,
+                     reviewer_accuracy=q)
 
 
 @dataclass(frozen=True)

@@ -111,11 +111,12 @@ def conformal_curve_figure(curve: ConformalCurve, *, title: str | None = None,
     """``coverage_vs_alpha_figure`` of a ``uqviz.conformal.ConformalCurve``, with its interval.
 
     Args:
-        curve: coverage and set size against α on one split.
+        curve: coverage and set size against α on one split (``ConformalSplit.curve``).
         title: default names the score.
         height: figure height in px.
-        average: the coverage averaged over many splits (``uqviz.conformal.AverageCoverage``),
-            drawn as a second line on the coverage panel, named "Average of N splits".
+        average: the coverage averaged over many splits (``uqviz.conformal.AverageCoverage``,
+            ``ConformalSplit.draws``), drawn as a second line on the coverage panel, named
+            "Average of N splits".
         marked_alpha: a dotted vertical line at ``1 − marked_alpha`` on both panels.
         legend_below: the legend in one row under the panels (for a wide, short figure).
     """

@@ -277,18 +277,23 @@ def policy_control(key: str, comp, methods: list[str]) -> dict | None:
     policy for a method and score (its choices by default), or an uploaded file; a caption
     says what it refers. None (after one ``st.error`` line) when there is none."""
     from uqviz.labels import method_label
-    from uqviz.ui.catalog import UNCERTAINTY_SCORES
+    from uqviz.policy import EXPORTABLE_SCORES
+    from uqviz.ui.ood import score_label
 
     how = st.radio("Policy", [CURRENT, UPLOAD], key="triage_policy_from", horizontal=True)
     doc = None
     if how == CURRENT:
         c1, c2 = st.columns(2)
-        chosen, scores = st.session_state.get("ref_method"), list(UNCERTAINTY_SCORES)
+        chosen = st.session_state.get("ref_method")
         method = c1.selectbox("Method", methods, key="triage_method", format_func=method_label,
                               index=methods.index(chosen) if chosen in methods else 0)
+        # the scores a policy can carry (feature scores' fitted parts do not travel)
+        scores = [k for k in comp.studies[method].referral_score_keys()
+                  if k in EXPORTABLE_SCORES]
+        last = st.session_state.get("ref_score")
         score = c2.selectbox("Uncertainty score", scores, key="triage_score",
-                             index=scores.index(st.session_state.get("ref_score", scores[0])),
-                             format_func=lambda k: UNCERTAINTY_SCORES[k].label)
+                             index=scores.index(last) if last in scores else 0,
+                             format_func=score_label)
         try:
             doc = current_policy(key, comp, method, score)
         except ValueError as err:
@@ -299,7 +304,10 @@ def policy_control(key: str, comp, methods: list[str]) -> dict | None:
         doc = st.session_state.get(UPLOADED_KEY)
     if doc is not None:
         g = doc.get("guarantee") or {}
-        named = getattr(UNCERTAINTY_SCORES.get(doc["score"]), "label", doc["score"])
+        try:
+            named = score_label(doc["score"])
+        except KeyError:
+            named = doc["score"]
         st.caption(f"Refer when {named} of {method_label(doc['method'])} is above "
                    f"{doc['threshold']:.4g}" + (
                        f"; accuracy ≥ {100 * g['target_accuracy']:.3g}% on automated cases "

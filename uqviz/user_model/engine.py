@@ -20,6 +20,13 @@ so this costs its passes for the sampled methods only (about a third of a clean 
 
 Seeds: corruptions and built-in OOD images are seeded per (seed, name, batch number), MC-dropout
 masks per (seed, group, batch number), so results are reproducible for a given batch size.
+
+**On several processes** (``Engine.run(shares)``, ``uqviz.precompute.FabricShares``): batch k
+of every stream (the calibration part too) is read and predicted by rank ``k % world`` only;
+each rank's raw outputs go to rank 0 (``Shares.gather``), which puts the rows back in order
+(``merge_shares``: by row, so as one process has them), fits the temperature and the
+Mahalanobis score and assembles every method. A batch holds the same files and the same seeds
+whatever the number of processes, so the predictions are the same arrays.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -55,6 +62,37 @@ from uqviz.user_model.methods import (
 
 GENERATED = "model:"
 Transform = Callable[[torch.Tensor, int], torch.Tensor]
+SAMPLE_AXIS_KEYS = ("members", "tta", "mc")  # raw outputs stacked (samples, rows, …)
+
+
+class Shares(Protocol):
+    """The processes a run is split over: this one's ``rank`` among ``world``."""
+
+    rank: int
+    world: int
+
+    def gather(self, value: Any) -> list | None:
+        """Every rank's ``value`` in rank order on rank 0; None on the others."""
+
+    def broadcast(self, value: Any) -> Any:
+        """Rank 0's ``value`` on every rank."""
+
+
+@dataclass(frozen=True)
+class Alone:
+    """One process: the whole run (``Shares`` of world 1)."""
+
+    rank: int = 0
+    world: int = 1
+
+    def gather(self, value: Any) -> list:
+        return [value]
+
+    def broadcast(self, value: Any) -> Any:
+        return value
+
+
+ALONE = Alone()
 
 
 def mix_seed(*parts: Any) -> int:
@@ -69,7 +107,8 @@ class Stream:
     Attributes:
         ids: str (n,) each image's id (its path relative to its folder, or its number).
         labels: int64 (n,).
-        batches: ``batches(batch_size)`` yields the decoded ``Batch`` es.
+        batches: ``batches(batch_size, share=(0, 1))`` yields the decoded ``Batch`` es (of one
+            process's share: those numbered k with ``k % world == rank``).
         groups: (group name, transform of a batch and its number, or None) per group.
         part: what the images are (``test part of DIR``), for the warnings; empty for
             generated images.
@@ -77,7 +116,7 @@ class Stream:
 
     ids: np.ndarray
     labels: np.ndarray
-    batches: Callable[[int], Iterator[Batch]]
+    batches: Callable[..., Iterator[Batch]]
     groups: tuple[tuple[str, Transform | None], ...]
     part: str = ""
 
@@ -85,7 +124,7 @@ class Stream:
 def image_stream(images: ImageSet, config: ModelConfig,
                  groups: tuple[tuple[str, Transform | None], ...], part: str) -> Stream:
     return Stream(np.asarray(images.files, dtype=str), images.labels,
-                  lambda size: iter_batches(images, config, size), groups,
+                  lambda size, share=(0, 1): iter_batches(images, config, size, share), groups,
                   f"{images.root} ({part})")
 
 
@@ -103,10 +142,11 @@ def generated_stream(name: str, n: int, shape: tuple[int, int, int], seed: int) 
     spec = DatasetSpec(name=GENERATED, num_classes=2, class_names=("", ""),
                        input_shape=shape, source="your model", description="", load=None)
 
-    def batches(size: int) -> Iterator[Batch]:
-        for k, start in enumerate(range(0, n, size)):
-            rows = np.arange(start, min(n, start + size))
-            yield Batch(rows, load_ood(name, spec, len(rows), mix_seed(seed, name, k)), ())
+    def batches(size: int, share: tuple[int, int] = (0, 1)) -> Iterator[Batch]:
+        rank, world = share
+        for start in range(rank * size, n, world * size):
+            k, rows = start // size, np.arange(start, min(n, start + size))
+            yield Batch(rows, load_ood(name, spec, len(rows), mix_seed(seed, name, k)), (), k)
 
     ids = np.asarray([str(i) for i in range(n)], dtype=str)
     return Stream(ids, np.full(n, -1, dtype=np.int64), batches, ((ood_group(name), None),))
@@ -127,12 +167,36 @@ class _Outputs:
             self.parts[key].append(value)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        axis = {"members": 1, "tta": 1, "mc": 1}
         out = {"rows": np.concatenate(self.rows) if self.rows else np.zeros(0, np.int64)}
         for key, parts in self.parts.items():
             if parts:
-                out[key] = np.concatenate(parts, axis=axis.get(key, 0))
+                out[key] = np.concatenate(parts, axis=1 if key in SAMPLE_AXIS_KEYS else 0)
         return out
+
+
+def merge_shares(shares: list[dict]) -> tuple[dict[str, dict[str, np.ndarray]],
+                                              dict[str, list[str]]]:
+    """The raw outputs of every rank (``Engine.predict_share``'s) as one process has them:
+    per group, the rows of all ranks sorted by row (each row is predicted by one rank), and per
+    part the unreadable files in batch order."""
+    groups = {}
+    for group in shares[0]["groups"]:
+        parts = [share["groups"][group] for share in shares]
+        rows = np.concatenate([p["rows"] for p in parts])
+        order = np.argsort(rows, kind="stable")
+        merged = {"rows": rows[order]}
+        for key in _Outputs.KEYS:
+            pieces = [p[key] for p in parts if key in p]
+            if pieces:
+                axis = 1 if key in SAMPLE_AXIS_KEYS else 0
+                merged[key] = np.take(np.concatenate(pieces, axis=axis), order, axis=axis)
+        groups[group] = merged
+    skipped = {}
+    for part in shares[0]["skipped"]:
+        pairs = sorted((pair for share in shares for pair in share["skipped"][part]),
+                       key=lambda pair: pair[0])
+        skipped[part] = [reason for _, reason in pairs]
+    return groups, skipped
 
 
 def skip_warning(part: str, reasons: list[str], total: int) -> str:
@@ -168,6 +232,10 @@ class Engine:
                                       self.config.flips_preserve_label)
         self.warnings: list[str] = []
         self.skipped: dict[str, list[str]] = {}
+        self._skipped: dict[str, list[tuple[int, str]]] = {}  # this process's, by batch
+        self._part_sizes: dict[str, int] = {}
+        self._stream_of: dict[str, Stream] = {}
+        self._cal_stream: Stream | None = None
 
     # -- one batch -----------------------------------------------------------------------------
     def _run(self, model: UserModel, x: torch.Tensor,
@@ -202,57 +270,105 @@ class Engine:
         return out
 
     # -- streams -------------------------------------------------------------------------------
-    def _predict(self, streams: list[Stream], needs: set[str], start: float,
-                 share: float) -> dict[str, tuple[Stream, dict[str, np.ndarray]]]:
-        total = sum(len(s.ids) * len(s.groups) for s in streams) or 1
+    def _predict(self, streams: list[Stream], needs: set[str], start: float, share_of: float,
+                 share: tuple[int, int]) -> dict[str, dict[str, np.ndarray]]:
+        """Raw outputs per group of this process's batches of ``streams``; the unreadable files
+        go to ``self._skipped[part]`` as (batch number, reason)."""
+        total = sum(len(s.ids) * len(s.groups) for s in streams) / share[1] or 1
         done = 0
-        results: dict[str, tuple[Stream, _Outputs]] = {}
+        results: dict[str, _Outputs] = {}
         for stream in streams:
             for group, _ in stream.groups:
-                results[group] = (stream, _Outputs())
-            skipped: list[str] = []
-            for k, batch in enumerate(stream.batches(self.settings.batch_size)):
-                skipped += batch.skipped
+                results[group] = _Outputs()
+                self._stream_of[group] = stream
+            self._skipped.setdefault(stream.part, [])
+            self._part_sizes[stream.part] = len(stream.ids)
+            for batch in stream.batches(self.settings.batch_size, share):
+                k = batch.number
+                self._skipped[stream.part] += [(k, reason) for reason in batch.skipped]
                 for group, transform in stream.groups:
                     if len(batch.rows):
                         x = batch.images if transform is None else transform(batch.images, k)
-                        results[group][1].add(batch.rows, self._outputs(x, group, k, needs))
+                        results[group].add(batch.rows, self._outputs(x, group, k, needs))
                     done += len(batch.rows) + len(batch.skipped)
-                    self.progress(start + share * done / total, f"predicting {group}")
-            if skipped:
-                self.warnings.append(skip_warning(stream.part, skipped, len(stream.ids)))
-                self.skipped[stream.part] = skipped
-        return {g: (s, o.arrays()) for g, (s, o) in results.items()}
+                    self.progress(start + share_of * min(done / total, 1.0),
+                                  f"predicting {group}")
+        return {g: o.arrays() for g, o in results.items()}
 
-    def _fit(self) -> tuple[float | None, Mahalanobis | None, tuple | None]:
+    @property
+    def _fitting(self) -> bool:
+        """The calibration part is read: to fit the temperature or the Mahalanobis score."""
+        return TEMPERATURE in self.methods or self.mahalanobis
+
+    def predict_share(self, share: tuple[int, int] = (0, 1)) -> dict:
+        """This process's share of the run (batches k with ``k % world == rank`` of the
+        calibration part, when fitting, and of every stream): ``{"groups": {group: raw
+        outputs}, "skipped": {part: [(batch number, reason)]}}``, plain arrays to gather."""
+        self._skipped, self._part_sizes, self._stream_of = {}, {}, {}
+        groups = {}
+        start = 0.0
+        if self._fitting:
+            self._cal_stream = image_stream(self.calibration, self.config, ((FIT_GROUP, None),),
+                                            "calibration part")
+            needs = set(self.methods) if self.mahalanobis else set()
+            groups |= self._predict([self._cal_stream], needs, 0.0, 0.25, share)
+            start = 0.25
+        groups |= self._predict(self.streams, set(self.methods), start, 1.0 - start, share)
+        return {"groups": groups, "skipped": self._skipped}
+
+    def _fit(self, out: dict[str, np.ndarray] | None
+             ) -> tuple[float | None, Mahalanobis | None, tuple | None]:
         """The temperature, the Mahalanobis fit, and the fit rows (the calibration part's
         stream and outputs under every method, when there are features), each None when not
-        wanted."""
-        wants_t, wants_m = TEMPERATURE in self.methods, self.mahalanobis
-        if not (wants_t or wants_m):
+        wanted; ``out``: the calibration part's raw outputs."""
+        if not self._fitting or out is None:
             return None, None, None
-        cal = self.calibration
-        stream = image_stream(cal, self.config, ((FIT_GROUP, None),), "calibration part")
-        needs = set(self.methods) if wants_m else set()
-        _, out = self._predict([stream], needs, 0.0, 0.25)[FIT_GROUP]
+        stream = self._cal_stream
         if not len(out["rows"]):
             raise self._none_read(stream, "calibration")
         self._check_finite("the calibration part", [out["base"]], stream.ids[out["rows"]],
                            self.models[0])
-        labels = cal.labels[out["rows"]]
+        labels = self.calibration.labels[out["rows"]]
+        wants_t = TEMPERATURE in self.methods
         temperature = fit_temperature_on(out["base"], labels, self.config.outputs,
                                          self.settings.seed) if wants_t else None
-        maha = Mahalanobis.fit(out["feats"], labels) if wants_m else None
-        return temperature, maha, ((stream, out) if wants_m else None)
+        maha = Mahalanobis.fit(out["feats"], labels) if self.mahalanobis else None
+        return temperature, maha, ((stream, out) if self.mahalanobis else None)
 
     def _none_read(self, stream: Stream, part: str) -> UserModelError:
         return UserModelError(f"{self.root}: none of the {len(stream.ids)} {part} "
                               f"images could be read (first: {self.skipped[stream.part][0]})")
 
-    def run(self) -> tuple[dict[str, dict[str, np.ndarray]], UserModelError | None]:
-        temperature, maha, fit_rows = self._fit()
-        start = 0.25 if (temperature is not None or maha is not None) else 0.0
-        results = self._predict(self.streams, set(self.methods), start, 1.0 - start)
+    def run(self, shares: Shares = ALONE
+            ) -> tuple[dict[str, dict[str, np.ndarray]], UserModelError | None] | None:
+        """Every method's arrays, and the first method that failed (or None); on several
+        processes (``shares``), on rank 0 only (None on the others).
+
+        Raises:
+            UserModelError: a model failing, or no image of a part read (on rank 0, whichever
+                rank met it).
+        """
+        try:
+            mine = self.predict_share((shares.rank, shares.world))
+        except UserModelError as err:  # sent to rank 0, which raises it: no rank waits
+            mine = {"error": str(err)}
+        gathered = shares.gather(mine)
+        if gathered is None:
+            return None
+        errors = [g["error"] for g in gathered if "error" in g]
+        if errors:
+            raise UserModelError(errors[0])
+        groups, skipped = merge_shares(gathered)
+        return self.finish(groups, skipped)
+
+    def finish(self, groups: dict[str, dict[str, np.ndarray]], skipped: dict[str, list[str]]
+               ) -> tuple[dict[str, dict[str, np.ndarray]], UserModelError | None]:
+        """Every method's arrays from the raw outputs of the whole run (``merge_shares``)."""
+        self.skipped = {part: reasons for part, reasons in skipped.items() if reasons}
+        self.warnings = [skip_warning(part, reasons, self._part_sizes[part])
+                         for part, reasons in self.skipped.items()]
+        temperature, maha, fit_rows = self._fit(groups.pop(FIT_GROUP, None))
+        results = {g: (self._stream_of[g], out) for g, out in groups.items()}
         test_stream, test_out = results[TEST_GROUP]
         if not len(test_out["rows"]):
             raise self._none_read(test_stream, "test")

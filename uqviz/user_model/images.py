@@ -268,24 +268,31 @@ class Batch:
         rows: int64 (B,) positions of the images in the ``ImageSet``.
         images: float32 (B, C, H, W) in [0, 1].
         skipped: reasons, one line per file of this batch that could not be read.
+        number: k, the batch's place among all the batches of its images (the slice of files
+            ``k·batch_size`` on), whichever process decodes it.
     """
 
     rows: np.ndarray
     images: torch.Tensor
     skipped: tuple[str, ...]
+    number: int = 0
 
 
-def iter_batches(images: ImageSet, config: ModelConfig, batch_size: int) -> Iterator[Batch]:
+def iter_batches(images: ImageSet, config: ModelConfig, batch_size: int,
+                 share: tuple[int, int] = (0, 1)) -> Iterator[Batch]:
     """Decode ``images`` ``batch_size`` files at a time (memory holds one batch).
 
     Yields a ``Batch`` per slice of ``batch_size`` files, even one whose files were all
     unreadable (then with no rows), so that slice k always covers files ``k·batch_size`` on.
+    With ``share = (rank, world)`` only the slices k with ``k % world == rank`` are decoded
+    (one process's share; the others are not read).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    rank, world = share
     check_input_budget(config, min(batch_size, max(len(images), 1)))
     shape = config.input_shape
-    for start in range(0, len(images), batch_size):
+    for start in range(rank * batch_size, len(images), world * batch_size):
         names = images.files[start:start + batch_size]
         pixels = np.empty((len(names), *shape), dtype=np.uint8)
         kept, skipped = [], []
@@ -296,7 +303,7 @@ def iter_batches(images: ImageSet, config: ModelConfig, batch_size: int) -> Iter
             except ImageRejected as err:
                 skipped.append(str(err))
         x = torch.from_numpy(pixels[:len(kept)]).float().div_(255.0)
-        yield Batch(np.asarray(kept, dtype=np.int64), x, tuple(skipped))
+        yield Batch(np.asarray(kept, dtype=np.int64), x, tuple(skipped), start // batch_size)
 
 
 def load_images(images: ImageSet, config: ModelConfig, rows: np.ndarray | None = None,

@@ -50,7 +50,9 @@ from uqviz.sources import MODEL_KEY_PREFIX, YOUR_MODEL, NoImages
 from uqviz.training import Progress, no_progress
 from uqviz.user_model.config import ModelConfig, UserModelError, ensemble_configs
 from uqviz.user_model.engine import (
+    ALONE,
     Engine,
+    Shares,
     Stream,
     Transform,
     corruption,
@@ -162,6 +164,8 @@ class ModelSource:
         shown: (folder, name) pairs: how messages, warnings and the label name a folder
             (e.g. an uploaded zip extracted into a temporary folder is named by the zip's
             name, never by the server's path).
+        device: where the models run (``cuda:1`` …); None: ``uqviz.device.default_device()``
+            (one process per GPU sets its own, ``uqviz.precompute.run_user_model``).
     """
 
     models: tuple[str, ...]
@@ -171,6 +175,7 @@ class ModelSource:
     plan: EvalPlan = USER_PLAN
     settings: MethodSettings = field(default_factory=MethodSettings)
     shown: tuple[tuple[str, str], ...] = ()
+    device: str | None = None
 
     kind = YOUR_MODEL
     has_images = True
@@ -353,7 +358,8 @@ class ModelSource:
     @cached_property
     def loaded(self) -> tuple[UserModel, ...]:
         """The model files loaded and probed (one-line ``UserModelError`` on a bad one)."""
-        return tuple(load_model(p, c, bf16=self.settings.bf16)
+        device = None if self.device is None else torch.device(self.device)
+        return tuple(load_model(p, c, device, bf16=self.settings.bf16)
                      for p, c in zip(self.models, self.configs, strict=True))
 
     def why_not(self, method: str) -> str | None:
@@ -440,8 +446,14 @@ class ModelSource:
         """Each method's predictions, computing (and caching) those not cached."""
         return self.run(methods, progress).predictions
 
-    def run(self, methods: list[str], progress: Progress = no_progress) -> UserRun:
+    def run(self, methods: list[str], progress: Progress = no_progress,
+            shares: Shares = ALONE) -> UserRun | None:
         """Predictions plus warnings, split sizes and the fitted temperature.
+
+        On several processes (``shares``; ``uqviz.precompute.run_user_model``) each predicts
+        its share of the batches and rank 0 gets the same ``UserRun`` one process would; the
+        other ranks get None. Rank 0 reads and writes the cache and tells the others what is
+        left to compute.
 
         Raises:
             UserModelError: a method that does not apply, a bad model, image or output (one
@@ -452,24 +464,29 @@ class ModelSource:
             if why:
                 raise UserModelError(why)
         try:
-            return self._run(methods, progress)
+            return self._run(methods, progress, shares)
         except PartialResults as err:
             raise PartialResults(self.public(str(err)), err.predictions) from None
         except UserModelError as err:
             raise UserModelError(self.public(str(err))) from None
 
-    def _run(self, methods: list[str], progress: Progress) -> UserRun:
-        stored = {m: load_npz(self._path(m)) for m in methods}
-        todo = [m for m in methods if stored[m] is None]
+    def _run(self, methods: list[str], progress: Progress, shares: Shares) -> UserRun | None:
+        stored = {m: load_npz(self._path(m)) for m in methods} if shares.rank == 0 else {}
+        todo = shares.broadcast([m for m in methods if stored.get(m) is None])
         failure: UserModelError | None = None
         if todo:
             engine = Engine(self.loaded, self.settings, self.split.calibration,
                             self.streams(), self.images.root, todo,
                             self.why_no_mahalanobis() is None, progress)
-            computed, failure = engine.run()
+            ran = engine.run(shares)
+            if ran is None:
+                return None  # not rank 0: rank 0 assembles
+            computed, failure = ran
             for method, arrays in computed.items():
                 save_npz(self._path(method), **arrays)
                 stored[method] = arrays
+        if shares.rank != 0:
+            return None
         done = {m: a for m, a in stored.items() if a is not None}
         predictions = {m: self._from_arrays(m, a) for m, a in done.items()}
         if failure is not None:

@@ -1,8 +1,8 @@
 // The Conformal page's α slider: Streamlit Custom Component v2 (st.components.v2.component).
 //
 // Python sends, once per (source, method, score, calibration share, seed, randomized, λ,
-// k_reg), one split's results at every α of the slider (uqviz.conformal.conformal_at_levels on
-// SLIDER_ALPHAS, rows of the arrays) and the coverage averaged over splits at each
+// k_reg), one split's results at every α of the slider (uqviz.conformal.ConformalSplit.levels
+// on SLIDER_ALPHAS, rows of the arrays) and the coverage averaged over splits at each
 // (Study.average_coverage): q̂, its rank, the coverage, its 95% interval and its distance to
 // the target, the mean set size, the set-size counts and shares (sizes 0..C) and each class's
 // hits, coverage and 95% Wilson interval (ConformalLevels.slider_table; base64,
@@ -56,7 +56,7 @@ export function levelOf(m, alpha) {
   return best;
 }
 
-// what split_conformal, class_coverage and the average give at level k: row k of the tables
+// what ConformalSplit.sets, class_coverage and the average give at level k: row k of the tables
 export function levelAt(m, k) {
   const alpha = m.alphas[k];
   const C = m.C;

@@ -4,10 +4,10 @@ key press and drag in the same frame, without a Python rerun.
 A Custom Component v2 (``st.components.v2.component``, files ``conformal_alpha.{html,css,js}``
 next to this module). Python sends it once per (source, method, score, calibration share,
 seed, randomized, λ, k_reg) one split's results at every α of the slider
-(``uqviz.conformal.SLIDER_ALPHAS``, ``conformal_at_levels``) and the coverage averaged over
-splits at each (``Study.average_coverage``), as base64 arrays; the JavaScript shows the level
-the slider is at and reports the committed α as the state ``alpha`` (on release, or after a
-pause in key presses).
+(``uqviz.conformal.SLIDER_ALPHAS``, ``ConformalSplit.levels`` of ``Study.conformal_split``)
+and the coverage averaged over splits at each (``Study.average_coverage``), as base64 arrays;
+the JavaScript shows the level the slider is at and reports the committed α as the state
+``alpha`` (on release, or after a pause in key presses).
 """
 
 from __future__ import annotations
@@ -21,13 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from uqviz.conformal import (
-    AVERAGE_ALPHAS,
-    SLIDER_ALPHAS,
-    AverageCoverage,
-    ConformalLevels,
-    conformal_at_levels,
-)
+from uqviz.conformal import AVERAGE_ALPHAS, SLIDER_ALPHAS, AverageCoverage, ConformalLevels
 from uqviz.study import Study
 from uqviz.ui.components import component_asset, component_js
 
@@ -108,8 +102,7 @@ def prepare(study: Study, settings: dict, seed: int, n_draws: int) -> AlphaWorkb
     key = (tuple(sorted(settings.items())), int(seed), int(n_draws))
     found = _PREPARED.setdefault(study, {})
     if key not in found:
-        levels = conformal_at_levels(study.mean_probs, study.rows.labels, alphas=SLIDER_ALPHAS,
-                                     seed=seed, **settings)
+        levels = study.conformal_split(seed=seed, **settings).levels(SLIDER_ALPHAS)
         average = study.average_coverage(AVERAGE_ALPHAS, n_draws, **settings)
         found[key] = AlphaWorkbench(levels, average,
                                     build_payload(levels, average, study.rows.names))

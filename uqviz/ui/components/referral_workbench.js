@@ -7,9 +7,10 @@
 // intervals), the kept cut each position of the budget and target sliders selects
 // (CompactReferral.position_at_budget, position_for_target), and for each pair of positions
 // of the two cost sliders the cost-optimal cut and its expected cost (cost_table, i.e.
-// CompactReferral.for_costs). This code computes no statistic: every key press or drag is
-// answered here, in the same frame, by looking up the row of the slider's position (pointAt),
-// formatting it as the page's Python formatted it and drawing the marker on the referral
+// CompactReferral.for_costs, with the reviewers' accuracy; d.costNote says how). This code
+// computes no statistic: every key press or drag is answered here, in the same frame, by
+// looking up the row of the slider's position (pointAt), formatting it as the page's Python
+// formatted it and drawing the marker on the referral
 // curve. Python hears only the committed value (on release, or after a pause in key presses)
 // through setStateValue('commit', {mode, value}).
 
@@ -38,7 +39,7 @@ export function buildModel(d) {
     referredHi: f8('referredHi'), randomAccuracy: d.randomAccuracy,
     sliders: d.sliders, costs: d.costs, costLabels: d.costLabels, P: d.costs.length,
     budgetCut: i4('budgetCut'), targetCut: i4('targetCut'), targetReached: i4('targetReached'),
-    costCut: i4('costCut'), costExpected: f8('costExpected'),
+    costCut: i4('costCut'), costExpected: f8('costExpected'), costNote: d.costNote,
   };
 }
 
@@ -247,8 +248,9 @@ function setText(s, name, text) {
 }
 
 // The texts shown for operating point p in `mode`, as the page's Python formatted them;
-// `value`: the mode's slider value (the target, for its warning)
-export function texts(p, mode, value) {
+// `value`: the mode's slider value (the target, for its warning); `costNote`: how the expected
+// cost counts the reviewers (Python's words)
+export function texts(p, mode, value, costNote = '(reviews assumed correct).') {
   const [accLo, accHi] = p.automatedAccuracyCi;
   const [refLo, refHi] = p.referredAccuracyCi;
   return {
@@ -266,7 +268,7 @@ export function texts(p, mode, value) {
       + `${percentNumber(accHi, 2)}%; referred ${pyInt(p.nRef)} case${p.nRef !== 1 ? 's' : ''} `
       + `at threshold ${pyFixed(p.threshold, 4)}.`,
     expectedCost: mode === 'cost' ? `Expected cost per case: ${pyFixed(p.expectedCost, 3)} `
-      + '(reviews assumed correct).' : null,
+      + costNote : null,
     warning: mode === 'target' && !p.reached ? `${pyFixed(value, 1)}% accuracy is not `
       + 'reachable with this score; showing the best that is.' : null,
   };
@@ -279,7 +281,8 @@ function setValueText(slider, text) {
 function render(s) {
   const p = currentPoint(s);
   const mode = s.mode;
-  const shown = texts(p, mode, mode === 'cost' ? NaN : sliderValue(s, mode));
+  const shown = texts(p, mode, mode === 'cost' ? NaN : sliderValue(s, mode),
+    s.model.costNote);
   for (const [name, text] of Object.entries(shown)) {
     if (text !== null) setText(s, name, text);
   }

@@ -9,7 +9,8 @@ quantiles with exact counts; ``operating_point_table``), the kept cut each posit
 budget and target sliders selects (``SLIDERS``; ``CompactReferral.position_at_budget``,
 ``position_for_target``) and, for each pair of positions of the two cost sliders
 (``COST_VALUES``), the cost-optimal cut and its expected cost (``cost_table``, i.e.
-``CompactReferral.for_costs``). The JavaScript only looks these up, formats and draws them, and
+``CompactReferral.for_costs``, with the reviewers' accuracy q: a referred case costs the review
+plus ``(1 − q)`` of an error). The JavaScript only looks these up, formats and draws them, and
 reports the committed value as the state ``commit = {"mode": ..., "value": ...}`` (on
 release, or after a pause in key presses).
 """
@@ -121,9 +122,19 @@ def snap_cost(value) -> float | None:
     return min(COST_VALUES, key=lambda c: (abs(c - value), c))
 
 
-def prepare(index: ReferralIndex) -> Workbench:
-    """The component's data for ``index`` (cached while the index lives)."""
-    found = _PREPARED.get(index)
+def cost_note(reviewer_accuracy: float) -> str:
+    """How the expected cost counts the reviewers, in words (after the expected cost)."""
+    if reviewer_accuracy >= 1:
+        return "(reviews assumed correct)."
+    return (f"(reviewers right {reviewer_accuracy:.0%} of the time: a referred case costs the "
+            f"review plus {1 - reviewer_accuracy:.0%} of an error's cost).")
+
+
+def prepare(index: ReferralIndex, reviewer_accuracy: float = 1.0) -> Workbench:
+    """The component's data for ``index``, the cost table with reviewers right with
+    probability ``reviewer_accuracy`` (cached while the index lives)."""
+    by_accuracy = _PREPARED.setdefault(index, {})
+    found = by_accuracy.get(reviewer_accuracy)
     if found is not None:
         return found
     if index.n >= 2**31:
@@ -131,7 +142,7 @@ def prepare(index: ReferralIndex) -> Workbench:
     compact = index.compact(GRID_POINTS)
     table = operating_point_table(compact)
     cuts = slider_cuts(compact)
-    costs = cost_table(compact, COST_VALUES)
+    costs = cost_table(compact, COST_VALUES, reviewer_accuracy=reviewer_accuracy)
     arrays = {
         "thresholds": _b64(table.threshold, "<f8"), "kept": _b64(table.n_automated, "<i4"),
         "correct": _b64(compact.correct, "<i4"), "referred": _b64(table.n_referred, "<i4"),
@@ -156,9 +167,10 @@ def prepare(index: ReferralIndex) -> Workbench:
                "sliders": SLIDERS, "costs": list(COST_VALUES),
                "costLabels": [_cost_label(c) for c in COST_VALUES],
                "randomAccuracy": table.random_accuracy,
+               "costNote": cost_note(reviewer_accuracy),
                "resolution": resolution_text(compact), **arrays}
     prepared = Workbench(compact, default, payload)
-    _PREPARED[index] = prepared
+    by_accuracy[reviewer_accuracy] = prepared
     return prepared
 
 
