@@ -65,15 +65,18 @@ if st.session_state.pop(RUN_KEY, False) and doc is not None:
             run_triage(dataset, doc, images_zip=images_zip, folder=folder)
     except (ValueError, OSError) as err:
         st.error(public_message(err))
+        st.stop()  # no earlier run's results under this run's error
 
 result = last_result()
-if result is None:
+if result is None or doc is None:  # a refused policy: no earlier run's results under its error
     st.stop()
 summary = result.summary
 st.subheader("Referred share")
 st.markdown(share_sentence(summary))
 if summary["shift_warning"]:
     st.warning(summary["shift_warning"])
+if summary.get("guarantee_warning"):
+    st.warning(summary["guarantee_warning"])
 if summary["skipped"]:
     first = summary["skipped"][0]
     st.warning(f"{len(summary['skipped'])} file(s) could not be read and were skipped (first: "

@@ -131,6 +131,17 @@ def test_a_policy_for_other_classes_gets_one_error_line(workdir, offered):
     assert not at.exception, at.exception
     assert len(at.error) == 1 and "classes" in at.error[0].value, [e.value for e in at.error]
 
+    # after a good run in the same session, a refused policy's error stands alone: the earlier
+    # run's share, downloads and queue are not shown under it
+    at = _triage(offered)
+    assert len(at.get("download_button")) == 3
+    at.session_state["triage_uploaded_policy"] = doc
+    at.radio(key="triage_policy_from").set_value("a policy file (JSON)")
+    at.button(key="triage_run").click().run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1 and "classes" in at.error[0].value, [e.value for e in at.error]
+    assert not at.get("download_button")
+
 
 def test_an_empty_folder_gets_one_error_line_and_the_page_keeps_working(offered):
     at = _triage(offered, "empty")

@@ -243,7 +243,8 @@ def test_labels_with_unknown_ids_or_classes_are_refused(triaged, tmp_path, capsy
     (tmp_path / "cls.csv").write_text(f"id,label\n{decisions[0]['id']},purple\n")
     line = one_line(capsys, ["team", triaged / "decisions.csv", "--labels",
                              tmp_path / "cls.csv"])
-    assert line == "cls.csv: line 2: label 'purple' is not one of the classes (red, green, blue)"
+    assert line == ("cls.csv: line 2: label 'purple' is not one of the classes (red, green, "
+                    "blue); write 'none' for a case that is none of them")
 
 
 def test_referral_on_the_model_directly_writes_the_same_policy(work, policy, tmp_path):

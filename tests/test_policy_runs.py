@@ -24,6 +24,7 @@ from uqviz.policy import (
     policy_document,
 )
 from uqviz.team import (
+    NONE_LABEL,
     Accuracy,
     DecisionTable,
     audit_guarantee,
@@ -183,10 +184,22 @@ def test_the_audit_rarely_cries_violation_when_the_guarantee_holds():
 
 def test_team_accuracy_hand_worked_and_its_interval_covers():
     # 80 automated (40 audited, 36 right), 20 referred, people assumed right:
-    # 0.8 * 0.9 + 0.2 * 1 = 0.92; var = 0.8^2 * 0.9 * 0.1 / 40 = 0.00144, half = 1.96 * 0.03795
+    # 0.8 * 0.9 + 0.2 * 1 = 0.92; Agresti–Coull: ñ = 40 + z² = 43.8415, p̃ = (36 + z²/2)/ñ
+    # = 0.865 … , var = 0.8² · p̃(1 − p̃)/ñ
+    z = 1.959964
+    n_tilde = 40 + z * z
+    p_tilde = (36 + z * z / 2) / n_tilde
     estimate, (lo, hi) = team_accuracy(80, 20, Accuracy.of(36, 40), 1.0, None)
     assert estimate == pytest.approx(0.92)
-    assert hi - estimate == pytest.approx(1.959964 * math.sqrt(0.00144), rel=1e-5)
+    half = z * math.sqrt(0.64 * p_tilde * (1 - p_tilde) / n_tilde)
+    assert estimate - lo == pytest.approx(half, rel=1e-5)
+    assert hi == 1.0  # 0.92 + 0.081, clipped to [0, 1]
+    # an audit without an error does not make the interval vanish: 15 of 15 audited of 51
+    # automated, 9 referred: half = z · (51/60) · sqrt(0.00486) (adjusted_variance's case)
+    estimate, (lo, hi) = team_accuracy(51, 9, Accuracy.of(15, 15), 1.0, None)
+    assert estimate == 1.0 and hi == 1.0
+    assert 1.0 - lo == pytest.approx(z * 51 / 60 * math.sqrt(0.0048589), rel=1e-3)
+    assert lo < 0.9
     # coverage by simulation: 2,000 seeded draws, model 0.9 on 200 audited, people 0.97 on 100
     rng = np.random.default_rng(3)
     truth, covered = 0.7 * 0.9 + 0.3 * 0.97, 0
@@ -212,6 +225,16 @@ def test_team_report_and_labels(tmp_path):
     (tmp_path / "twice.csv").write_text("id,label\na,cat\na,dog\n")
     with pytest.raises(ValueError, match="line 3: id 'a' is labelled twice"):
         read_labels(tmp_path / "twice.csv", table.ids, CLASSES)
+    # a case that is none of the classes: "none" (any case), "other" or "-"; the model is
+    # wrong on it
+    (tmp_path / "none.csv").write_text("id,label\na,None\nb,other\nc,-\nd,cat\n")
+    labels = read_labels(tmp_path / "none.csv", table.ids, CLASSES)
+    assert labels == {"a": NONE_LABEL, "b": NONE_LABEL, "c": NONE_LABEL, "d": "cat"}
+    report = team_report(table, labels)
+    assert (report.audited.correct, report.audited.n) == (0, 2)
+    (tmp_path / "bad.csv").write_text("id,label\na,cross\n")
+    with pytest.raises(ValueError, match="write 'none' for a case that is none of them"):
+        read_labels(tmp_path / "bad.csv", table.ids, CLASSES)
     (tmp_path / "cols.csv").write_text("name,label\na,cat\n")
     with pytest.raises(ValueError, match='no column "id"'):
         read_labels(tmp_path / "cols.csv", table.ids, CLASSES)
@@ -234,3 +257,47 @@ def test_team_on_the_command_line_imports_no_torch(tmp_path):
     assert json.loads(lines[-1]) == [0, False], out.stderr
     doc = json.loads(lines[0])
     assert doc["audited"]["accuracy"] == 1.0 and doc["team_accuracy"] == 1.0
+
+
+def test_an_uncertified_guarantee_says_what_the_threshold_does_guarantee():
+    """A policy whose target was not certified guarantees only the accuracy the procedure
+    certified at its threshold (``accuracy_bound``); triage and team compare with that, and
+    say in words that the target was not certified."""
+    from uqviz.policy import guarantee_warning, guaranteed_accuracy, rule_words
+
+    certified = {"certified": True, "target_accuracy": 0.95, "accuracy_bound": 0.95}
+    missed = {"certified": False, "target_accuracy": 0.99, "accuracy_bound": 0.9634}
+    nothing = {"certified": False, "target_accuracy": 0.99, "accuracy_bound": 0.0}
+    assert guaranteed_accuracy(certified) == 0.95 and guarantee_warning(certified) is None
+    assert guaranteed_accuracy(missed) == pytest.approx(0.9634)
+    assert guarantee_warning(missed) == ("the policy's target accuracy 99% was NOT certified: "
+                                         "its threshold guarantees only 96.34% on automated "
+                                         "cases")
+    assert guaranteed_accuracy(nothing) is None and "carries no guarantee" in guarantee_warning(
+        nothing)
+    assert guaranteed_accuracy(None) is None and guarantee_warning(None) is None
+    assert rule_words("max_prob", 0.114429) == "refer when 1 − max probability > 0.114429"
+    assert rule_words("energy", 1.5) == "refer when Energy > 1.5"
+    assert rule_words("max_prob", math.inf).startswith("refer no case")
+    assert rule_words("max_prob", 1.7976931348623157e308).startswith("refer no case")
+    assert rule_words("max_prob", -math.inf) == "refer every case"
+    # the team's audit is against what is guaranteed, not the missed target
+    table = DecisionTable(("a", "b"), ("cat", "dog"), np.array([False, False]))
+    report = team_report(table, {"a": "cat", "b": "dog"}, target=guaranteed_accuracy(missed))
+    assert report.guarantee.target == pytest.approx(0.9634)
+
+
+def test_target_reached_compares_the_measured_accuracy_with_the_guarantees_target():
+    """The certified export's ``target_reached`` says whether the accuracy measured at its
+    threshold (held-out part) reaches the guarantee's target: 0.75 < 0.99 is not reached."""
+    index = ReferralIndex.from_scores(np.array([0.1, 0.2, 0.3, 0.9]),
+                                      np.array([True, True, False, True]))
+    point = operating_point(index, "threshold", 0.5)  # automates the first three: 2 of 3 right
+    assert point.automated_accuracy == pytest.approx(2 / 3)
+    missed = policy_document(dataset="d", method="m", score="max_prob", mode="target",
+                             point=point, when="today",
+                             guarantee={"target_accuracy": 0.99, "certified": False})
+    met = policy_document(dataset="d", method="m", score="max_prob", mode="target",
+                          point=point, when="today",
+                          guarantee={"target_accuracy": 0.6, "certified": True})
+    assert missed["target_reached"] is False and met["target_reached"] is True

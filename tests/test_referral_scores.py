@@ -289,6 +289,17 @@ def test_the_command_line_sets_a_threshold_on_energy_and_refuses_to_export_knn(n
         assert all(w in err for w in words), err
     assert not (tmp_path / "knn.json").exists()
 
+    # a target that cannot be certified: the policy is written, the score named by its label,
+    # and a warning line says what the threshold guarantees instead
+    assert main(["referral", str(npz), "--target-accuracy", "0.9999", "--out",
+                 str(tmp_path / "missed.json")]) == 0
+    captured = capsys.readouterr()
+    assert "refer when 1 − max probability >" in captured.out or "refer every case" in \
+        captured.out or "refer no case" in captured.out, captured.out
+    assert "NOT certified" in captured.out
+    assert "warning: the policy's target accuracy 99.99% was NOT certified" in captured.err
+    assert json.loads((tmp_path / "missed.json").read_text())["guarantee"]["certified"] is False
+
 
 def test_the_policy_decides_with_logits_as_thresholding_the_score(p):
     """``Policy.decide`` on the stream's probabilities and logits refers exactly the rows whose

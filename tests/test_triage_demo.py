@@ -114,3 +114,27 @@ def test_two_processes_write_the_same_files_on_an_ood_group(tmp_path):
     for name in ("decisions.csv", "review_queue.csv", "review.zip", "summary.json"):
         assert (tmp_path / "out1" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes()
     assert load(tmp_path / "p.json").method == "mc_dropout"
+
+
+def test_a_policy_from_the_command_line_on_evaluates_bundle_runs_on_the_demo(tmp_path, capsys):
+    """``referral FILE --out`` on the predictions ``evaluate --dataset digits`` wrote names the
+    built-in dataset (from ``metrics.json`` beside the file), so ``triage --dataset digits``
+    runs it; a file without that record keeps its own name, and is refused for the demo."""
+    from uqviz.exchange import write_predictions
+
+    p = TrainedSource("digits").predictions(["softmax"])["softmax"]
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    write_predictions({"softmax": p}, bundle / "predictions.parquet")
+    (bundle / "metrics.json").write_text(json.dumps({"dataset": "digits"}))
+    assert main(["referral", str(bundle / "predictions.parquet"), "--target-accuracy", "0.9",
+                 "--out", str(tmp_path / "policy.json")]) == 0
+    assert json.loads((tmp_path / "policy.json").read_text())["dataset"] == "digits"
+    assert main(["triage", "--policy", str(tmp_path / "policy.json"), "--dataset", "digits",
+                 "--group", "test", "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "decisions.csv").is_file()
+    (bundle / "metrics.json").unlink()
+    assert main(["referral", str(bundle / "predictions.parquet"), "--target-accuracy", "0.9",
+                 "--out", str(tmp_path / "other.json")]) == 0
+    assert json.loads((tmp_path / "other.json").read_text())["dataset"] == "predictions.parquet"
+    capsys.readouterr()

@@ -438,7 +438,12 @@ def cmd_referral(args: argparse.Namespace) -> int:
             calibration_share=args.calibration_share, seed=args.seed,
             method=args.guarantee_method, class_targets=class_targets)
     except ValueError as err:
-        raise CliError(f"{args.file}: {err}") from None
+        why = str(err)
+        if args.model:  # a model's outputs, not a file's arrays: say what to set
+            why = why.replace("(NPZ array 'features')", "(set features_output in model.json)"
+                              ).replace("(NPZ array 'logits')",
+                                        '(set "outputs": "logits" in model.json)')
+        raise CliError(f"{args.file}: {why}") from None
     guarantee = result.to_dict()  # its "method" is the guarantee's; here "method" is the model's
     doc = {"method": method, "guarantee_method": guarantee.pop("method"), **guarantee}
     if args.out:  # the policy document triage runs (uqviz.cli_triage)
@@ -453,7 +458,10 @@ def cmd_referral(args: argparse.Namespace) -> int:
     asked = ("every class target" if args.target_accuracy is None else
              f"accuracy on automated >= {args.target_accuracy}"
              f"{' and every class target' if class_targets else ''}")
-    print(f"{method}: refer when {args.score} > {doc['threshold']:.6g} "
+    from uqviz.policy import rule_words
+
+    threshold = result.certified.threshold
+    print(f"{method}: {rule_words(args.score, threshold)} "
           f"({100 * doc['referred_fraction']:.1f}% of {doc['n_calibration']:,} calibration "
           f"rows); {asked} with probability "
           f">= {args.confidence}: {verdict} ({doc['guarantee_method']})")

@@ -112,6 +112,8 @@ def _print_triage(summary: dict | None, out: Path) -> int:
               "summary.json")
     if summary["shift_warning"]:
         _note(f"warning: {summary['shift_warning']}")
+    if summary.get("guarantee_warning"):
+        _note(f"warning: {summary['guarantee_warning']}")
     lo, hi = summary["referred_share_ci95"]
     print(f"{summary['decided']:,} images: {summary['automated']:,} automated, "
           f"{summary['referred']:,} referred ({100 * summary['referred_share']:.1f}%, 95% "
@@ -125,7 +127,9 @@ def _target(summary_path: Path) -> tuple[float | None, list[str] | None]:
         return None, None
     try:
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        return summary["policy"].get("target_accuracy"), list(summary["classes"])
+        policy = summary["policy"]  # what the threshold guarantees (its target if certified)
+        target = policy.get("guaranteed_accuracy", policy.get("target_accuracy"))
+        return target, list(summary["classes"])
     except (ValueError, KeyError, TypeError, AttributeError):
         raise _cli_error(f"{summary_path.name}: not the summary.json triage writes") from None
 
@@ -142,7 +146,9 @@ def cmd_team(args: argparse.Namespace) -> int:
             from uqviz.policy import load
 
             policy = load(args.policy)
-            target = (policy.guarantee or {}).get("target_accuracy", target)
+            from uqviz.policy import guaranteed_accuracy
+
+            target = guaranteed_accuracy(policy.guarantee) if policy.guarantee else target
             classes = list(policy.classes) if policy.classes else classes
         if classes is None:
             raise _cli_error(f"{decisions_path.name}: no summary.json beside it to name the "
@@ -235,17 +241,33 @@ def add_team_parser(sub) -> None:
     p.set_defaults(func=cmd_team)
 
 
+def _recorded(predictions_file: Path) -> dict:
+    """``metrics.json`` beside a predictions file (what ``evaluate`` wrote), or {}."""
+    metrics = predictions_file.with_name("metrics.json")
+    if not metrics.is_file() or metrics.stat().st_size > (16 << 20):
+        return {}
+    try:
+        doc = json.loads(metrics.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def _recorded_model(predictions_file: Path) -> dict | None:
     """The model record ``evaluate --model`` wrote in ``metrics.json`` beside its predictions
     file (``uqviz.triage.model_record``), or None."""
-    metrics = predictions_file.with_name("metrics.json")
-    if not metrics.is_file() or metrics.stat().st_size > (16 << 20):
-        return None
-    try:
-        model = json.loads(metrics.read_text(encoding="utf-8")).get("model")
-    except (ValueError, AttributeError):
-        return None
+    model = _recorded(predictions_file).get("model")
     return model if isinstance(model, dict) else None
+
+
+def _policy_dataset(predictions_file: Path, model: dict | None) -> str:
+    """The dataset a policy from this file names: the built-in dataset ``evaluate --dataset
+    NAME`` recorded beside it (so that ``triage --dataset NAME`` runs the policy), else the
+    file's name."""
+    dataset = _recorded(predictions_file).get("dataset")
+    if model is None and isinstance(dataset, str) and dataset and ":" not in dataset:
+        return dataset
+    return predictions_file.name
 
 
 def _json_policy(value):
@@ -275,7 +297,8 @@ def write_referral_policy(args: argparse.Namespace, method: str, loaded, result)
     classes = loaded.by_method[method].class_names
     if classes is None and model and model.get("config"):
         classes = model["config"].get("classes")
-    doc = policy_document(dataset=file.name, method=method, score=args.score, mode="target",
+    doc = policy_document(dataset=_policy_dataset(file, model), method=method,
+                          score=args.score, mode="target",
                           point=result.heldout or result.calibration,
                           when=date.today().isoformat(), guarantee=result.to_dict(),
                           classes=classes, model=model)
@@ -286,6 +309,11 @@ def write_referral_policy(args: argparse.Namespace, method: str, loaded, result)
     tmp.replace(out)
     _note(f"wrote {out}" + ("" if model else " (no model record: the policy will run on any "
                                                "model with the same classes)"))
+    from uqviz.policy import guarantee_warning
+
+    warning = guarantee_warning(doc.get("guarantee"))
+    if warning:
+        _note(f"warning: {warning}")
     return out
 
 

@@ -61,6 +61,44 @@ LOGIT_POLICY_SCORES = tuple(k for k, info in LOGIT_FEATURE_SCORES.items()
 EXPORTABLE_SCORES = (*UNCERTAINTY_SCORES, *LOGIT_POLICY_SCORES)
 
 
+def guaranteed_accuracy(guarantee: Mapping | None) -> float | None:
+    """The accuracy on automated cases a policy's threshold guarantees: the target when it was
+    certified; else the highest accuracy the procedure certified at that threshold
+    (``accuracy_bound``, when above 0); None without a guarantee, or when nothing could be."""
+    if not guarantee:
+        return None
+    if guarantee.get("certified"):
+        return guarantee.get("target_accuracy")
+    bound = guarantee.get("accuracy_bound")
+    return float(bound) if bound else None
+
+
+def guarantee_warning(guarantee: Mapping | None) -> str | None:
+    """One sentence when a policy carries a guarantee that was not certified (its target could
+    not be guaranteed on the calibration cases); None otherwise."""
+    if not guarantee or guarantee.get("certified") or guarantee.get("target_accuracy") is None:
+        return None
+    target = 100 * float(guarantee["target_accuracy"])
+    reached = guaranteed_accuracy(guarantee)
+    return (f"the policy's target accuracy {target:.4g}% was NOT certified: "
+            + (f"its threshold guarantees only {100 * reached:.4g}% on automated cases"
+               if reached else "its threshold carries no guarantee"))
+
+
+def rule_words(score: str, threshold: float | None) -> str:
+    """The policy's rule in words: ``refer when <score's label> > <threshold>``; ``refer every
+    case`` at −∞ and ``refer no case`` at +∞ (or the largest float, how JSON carries it)."""
+    label = (UNCERTAINTY_SCORES[score].label if score in UNCERTAINTY_SCORES else
+             LOGIT_FEATURE_SCORES[score].label if score in LOGIT_FEATURE_SCORES else score)
+    if threshold is None or math.isnan(threshold):
+        return f"refer when {label} > (no threshold)"
+    if threshold >= 1.7976931348623157e308:
+        return f"refer no case ({label} is never above +inf)"
+    if threshold <= -1.7976931348623157e308:
+        return "refer every case"
+    return f"refer when {label} > {threshold:.6g}"
+
+
 def check_exportable(score: str) -> None:
     """Refuse (one line) a score a policy cannot carry (module docstring).
 
@@ -96,6 +134,17 @@ def operating_point(index: ReferralIndex, mode: str, value, *,
         return index.for_costs(float(cost_error), float(cost_review),
                                reviewer_accuracy=reviewer_accuracy)
     raise ValueError(f"unknown referral mode {mode!r}; valid: {', '.join(REFERRAL_MODES)}")
+
+
+def _target_reached(point: OperatingPoint, mode: str, guarantee: Mapping | None) -> bool:
+    """``target_reached``: with a guarantee's target (the certified export), whether the
+    accuracy measured on automated cases at ``point`` is at least that target; otherwise the
+    workbench's own flag (False when a target mode could not meet its target)."""
+    target = (guarantee or {}).get("target_accuracy")
+    if mode == "target" and target is not None:
+        accuracy = point.automated_accuracy
+        return bool(accuracy == accuracy and accuracy >= float(target))
+    return bool(point.reached)
 
 
 def _num(x: float) -> float | None:
@@ -146,7 +195,7 @@ def policy_document(*, dataset: str, method: str, score: str, mode: str,
         "model_accuracy_on_referred": _num(point.referred_accuracy),
         "model_accuracy_on_referred_ci95": [_num(v) for v in point.referred_accuracy_ci],
         "expected_cost_per_case": _num(point.expected_cost),
-        "target_reached": bool(point.reached),
+        "target_reached": _target_reached(point, mode, guarantee),
         "n_test_cases": int(point.n),
         "date": when,
     }

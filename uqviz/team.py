@@ -17,13 +17,20 @@ After a triage (``uqviz.triage``), reviewers label the referred images, and opti
   an assumed accuracy (default 1: people are right) stands in, and is said to be assumed.
 * **The team**: a stratified estimate over the decided cases, with weights ``w_a = n_a/n``
   (automated) and ``w_r = n_r/n`` (referred): ``acc = w_a·acc_model + w_r·acc_people``, and a
-  normal-approximation 95% interval with ``var = Σ_h w_h² p_h(1 − p_h)/m_h`` over the strata
-  measured (an assumed accuracy adds no variance).
+  95% interval ``acc ± z·sqrt(var)`` with the Agresti–Coull adjustment in each stratum
+  measured, ``var = Σ_h w_h² p̃_h(1 − p̃_h)/ñ_h``, ``ñ_h = m_h + z²``, ``p̃_h = (k_h + z²/2)/ñ_h``
+  (an assumed accuracy adds no variance). Without the adjustment an audit with no error
+  (``p_h = 1``) would give an interval of zero width however few cases were audited.
+* **None of the model's classes**: a reviewer labels a case that belongs to none of the
+  classes (an unfamiliar input) with one of ``NONE_OF_THE_CLASSES`` (``none``, ``other``,
+  ``-``; case ignored) when no class has that name; the model's answer on it counts as wrong,
+  as the referral curve counts an automated out-of-distribution case.
 
 Everything here is pure (numpy, scipy, the standard library): no torch.
 
 References: Wilson, JASA 22 (1927); Clopper & Pearson, Biometrika 26 (1934); Cochran, Sampling
-Techniques, 3rd ed., Wiley (1977), ch. 5 (stratified estimates).
+Techniques, 3rd ed., Wiley (1977), ch. 5 (stratified estimates); Agresti & Coull, The American
+Statistician 52 (1998) (adding z²/2 successes and failures).
 """
 
 from __future__ import annotations
@@ -149,11 +156,21 @@ def team_accuracy(n_automated: int, n_referred: int, model: Accuracy, people: fl
         return math.nan, (math.nan, math.nan)
     p_a = model.accuracy if n_automated else 0.0
     estimate = float(team_accuracy_curve(np.array([w_r]), np.array([p_a]), people)[0])
-    var = w_a ** 2 * p_a * (1 - p_a) / model.n if n_automated else 0.0
+    z = normal_quantile(0.95)
+    var = w_a ** 2 * adjusted_variance(model.correct, model.n, z) if n_automated else 0.0
     if people_measured is not None and people_measured.n and n_referred:
-        var += w_r ** 2 * people * (1 - people) / people_measured.n
-    half = normal_quantile(0.95) * math.sqrt(var)
+        var += w_r ** 2 * adjusted_variance(people_measured.correct, people_measured.n, z)
+    half = z * math.sqrt(var)
     return estimate, (max(0.0, estimate - half), min(1.0, estimate + half))
+
+
+def adjusted_variance(correct: int, n: int, z: float) -> float:
+    """The Agresti–Coull variance of a share ``correct/n``: ``p̃(1 − p̃)/ñ`` with
+    ``ñ = n + z²`` and ``p̃ = (correct + z²/2)/ñ`` (never 0, unlike ``p(1 − p)/n`` at p = 0 or
+    1). By hand, 15 of 15 at z = 1.96: ñ = 18.84, p̃ = 0.898, variance 0.00486."""
+    n_tilde = n + z * z
+    p_tilde = (correct + z * z / 2) / n_tilde
+    return p_tilde * (1 - p_tilde) / n_tilde
 
 
 def team_report(decisions: DecisionTable, labels: Mapping[str, str], *,
@@ -255,9 +272,14 @@ def read_decisions(path: str | Path) -> DecisionTable:
     return DecisionTable(tuple(ids), tuple(predicted), np.asarray(referred, dtype=bool))
 
 
+NONE_OF_THE_CLASSES = ("none", "other", "-")  # a reviewer's "none of the model's classes"
+NONE_LABEL = "none of the classes"  # how read_labels returns it (never a class name's match)
+
+
 def read_labels(path: str | Path, ids: Sequence[str], classes: Sequence[str]) -> dict[str, str]:
     """Reviewed labels ``id,label`` (class names; other columns ignored; an empty label is a
-    case not reviewed yet, skipped).
+    case not reviewed yet, skipped; ``none``, ``other`` or ``-`` for a case that is none of the
+    classes, returned as ``NONE_LABEL``, when no class has that name).
 
     Raises:
         ValueError: an id not among ``ids``, a label not among ``classes``, an id labelled
@@ -267,6 +289,7 @@ def read_labels(path: str | Path, ids: Sequence[str], classes: Sequence[str]) ->
     header, rows = _rows(path, ("id", "label"))
     i_id, i_label = header.index("id"), header.index("label")
     known, names = set(ids), set(classes)
+    none_of_them = {w for w in NONE_OF_THE_CLASSES if w not in {c.lower() for c in classes}}
     labels: dict[str, str] = {}
     for line, row in enumerate(rows, start=2):
         if not row or len(row) <= max(i_id, i_label):
@@ -277,9 +300,12 @@ def read_labels(path: str | Path, ids: Sequence[str], classes: Sequence[str]) ->
         if image_id not in known:
             raise ValueError(f"{path.name}: line {line}: id {image_id!r} is not in the "
                              "decisions")
-        if label not in names:
+        if label.lower() in none_of_them and label not in names:
+            label = NONE_LABEL  # none of the model's classes: the model is wrong on it
+        elif label not in names:
             raise ValueError(f"{path.name}: line {line}: label {label!r} is not one of the "
-                             f"classes ({', '.join(classes)})")
+                             f"classes ({', '.join(classes)}); write 'none' for a case that "
+                             "is none of them")
         if image_id in labels:
             raise ValueError(f"{path.name}: line {line}: id {image_id!r} is labelled twice")
         labels[image_id] = label

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from uqviz.metrics.classification import wilson_ci
-from uqviz.policy import Decisions, Policy
+from uqviz.policy import Decisions, Policy, guarantee_warning, guaranteed_accuracy
 
 TRIAGE_METHODS = ("softmax", "temperature", "tta", "ensemble")
 AUTOMATE, REFER = "automate", "refer"
@@ -410,7 +410,9 @@ def write_outputs(out: Path, batches: Iterator[TriageBatch], classes: Sequence[s
                    "threshold": policy.threshold,
                    "target_accuracy": (policy.guarantee or {}).get("target_accuracy"),
                    "confidence": (policy.guarantee or {}).get("confidence"),
-                   "certified": (policy.guarantee or {}).get("certified")},
+                   "certified": (policy.guarantee or {}).get("certified"),
+                   "guaranteed_accuracy": guaranteed_accuracy(policy.guarantee)},
+        "guarantee_warning": guarantee_warning(policy.guarantee),
         "source": source,
     }
     _atomic_text(out / "summary.json", json.dumps(_finite(summary), indent=2))

@@ -23,6 +23,7 @@ from uqviz.metrics.guarantee import CLASS_METRICS, ClassTarget
 from uqviz.metrics.selective import CompactReferral, OperatingPoint
 from uqviz.numerics import finite_number
 from uqviz.plots.theme import method_color
+from uqviz.policy import guarantee_warning
 from uqviz.study import GuaranteedReferral, Study
 from uqviz.ui.components.referral_workbench import (
     SLIDERS,
@@ -385,10 +386,15 @@ def export_policies(key: str, study: Study, *, method: str, score: str, mode: st
     e1.download_button("Export policy (JSON)", json.dumps(docs[False], indent=2),
                        file_name=f"referral-policy-{key}-{method}.json",
                        mime="application/json", key="ref_export")
-    e2.download_button("Export the guaranteed policy (JSON)", json.dumps(docs[True], indent=2),
-                       file_name=f"certified-policy-{method}.json", mime="application/json",
-                       key="ref_export_certified",
-                       help="At the threshold with a guarantee: what Triage runs on new images.")
+    certified = bool(guarantee.certified.certified)
+    e2.download_button(
+        "Export the guaranteed policy (JSON)" if certified else
+        "Export the policy at the certified threshold (JSON, target NOT certified)",
+        json.dumps(docs[True], indent=2),
+        file_name=f"{'certified' if certified else 'not-certified'}-policy-{method}.json",
+        mime="application/json", key="ref_export_certified",
+        help="At the threshold with a guarantee: what Triage runs on new images." if certified
+        else guarantee_warning(docs[True].get("guarantee")))
 
 
 def guarantee_settings() -> dict:

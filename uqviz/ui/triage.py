@@ -24,7 +24,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from uqviz.policy import MAX_POLICY_BYTES, Policy
+from uqviz.policy import MAX_POLICY_BYTES, Policy, guaranteed_accuracy
 from uqviz.triage import TRIAGE_METHODS, Triage, config_values, write_outputs
 from uqviz.ui.models import public_message as public_message  # the page's error lines
 from uqviz.ui.models import session_folder
@@ -42,7 +42,8 @@ class TriageResult:
     Attributes:
         out: the folder holding decisions.csv, review_queue.csv, review.zip, summary.json.
         summary: ``write_outputs``'s summary.
-        target: the certified guarantee's accuracy on automated cases, or None.
+        target: the accuracy on automated cases the policy's threshold guarantees
+            (``uqviz.policy.guaranteed_accuracy``), or None.
         policy: the policy document that ran.
     """
 
@@ -132,7 +133,7 @@ def run_triage(key: str, policy_doc: dict, *, images_zip: tuple[str, bytes] | No
         raise
     shutil.rmtree(work / "images", ignore_errors=True)
     guarantee = policy.guarantee or {}
-    target = guarantee.get("target_accuracy") if guarantee.get("certified") else None
+    target = guaranteed_accuracy(guarantee)  # the target if certified, else what was certified
     result = TriageResult(work / "out", summary, target, policy_doc)
     previous = st.session_state.get(RESULT_KEY)
     if isinstance(previous, TriageResult) and previous.out.parent != work:
