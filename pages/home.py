@@ -26,10 +26,12 @@ with left:
     st.markdown("**Methods:** " + (", ".join(method_label(m) for m in methods) or "none"))
     todo = missing_methods(dataset, methods)
     if todo:
-        st.caption(f"Not trained yet: {', '.join(method_label(m) for m in todo)} — the first "
-                   "analysis page you open trains them (about a minute on digits).")
+        st.caption(f"Not computed yet: {', '.join(method_label(m) for m in todo)} — the first "
+                   "analysis page you open computes their predictions (seconds on the default, "
+                   "whose networks ship trained; a dataset without shipped networks trains "
+                   "them first, minutes).")
     else:
-        st.caption("All selected methods are trained and cached.")
+        st.caption("The predictions of all selected methods are computed and cached.")
 with right:
     st.subheader("Start here")
     st.page_link("pages/story.py", label="The story in a minute: why uncertainty matters",

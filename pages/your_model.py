@@ -91,8 +91,9 @@ if st.session_state.pop(ADD_KEY, False):
 key = st.session_state.get(LAST_KEY)
 if key is None or key not in session_models():
     if not session_models():
-        st.info("No model yet. The command line does the same: "
-                "`python -m uqviz evaluate --model net.pt --dataset folder:DIR`.")
+        st.info("No model added in this session yet (models the operator offers through "
+                "`UQVIZ_MODELS` are already in the sidebar's dataset list). The command line "
+                "does the same: `python -m uqviz evaluate --model net.pt --dataset folder:DIR`.")
     st.stop()
 
 source = model_source(key)
