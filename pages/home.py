@@ -36,19 +36,20 @@ with right:
     st.subheader("Start here")
     st.page_link("pages/story.py", label="The story in a minute: why uncertainty matters",
                  icon=":material/slideshow:")
-    st.caption("Five steps on the incoming stream, each one chart and one sentence, for a "
+    st.caption("Six steps on the incoming stream, each one chart and one sentence, for a "
                "stakeholder demo: right on clean data, confidently wrong on some new cases, "
-               "uncertainty that tells them apart, referral, and a guarantee.")
+               "uncertainty that tells them apart, referral, a guarantee, and the drift alarm.")
     st.page_link("pages/compare.py", label="Demo in 5 minutes: compare the methods",
                  icon=":material/compare:")
     st.caption("Accuracy, calibration and risk–coverage of every method, with 95% CIs.")
     st.page_link("pages/referral.py", label="Tune a referral threshold",
                  icon=":material/call_split:")
-    st.caption("Choose which cases a human sees: by budget, target accuracy or cost; export it.")
+    st.caption("Choose which cases a human sees: by budget, target accuracy or cost; export "
+               "it, then triage new images with it and measure the team.")
     st.page_link("pages/your_model.py", label="Your model, your images",
                  icon=":material/neurology:")
-    st.caption("Upload your own classifier (TorchScript, .pt2 or ONNX) and a zip of labelled "
-               "images: every analysis page then works on them.")
+    st.caption("Upload your own classifier (ONNX; TorchScript or .pt2 where the operator "
+               "allows) and a zip of labelled images: every analysis page then works on them.")
     st.page_link("pages/learn_moons.py", label="Teach uncertainty: a network that knows when "
                  "it does not know", icon=":material/school:")
     st.caption("Two moons, ensembles in 1-D, aleatoric vs epistemic and active learning: each "
