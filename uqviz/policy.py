@@ -491,10 +491,19 @@ def load(path: str | Path) -> Policy:
     except OSError as err:
         raise ValueError(f"{path.name}: cannot be read ({(err.strerror or 'error').lower()})") \
             from None
+    return Policy.from_document(policy_json(data, path.name), path.name)
+
+
+def policy_json(data: bytes, name: str) -> dict:
+    """The JSON document of a policy file's bytes (at most ``MAX_POLICY_BYTES``), not yet
+    checked as a policy (``Policy.from_document`` does that).
+
+    Raises:
+        ValueError: one line naming the file: too large, or not JSON.
+    """
     if len(data) > MAX_POLICY_BYTES:
-        raise ValueError(f"{path.name}: more than the 1 MiB a policy file may have")
+        raise ValueError(f"{name}: more than the 1 MiB a policy file may have")
     try:
-        doc = json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ValueError(f"{path.name}: not a JSON policy file") from None
-    return Policy.from_document(doc, path.name)
+        raise ValueError(f"{name}: not a JSON policy file") from None

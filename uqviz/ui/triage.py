@@ -24,7 +24,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from uqviz.policy import MAX_POLICY_BYTES, Policy, guaranteed_accuracy
+from uqviz.policy import Policy, guaranteed_accuracy, policy_json
 from uqviz.triage import TRIAGE_METHODS, Triage, config_values, write_outputs
 from uqviz.ui.models import public_message as public_message  # the page's error lines
 from uqviz.ui.models import session_folder
@@ -81,12 +81,7 @@ def uploaded_policy(name: str, data: bytes) -> dict:
         ValueError: too large, not JSON, not a policy (one line naming the file).
     """
     name = Path(name).name or "policy.json"
-    if len(data) > MAX_POLICY_BYTES:
-        raise ValueError(f"{name}: more than the 1 MiB a policy file may have")
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ValueError(f"{name}: not a JSON policy file") from None
+    doc = policy_json(data, name)
     Policy.from_document(doc, name)
     return doc
 
