@@ -28,7 +28,6 @@ from tests.user_model_fixtures import (
 from uqviz.numerics import softmax
 from uqviz.runs import EvalPlan
 from uqviz.user_model import (
-    Mahalanobis,
     MethodSettings,
     ModelConfig,
     ModelSource,
@@ -41,7 +40,7 @@ from uqviz.user_model import (
 )
 from uqviz.user_model.images import iter_batches
 from uqviz.user_model.loading import EXPORT_HOW, load_in_process
-from uqviz.user_model.methods import Augmentation, augment, tta_augmentations
+from uqviz.methods.tta import Augmentation, augment, tta_augmentations
 
 QUICK = EvalPlan(corruptions=(), ood_sets=())
 COUNTS = {"green": 6, "blue": 5, "red": 7}
@@ -497,7 +496,7 @@ def test_a_failing_method_loses_nothing_already_computed(tmp_path, workdir):
     with pytest.raises(PartialResults) as info:
         src.run(["softmax", "ensemble"])
     assert str(info.value) == (
-        "nan.pt gave NaN outputs for 7 of 18 rows (Ensemble of your checkpoints; first: "
+        "nan.pt gave NaN outputs for 7 of 18 rows (Your ensemble; first: "
         "red/0.png)")
     assert list(info.value.predictions) == ["softmax"]
     assert src.missing(["softmax", "ensemble"]) == ["ensemble"]
@@ -511,30 +510,32 @@ def test_probabilities_outputs_are_checked(tmp_path, workdir):
         "net.pt: outputs are not probabilities (a row sums to ")
 
 
-def test_mahalanobis_hand_worked_2d():
-    features = np.array([[0.0, 0.0], [2.0, 0.0], [5.0, 4.0], [5.0, 6.0]])
-    fit = Mahalanobis.fit(features, np.array([0, 0, 1, 1]))
-    # means (1, 0) and (5, 5); centred rows (±1, 0), (0, ±1): Σ = I / 2, Σ⁻¹ = 2 I
-    np.testing.assert_allclose(fit.means, [[1, 0], [5, 5]])
-    np.testing.assert_allclose(fit.precision, 2 * np.eye(2))
-    np.testing.assert_allclose(fit.distances(np.array([[1.0, 1.0]])), [[2.0, 64.0]])
-    np.testing.assert_allclose(fit.score(np.array([[1.0, 1.0], [3.0, 0.0], [5.0, 5.0]])),
-                               [2.0, 8.0, 0.0], atol=1e-12)
+def test_the_runs_mahalanobis_score_is_the_ood_pages_fitted_on_the_fit_rows(workdir):
+    """One Mahalanobis: the per-row score a run adds is ``uqviz.metrics.ood_scores``'
+    ``fit_mahalanobis`` fitted on the fit rows (the labelled calibration part)."""
+    from uqviz.metrics.ood_scores import fit_mahalanobis
+
+    p = source(workdir).predictions(["softmax"])["softmax"]
+    fit = p.in_group("fit")
+    expected = fit_mahalanobis(fit.features, fit.labels).score(p.features)
+    np.testing.assert_array_equal(p.scores["mahalanobis"], expected)
 
 
-@pytest.mark.parametrize("n, d", [(200, 5), (6, 10)])  # the second: singular Σ (D > N)
-def test_mahalanobis_matches_scikit_learn(n, d):
-    rng = np.random.default_rng(n)
-    labels = rng.integers(0, 3, n)
-    labels[:3] = [0, 1, 2]
-    features = rng.normal(size=(n, d)) + labels[:, None]
-    fit = Mahalanobis.fit(features, labels)
+def test_mahalanobis_matches_scikit_learn():
+    """``fit_mahalanobis`` (float32 storage, a 1e-6 ridge) against scikit-learn's empirical
+    covariance of the class-centred features."""
+    from uqviz.metrics.ood_scores import fit_mahalanobis
+
+    rng = np.random.default_rng(200)
+    labels = rng.integers(0, 3, 200)
+    features = rng.normal(size=(200, 5)) + labels[:, None]
+    fit = fit_mahalanobis(features.astype(np.float32), labels)
     means = np.stack([features[labels == c].mean(0) for c in range(3)])
     shared = EmpiricalCovariance(assume_centered=True).fit(features - means[labels])
-    queries = rng.normal(size=(50, d)) * 2
+    queries = rng.normal(size=(50, 5)) * 2
     expected = np.stack([shared.mahalanobis(queries - m) for m in means], axis=1)
-    np.testing.assert_allclose(fit.distances(queries), expected, rtol=1e-7, atol=1e-7)
-    np.testing.assert_allclose(fit.score(queries), expected.min(axis=1), rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(fit.score(queries.astype(np.float32)), expected.min(axis=1),
+                               rtol=1e-4)
 
 
 # -- single pictures (the Your images page) -----------------------------------------------------

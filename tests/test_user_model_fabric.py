@@ -78,12 +78,12 @@ def test_merge_puts_every_ranks_rows_back_in_order():
     def share(rows, skipped):
         rows = np.asarray(rows)
         return {"groups": {"test": {"rows": rows, "base": rows[:, None] * 1.0,
-                                    "mc": np.stack([rows * 1.0, -rows * 1.0])[..., None]}},
+                                    "mc_dropout": np.stack([rows * 1.0, -rows * 1.0])[..., None]}},
                 "skipped": {"part": skipped}}
 
     groups, skipped = merge_shares([share([0, 1, 4], [(0, "a"), (2, "c")]),
                                     share([2, 3], [(1, "b")])])
     np.testing.assert_array_equal(groups["test"]["rows"], [0, 1, 2, 3, 4])
     np.testing.assert_array_equal(groups["test"]["base"][:, 0], [0, 1, 2, 3, 4])
-    np.testing.assert_array_equal(groups["test"]["mc"][1, :, 0], [0, -1, -2, -3, -4])
+    np.testing.assert_array_equal(groups["test"]["mc_dropout"][1, :, 0], [0, -1, -2, -3, -4])
     assert skipped == {"part": ["a", "b", "c"]}

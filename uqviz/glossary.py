@@ -114,6 +114,10 @@ GLOSSARY: tuple[Term, ...] = (
     Term("Deep ensemble", "Several networks trained from different random starts. They agree "
          "near the data and disagree away from it, which exposes epistemic uncertainty.",
          "pages/learn_regression.py"),
+    Term("Your ensemble", "The model files you gave (the same classes and input), each "
+         "predicting every image; their probabilities are averaged. Where your checkpoints "
+         "disagree the case is uncertain, as in a deep ensemble, though checkpoints fine-tuned "
+         "from one start disagree less.", "pages/your_model.py"),
     Term("Prior ensemble", "An ensemble with randomized priors: each member adds a fixed, "
          "random, untrained network to its output, scaled by β. Where data is missing the "
          "priors are not trained away, so the members keep disagreeing.",

@@ -10,17 +10,12 @@ METHOD_LABELS: dict[str, str] = {
     "mc_dropout": "MC dropout",
     "deep_ensemble": "Deep ensemble",
     "prior_ensemble": "Prior ensemble",
-}
-
-# Methods that only a user's own model has (``uqviz.user_model.methods``); kept apart so that
-# METHOD_LABELS stays the registry's table.
-USER_METHOD_LABELS: dict[str, str] = {
     "tta": "Test-time augmentation",
     "ensemble": "Your ensemble",
 }
 
 
 def method_label(method_id: str) -> str:
-    """The label of a registered method or a user's model's method; a user's own method names
-    (from a predictions file) as they are."""
-    return METHOD_LABELS.get(method_id) or USER_METHOD_LABELS.get(method_id, method_id)
+    """The label of a registered method; a user's own method names (from a predictions file)
+    as they are."""
+    return METHOD_LABELS.get(method_id, method_id)

@@ -231,7 +231,7 @@ class Triage:
         from uqviz.training import no_progress
         from uqviz.user_model.engine import Engine
         from uqviz.user_model.images import ImageSet
-        from uqviz.user_model.methods import MethodSettings
+        from uqviz.user_model.config import MethodSettings
         from uqviz.user_model.worker import load_model
 
         if not self._loaded:
@@ -290,17 +290,8 @@ def _decide(engine, policy: Policy, images, temperature: float | None) -> Decisi
     computed from logits (``Policy.needs_logits``), the same pass's logits (``Engine.logits``:
     divided by the fitted temperature for temperature scaling), as ``Engine.predict_batch``
     makes the probabilities."""
-    method = policy.method
-    if not policy.needs_logits:
-        return policy.decide(engine.predict_batch(images, temperature, group="triage")[method])
-    from uqviz.user_model.methods import ENSEMBLE, USER_METHOD_LABELS
-
-    samples = engine._samples(method, engine._outputs(images, "triage", 0, {method}))
-    ids = np.asarray([f"triage/{i}" for i in range(len(images))], dtype=str)
-    engine._check_finite(USER_METHOD_LABELS[method], samples, ids,
-                         None if method == ENSEMBLE else engine.models[0])
-    return policy.decide(engine.probabilities(method, samples, temperature),
-                         logits=engine.logits(method, samples, temperature))
+    probs, logits = engine.batch_outputs(images, temperature, "triage")[policy.method]
+    return policy.decide(probs, logits=logits if policy.needs_logits else None)
 
 
 def model_record(models: Sequence[str | Path], configs: Sequence, *,

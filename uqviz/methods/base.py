@@ -11,6 +11,7 @@ import torch
 
 from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.device import prefers_batched
+from uqviz.methods.network import PLAIN, Pass
 from uqviz.training import NetworkRecipe, Progress, TrainConfig, no_progress
 
 
@@ -66,16 +67,29 @@ class MethodOutput:
 
 
 class Method(ABC):
-    """An uncertainty method: ``fit`` (train or load its networks), then ``predict``.
+    """An uncertainty method, on a built-in dataset's networks or on any ``Network``.
 
-    Class attributes: ``id`` (registry name), ``label`` (UI name), ``description`` (one
-    sentence), ``stochastic`` (returns S > 1 samples).
+    On a built-in dataset: ``fit`` (train or load its networks), then ``predict``. On given
+    networks (a user's model files): ``passes`` says which forward passes make its samples, and
+    ``uqviz.methods.network.run_passes`` runs them (``uqviz.user_model.engine``).
+
+    Class attributes: ``id`` (registry name), ``label`` (UI name, from ``uqviz.labels``),
+    ``description`` (one sentence), ``stochastic`` (returns S > 1 samples), ``applies_to``
+    (``"dataset"``: a built-in dataset's trained networks; ``"model"``: a user's model files).
     """
 
     id: ClassVar[str]
     label: ClassVar[str]
     description: ClassVar[str]
     stochastic: ClassVar[bool] = False
+    applies_to: ClassVar[frozenset[str]] = frozenset({"dataset", "model"})
+
+    @classmethod
+    def passes(cls, *, networks: int = 1, mc_samples: int = 0,
+               augmentations: tuple = ()) -> tuple[Pass, ...]:
+        """The forward passes of given networks that make this method's samples: by default
+        one plain pass of the first network (softmax, temperature scaling)."""
+        return (PLAIN,)
 
     def __init__(self, config: MethodConfig | None = None) -> None:
         self.config = config or MethodConfig()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from uqviz.inference import mc_dropout_logits, network_logits
+from uqviz.inference import mc_dropout_logits
 from uqviz.labels import METHOD_LABELS
 from uqviz.methods.base import MethodOutput
+from uqviz.methods.network import Pass
 from uqviz.methods.softmax import SoftmaxMethod
 from uqviz.numerics import softmax
 
@@ -24,12 +25,19 @@ class MCDropoutMethod(SoftmaxMethod):
     description = "One network sampled T times with dropout left on at test time."
     stochastic = True
 
+    @classmethod
+    def passes(cls, *, networks: int = 1, mc_samples: int = 0,
+               augmentations: tuple = ()) -> tuple[Pass, ...]:
+        """T passes of the first network with dropout sampling (seeded per batch by the
+        caller: ``run_passes``'s ``dropout_seed``)."""
+        return tuple(Pass(dropout=i) for i in range(mc_samples))
+
     def predict(self, x: torch.Tensor, device: torch.device, *,
                 row_offset: int = 0) -> MethodOutput:
         self._check_fitted()
         logits = mc_dropout_logits(self.net, x, device, samples=self.config.mc_samples,
                                    seed=self.config.seed, batched=self.config.batched,
                                    row_offset=row_offset)
-        _, feats = network_logits(self.net, x, device)
+        _, feats = self.logits(x, device)
         return MethodOutput(softmax(logits, dtype=np.float32), feats,
                             np.asarray(logits, dtype=np.float32))

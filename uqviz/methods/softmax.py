@@ -6,9 +6,9 @@ import numpy as np
 import torch
 
 from uqviz.data.base import DatasetSpec, DataSplits
-from uqviz.inference import network_logits
 from uqviz.labels import METHOD_LABELS
 from uqviz.methods.base import Method, MethodOutput
+from uqviz.methods.network import TorchNetwork, run_passes
 from uqviz.numerics import softmax
 from uqviz.training import Progress, no_progress, trained_network
 
@@ -32,8 +32,12 @@ class SoftmaxMethod(Method):
         return self
 
     def logits(self, x: torch.Tensor, device: torch.device):
+        """Logits (N, C) and features (N, D): one plain pass of the network
+        (``uqviz.methods.network``, as on a user's model)."""
         self._check_fitted()
-        return network_logits(self.net, x, device)
+        samples, feats = run_passes([TorchNetwork(self.net, device)], x,
+                                    {self.id: self.passes()})
+        return samples[self.id][0], feats
 
     def predict(self, x: torch.Tensor, device: torch.device, *,
                 row_offset: int = 0) -> MethodOutput:

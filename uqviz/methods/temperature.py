@@ -9,6 +9,7 @@ from scipy.optimize import minimize_scalar
 from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.labels import METHOD_LABELS
 from uqviz.methods.base import MethodOutput
+from uqviz.methods.network import as_logits
 from uqviz.methods.softmax import SoftmaxMethod
 from uqviz.numerics import softmax
 from uqviz.training import Progress, no_progress
@@ -77,6 +78,13 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, folds: int = 5,
                                                              seed=seed) <= 0:
         return 1.0
     return t
+
+
+def fit_temperature_on_outputs(raw: np.ndarray, labels: np.ndarray, outputs: str,
+                               seed: int) -> float:
+    """``fit_temperature`` on a network's raw calibration outputs (N, C): logits, or
+    log-probabilities for a network that outputs probabilities (``network.as_logits``)."""
+    return fit_temperature(as_logits(raw, outputs).astype(np.float64), labels, seed=seed)
 
 
 class TemperatureMethod(SoftmaxMethod):

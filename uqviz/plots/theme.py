@@ -44,7 +44,6 @@ __all__ = [
     "TEMPLATE",
     "TEXT_COLOR",
     "TOP_LEFT_LEGEND",
-    "USER_METHOD_COLORS",
     "WRONG_COLOR",
     "curve_trace",
     "method_color",
@@ -78,11 +77,6 @@ METHOD_COLORS: dict[str, str] = {
     "mc_dropout": "#009E73",  # bluish green
     "deep_ensemble": "#7048E8",  # violet
     "prior_ensemble": "#CC79A7",  # reddish purple
-}
-
-# The methods only a user's own model has (``uqviz.user_model``); kept apart from the registry's
-# table. None repeats a fixed or fallback colour.
-USER_METHOD_COLORS: dict[str, str] = {
     "tta": "#F0C808",  # yellow
     "ensemble": "#364FC7",  # indigo
 }
@@ -123,8 +117,6 @@ def method_color(name: str) -> str:
     """
     if name in METHOD_COLORS:
         return METHOD_COLORS[name]
-    if name in USER_METHOD_COLORS:
-        return USER_METHOD_COLORS[name]
     digest = hashlib.md5(str(name).encode("utf-8")).digest()
     return FALLBACK_PALETTE[int.from_bytes(digest[:4], "big") % len(FALLBACK_PALETTE)]
 

@@ -11,7 +11,7 @@ from uqviz.data import dataset_choices
 from uqviz.device import default_device, device_name
 from uqviz.glossary import term_text
 from uqviz.labels import method_label
-from uqviz.methods import METHODS
+from uqviz.methods import DATASET_METHOD_IDS, METHODS
 from uqviz.predictions import OOD_PREFIX
 from uqviz.sources import DATASET, Source
 from uqviz.stream import CLEAN, DEMO_MIX, StreamMix
@@ -42,13 +42,26 @@ def current_source() -> Source:
         st.stop()
 
 
-def available_methods(dataset: str) -> list[str]:
-    """The registry's methods, the methods in a predictions file, or those that apply to a
-    user's model (none when it cannot be loaded)."""
+def default_methods(dataset: str) -> list[str]:
+    """The methods chosen until the user chooses: a dataset's default methods, the methods in
+    a predictions file, or those that apply to a user's model (none when it cannot be
+    loaded)."""
     try:
         return list(source(dataset).methods)
     except ValueError:
         return []
+
+
+def available_methods(dataset: str) -> list[str]:
+    """What the sidebar offers: ``default_methods``, then, for a built-in dataset, the registry's
+    other methods that run on it (test-time augmentation)."""
+    methods = default_methods(dataset)
+    try:
+        is_dataset = source(dataset).kind == DATASET
+    except ValueError:
+        return methods
+    extra = [m for m in DATASET_METHOD_IDS if m not in methods] if is_dataset else []
+    return methods + extra
 
 
 def methods_key(dataset: str) -> str:
@@ -62,12 +75,13 @@ def methods_key(dataset: str) -> str:
 
 
 def current_methods() -> list[str]:
-    """The methods chosen in the sidebar, in the dataset's order (all of them by default)."""
+    """The methods chosen in the sidebar, in the sidebar's order (``default_methods`` until the
+    user chooses)."""
     dataset = current_dataset()
     options = available_methods(dataset)
     chosen = st.session_state.get(methods_key(dataset))
     if chosen is None:
-        chosen = options
+        chosen = default_methods(dataset)
     return [m for m in options if m in chosen]
 
 
@@ -101,7 +115,8 @@ def render_sidebar() -> None:
                  "'Your predictions' page, your models from the 'Your model' page.",
             bind="query-params")
         options = available_methods(dataset)
-        st.multiselect("Methods", options, default=options, key=methods_key(dataset),
+        st.multiselect("Methods", options, default=default_methods(dataset),
+                       key=methods_key(dataset),
                        format_func=method_label,
                        help="Uncertainty methods to train and compare (for a predictions file: "
                             "the methods in it).\n\n" + METHODS_HELP, persist_state="session")

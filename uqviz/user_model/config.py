@@ -341,3 +341,32 @@ def ensemble_configs(model_paths: list[str | Path], config_path: str | Path | No
             raise UserModelError(f"{Path(path).name} and {Path(model_paths[0]).name} cannot "
                                  f"form an ensemble: {why}")
     return configs
+
+
+@dataclass(frozen=True)
+class MethodSettings:
+    """How the methods run on a user's model.
+
+    Attributes:
+        tta_samples: S passes of test-time augmentation (the first is the image itself).
+        mc_samples: T MC-dropout passes.
+        seed: seeds the split, the augmentations, the dropout masks and the corruptions.
+        cal_fraction: share of each class's labelled images kept for calibration.
+        batch_size: images decoded and predicted at a time (also cuts the seeds of dropout
+            masks and corruptions, so it is part of the cache key).
+        bf16: bf16 autocast for torch models on CUDA (never for ONNX).
+    """
+
+    tta_samples: int = 8
+    mc_samples: int = 30
+    seed: int = 0
+    cal_fraction: float = 0.3
+    batch_size: int = 64
+    bf16: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("tta_samples", "mc_samples", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.cal_fraction < 1:
+            raise ValueError(f"cal_fraction must be between 0 and 1, got {self.cal_fraction}")

@@ -1,6 +1,10 @@
 """The run behind ``ModelSource``: streams of images, one pass computing every method asked for.
 
-A ``Stream`` is a set of images read once (decoded ``batch_size`` at a time from a folder, or
+The methods are ``uqviz.methods``' (the one registry): each says which forward passes make its
+samples (``Method.passes``), and ``uqviz.methods.network.run_passes`` runs them on the loaded
+models (each a ``uqviz.methods.network.Network``), every distinct pass once per batch.
+
+An ``ImageStream`` is a set of images read once (decoded ``batch_size`` at a time from a folder, or
 generated for a built-in OOD set) and predicted as one or more groups: the test part is
 predicted clean and under each corruption before the next batch is read. ``Engine.run`` first
 reads the calibration part (when temperature scaling or the Mahalanobis score needs fitting),
@@ -42,27 +46,21 @@ import torch
 
 from uqviz.predictions import FIT_GROUP, TEST_GROUP, ood_group
 from uqviz.training import Progress
-from uqviz.user_model.config import ModelConfig, UserModelError
+from uqviz.labels import method_label
+from uqviz.methods import METHODS
+from uqviz.methods.network import PLAIN, run_passes, to_probs
+from uqviz.methods.temperature import fit_temperature_on_outputs
+from uqviz.methods.tta import tta_augmentations
+from uqviz.metrics.ood_scores import MahalanobisFit, fit_mahalanobis
+from uqviz.user_model.config import MethodSettings, ModelConfig, UserModelError
 from uqviz.user_model.images import Batch, ImageSet, iter_batches
 from uqviz.user_model.loading import UserModel, first_line
-from uqviz.user_model.methods import (
-    ENSEMBLE,
-    MAHALANOBIS,
-    MC_DROPOUT,
-    TEMPERATURE,
-    TTA,
-    USER_METHOD_LABELS,
-    Mahalanobis,
-    MethodSettings,
-    augment,
-    fit_temperature_on,
-    to_probs,
-    tta_augmentations,
-)
 
 GENERATED = "model:"
 Transform = Callable[[torch.Tensor, int], torch.Tensor]
-SAMPLE_AXIS_KEYS = ("members", "tta", "mc")  # raw outputs stacked (samples, rows, …)
+TEMPERATURE = "temperature"
+MAHALANOBIS = "mahalanobis"  # the per-row score a run adds (``uqviz.metrics.ood_scores``)
+BASE, FEATURES = "base", "feats"  # the first model's plain outputs and features, per batch
 
 
 class Shares(Protocol):
@@ -101,8 +99,9 @@ def mix_seed(*parts: Any) -> int:
 
 
 @dataclass(frozen=True, eq=False)
-class Stream:
-    """Images read once and predicted as one or more groups.
+class ImageStream:
+    """Images read once and predicted as one or more groups (not ``uqviz.stream.Stream``, the
+    dashboard's incoming stream of predictions).
 
     Attributes:
         ids: str (n,) each image's id (its path relative to its folder, or its number).
@@ -122,8 +121,8 @@ class Stream:
 
 
 def image_stream(images: ImageSet, config: ModelConfig,
-                 groups: tuple[tuple[str, Transform | None], ...], part: str) -> Stream:
-    return Stream(np.asarray(images.files, dtype=str), images.labels,
+                 groups: tuple[tuple[str, Transform | None], ...], part: str) -> ImageStream:
+    return ImageStream(np.asarray(images.files, dtype=str), images.labels,
                   lambda size, share=(0, 1): iter_batches(images, config, size, share), groups,
                   f"{images.root} ({part})")
 
@@ -134,7 +133,7 @@ def corruption(name: str, severity: int, seed: int) -> Transform:
     return lambda x, k: corrupt(x, name, severity, seed=mix_seed(seed, name, severity, k))
 
 
-def generated_stream(name: str, n: int, shape: tuple[int, int, int], seed: int) -> Stream:
+def generated_stream(name: str, n: int, shape: tuple[int, int, int], seed: int) -> ImageStream:
     """``n`` images of the built-in OOD set ``name``, made batch by batch (seeded per batch)."""
     from uqviz.data.base import DatasetSpec
     from uqviz.data.ood import load_ood
@@ -149,28 +148,32 @@ def generated_stream(name: str, n: int, shape: tuple[int, int, int], seed: int) 
             yield Batch(rows, load_ood(name, spec, len(rows), mix_seed(seed, name, k)), (), k)
 
     ids = np.asarray([str(i) for i in range(n)], dtype=str)
-    return Stream(ids, np.full(n, -1, dtype=np.int64), batches, ((ood_group(name), None),))
+    return ImageStream(ids, np.full(n, -1, dtype=np.int64), batches, ((ood_group(name), None),))
+
+
+def _sample_axis(key: str) -> int:
+    """Where rows run in a raw output: a method's samples are (S, N, C), the first model's plain
+    outputs and features (N, …)."""
+    return 1 if key in METHODS else 0
 
 
 class _Outputs:
-    """What the models gave on one group's rows, batch by batch."""
-
-    KEYS = ("base", "feats", "members", "tta", "mc")
+    """What the models gave on one group's rows, batch by batch: ``base`` and ``feats`` (the
+    first model's plain pass) and each method's samples stacked (S, N, C)."""
 
     def __init__(self) -> None:
         self.rows: list[np.ndarray] = []
-        self.parts: dict[str, list[np.ndarray]] = {k: [] for k in self.KEYS}
+        self.parts: dict[str, list[np.ndarray]] = {}
 
     def add(self, rows: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
         self.rows.append(rows)
         for key, value in outputs.items():
-            self.parts[key].append(value)
+            self.parts.setdefault(key, []).append(value)
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"rows": np.concatenate(self.rows) if self.rows else np.zeros(0, np.int64)}
         for key, parts in self.parts.items():
-            if parts:
-                out[key] = np.concatenate(parts, axis=1 if key in SAMPLE_AXIS_KEYS else 0)
+            out[key] = np.concatenate(parts, axis=_sample_axis(key))
         return out
 
 
@@ -185,11 +188,11 @@ def merge_shares(shares: list[dict]) -> tuple[dict[str, dict[str, np.ndarray]],
         rows = np.concatenate([p["rows"] for p in parts])
         order = np.argsort(rows, kind="stable")
         merged = {"rows": rows[order]}
-        for key in _Outputs.KEYS:
+        keys = dict.fromkeys(k for p in parts for k in p if k != "rows")
+        for key in keys:
             pieces = [p[key] for p in parts if key in p]
-            if pieces:
-                axis = 1 if key in SAMPLE_AXIS_KEYS else 0
-                merged[key] = np.take(np.concatenate(pieces, axis=axis), order, axis=axis)
+            axis = _sample_axis(key)
+            merged[key] = np.take(np.concatenate(pieces, axis=axis), order, axis=axis)
         groups[group] = merged
     skipped = {}
     for part in shares[0]["skipped"]:
@@ -222,7 +225,7 @@ class Engine:
     """
 
     def __init__(self, models: tuple[UserModel, ...], settings: MethodSettings,
-                 calibration: ImageSet, streams: list[Stream], root: Path, methods: list[str],
+                 calibration: ImageSet, streams: list[ImageStream], root: Path, methods: list[str],
                  mahalanobis: bool, progress: Progress) -> None:
         self.models, self.settings, self.methods = models, settings, methods
         self.config = models[0].config
@@ -230,47 +233,33 @@ class Engine:
         self.mahalanobis, self.progress = mahalanobis, progress
         self.augs = tta_augmentations(self.settings.tta_samples, self.settings.seed,
                                       self.config.flips_preserve_label)
+        self.passes = {m: METHODS[m].passes(networks=len(models),
+                                            mc_samples=self.settings.mc_samples,
+                                            augmentations=self.augs) for m in methods}
         self.warnings: list[str] = []
         self.skipped: dict[str, list[str]] = {}
         self._skipped: dict[str, list[tuple[int, str]]] = {}  # this process's, by batch
         self._part_sizes: dict[str, int] = {}
-        self._stream_of: dict[str, Stream] = {}
-        self._cal_stream: Stream | None = None
+        self._stream_of: dict[str, ImageStream] = {}
+        self._cal_stream: ImageStream | None = None
 
     # -- one batch -----------------------------------------------------------------------------
-    def _run(self, model: UserModel, x: torch.Tensor,
-             group: str) -> tuple[np.ndarray, np.ndarray | None]:
-        try:
-            out, feats = model.run(x)
-        except UserModelError:
-            raise
-        except Exception as err:
-            raise UserModelError(f"{model.name} failed on images of {group}: "
-                                 f"{first_line(err)}") from None
-        if model.config.outputs == "probabilities":
-            _check_probabilities(out, model)
-        return out, feats
-
     def _outputs(self, x: torch.Tensor, group: str, batch_no: int,
                  needs: set[str]) -> dict[str, np.ndarray]:
-        first = self.models[0]
-        base, feats = self._run(first, x, group)
-        out = {"base": base} if feats is None else {"base": base, "feats": feats}
-        if ENSEMBLE in needs:
-            out["members"] = np.stack([self._run(m, x, group)[0] for m in self.models[1:]])
-        if TTA in needs:
-            out["tta"] = np.stack([self._run(first, augment(x, a), group)[0]
-                                   for a in self.augs[1:]])
-        if MC_DROPOUT in needs:
-            devices = [first.device] if first.device.type == "cuda" else []
-            with first.dropout_sampling(), torch.random.fork_rng(devices=devices):
-                torch.manual_seed(mix_seed(self.settings.seed, group, batch_no))
-                out["mc"] = np.stack([self._run(first, x, group)[0]
-                                      for _ in range(self.settings.mc_samples)])
-        return out
+        """The first model's plain outputs (``base``) and features (``feats``), and each method
+        in ``needs``' samples (S, N, C), on one batch (``run_passes``; MC dropout's masks seeded
+        per (seed, group, batch number))."""
+        wanted = {m: self.passes[m] for m in self.methods if m in needs}
+        networks = [_Guarded(m, group) for m in self.models]
+        samples, feats = run_passes(networks, x, {BASE: (PLAIN,), **wanted},
+                                    dropout_seed=mix_seed(self.settings.seed, group, batch_no))
+        out = {BASE: samples.pop(BASE)[0]}
+        if feats is not None:
+            out[FEATURES] = feats
+        return out | {m: np.stack(v) for m, v in samples.items()}
 
     # -- streams -------------------------------------------------------------------------------
-    def _predict(self, streams: list[Stream], needs: set[str], start: float, share_of: float,
+    def _predict(self, streams: list[ImageStream], needs: set[str], start: float, share_of: float,
                  share: tuple[int, int]) -> dict[str, dict[str, np.ndarray]]:
         """Raw outputs per group of this process's batches of ``streams``; the unreadable files
         go to ``self._skipped[part]`` as (batch number, reason)."""
@@ -317,7 +306,7 @@ class Engine:
         return {"groups": groups, "skipped": self._skipped}
 
     def _fit(self, out: dict[str, np.ndarray] | None
-             ) -> tuple[float | None, Mahalanobis | None, tuple | None]:
+             ) -> tuple[float | None, MahalanobisFit | None, tuple | None]:
         """The temperature, the Mahalanobis fit, and the fit rows (the calibration part's
         stream and outputs under every method, when there are features), each None when not
         wanted; ``out``: the calibration part's raw outputs."""
@@ -326,16 +315,16 @@ class Engine:
         stream = self._cal_stream
         if not len(out["rows"]):
             raise self._none_read(stream, "calibration")
-        self._check_finite("the calibration part", [out["base"]], stream.ids[out["rows"]],
-                           self.models[0])
+        self._check_finite("the calibration part", [out[BASE]], stream.ids[out["rows"]],
+                           [0])
         labels = self.calibration.labels[out["rows"]]
         wants_t = TEMPERATURE in self.methods
-        temperature = fit_temperature_on(out["base"], labels, self.config.outputs,
-                                         self.settings.seed) if wants_t else None
-        maha = Mahalanobis.fit(out["feats"], labels) if self.mahalanobis else None
+        temperature = fit_temperature_on_outputs(out[BASE], labels, self.config.outputs,
+                                                 self.settings.seed) if wants_t else None
+        maha = fit_mahalanobis(out[FEATURES], labels) if self.mahalanobis else None
         return temperature, maha, ((stream, out) if self.mahalanobis else None)
 
-    def _none_read(self, stream: Stream, part: str) -> UserModelError:
+    def _none_read(self, stream: ImageStream, part: str) -> UserModelError:
         return UserModelError(f"{self.root}: none of the {len(stream.ids)} {part} "
                               f"images could be read (first: {self.skipped[stream.part][0]})")
 
@@ -392,57 +381,52 @@ class Engine:
         Raises:
             UserModelError: the model fails, or gives NaN or infinite outputs (one line).
         """
+        return {m: probs for m, (probs, _) in self.batch_outputs(x, temperature, group).items()}
+
+    def batch_outputs(self, x: torch.Tensor, temperature: float | None, group: str
+                      ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+        """Each method's probabilities and logits (``logits``; None for a model that outputs
+        probabilities) on one batch, from the same passes (triage decides on either)."""
         out = self._outputs(x, group, 0, set(self.methods))
         ids = np.asarray([f"{group}/{i}" for i in range(len(x))], dtype=str)
         computed = {}
         for method in self.methods:
-            samples = self._samples(method, out)
-            self._check_finite(USER_METHOD_LABELS[method], samples, ids,
-                               None if method == ENSEMBLE else self.models[0])
-            computed[method] = self.probabilities(method, samples, temperature)
+            samples = list(out[method])
+            self._check_finite(method_label(method), samples, ids, self._networks_of(method))
+            computed[method] = (self.probabilities(method, samples, temperature),
+                                self.logits(method, samples, temperature))
         return computed
 
     # -- outputs to predictions ------------------------------------------------------------------
+    def _networks_of(self, method: str) -> list[int]:
+        """The model (its index) that made each of ``method``'s samples."""
+        return [p.network for p in self.passes[method]]
+
     def probabilities(self, method: str, samples: list[np.ndarray],
                       temperature: float | None) -> np.ndarray:
-        """(S, N, C) probabilities of ``method`` from its raw samples (``_samples``): each
-        through its model's output kind, divided by the fitted temperature for temperature
-        scaling."""
-        models = self.models if method == ENSEMBLE else [self.models[0]] * len(samples)
+        """(S, N, C) probabilities of ``method`` from its raw samples: each through its model's
+        output kind, divided by the fitted temperature for temperature scaling."""
         t = temperature if method == TEMPERATURE else 1.0
-        return np.stack([to_probs(raw, m.config.outputs, t)
-                         for raw, m in zip(samples, models, strict=True)])
+        return np.stack([to_probs(raw, self.models[k].config.outputs, t)
+                         for raw, k in zip(samples, self._networks_of(method), strict=True)])
 
     def logits(self, method: str, samples: list[np.ndarray],
                temperature: float | None) -> np.ndarray | None:
         """float32 (S, N, C) logits of ``method`` (divided by the fitted temperature for
         temperature scaling); None when a model outputs probabilities (module docstring)."""
-        models = self.models if method == ENSEMBLE else [self.models[0]]
-        if any(m.config.outputs != "logits" for m in models):
+        if any(self.models[k].config.outputs != "logits" for k in self._networks_of(method)):
             return None
         t = temperature if method == TEMPERATURE else 1.0
         return np.stack([np.asarray(raw, dtype=np.float32) / np.float32(t) for raw in samples])
 
-    def _samples(self, method: str, out: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Raw outputs (N, C) per sample of ``method``, each with the model that made it."""
-        if method == ENSEMBLE:
-            return [out["base"], *out["members"]]
-        if method == TTA:
-            return [out["base"], *out["tta"]]
-        if method == MC_DROPOUT:
-            return list(out["mc"])
-        return [out["base"]]
-
     def _assemble(self, method: str, results: dict, temperature: float | None,
-                  maha: Mahalanobis | None) -> dict[str, np.ndarray]:
+                  maha: MahalanobisFit | None) -> dict[str, np.ndarray]:
         rows_by_group = {g: out["rows"] for g, (_, out) in results.items()}
-        samples = [np.concatenate(parts) for parts in zip(
-            *(self._samples(method, out) for _, out in results.values()), strict=True)]
+        samples = list(np.concatenate([out[method] for _, out in results.values()], axis=1))
         ids = np.concatenate([
             np.asarray([(i if g == TEST_GROUP else f"{g}/{i}") for i in s.ids[rows_by_group[g]]],
                        dtype=str) for g, (s, _) in results.items()])
-        self._check_finite(USER_METHOD_LABELS[method], samples, ids,
-                           None if method == ENSEMBLE else self.models[0])
+        self._check_finite(method_label(method), samples, ids, self._networks_of(method))
         probs = self.probabilities(method, samples, temperature)
         logits = self.logits(method, samples, temperature)
         arrays = {
@@ -456,23 +440,23 @@ class Engine:
         }
         if logits is not None:
             arrays["logits"] = logits
-        if all("feats" in out for _, out in results.values()):
-            features = np.concatenate([out["feats"] for _, out in results.values()])
+        if all(FEATURES in out for _, out in results.values()):
+            features = np.concatenate([out[FEATURES] for _, out in results.values()])
             arrays["features"] = features.astype(np.float32)
             if maha is not None:
                 arrays[MAHALANOBIS] = maha.score(features)
         return arrays
 
     def _check_finite(self, what: str, samples: list[np.ndarray], ids: np.ndarray,
-                      model: UserModel | None) -> None:
+                      networks: list[int]) -> None:
         """One line naming how many rows have NaN or infinite outputs in any sample (and which
-        of the two they are); the model is ``model``, or the k-th model for the first sample k
-        with one (an ensemble)."""
+        of the two they are), and the model (``networks``: the index of the model that made
+        each sample) of the first sample with one."""
         bad_by_sample = [~np.isfinite(raw).all(axis=1) for raw in samples]
         bad = np.logical_or.reduce(bad_by_sample)
         if bad.any():
             k = next(k for k, b in enumerate(bad_by_sample) if b.any())
-            name = (model or self.models[k]).name
+            name = self.models[networks[k]].name
             has_nan = any(np.isnan(raw[b]).any() for raw, b in zip(samples, bad_by_sample,
                                                                     strict=True))
             has_inf = any(np.isinf(raw[b]).any() for raw, b in zip(samples, bad_by_sample,
@@ -480,6 +464,42 @@ class Engine:
             kind = "NaN and infinite" if has_nan and has_inf else "NaN" if has_nan else "infinite"
             raise UserModelError(f"{name} gave {kind} outputs for {int(bad.sum())} of {len(bad)} "
                                  f"rows ({what}; first: {ids[np.argmax(bad)]})")
+
+
+@dataclass(frozen=True, eq=False)
+class _Guarded:
+    """A loaded model as a ``Network`` whose failures are one ``UserModelError`` line naming
+    it and the group, and whose "probabilities" are checked to be probabilities."""
+
+    model: UserModel
+    group: str
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def outputs(self) -> str:
+        return self.model.config.outputs
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def dropout_sampling(self):
+        return self.model.dropout_sampling()
+
+    def run(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        try:
+            out, feats = self.model.run(x)
+        except UserModelError:
+            raise
+        except Exception as err:
+            raise UserModelError(f"{self.model.name} failed on images of {self.group}: "
+                                 f"{first_line(err)}") from None
+        if self.outputs == "probabilities":
+            _check_probabilities(out, self.model)
+        return out, feats
 
 
 def _check_probabilities(out: np.ndarray, model: UserModel) -> None:

@@ -128,7 +128,8 @@ def _as_list(out: Any) -> tuple[list[Any], list[str] | None]:
 
 
 class UserModel:
-    """One loaded model file; ``run`` maps images in [0, 1] to outputs (and features).
+    """One loaded model file; ``run`` maps images in [0, 1] to outputs (and features). A
+    ``uqviz.methods.network.Network``: the methods run their passes on it.
 
     Attributes:
         path: the model file.
@@ -149,6 +150,11 @@ class UserModel:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def outputs(self) -> str:
+        """``"logits"`` or ``"probabilities"`` (``model.json``)."""
+        return self.config.outputs
 
     # -- to implement ------------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> list[np.ndarray]:

@@ -48,12 +48,14 @@ from uqviz.predictions import TEST_GROUP, Predictions, ood_group, parse_shift_gr
 from uqviz.runs import EvalPlan
 from uqviz.sources import MODEL_KEY_PREFIX, YOUR_MODEL, NoImages
 from uqviz.training import Progress, no_progress
-from uqviz.user_model.config import ModelConfig, UserModelError, ensemble_configs
+from uqviz.methods import MODEL_METHOD_IDS
+from uqviz.user_model.config import MethodSettings, ModelConfig, UserModelError, ensemble_configs
 from uqviz.user_model.engine import (
     ALONE,
+    MAHALANOBIS,
     Engine,
+    ImageStream,
     Shares,
-    Stream,
     Transform,
     corruption,
     generated_stream,
@@ -68,20 +70,11 @@ from uqviz.user_model.images import (
     split_calibration,
 )
 from uqviz.user_model.loading import UserModel
-from uqviz.user_model.methods import (
-    ENSEMBLE,
-    MAHALANOBIS,
-    MC_DROPOUT,
-    TEMPERATURE,
-    TTA,
-    USER_METHODS,
-    MethodSettings,
-)
 from uqviz.user_model.worker import load_model
 
 MODEL_PREFIX = MODEL_KEY_PREFIX  # one prefix: uqviz.sources
 USER_PLAN = EvalPlan(corruptions=("gaussian_noise",))
-USER_PREDICTIONS_VERSION = 2  # 2: logits and fit rows (issue 24)
+USER_PREDICTIONS_VERSION = 3  # 2: logits and fit rows (issue 24); 3: Mahalanobis from ood_scores
 
 
 def _folder(path: str | Path) -> str:
@@ -332,7 +325,7 @@ class ModelSource:
     def _user_ood_group(self) -> str:
         return ood_group(Path(self.ood).name) if self.ood else ""
 
-    def _builtin_streams(self) -> dict[str, Stream]:
+    def _builtin_streams(self) -> dict[str, ImageStream]:
         from uqviz.data.ood import BASIC_OOD_SETS
 
         names = BASIC_OOD_SETS if self.plan.ood_sets is None else self.plan.ood_sets
@@ -340,7 +333,7 @@ class ModelSource:
         return {ood_group(name): generated_stream(name, n, self.config.input_shape,
                                                    self.plan.seed) for name in names}
 
-    def streams(self) -> list[Stream]:
+    def streams(self) -> list[ImageStream]:
         """What ``run`` predicts: the test part (clean, then each corruption × severity), the
         user's OOD folder, the built-in OOD sets."""
         variants: list[tuple[str, Transform | None]] = [(TEST_GROUP, None)]
@@ -369,16 +362,16 @@ class ModelSource:
         return None if why is None else self.public(why)
 
     def _why_not(self, method: str) -> str | None:
-        if method not in USER_METHODS:
-            return f"unknown method {method!r}; valid: {', '.join(USER_METHODS)}"
-        if method == TEMPERATURE and not len(self.split.calibration):
+        if method not in MODEL_METHOD_IDS:
+            return f"unknown method {method!r}; valid: {', '.join(MODEL_METHOD_IDS)}"
+        if method == "temperature" and not len(self.split.calibration):
             return (f"Temperature scaling needs labelled calibration images to fit on, and "
                     f"{self._why_no_calibration()}")
-        if method == TTA and self.settings.tta_samples < 2:
+        if method == "tta" and self.settings.tta_samples < 2:
             return "Test-time augmentation needs 2 or more samples (tta_samples)"
-        if method == MC_DROPOUT:
+        if method == "mc_dropout":
             return self.loaded[0].why_no_dropout()
-        if method == ENSEMBLE and len(self.models) < 2:
+        if method == "ensemble" and len(self.models) < 2:
             return (f"An ensemble needs two or more model files with the same classes; "
                     f"only {self.name} was given")
         return None
@@ -432,7 +425,7 @@ class ModelSource:
         """The methods that apply, in registry order (the models are loaded, then the folders
         read, so a bad model is reported first)."""
         _ = self.loaded
-        return [m for m in USER_METHODS if self.why_not(m) is None]
+        return [m for m in MODEL_METHOD_IDS if self.why_not(m) is None]
 
     def _path(self, method: str) -> Path:
         return cache_root() / "user_model" / f"{cache_key(self.fingerprint, method)}.npz"
@@ -494,7 +487,7 @@ class ModelSource:
         progress(1.0, "done")
         warnings = dict.fromkeys(self.public(w) for a in done.values()
                                  for w in a["warnings"].tolist())
-        temperature = done[TEMPERATURE]["temperature"].item() if TEMPERATURE in done else None
+        temperature = done["temperature"]["temperature"].item() if "temperature" in done else None
         return UserRun(predictions, tuple(warnings), self.sizes, temperature)
 
     def predict_images(self, images: torch.Tensor, methods: list[str]) -> dict[str, np.ndarray]:
@@ -509,7 +502,7 @@ class ModelSource:
             why = self.why_not(method)
             if why:
                 raise UserModelError(why)
-        temperature = self.run([TEMPERATURE]).temperature if TEMPERATURE in methods else None
+        temperature = self.run(["temperature"]).temperature if "temperature" in methods else None
         engine = Engine(self.loaded, self.settings, self.split.calibration, [],
                         self.images.root, list(methods), False, no_progress)
         return engine.predict_batch(torch.as_tensor(images, dtype=torch.float32), temperature)
