@@ -48,9 +48,12 @@ The package, by job:
   is_ood flags, class counts and labels across methods, repeated ids);
 * ``messages``: ``PredictionsFileError`` and the words that name a place in a file;
 * ``writing``: ``write_predictions``;
+* ``arrow``: Arrow columns of numbers into numpy without loading pandas;
 * ``layout``, ``source``: the format's names; the file being read.
 
-The package imports numpy, pandas and pyarrow only.
+The package imports numpy, pandas and pyarrow only; pandas lazily, in the few places that need
+it (a bad value, a repeated id, unsorted NPZ ids, writing), so that reading a file, as the
+command line does, loads no pandas (its start-up: ``benchmarks/bench_cli_startup.py``).
 """
 
 from uqviz.exchange.layout import CLASSES_SIDECAR_SUFFIX, DEFAULT_METHOD, FILE_SUFFIXES

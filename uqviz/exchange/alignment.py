@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from uqviz.exchange.checks import (
     check_class_counts,
@@ -201,6 +200,8 @@ def _repeated_id(source, rows, ids, id_rank, method_names, method_codes,
 
     It names the first row in the file that repeats an earlier (method, sample, id).
     """
+    import pandas as pd  # lazily: a plain file is read without pandas (CLI start-up)
+
     repeat = pd.DataFrame({"m": method_codes, "s": sample, "r": id_rank}).duplicated()
     repeat = repeat.to_numpy()
     k = first_true(repeat)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
-import pandas as pd
 
 from uqviz.exchange.messages import LOGITS_HINT, and_more, file_error, number_text, shown_value
 from uqviz.numerics import softmax
@@ -153,5 +152,7 @@ def label_conflict(keys: np.ndarray, labels: np.ndarray) -> tuple[int, int] | No
 def first_duplicate(ids: np.ndarray) -> int | None:
     if ids.dtype.kind in "iu" and (ids.size < 2 or bool((ids[1:] > ids[:-1]).all())):
         return None
+    import pandas as pd  # lazily: a plain file is read without pandas (CLI start-up)
+
     duplicated = pd.Series(ids).duplicated().to_numpy()
     return first_true(duplicated) if duplicated.any() else None

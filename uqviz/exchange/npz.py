@@ -6,7 +6,6 @@ from __future__ import annotations
 import zipfile
 
 import numpy as np
-import pandas as pd
 
 from uqviz.exchange.checks import (
     check_class_counts,
@@ -247,6 +246,8 @@ def _check_npz_labels_across_methods(source, methods, suffixes) -> None:
                 if parts["ids"] is not None]
     if len(with_ids) < 2:
         return
+    import pandas as pd  # lazily: a plain file is read without pandas (CLI start-up)
+
     ids = np.concatenate([parts["ids"].astype(object) for _, parts, _ in with_ids])
     labels = np.concatenate([parts["labels"] for _, parts, _ in with_ids])
     where = [(sfx, i) for _, parts, sfx in with_ids for i in range(parts["labels"].size)]

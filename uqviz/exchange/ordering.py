@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from uqviz.exchange.arrow import numbers_array
 
 _INTEGER_TEXT = r"^-?[0-9]{1,18}$"  # text ids sorted as numbers (they fit in int64)
 _COUNTING_FACTOR = 4  # counting sorts when the key space is at most this many times the rows
@@ -26,20 +27,18 @@ def int_ranks(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         present[offset] = True
         distinct = np.flatnonzero(present).astype(np.int64) + low
         return distinct, (np.cumsum(present, dtype=np.int64) - 1)[offset]
-    codes, uniques = pd.factorize(ids)
-    uniques = np.asarray(uniques, dtype=np.int64)
-    perm = np.argsort(uniques, kind="stable")
-    return uniques[perm], _ranks_from(codes, perm)
+    distinct, rank = np.unique(ids, return_inverse=True)  # sparse ids: one sort, no pandas
+    return distinct.astype(np.int64, copy=False), rank.astype(np.int64, copy=False)
 
 
 def text_ranks(text: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
     """Text ids: (K,) the distinct ids (str objects) in the canonical text order (see
     ``_text_order``), (R,) the rank of each row's id among them."""
     encoded = pc.dictionary_encode(text)
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    codes = numbers_array(encoded.indices)
     perm = _text_order(encoded.dictionary)
-    distinct = encoded.dictionary.take(pa.array(perm)).to_numpy(zero_copy_only=False)
-    return np.asarray(distinct, dtype=object), _ranks_from(codes, perm)
+    distinct = np.array(encoded.dictionary.to_pylist(), dtype=object)[perm]  # no pandas
+    return distinct, _ranks_from(codes, perm)
 
 
 def _ranks_from(codes: np.ndarray, perm: np.ndarray) -> np.ndarray:
@@ -59,6 +58,10 @@ def _text_order(text: pa.StringArray) -> np.ndarray:
     """
     integer = pc.match_substring_regex(text, _INTEGER_TEXT)
     numbers = pc.any(integer).as_py()
+    if numbers:  # the integers' values, 0 for the other texts (read without loading pandas)
+        is_integer = numbers_array(pc.cast(integer, pa.int8())).astype(bool)
+        number = np.zeros(len(text), dtype=np.int64)
+        number[is_integer] = numbers_array(pc.cast(pc.filter(text, integer), pa.int64()))
     words = _sort_words(text)
     if words is None:
         keys = [("text", "ascending")]
@@ -66,12 +69,12 @@ def _text_order(text: pa.StringArray) -> np.ndarray:
         if numbers:
             keys = [("other", "ascending"), ("number", "ascending"), *keys]
             columns |= {"other": pc.invert(integer),
-                        "number": pc.cast(pc.if_else(integer, text, "0"), pa.int64())}
-        return pc.sort_indices(pa.table(columns), sort_keys=keys).to_numpy().astype(np.int64)
+                        "number": pa.Array.from_buffers(pa.int64(), len(text),
+                                                        [None, pa.py_buffer(number)])}
+        return numbers_array(pc.sort_indices(pa.table(columns), sort_keys=keys)).astype(np.int64)
     keys = list(words)  # least significant first, as np.lexsort wants
     if numbers:
-        keys += [pc.cast(pc.if_else(integer, text, "0"), pa.int64()).to_numpy(),
-                 ~integer.to_numpy(zero_copy_only=False)]
+        keys += [number, ~is_integer]
     return np.lexsort(keys).astype(np.int64)
 
 

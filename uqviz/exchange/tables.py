@@ -9,12 +9,11 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
+from uqviz.exchange.arrow import numbers_array
 from uqviz.exchange.layout import LOGIT_PREFIX, OPTIONAL_COLUMNS, PROB_PREFIX
 from uqviz.exchange.messages import and_more, cell_place, file_error, listing_of, row_place
 from uqviz.exchange.ordering import int_ranks, text_ranks
@@ -163,6 +162,8 @@ def _explain_csv_error(source: SourceFile, wanted: list[str], message: str) -> N
 
 
 def read_parquet(source: SourceFile) -> Table:
+    import pyarrow.parquet as pq  # lazily: a CSV is read without it (CLI start-up)
+
     try:
         parquet = pq.ParquetFile(source.open())
         names = parquet.schema_arrow.names
@@ -190,7 +191,9 @@ def _parse_numbers(source: str, column: str, values: pa.ChunkedArray) -> np.ndar
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         try:
             values = pc.cast(pc.utf8_trim_whitespace(values), pa.float64())
-        except pa.ArrowInvalid:
+        except pa.ArrowInvalid:  # a bad value: find and name it (pandas only on this path)
+            import pandas as pd
+
             text = pd.Series(values.to_numpy(zero_copy_only=False), dtype=object)
             numbers = pd.to_numeric(text, errors="coerce")
             blank = text.isna() | text.astype(str).str.strip().str.lower().isin(_NULL_TEXT)
@@ -204,7 +207,7 @@ def _parse_numbers(source: str, column: str, values: pa.ChunkedArray) -> np.ndar
               or pa.types.is_decimal(kind)):
         raise file_error(source, f"column {column} holds {kind} values; expected numbers")
     values = pc.cast(values, pa.float64())
-    return np.asarray(values.to_numpy(), dtype=np.float64)
+    return np.asarray(numbers_array(values), dtype=np.float64)
 
 
 def _codes(source: str, column: str, values: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
@@ -217,7 +220,7 @@ def _codes(source: str, column: str, values: pa.ChunkedArray) -> tuple[np.ndarra
             raise file_error(source, f"column {column} holds {values.type} values; expected text"
                          ) from err
     encoded = pc.dictionary_encode(values.combine_chunks())
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    codes = numbers_array(encoded.indices)
     codes = np.where(np.isnan(codes), -1, codes) if codes.dtype.kind == "f" else codes
     return codes.astype(np.int64), [str(x) for x in encoded.dictionary.to_pylist()]
 
@@ -233,7 +236,7 @@ def _id_values(source: str, values: pa.ChunkedArray) -> tuple[np.ndarray, np.nda
     values = _plain(values)
     kind = values.type
     if pa.types.is_integer(kind):
-        return int_ranks(values.to_numpy().astype(np.int64))
+        return int_ranks(numbers_array(values).astype(np.int64))
     text = values if pa.types.is_string(kind) else pc.cast(values, pa.string())
     text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
     # a failing cast scans every value: try it only when every id looks like an integer
@@ -241,7 +244,7 @@ def _id_values(source: str, values: pa.ChunkedArray) -> tuple[np.ndarray, np.nda
         try:
             as_int = pc.cast(text, pa.int64())
             if pc.all(pc.equal(pc.cast(as_int, pa.string()), text)).as_py():
-                return int_ranks(as_int.to_numpy().astype(np.int64))
+                return int_ranks(numbers_array(as_int).astype(np.int64))
         except pa.ArrowInvalid:
             pass
     return text_ranks(text)

@@ -10,10 +10,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from uqviz.exchange.checks import first_duplicate, label_conflict
 from uqviz.exchange.layout import CLASSES_SIDECAR_SUFFIX, FILE_SUFFIXES, PROB_PREFIX
@@ -52,6 +50,8 @@ def _check_writable(by_method: Mapping[str, Predictions]) -> tuple[int, tuple[st
     if len(set(counts.values())) > 1:
         raise ValueError(f"every method needs the same number of classes, got {counts}")
     if len(by_method) > 1:
+        import pandas as pd  # lazily: a plain file is read without pandas (CLI start-up)
+
         ids = [_ids_of(p) for p in by_method.values()]
         text = any(i.dtype.kind not in "iu" for i in ids)
         ids = np.concatenate([i.astype(str) if text else i for i in ids])
@@ -73,6 +73,8 @@ def _ids_of(p: Predictions) -> np.ndarray:
 
 
 def _long_table(by_method: Mapping[str, Predictions], num_classes: int) -> pa.Table:
+    import pandas as pd  # lazily: a plain file is read without pandas (CLI start-up)
+
     ids = [_ids_of(p) for p in by_method.values()]
     text_ids = any(i.dtype.kind not in "iu" for i in ids)
     id_parts, method_idx, sample, group, is_ood, label, probs = [], [], [], [], [], [], []
@@ -165,6 +167,8 @@ def write_predictions(by_method: Mapping[str, Predictions], path: str | os.PathL
         text_table = text_table.set_column(3, "group", table.column("group").cast(pa.string()))
         _atomic_write(path, lambda f: pa_csv.write_csv(text_table, f))
     else:
+        import pyarrow.parquet as pq  # lazily: a CSV is read without it (CLI start-up)
+
         _atomic_write(path, lambda f: pq.write_table(table, f))
     if names is not None:
         sidecar = path.with_name(path.name + CLASSES_SIDECAR_SUFFIX)

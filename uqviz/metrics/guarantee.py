@@ -105,7 +105,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.stats import beta, binom
+from scipy.special import betaincinv
+
+try:  # the kernel of scipy.stats.binom.cdf, without importing scipy.stats (binomial_cdf)
+    from scipy.special._ufuncs import _binom_cdf
+except ImportError:  # a scipy that moved it: the distribution itself
+    from scipy.stats import binom
+
+    _binom_cdf = binom.cdf
 
 from uqviz.validation import check_scores_correct
 
@@ -137,14 +144,27 @@ def binomial_upper_bound(errors: int, n: int, delta: float) -> float:
         raise ValueError(f"need 0 <= errors <= n, got errors={errors}, n={n}")
     if n == 0 or errors == n:
         return 1.0
-    return float(beta.ppf(1.0 - delta, errors + 1, n - errors))
+    return float(betaincinv(errors + 1, n - errors, 1.0 - delta))  # beta.ppf(1 - δ, e + 1, n - e)
 
 
 def binomial_p_value(errors, n, risk: float) -> np.ndarray:
     """The exact p-value of ``H: error rate > risk`` after ``errors`` errors in ``n`` cases:
     ``P(Binomial(n, risk) ≤ errors)``, 1 where ``n = 0`` (elementwise)."""
     errors, n = np.asarray(errors), np.asarray(n)
-    return np.where(n > 0, binom.cdf(errors, np.maximum(n, 1), risk), 1.0)
+    return np.where(n > 0, binomial_cdf(errors, np.maximum(n, 1), risk), 1.0)
+
+
+def binomial_cdf(k, n, p) -> np.ndarray:
+    """``P(Binomial(n, p) ≤ k)`` (elementwise; k rounded down; 0 below k = 0, 1 from k = n on), as
+    ``scipy.stats.binom.cdf`` computes it, with the same Boost kernel, without importing
+    scipy.stats (about 1 s of a command line run). ``scipy.special.bdtr`` differs from it by up
+    to thousands of ulp (Cephes), enough to move a threshold, so it is not used;
+    ``tests/test_cli_imports.py`` checks the equality on a grid. For ``n ≥ 1`` and ``0 ≤ p ≤ 1``.
+    """
+    k = np.floor(np.asarray(k, dtype=float))
+    n, p = np.asarray(n), np.asarray(p, dtype=float)
+    inside = _binom_cdf(np.clip(k, 0, np.maximum(n - 1, 0)), n, p)
+    return np.where(k >= n, 1.0, np.where(k < 0, 0.0, inside))
 
 
 @lru_cache(maxsize=4096)
@@ -163,7 +183,7 @@ def first_rejectable_size(risk: float, level: float, error_share: float, n_max: 
             m += 1
         return m if m <= n_max else None
     m = np.arange(1, n_max + 1)
-    rejected = binom.cdf(np.floor(error_share * risk * m), m, risk) <= level
+    rejected = binomial_cdf(np.floor(error_share * risk * m), m, risk) <= level
     return int(m[np.argmax(rejected)]) if rejected.any() else None
 
 
