@@ -8,7 +8,7 @@ import torch
 from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.labels import METHOD_LABELS
 from uqviz.methods.base import Method, MethodOutput
-from uqviz.methods.network import TorchNetwork, run_passes
+from uqviz.methods.network import PLAIN, TorchNetwork, run_passes
 from uqviz.numerics import softmax
 from uqviz.training import Progress, no_progress, trained_network
 
@@ -35,9 +35,8 @@ class SoftmaxMethod(Method):
         """Logits (N, C) and features (N, D): one plain pass of the network
         (``uqviz.methods.network``, as on a user's model)."""
         self._check_fitted()
-        samples, feats = run_passes([TorchNetwork(self.net, device)], x,
-                                    {self.id: self.passes()})
-        return samples[self.id][0], feats
+        samples, feats = run_passes([TorchNetwork(self.net, device)], x, {"plain": (PLAIN,)})
+        return samples["plain"][0], feats
 
     def predict(self, x: torch.Tensor, device: torch.device, *,
                 row_offset: int = 0) -> MethodOutput:
