@@ -641,7 +641,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                         "folder:PATH")
     p.add_argument("--methods", default="all",
                    help="comma-separated: softmax,temperature,mc_dropout,deep_ensemble,"
-                        "prior_ensemble (or all)")
+                        "prior_ensemble (or all), and tta by name; with --model: softmax,"
+                        "temperature,tta,mc_dropout,ensemble (or all that apply)")
     p.add_argument("--data-dir", default=None, help="where torchvision datasets live")
     p.add_argument("--seed", type=int, default=0, help="seed of the networks and shifts")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the train/val/test split")
