@@ -14,6 +14,7 @@ from uqviz.ui.models import (
     data_folders,
     form_overrides,
     model_source,
+    model_uploader,
     public_message,
     session_models,
     unreadable_images,
@@ -25,17 +26,18 @@ LAST_KEY = "your_model_last"
 ADD_KEY = "your_model_add_pressed"  # set by the button's callback: survives the frame's rerun
 ZIP, FOLDER = "a .zip of class folders", "a folder on the server"
 
+uploader = model_uploader()  # the file types this server takes (the operator's policy)
 st.title("Your model")
 st.markdown(
     "Bring your own trained classifier and your own labelled images: every analysis page "
     "(compare, referral, conformal, dataset shift, out-of-distribution) then works on them. "
-    "Models: ONNX (`.onnx`); several files with the same classes form an ensemble. "
+    f"Models: {uploader.formats}; several files with the same classes form an ensemble. "
     "Images: one sub-folder per class, named as in `classes`.")
 st.caption(upload_policy())
 
 
 left, right = st.columns(2)
-models = left.file_uploader("Model file(s)", type=["pt", "pt2", "onnx"],
+models = left.file_uploader(uploader.label, type=list(uploader.types), help=uploader.help,
                             accept_multiple_files=True, key="model_files")
 sidecar = right.file_uploader("model.json (optional when the form below is filled)",
                               type=["json"], key="model_sidecar")

@@ -214,28 +214,31 @@ def team_report(decisions: DecisionTable, labels: Mapping[str, str], *,
 
 
 # -- reading the files -------------------------------------------------------------------------
-def _rows(path: Path, required: Sequence[str]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a UTF-8 CSV of at most ``MAX_CSV_BYTES`` (ValueError, one line)."""
+def _rows(path: Path, required: Sequence[str], name: str | None = None
+          ) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a UTF-8 CSV of at most ``MAX_CSV_BYTES`` (ValueError, one line naming
+    the file ``name``, by default its file name)."""
+    name = name or path.name
     try:
         size = path.stat().st_size
         if size > MAX_CSV_BYTES:
-            raise ValueError(f"{path.name}: {size:,} bytes is more than the "
+            raise ValueError(f"{name}: {size:,} bytes is more than the "
                              f"{MAX_CSV_BYTES:,} a CSV may have here")
         with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
     except UnicodeDecodeError:
-        raise ValueError(f"{path.name}: not a UTF-8 text file") from None
+        raise ValueError(f"{name}: not a UTF-8 text file") from None
     except csv.Error as err:
-        raise ValueError(f"{path.name}: not a CSV file ({err})") from None
+        raise ValueError(f"{name}: not a CSV file ({err})") from None
     except OSError as err:
-        raise ValueError(f"{path.name}: cannot be read "
+        raise ValueError(f"{name}: cannot be read "
                          f"({(err.strerror or 'error').lower()})") from None
     if not rows:
-        raise ValueError(f"{path.name}: empty; expected the columns {', '.join(required)}")
+        raise ValueError(f"{name}: empty; expected the columns {', '.join(required)}")
     header = [h.strip() for h in rows[0]]
     missing = [c for c in required if c not in header]
     if missing:
-        raise ValueError(f"{path.name}: no column \"{missing[0]}\"; expected "
+        raise ValueError(f"{name}: no column \"{missing[0]}\"; expected "
                          f"{', '.join(required)}, got {', '.join(header) or 'none'}")
     return header, rows[1:]
 
@@ -276,17 +279,23 @@ NONE_OF_THE_CLASSES = ("none", "other", "-")  # a reviewer's "none of the model'
 NONE_LABEL = "none of the classes"  # how read_labels returns it (never a class name's match)
 
 
-def read_labels(path: str | Path, ids: Sequence[str], classes: Sequence[str]) -> dict[str, str]:
+def read_labels(path: str | Path, ids: Sequence[str], classes: Sequence[str], *,
+                name: str | None = None) -> dict[str, str]:
     """Reviewed labels ``id,label`` (class names; other columns ignored; an empty label is a
     case not reviewed yet, skipped; ``none``, ``other`` or ``-`` for a case that is none of the
     classes, returned as ``NONE_LABEL``, when no class has that name).
 
+    Args:
+        name: the file's name in messages (an upload's own name, not the copy read); by
+            default ``path``'s file name.
+
     Raises:
         ValueError: an id not among ``ids``, a label not among ``classes``, an id labelled
-            twice (one line naming the line), or no label at all.
+            twice (one line naming the file and the line), or no label at all.
     """
     path = Path(path)
-    header, rows = _rows(path, ("id", "label"))
+    name = name or path.name
+    header, rows = _rows(path, ("id", "label"), name)
     i_id, i_label = header.index("id"), header.index("label")
     known, names = set(ids), set(classes)
     none_of_them = {w for w in NONE_OF_THE_CLASSES if w not in {c.lower() for c in classes}}
@@ -298,17 +307,17 @@ def read_labels(path: str | Path, ids: Sequence[str], classes: Sequence[str]) ->
         if not label:
             continue
         if image_id not in known:
-            raise ValueError(f"{path.name}: line {line}: id {image_id!r} is not in the "
+            raise ValueError(f"{name}: line {line}: id {image_id!r} is not in the "
                              "decisions")
         if label.lower() in none_of_them and label not in names:
             label = NONE_LABEL  # none of the model's classes: the model is wrong on it
         elif label not in names:
-            raise ValueError(f"{path.name}: line {line}: label {label!r} is not one of the "
+            raise ValueError(f"{name}: line {line}: label {label!r} is not one of the "
                              f"classes ({', '.join(classes)}); write 'none' for a case that "
                              "is none of them")
         if image_id in labels:
-            raise ValueError(f"{path.name}: line {line}: id {image_id!r} is labelled twice")
+            raise ValueError(f"{name}: line {line}: id {image_id!r} is labelled twice")
         labels[image_id] = label
     if not labels:
-        raise ValueError(f"{path.name}: no labels (the label column is empty)")
+        raise ValueError(f"{name}: no labels (the label column is empty)")
     return labels

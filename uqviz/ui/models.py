@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -170,6 +171,40 @@ def predict_model_pictures(key: str, methods: list[str], tensors: list, corrupti
 
 # -- the 'Your model' page's logic (kept here so tests call it without uploads) ---------------
 MODEL_SUFFIXES = (".pt", ".pt2", ".onnx")
+ONNX_TYPE, TORCH_TYPES = ("onnx", "ONNX"), (("pt", "TorchScript"), ("pt2", "torch.export"))
+
+
+@dataclass(frozen=True)
+class ModelUploader:
+    """The page's model file uploader as the operator set the upload policy
+    (``torch_uploads_allowed``): ``types`` is its ``type=`` (suffixes without the dot; the
+    browser offers and Streamlit takes these only), ``formats`` the same in words, ``label`` and
+    ``help`` say exactly these."""
+
+    types: tuple[str, ...]
+    formats: str
+    label: str
+    help: str
+
+
+def model_uploader() -> ModelUploader:
+    """What this server takes as a model file: ONNX (``.onnx``), plus TorchScript (``.pt``) and
+    ``torch.export`` (``.pt2``) where the operator set ``UQVIZ_ALLOW_TORCH_UPLOADS=1``."""
+    accepted = [ONNX_TYPE, *(TORCH_TYPES if torch_uploads_allowed() else ())]
+    named = [f"{name} (.{suffix})" for suffix, name in accepted]
+    formats = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} or {named[-1]}"
+    if torch_uploads_allowed():
+        why = ("a torch file is checked (no pickle, no file or process operators) and run in a "
+               "process of its own; pickled checkpoints (torch.save) are refused")
+    else:
+        why = ("TorchScript (.pt) and torch.export (.pt2) files are refused (programs torch "
+               "runs): export with torch.onnx.export(model, (example,), path, "
+               "external_data=False)")
+    return ModelUploader(
+        types=tuple(suffix for suffix, _ in accepted), formats=formats,
+        label=f"Model file(s): {formats}",
+        help=f"This server takes {formats} model files; {why}. Several files with the same "
+             "classes form an ensemble.")
 
 
 def _numbers(text: str, key: str) -> list[float] | None:
@@ -222,10 +257,11 @@ def upload_policy() -> str:
                 "files; they are checked (no pickle, no file or process operators, no code run "
                 "at load) and run in a process of their own with memory and time limits. "
                 "Pickled checkpoints are refused.")
-    return ("TorchScript and `.pt2` files are programs torch runs, so this server takes ONNX "
-            "uploads only: export with `torch.onnx.export(model, (example,), path, "
-            "external_data=False)` (weights inside the `.onnx` file). The "
-            "operator can allow the torch formats with UQVIZ_ALLOW_TORCH_UPLOADS=1.")
+    return ("TorchScript (`.pt`) and `torch.export` (`.pt2`) files are refused here: they are "
+            "programs torch runs, so this server takes ONNX uploads only. Export with "
+            "`torch.onnx.export(model, (example,), path, external_data=False)` (weights inside "
+            "the `.onnx` file); the operator can allow the torch formats with "
+            "UQVIZ_ALLOW_TORCH_UPLOADS=1.")
 
 
 def _safe_name(name: str) -> str:
@@ -327,7 +363,7 @@ def add_model(model_files: list[tuple[str, bytes]], *, config: bytes | None = No
             and the model's files and the extractions no registered model uses are removed.
     """
     if not model_files:
-        raise UserModelError("upload at least one model file (.pt TorchScript, .pt2 or .onnx)")
+        raise UserModelError(f"upload at least one model file ({model_uploader().formats})")
     folder = session_folder().new_folder("model-")
     try:
         source = _create(folder, model_files, config, overrides or {}, images, ood)
@@ -391,8 +427,8 @@ def _create(folder: Path, model_files: list[tuple[str, bytes]], config: bytes | 
     for name, data in model_files:
         safe = _safe_name(name)
         if not safe.lower().endswith(MODEL_SUFFIXES):
-            raise UserModelError(f"{name}: not a model file; give .pt (TorchScript), .pt2 "
-                                 "(torch.export) or .onnx")
+            raise UserModelError(f"{name}: not a model file; this server takes "
+                                 f"{model_uploader().formats}")
         path = folder / safe
         if path.exists():
             raise UserModelError(f"{name}: given twice")

@@ -186,7 +186,8 @@ def team_table(result: TriageResult, labels_name: str, labels: bytes, *,
     stands in for people (the Referral page's setting).
 
     Raises:
-        ValueError: labels with unknown ids or classes, not a CSV (one line).
+        ValueError: labels with unknown ids or classes, not a CSV (one line naming the file by
+            ``labels_name``, the name the user uploaded).
     """
     import pandas as pd
 
@@ -196,8 +197,10 @@ def team_table(result: TriageResult, labels_name: str, labels: bytes, *,
     path.write_bytes(labels)
     try:
         decisions = read_decisions(result.out / "decisions.csv")
-        report = team_report(decisions, read_labels(path, decisions.ids, result.classes),
-                             target=result.target, reviewer_accuracy=reviewer_accuracy)
+        labelled = read_labels(path, decisions.ids, result.classes,
+                               name=Path(labels_name).name)  # the upload's name, not the copy's
+        report = team_report(decisions, labelled, target=result.target,
+                             reviewer_accuracy=reviewer_accuracy)
     finally:
         path.unlink(missing_ok=True)
     people = "assumed" if report.reviewer_accuracy_assumed else "measured"
