@@ -119,3 +119,28 @@ def test_a_torch_network_and_outputs_to_probabilities():
     np.testing.assert_allclose(to_probs(p, "probabilities"), p, rtol=1e-6)
     np.testing.assert_allclose(to_probs(p, "probabilities", 2.0),
                                softmax(np.log(p) / 2.0, dtype=np.float32), rtol=1e-6)
+
+
+def test_a_built_in_network_samples_dropout_through_the_protocol():
+    """``TorchNetwork`` implements dropout sampling: MC dropout's passes on a built-in network
+    differ from each other, repeat under the same seed, and leave the network in eval mode (the
+    plain pass after them equals the one before)."""
+    spec = _tiny_spec()
+    net = build_network(spec, NetworkRecipe(TrainConfig(), seed=0)).eval()
+    network = TorchNetwork(net, CPU)
+    x = torch.rand(9, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    before, _ = network.run(x)
+    passes = {"mc_dropout": METHODS["mc_dropout"].passes(mc_samples=3)}
+    samples, _ = run_passes([network], x, passes, dropout_seed=5)
+    again, _ = run_passes([network], x, passes, dropout_seed=5)
+    assert not np.array_equal(samples["mc_dropout"][0], samples["mc_dropout"][1])
+    for a, b in zip(samples["mc_dropout"], again["mc_dropout"], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(network.run(x)[0], before)
+    assert not net.training and not any(m.training for m in net.modules())
+
+
+def test_the_registry_lists_follow_applies_to():
+    assert all("model" in METHODS[m].applies_to for m in MODEL_METHOD_IDS)
+    assert {m for m, c in METHODS.items() if "model" in c.applies_to} == set(MODEL_METHOD_IDS)
+    assert all("dataset" in METHODS[m].applies_to for m in METHOD_IDS)

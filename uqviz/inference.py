@@ -309,6 +309,26 @@ def _dropout_only_active(net: nn.Module):
     yield sampler
 
 
+dropout_only_active = _dropout_only_active  # public: ``uqviz.methods.network.TorchNetwork``
+
+
+@torch.no_grad()
+def sampled_logits(sampler: nn.Module, x: torch.Tensor, device: torch.device,
+                   batch_size: int = DEFAULT_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (N, C) and features (N, D) of one full pass of ``sampler`` (a network from
+    ``dropout_only_active``: its dropout layers sample from torch's global generator), in
+    batches of ``batch_size``; unlike ``network_logits`` the modes are left as they are."""
+    wrapped = _LogitsAndFeatures(sampler).to(device)
+    logits, feats = [], []
+    for start in range(0, len(x), batch_size):
+        lo, fe = wrapped(to_device(x[start:start + batch_size], device, channels_last=False))
+        logits.append(lo)
+        feats.append(fe)
+    if not logits:
+        raise ValueError("sampled_logits needs at least one image, got 0")
+    return _to_numpy(torch.cat(logits)), _to_numpy(torch.cat(feats))
+
+
 def mc_rows_per_pass(net: nn.Module, input_shape: tuple[int, ...], samples: int,
                      batch_size: int, budget: int) -> int:
     """Images per batched MC-dropout pass: at most ``batch_size`` and MAX_ROWS_PER_PASS // T,

@@ -833,7 +833,7 @@ def own_stream(p: Predictions, *, reference_share: float = REFERENCE_SHARE,
     _check_share("reference_share", reference_share, zero_ok=False)
     if groups is not None:
         p = p.select(np.isin(p.group.astype(str), list(groups)))
-    labelled = np.flatnonzero((p.labels >= 0) & ~p.is_ood & ~p.is_shifted & ~p.is_fit)
+    labelled = np.flatnonzero(p.scored_mask)
     if labelled.size < 4:
         raise ValueError(f"the reference needs labelled in-distribution rows: at least 4, got "
                          f"{labelled.size}")

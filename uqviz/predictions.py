@@ -197,11 +197,16 @@ class Predictions:
         """bool (N,): rows of group ``fit``, kept only to fit feature-space scores."""
         return self.group.astype(str) == FIT_GROUP
 
+    @property
+    def scored_mask(self) -> np.ndarray:
+        """bool (N,): the one rule for "the rows we score": a known label, neither
+        out-of-distribution nor corrupted (``<corruption>:<severity>`` groups) nor fit rows
+        (group ``fit``)."""
+        return (self.labels >= 0) & ~self.is_ood & ~self.is_shifted & ~self.is_fit
+
     def labelled_in_distribution(self) -> Predictions:
-        """Rows with a known label that are neither out-of-distribution nor corrupted
-        (``<corruption>:<severity>`` groups) nor fit rows (group ``fit``): what the summary
-        metrics score."""
-        return self.select((self.labels >= 0) & ~self.is_ood & ~self.is_shifted & ~self.is_fit)
+        """The rows the summary metrics score (``scored_mask``)."""
+        return self.select(self.scored_mask)
 
     def fit_rows(self) -> Predictions:
         """Labelled in-distribution rows of group ``fit``: what feature-space scores fit on."""

@@ -157,7 +157,7 @@ class RowSet:
             ValueError: when there is none.
         """
         p = self.predictions
-        keep = (p.labels >= 0) & ~p.is_ood & ~p.is_shifted & ~p.is_fit
+        keep = p.scored_mask
         if keep.all():
             return self
         if not keep.any():

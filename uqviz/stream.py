@@ -114,7 +114,7 @@ def stream_rows(p: Predictions, mix: StreamMix) -> Stream:
     size: a corrupted copy), and the OOD cases from the OOD group.
     """
     if mix.is_clean:
-        rows = np.flatnonzero((p.labels >= 0) & ~p.is_ood & ~p.is_shifted & ~p.is_fit)
+        rows = np.flatnonzero(p.scored_mask)
         return Stream(rows, np.full(rows.size, TEST_GROUP, dtype=object))
     group = p.group.astype(str)
     clean = np.flatnonzero((group == TEST_GROUP) & (p.labels >= 0))

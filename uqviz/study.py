@@ -361,7 +361,7 @@ class Study:
     def rows_in_stream(self) -> np.ndarray:
         """(N,) each scored row's index among the stream's rows."""
         s = self.stream
-        return np.flatnonzero((s.labels >= 0) & ~s.is_ood & ~s.is_shifted & ~s.is_fit)
+        return np.flatnonzero(s.scored_mask)
 
     @property
     def rows(self) -> Predictions:

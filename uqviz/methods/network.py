@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -136,23 +136,35 @@ def to_probs(raw: np.ndarray, outputs: str, temperature: float = 1.0) -> np.ndar
 
 
 # -- built-in networks ----------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class TorchNetwork:
     """A built-in trained network (``uqviz.models``) as a ``Network``: ``run`` is
-    ``uqviz.inference.network_logits`` (batched to the memory budget, eval mode)."""
+    ``uqviz.inference.network_logits`` (batched to the memory budget, eval mode); inside
+    ``dropout_sampling`` it is one full pass of a copy with only the dropout layers sampling
+    (``uqviz.inference.dropout_only_active``; the network itself is never changed). The built-in
+    MC dropout method keeps its faster path (``uqviz.inference.mc_dropout_logits``: the trunk
+    once, the dropout tail sampled, masks seeded per block of rows)."""
 
     net: torch.nn.Module
     device: torch.device
     name: str = "network"
     outputs: str = LOGITS
+    _sampler: torch.nn.Module | None = field(default=None, init=False, repr=False)
 
     def run(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
-        from uqviz.inference import network_logits
+        from uqviz.inference import network_logits, sampled_logits
 
+        if self._sampler is not None:
+            return sampled_logits(self._sampler, x, self.device)
         return network_logits(self.net, x, self.device)
 
     @contextmanager
     def dropout_sampling(self) -> Iterator[None]:
-        raise ValueError("a built-in network samples dropout through uqviz.inference."
-                         "mc_dropout_logits (the MC dropout method), not through run()")
-        yield  # pragma: no cover
+        from uqviz.inference import dropout_only_active
+
+        with dropout_only_active(self.net) as sampler:
+            self._sampler = sampler
+            try:
+                yield
+            finally:
+                self._sampler = None

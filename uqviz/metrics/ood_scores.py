@@ -683,7 +683,7 @@ def ood_score_summary(p: Predictions, *, n_resamples: int = 1000, seed: int = 0,
     from uqviz.metrics.ood import ood_detection
 
     fitted = fit_ood_scores(p) if fitted is None else fitted
-    scored = (p.labels >= 0) & ~p.is_ood & ~p.is_shifted & ~p.is_fit
+    scored = p.scored_mask
     group = p.group.astype(str)
     ood_groups = [g for g in p.groups if p.is_ood[group == g].all()]
     doc = {"n_fit": fitted.n_fit, "scores": {}, "unavailable": dict(fitted.unavailable)}
