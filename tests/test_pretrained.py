@@ -52,14 +52,18 @@ def test_the_repository_ships_the_default_within_its_budget():
 
 def test_a_fresh_cache_serves_the_default_from_the_shipped_weights(tmp_path, monkeypatch):
     """Every network of the default (digits, the app's configuration) is found in
-    assets/weights and matches the architecture the code builds: nothing is trained."""
+    assets/weights and matches the architecture the code builds: nothing is trained. The
+    networks are predicted on the clean test rows only (a network's cache name does not depend
+    on the rows a plan predicts; the app's plan adds corrupted, OOD and fit rows)."""
     from uqviz.methods import METHOD_IDS
+    from uqviz.runs import EvalPlan
     from uqviz.sources import TrainedSource
 
     monkeypatch.setenv("UQVIZ_CACHE", str(tmp_path))
     messages: list[str] = []
-    preds = TrainedSource("digits").predictions(list(METHOD_IDS),
-                                                 progress=lambda _f, m: messages.append(m))
+    test_rows_only = EvalPlan(corruptions=(), ood_sets=(), fit_rows=0)
+    preds = TrainedSource("digits", test_rows_only).predictions(
+        list(METHOD_IDS), progress=lambda _f, m: messages.append(m))
     assert not [m for m in messages if "epoch" in m], "a network was trained"
     assert any("loaded from the shipped weights" in m for m in messages)
     for name, p in preds.items():  # the shipped networks are the trained ones (float16)
