@@ -14,7 +14,7 @@ space (``uqviz.metrics.ood_scores``). Fit rows are never scored: ``Study`` sets 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +74,18 @@ class EvalPlan:
 
 
 FULL_PLAN = EvalPlan(corruptions=("all",))
+
+
+def only_test_rows(plan: EvalPlan) -> EvalPlan:
+    """``plan`` on the clean test rows alone: no corruption, no OOD set, no fit rows.
+
+    Its predictions equal the test rows of ``plan``'s bit for bit: each block of rows is
+    predicted in a call of its own (``_predict_and_save``), and MC-dropout masks are seeded by
+    the row's place in its block (``uqviz.inference.mc_dropout_logits``). A page that needs
+    only the clean test rows (the Story's first step) predicts them first (on the default, 449
+    of 7,185 rows) and the rest after; they are cached under a key of their own.
+    """
+    return replace(plan, corruptions=(), ood_sets=(), fit_rows=0)
 
 
 @dataclass(frozen=True)

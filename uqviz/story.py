@@ -18,6 +18,8 @@
 
 Headless: ``story(clean, stream)`` takes two ``Comparison`` objects (the clean test rows and the
 incoming stream of the same methods) and returns plain numbers; the Story page draws them.
+Step 1 needs only the clean test rows: ``first_step_numbers(clean)`` gives its numbers alone, so
+that the page can show it while the other rows are still being predicted.
 """
 
 from __future__ import annotations
@@ -82,6 +84,39 @@ class Story:
     n_stream: int
     mix: str
     drift: Watch | None = None
+
+
+@dataclass(frozen=True)
+class FirstStep:
+    """Step 1's numbers, which need only the clean test rows (the same names as ``Story``'s).
+
+    Attributes:
+        baseline: the method the story starts from (``baseline_method``).
+        clean_accuracy: method -> accuracy on the clean test rows, with its 95% Wilson interval.
+        n_clean: clean test rows.
+    """
+
+    baseline: str
+    clean_accuracy: dict[str, Estimate]
+    n_clean: int
+
+
+def baseline_method(methods: list[str] | tuple[str, ...]) -> str:
+    """The method the story starts from: softmax when chosen, else the first."""
+    if not methods:
+        raise ValueError("the story needs at least one method, got none")
+    return "softmax" if "softmax" in methods else methods[0]
+
+
+def first_step_numbers(clean: Comparison) -> FirstStep:
+    """Step 1 from the clean test rows alone: each method's accuracy k/n with its 95% Wilson
+    interval (Wilson 1927), k right of the n labelled in-distribution rows (``Study.correct``).
+    ``story`` computes the same numbers, from the same rows however many others were
+    predicted (``uqviz.runs.only_test_rows``)."""
+    return FirstStep(
+        baseline=baseline_method(clean.methods),
+        clean_accuracy={m: _share(int(s.correct.sum()), s.n) for m, s in clean.studies.items()},
+        n_clean=clean.n)
 
 
 def _share(k: int, n: int) -> Estimate:
@@ -151,7 +186,8 @@ def story(clean: Comparison, stream: Comparison, *, demo_drift: bool = True) -> 
     incoming stream; ``demo_drift``: step 6 watches the demo drift stream (a trained dataset),
     else the rows in their order (a user's file or model)."""
     methods = stream.methods
-    baseline = "softmax" if "softmax" in methods else methods[0]
+    baseline = baseline_method(methods)
+    first = first_step_numbers(clean)
     better = next((m for m in PREFERRED if m in methods and m != baseline), methods[-1])
     studies = stream.studies
     guarantee = studies[better].guaranteed_referral(
@@ -162,7 +198,7 @@ def story(clean: Comparison, stream: Comparison, *, demo_drift: bool = True) -> 
             confidence=CONFIDENCE)
     return Story(
         baseline=baseline, better=better,
-        clean_accuracy={m: _share(int(s.correct.sum()), s.n) for m, s in clean.studies.items()},
+        clean_accuracy=first.clean_accuracy,
         confidently_wrong={m: _confidently_wrong(s) for m, s in studies.items()},
         fewer_confidently_wrong=paired_gap(confidently_wrong_cases(studies[baseline]),
                                            confidently_wrong_cases(studies[better])),
@@ -171,6 +207,6 @@ def story(clean: Comparison, stream: Comparison, *, demo_drift: bool = True) -> 
         referral={m: s.operating_point(STORY_SCORE, "budget", REFERRED_SHARE)
                   for m, s in studies.items()},
         stream_error={m: float(1 - s.stream_correct.mean()) for m, s in studies.items()},
-        guarantee=guarantee, n_clean=clean.n,
+        guarantee=guarantee, n_clean=first.n_clean,
         n_stream=int(np.max([s.stream.n for s in studies.values()])),
         mix=stream.mix.describe(), drift=drift_watch(clean.studies[better], demo=demo_drift))

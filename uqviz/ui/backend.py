@@ -21,6 +21,7 @@ from uqviz.data import DatasetUnavailable as DatasetUnavailable  # pages catch i
 from uqviz.data.base import DatasetSpec
 from uqviz.device import configure_threads
 from uqviz.policy import policy_document as policy_document  # the Referral page's download
+from uqviz.runs import only_test_rows
 from uqviz.sources import (
     APP_PLAN,
     DATASET,
@@ -44,7 +45,8 @@ from uqviz.study import display_rows as display_rows  # the OOD page's shown row
 from uqviz.ui.files import file_source
 from uqviz.ui.models import model_source
 
-PLANS = {"app": APP_PLAN, "shift": SHIFT_PLAN}
+# "test": the app's clean test rows alone, predicted first on a cold start (first_view_plan)
+PLANS = {"app": APP_PLAN, "shift": SHIFT_PLAN, "test": only_test_rows(APP_PLAN)}
 
 __all__ = ["DATASET", "PREDICTIONS_FILE", "YOUR_MODEL", "NoImages", "bootstrap_resamples"]
 
@@ -160,6 +162,18 @@ def _progress_with_eta(bar, started: float):
     return progress
 
 
+def first_view_plan(key: str, methods: list[str]) -> str:
+    """``"test"`` when a trained dataset's app predictions of ``methods`` are not all on disk
+    (a cold start: a page then predicts the clean test rows first, ``uqviz.runs.only_test_rows``,
+    and shows what needs only them), else ``"app"`` (also when the source cannot be read:
+    ``ensure_comparison`` then says why)."""
+    try:
+        src = source(key)
+        return "test" if src.kind == DATASET and src.missing(methods) else "app"
+    except (DatasetUnavailable, ValueError):
+        return "app"
+
+
 @st.cache_resource(show_spinner=False, max_entries=64)
 def study(key: str, method: str, plan: str = "app", mix: StreamMix = CLEAN) -> Study:
     """One method's study on a source and stream (train first with ``ensure_comparison``)."""
@@ -185,7 +199,7 @@ def ensure_comparison(key: str, methods: list[str], plan: str = "app",
         todo = src.missing(methods)
         if todo:
             configure_threads()
-            verb = ("Predicting on every corruption:" if plan != "app"
+            verb = ("Predicting on every corruption:" if plan == "shift"
                     else "Predicting" if src.kind == YOUR_MODEL else "Training")
             bar = st.progress(0.0, text=f"{verb} {', '.join(todo)} on {src.label}…")
             src.predictions(todo, progress=_progress_with_eta(bar, time.perf_counter()))

@@ -3,7 +3,9 @@ chart and a link to the page that goes deeper, worded from the core's ``Story``
 (``uqviz.story``, computed through ``uqviz.ui.backend.story``).
 
 Every function here is pure: it reads a finished ``Story`` (and, for the referral step, the
-stream's studies) and returns text or a ``StoryStep``; the page only lays them out.
+stream's studies) and returns text or a ``StoryStep``; the page only lays them out. Step 1 needs
+only the clean test rows (``first_step``), so the page shows it before the other rows are
+predicted, then the rest (``later_steps``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from uqviz.labels import method_label
 from uqviz.plots import referral_curve_figure
 from uqviz.plots.monitor import drift_accuracy_figure
 from uqviz.plots.story import estimates_figure, guarantee_figure
-from uqviz.story import CONFIDENT, REFERRED_SHARE, STORY_SCORE, TARGET_ACCURACY, Story
+from uqviz.story import (
+    CONFIDENT,
+    REFERRED_SHARE,
+    STORY_SCORE,
+    TARGET_ACCURACY,
+    FirstStep,
+    Story,
+    first_step_numbers,
+)
 from uqviz.study import Comparison
 from uqviz.ui.monitor import ESTIMATORS, alarm_sentence, estimate_sentence
 
@@ -66,8 +76,9 @@ def story_caption(source_label: str, s: Story) -> str:
             "number below is computed from the data shown.")
 
 
-def clean_step(s: Story) -> StoryStep:
-    """Step 1: the baseline's accuracy on the clean test images, every method's beside it."""
+def clean_step(s: Story | FirstStep) -> StoryStep:
+    """Step 1: the baseline's accuracy on the clean test images, every method's beside it
+    (from the story, or from step 1's numbers alone: ``first_step``)."""
     base = method_label(s.baseline)
     return StoryStep(
         heading=f"1 · On clean test images, {base} is right "
@@ -193,6 +204,19 @@ def drift_step(s: Story) -> StoryStep | None:
         link_label="Move the batch size and α: Monitor the stream →")
 
 
+def first_step(clean: Comparison) -> StoryStep:
+    """Step 1 from the clean test rows' comparison alone (``uqviz.story.first_step_numbers``):
+    the same step as ``story_steps``' first, before the stream's rows are predicted."""
+    return clean_step(first_step_numbers(clean))
+
+
+def later_steps(s: Story, stream: Comparison) -> list[StoryStep]:
+    """Steps 2 to 5, and the drift as a sixth when the story has one (see ``story_steps``)."""
+    steps = [confidently_wrong_step(s), separation_step(s), referral_step(s, stream),
+             guarantee_step(s), drift_step(s)]
+    return [step for step in steps if step is not None]
+
+
 def story_steps(s: Story, stream: Comparison) -> list[StoryStep]:
     """The story's steps in order: five, and the drift as a sixth when the story has one.
 
@@ -201,6 +225,4 @@ def story_steps(s: Story, stream: Comparison) -> list[StoryStep]:
         stream: the comparison on the incoming stream it was computed from (step 4 draws its
             referral curves).
     """
-    steps = [clean_step(s), confidently_wrong_step(s), separation_step(s),
-             referral_step(s, stream), guarantee_step(s), drift_step(s)]
-    return [step for step in steps if step is not None]
+    return [clean_step(s), *later_steps(s, stream)]
