@@ -63,8 +63,21 @@ def configure_determinism(device: torch.device | None = None) -> bool:
     device = device or default_device()
     on = device.type == "cpu"
     if torch.are_deterministic_algorithms_enabled() != on:
-        torch.use_deterministic_algorithms(on, warn_only=True)
+        # ``torch.use_deterministic_algorithms`` sets this flag of ATen's kernels and imports
+        # torch's compiler (``torch._inductor``, about 4 s of every start-up) to copy it into
+        # the compiler's config, which only ``torch.compile`` reads: ``compiled`` copies it there
+        # when something is compiled.
+        torch._C._set_deterministic_algorithms(on, warn_only=True)
     return on
+
+
+def compiled(fn):
+    """``torch.compile(fn)`` with the ``compile_backend``, after the compiler's determinism
+    setting is made the one ``configure_determinism`` gave ATen."""
+    torch.use_deterministic_algorithms(
+        torch.are_deterministic_algorithms_enabled(),
+        warn_only=torch.is_deterministic_algorithms_warn_only_enabled())
+    return torch.compile(fn, backend=compile_backend())
 
 
 def default_device() -> torch.device:

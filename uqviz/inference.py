@@ -27,8 +27,8 @@ from torch.func import functional_call, stack_module_state
 
 from uqviz.device import (
     autocast,
-    compile_backend,
     compile_requested,
+    compiled,
     memory_budget,
     prefers_batched,
     to_device,
@@ -151,7 +151,7 @@ class _CompiledOrEager:
         self.eager = eager
         self.failed: str | None = None
         try:
-            self.compiled: Callable | None = torch.compile(eager, backend=compile_backend())
+            self.compiled: Callable | None = compiled(eager)
         except Exception as err:  # torch.compile itself unavailable (platform, Python version)
             self._fail(err)
 

@@ -21,8 +21,8 @@ from uqviz.cache import cache_key, cache_root, load_state_dict, save_state_dict
 from uqviz.data.base import DatasetSpec, DataSplits
 from uqviz.device import (
     autocast,
-    compile_backend,
     compile_requested,
+    compiled,
     memory_budget,
     to_device,
     uses_bf16,
@@ -104,7 +104,7 @@ def _training_step(net: nn.Module, compile: bool) -> nn.Module:
     if not compile:
         return net
     try:
-        return torch.compile(net, backend=compile_backend())
+        return compiled(net)
     except Exception as err:  # torch.compile unavailable on this platform
         warnings.warn(f"torch.compile failed, training eagerly ({type(err).__name__})",
                       RuntimeWarning, stacklevel=3)
