@@ -57,9 +57,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.stats import norm
 
+from uqviz.metrics.temperature import nll_optimal_temperature
+from uqviz.numerics import softmax
 from uqviz.validation import check_probs, check_probs_labels
 
 __all__ = [
@@ -145,36 +146,20 @@ def temperature_scaled(probs: np.ndarray, temperature: float) -> np.ndarray:
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    z = np.log(np.maximum(check_probs(probs), LOG_FLOOR)) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    return z / z.sum(axis=1, keepdims=True)
-
-
-def _nll(log_probs: np.ndarray, labels: np.ndarray, temperature: float) -> float:
-    z = log_probs / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(z).sum(axis=1))
-    return float(np.mean(log_norm - z[np.arange(labels.size), labels]))
-
-
-def _fit_temperature(log_probs: np.ndarray, labels: np.ndarray) -> float:
-    result = minimize_scalar(lambda log_t: _nll(log_probs, labels, math.exp(log_t)),
-                             bounds=(-4.0, 4.0), method="bounded", options={"xatol": 1e-5})
-    return float(math.exp(result.x))
+    return softmax(np.log(np.maximum(check_probs(probs), LOG_FLOOR)), temperature=temperature)
 
 
 def temperature_from_probs(probs: np.ndarray, labels: np.ndarray) -> float:
     """The temperature T > 0 minimising the NLL of ``softmax(log p / T)`` on (probs, labels).
 
-    The same fit as ``uqviz.methods.temperature.nll_optimal_temperature`` (Brent's bounded
-    method over log T in [-4, 4]) on the logits ``log max(p, 1e-12)``, without importing torch.
+    ``uqviz.metrics.temperature.nll_optimal_temperature`` (Brent's bounded method over
+    log T in [-4, 4]) on the logits ``log max(p, 1e-12)``.
 
     References: Guo, Pleiss, Sun & Weinberger, "On Calibration of Modern Neural Networks",
     ICML 2017.
     """
     probs, labels = check_probs_labels(probs, labels)
-    return _fit_temperature(np.log(np.maximum(probs, LOG_FLOOR)), labels)
+    return nll_optimal_temperature(np.log(np.maximum(probs, LOG_FLOOR)), labels)
 
 
 def atc_threshold(reference_scores: np.ndarray, reference_correct: np.ndarray) -> float:
@@ -322,13 +307,13 @@ def fit_reference(probs: np.ndarray, labels: np.ndarray, *, n_boot: int = 200, s
     boot_raw, boot_scaled, boot_t = [], [], []
     temperature, scaled = math.nan, None
     if with_temperature:
-        temperature = _fit_temperature(log_probs, labels)
+        temperature = nll_optimal_temperature(log_probs, labels)
         scaled = _parts(temperature_scaled(probs, temperature), correct)
     for _ in range(int(n_boot)):
         idx = rng.integers(0, labels.size, labels.size)
         boot_raw.append(_parts(probs[idx], correct[idx]))
         if with_temperature:
-            t = _fit_temperature(log_probs[idx], labels[idx])
+            t = nll_optimal_temperature(log_probs[idx], labels[idx])
             boot_t.append(t)
             boot_scaled.append(_parts(temperature_scaled(probs[idx], t), correct[idx]))
     return LabelFreeReference(
@@ -428,14 +413,6 @@ def _target_arrays(probs: np.ndarray):
     return conf, {"max_prob": conf, "negative_entropy": (probs * logs).sum(axis=-1)}
 
 
-def _scaled_any(log_probs: np.ndarray, temperature) -> np.ndarray:
-    """softmax(log p / T) along the last axis; ``temperature`` a float or (R, 1, 1)."""
-    z = log_probs / temperature
-    z = z - z.max(axis=-1, keepdims=True)
-    np.exp(z, out=z)
-    return z / z.sum(axis=-1, keepdims=True)
-
-
 CHUNK_ELEMENTS = 1 << 21
 
 
@@ -479,7 +456,7 @@ def estimate_accuracy(reference: LabelFreeReference, target_probs: np.ndarray, *
     n = probs.shape[0]
     log_probs = np.log(np.maximum(probs, LOG_FLOOR)) if needs_t else None
     conf, scores = _target_arrays(probs)
-    conf_ts, scores_ts = (_target_arrays(_scaled_any(log_probs, reference.temperature))
+    conf_ts, scores_ts = (_target_arrays(softmax(log_probs, temperature=reference.temperature))
                           if needs_t else (None, None))
     point = _estimates(names, reference.raw, reference.scaled, conf, conf_ts, scores, scores_ts)
 
@@ -492,8 +469,8 @@ def estimate_accuracy(reference: LabelFreeReference, target_probs: np.ndarray, *
         idx = rng.integers(0, n, size=(rows.stop - rows.start, n))
         c_ts = s_ts = scaled = None
         if needs_t:
-            c_ts, s_ts = _target_arrays(_scaled_any(
-                log_probs[idx], reference.boot_temperature[rows, None, None]))
+            c_ts, s_ts = _target_arrays(softmax(  # (R, 1, 1) temperatures -> (R, n, C)
+                log_probs[idx], temperature=reference.boot_temperature[rows, None, None]))
             scaled = _rows(reference.boot_scaled, rows)
         one = _estimates(names, _rows(reference.boot_raw, rows), scaled, conf[idx], c_ts,
                          {k: v[idx] for k, v in scores.items()}, s_ts)
