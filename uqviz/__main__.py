@@ -324,9 +324,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         if not (p.labelled_in_distribution().n):
             raise CliError(f"{args.file}: method {name!r} has no labelled in-distribution rows "
                            "to score")
-        methods[name] = Study(p).summary()
+        study = Study(p)  # as the pages build it for this file (uqviz.ui.backend.study)
+        methods[name] = study.summary()
         if p.logits is not None or p.features is not None:  # OOD scores from logits/features
-            methods[name] = {**methods[name], "ood_scores": _ood_scores(p)}
+            methods[name] = {**methods[name], "ood_scores": _ood_scores(study)}
     if args.json:
         print(json.dumps(json_ready({"methods": methods})))
     else:
@@ -335,12 +336,53 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ood_scores(p) -> dict:
-    """``uqviz.metrics.ood_scores.ood_score_summary`` with the bootstrap size of the pages."""
-    from uqviz.metrics.ood_scores import ood_score_summary
+def _ood_scores(study) -> dict:
+    """The logit and feature scores' OOD detection, read from ``study`` (a ``uqviz.study.Study``
+    of one method's rows, as the Out-of-distribution page and the report build it): every number
+    of ``"groups"`` is the page's table row (``Study.ood_detection``, ``Study.ood_auroc_ci``, as
+    ``Comparison.ood_table``), and the top-level numbers are all OOD rows against the scored
+    rows: one OOD group's row when it holds every OOD row, else the pooled OOD rows, with the
+    page's bootstrap size (``bootstrap_resamples(n_in + n_out)``, seed 0).
+
+    Returns:
+        JSON-ready ``{"n_fit", "scores": {key: {"needs", "settings", "auroc", "auroc_ci",
+        "aupr_in", "aupr_out", "fpr95", "n_in", "n_out", "groups": {group: {...}}}},
+        "unavailable": {key: why}}`` (``groups`` only with several OOD groups); ``scores`` is
+        empty without OOD rows.
+    """
+    from uqviz.metrics.bootstrap import bootstrap_ood_auroc_ci
+    from uqviz.metrics.ood import ood_detection
+    from uqviz.metrics.ood_scores import LOGIT_FEATURE_SCORES
     from uqviz.study import bootstrap_resamples
 
-    return ood_score_summary(p, n_resamples=bootstrap_resamples(p.n))
+    fitted, p = study.ood_scores, study.predictions
+    doc = {"n_fit": fitted.n_fit, "scores": {}, "unavailable": dict(fitted.unavailable)}
+    if not p.is_ood.any():
+        return doc
+    groups = study.ood_groups
+    whole = groups[0] if len(groups) == 1 and (p.is_ood == (p.group == groups[0])).all() else None
+
+    def entry(result, ci) -> dict:
+        return {"auroc": result.auroc, "auroc_ci": list(ci), "aupr_in": result.aupr_in,
+                "aupr_out": result.aupr_out, "fpr95": result.fpr95, "n_in": result.n_in,
+                "n_out": result.n_out}
+
+    def group_entry(group: str, key: str) -> dict:
+        return entry(study.ood_detection(group, key), study.ood_auroc_ci(group, key))
+
+    def pooled_entry(key: str) -> dict:
+        u_in = study.score_values(None, key)
+        u_out = fitted.score(key, p.select(p.is_ood))
+        return entry(ood_detection(u_in, u_out), bootstrap_ood_auroc_ci(
+            u_in, u_out, seed=0, n_resamples=bootstrap_resamples(u_in.size + u_out.size)))
+
+    for key in fitted.available:
+        row = {"needs": LOGIT_FEATURE_SCORES[key].needs, "settings": fitted.settings[key],
+               **(group_entry(whole, key) if whole is not None else pooled_entry(key))}
+        if len(groups) > 1:
+            row["groups"] = {g: group_entry(g, key) for g in groups}
+        doc["scores"][key] = row
+    return doc
 
 
 def _print_ood_scores(methods: dict[str, dict]) -> None:

@@ -26,7 +26,8 @@ the rows being scored or any out-of-distribution row (``Predictions.fit_rows()``
 ``LOGIT_FEATURE_SCORES`` lists them with what each needs; ``fit_ood_scores(p)`` fits what the
 scores of one ``Predictions`` need on its fit rows and ``ood_score_summary(p)`` gives AUROC
 (with a bootstrap interval), AUPR and FPR95 of each score against the OOD rows, with the
-settings used (what ``python -m uqviz metrics --json`` prints).
+settings used, straight from one ``Predictions`` (an independent reference: the pages, the
+report and ``python -m uqviz metrics --json`` read a ``uqviz.study.Study``'s numbers).
 
 numpy only (scipy for ``logsumexp``); no torch.
 
@@ -52,6 +53,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import logsumexp
+
+from uqviz.numerics import softmax
 
 if TYPE_CHECKING:
     from uqviz.predictions import Predictions
@@ -190,10 +193,7 @@ def gen_score(logits: np.ndarray, *, gamma: float = 0.1, top_m: int | None = Non
         raise ValueError(f"top_m must be in 1..{num_classes} (the classes), got {top_m}")
     total = np.zeros(samples.shape[1])
     for sample in samples:
-        z = sample.astype(np.float64)
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
+        p = softmax(sample, axis=1)
         top = np.partition(p, num_classes - m, axis=1)[:, num_classes - m:]
         total += (top ** gamma * (1.0 - top) ** gamma).sum(axis=1)
     return total / samples.shape[0]
@@ -672,7 +672,10 @@ def ood_score_summary(p: Predictions, *, n_resamples: int = 1000, seed: int = 0,
                       fitted: FittedOODScores | None = None) -> dict:
     """OOD detection by every available score of ``LOGIT_FEATURE_SCORES``: the scored rows
     (``p.labelled_in_distribution()``, fit rows excluded) against all OOD rows together and
-    against each OOD group.
+    against each OOD group, computed straight from ``p``: the tests' reference for the
+    ``uqviz.study.Study`` numbers that the pages, the report and ``python -m uqviz metrics``
+    show (those size the bootstrap by ``bootstrap_resamples(n_in + n_out)``; this takes
+    ``n_resamples``).
 
     Returns:
         JSON-ready ``{"n_fit", "scores": {key: {"needs", "settings", "auroc", "auroc_ci",
