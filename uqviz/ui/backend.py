@@ -20,6 +20,7 @@ import streamlit as st
 from uqviz.data import DatasetUnavailable as DatasetUnavailable  # pages catch it
 from uqviz.data.base import DatasetSpec
 from uqviz.device import configure_threads
+from uqviz.labels import method_label
 from uqviz.policy import policy_document as policy_document  # the Referral page's download
 from uqviz.runs import only_test_rows
 from uqviz.sources import (
@@ -200,8 +201,10 @@ def ensure_comparison(key: str, methods: list[str], plan: str = "app",
         if todo:
             configure_threads()
             verb = ("Predicting on every corruption:" if plan == "shift"
-                    else "Predicting" if src.kind == YOUR_MODEL else "Training")
-            bar = st.progress(0.0, text=f"{verb} {', '.join(todo)} on {src.label}…")
+                    else "Predicting" if src.kind == YOUR_MODEL
+                    else "Preparing (networks trained or loaded, then predicting)")
+            names = ", ".join(method_label(m) for m in todo)
+            bar = st.progress(0.0, text=f"{verb} {names} on {src.label}…")
             src.predictions(todo, progress=_progress_with_eta(bar, time.perf_counter()))
             bar.empty()
         return comparison(key, tuple(methods), plan, mix)

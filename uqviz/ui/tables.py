@@ -43,11 +43,13 @@ def metric_frame(table: MetricTable, metrics: list[str]) -> pd.DataFrame:
 
 
 def metric_column_config(metrics: list[str]) -> dict:
-    """Help tooltips: each column's one-line meaning and which direction is better."""
-    return {
+    """Help tooltips: each column's one-line meaning and which direction is better; the method
+    column wide enough for the longest label ("Test-time augmentation")."""
+    metric_columns = {
         METRIC_INFO[k].label: st.column_config.TextColumn(
             METRIC_INFO[k].label,
             help=f"{METRIC_INFO[k].meaning} "
                  f"({'higher' if METRIC_INFO[k].higher_is_better else 'lower'} is better)")
         for k in metrics
     }
+    return {"Method": st.column_config.TextColumn("Method", width=170), **metric_columns}
