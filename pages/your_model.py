@@ -35,7 +35,6 @@ st.markdown(
     "Images: one sub-folder per class, named as in `classes`.")
 st.caption(upload_policy())
 
-
 left, right = st.columns(2)
 models = left.file_uploader(uploader.label, type=list(uploader.types), help=uploader.help,
                             accept_multiple_files=True, key="model_files")

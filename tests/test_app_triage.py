@@ -19,12 +19,12 @@ from tests.user_model_fixtures import (
     COLOURS,
     export_torchscript,
     normalise,
+    offered_model,
     train_tiny_net,
     write_config,
     write_folder,
 )
 from uqviz.policy import Policy
-from uqviz.user_model import ModelSource
 
 TIMEOUT = 240  # a limit, not a target
 PAGE = "pages/triage.py"
@@ -46,11 +46,7 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def offered(workdir):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("UQVIZ_DATA_ROOTS", str(workdir / "data"))
-    mp.setenv("UQVIZ_MODELS", f"{workdir / 'net.pt'}=images")
-    yield ModelSource.create([workdir / "net.pt"], workdir / "data" / "images").key
-    mp.undo()
+    yield from offered_model(workdir)
 
 
 def _triage(offered, folder_name: str = "new", **state):

@@ -15,11 +15,11 @@ from tests.app_fixtures import framed_page
 from tests.user_model_fixtures import (
     COLOURS,
     export_torchscript,
+    offered_model,
     train_tiny_net,
     write_config,
     write_folder,
 )
-from uqviz.user_model import ModelSource
 from uqviz.user_model.loading import TORCH_UPLOADS_ENV
 
 TIMEOUT = 240  # a limit, not a target
@@ -148,11 +148,7 @@ def test_referral_refuses_knn_for_out_in_one_line_from_the_shell(tmp_path):
 # -- 3. the Triage page's labels upload ------------------------------------------------------
 @pytest.fixture(scope="module")
 def offered(workdir):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("UQVIZ_DATA_ROOTS", str(workdir / "data"))
-    mp.setenv("UQVIZ_MODELS", f"{workdir / 'net.pt'}=images")
-    yield ModelSource.create([workdir / "net.pt"], workdir / "data" / "images").key
-    mp.undo()
+    yield from offered_model(workdir)
 
 
 def test_a_labels_file_is_named_by_its_uploaded_name(offered):

@@ -106,3 +106,18 @@ def export_onnx(net: nn.Module, path: Path, external_data: bool = True) -> Path:
                           output_names=["logits", "features"], dynamic_shapes=({0: "batch"},),
                           verbose=False, external_data=external_data)
     return path
+
+
+def offered_model(workdir: Path):
+    """A generator for a module fixture: ``workdir/net.pt`` offered by the operator
+    (``UQVIZ_MODELS``, ``UQVIZ_DATA_ROOTS`` = ``workdir/data``) with ``data/images``; yields
+    the model's sidebar key and undoes the settings after."""
+    import pytest
+
+    from uqviz.user_model import ModelSource
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("UQVIZ_DATA_ROOTS", str(workdir / "data"))
+    mp.setenv("UQVIZ_MODELS", f"{workdir / 'net.pt'}=images")
+    yield ModelSource.create([workdir / "net.pt"], workdir / "data" / "images").key
+    mp.undo()
